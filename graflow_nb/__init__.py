@@ -1,0 +1,80 @@
+"""graflow_nb: Graflow's human-in-the-loop workflows, in Jupyter notebooks and scripts.
+
+Write workflows as Graflow's guide does, with only the import changed::
+
+    from graflow_nb import TaskExecutionContext, task, workflow
+"""
+
+from ._api import pending_requests, provide_feedback
+from ._channel import Channel
+from ._checkpoint import CheckpointDocument, RequestRecord, RunStatus, TaskError
+from ._context import TaskExecutionContext
+from ._exceptions import (
+    ChannelValueError,
+    CheckpointError,
+    CheckpointMismatchError,
+    CheckpointVersionError,
+    CorruptCheckpointError,
+    CycleError,
+    FeedbackAlreadySettledError,
+    FeedbackNotFoundError,
+    GraflowNbError,
+    InvalidAnswerError,
+    InvalidFeedbackRequestError,
+    MissingInputError,
+    NoResumableRunError,
+    RunInUseError,
+    RunNotCompletedError,
+    UnknownTaskError,
+    WorkflowCancelled,
+    WorkflowDefinitionError,
+    WorkflowFailed,
+    WorkflowPaused,
+)
+from ._feedback import AnswerSource, FeedbackRequest, FeedbackResponse, FeedbackType
+from ._graph import Flow, TaskWrapper, task
+from ._outcome import RunOutcome
+from ._store import CheckpointStore
+from ._workflow import Workflow, workflow
+
+__all__ = [
+    "AnswerSource",
+    "Channel",
+    "ChannelValueError",
+    "CheckpointDocument",
+    "CheckpointError",
+    "CheckpointMismatchError",
+    "CheckpointStore",
+    "CheckpointVersionError",
+    "CorruptCheckpointError",
+    "CycleError",
+    "FeedbackAlreadySettledError",
+    "FeedbackNotFoundError",
+    "FeedbackRequest",
+    "FeedbackResponse",
+    "FeedbackType",
+    "Flow",
+    "GraflowNbError",
+    "InvalidAnswerError",
+    "InvalidFeedbackRequestError",
+    "MissingInputError",
+    "NoResumableRunError",
+    "RequestRecord",
+    "RunInUseError",
+    "RunNotCompletedError",
+    "RunOutcome",
+    "RunStatus",
+    "TaskError",
+    "TaskExecutionContext",
+    "TaskWrapper",
+    "UnknownTaskError",
+    "Workflow",
+    "WorkflowCancelled",
+    "WorkflowDefinitionError",
+    "WorkflowFailed",
+    "WorkflowPaused",
+    "pending_requests",
+    "provide_feedback",
+    "task",
+    "workflow",
+]

@@ -1,0 +1,67 @@
+"""Answering and inspecting requests from anywhere: this process, another one, the CLI."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from ._checkpoint import CheckpointDocument, RequestRecord
+from ._engine import live_engines, settled_detail
+from ._exceptions import FeedbackAlreadySettledError
+from ._feedback import AnswerSource, FeedbackResponse, make_response
+from ._store import CheckpointStore
+
+
+def provide_feedback(
+    feedback_id: str,
+    *,
+    approved: bool | None = None,
+    reason: str | None = None,
+    text: str | None = None,
+    selected: str | list[str] | None = None,
+    value: float | None = None,
+    data: Any = None,
+    responded_by: str | None = None,
+    via: AnswerSource = "api",
+    checkpoint_dir: str | os.PathLike[str] | None = None,
+) -> FeedbackResponse:
+    """Answer a pending request by feedback id, from any process; the first valid answer wins.
+
+    A run waiting live picks the answer up at once (same process) or within a fraction of a
+    second (another process); a paused run finds it when resumed. Raises InvalidAnswerError
+    when the answer does not fit, FeedbackNotFoundError for an unknown id, and
+    FeedbackAlreadySettledError when someone answered first or the run has finished.
+    """
+    answer = {"approved": approved, "reason": reason, "text": text, "selected": selected,
+              "value": value, "data": data}
+    given = {key: item for key, item in answer.items() if item is not None}
+    for engine in list(live_engines):
+        record = engine.state.records.get(feedback_id)
+        if record is not None and record.state == "pending":
+            return engine.submit_threadsafe(feedback_id, via=via, responded_by=responded_by, **given)
+    store = CheckpointStore(checkpoint_dir)
+    document, record = store.find_request(feedback_id)
+    if document.status.finished:
+        raise FeedbackAlreadySettledError(
+            feedback_id, f"its run {document.run_id} is {document.status.value}"
+        )
+    if record.state != "pending":
+        raise FeedbackAlreadySettledError(feedback_id, settled_detail(record.response))
+    response = make_response(record.request, via=via, responded_by=responded_by, **given)
+    if not store.file_answer(response):
+        raise FeedbackAlreadySettledError(feedback_id, settled_detail(store.read_answer(feedback_id)))
+    return response
+
+
+def pending_requests(
+    checkpoint_dir: str | os.PathLike[str] | None = None,
+) -> list[tuple[CheckpointDocument, RequestRecord, FeedbackResponse | None]]:
+    """Every pending request of unfinished runs, with the answer already filed for it, if any."""
+    store = CheckpointStore(checkpoint_dir)
+    found = []
+    for document in store.readable_documents():
+        if document.status.finished:
+            continue
+        for record in document.pending:
+            found.append((document, record, store.read_answer(record.feedback_id)))
+    return found

@@ -1,0 +1,164 @@
+"""Script mode: pending requests are announced on stderr and, in a terminal, answered at a prompt."""
+
+from __future__ import annotations
+
+import json
+import queue
+import select
+import sys
+import threading
+from typing import IO, TYPE_CHECKING, Any
+
+from ._exceptions import FeedbackAlreadySettledError, InvalidAnswerError
+from ._feedback import FeedbackRequest, FeedbackResponse, FeedbackType
+
+if TYPE_CHECKING:
+    from ._engine import Engine
+
+_YES = {"y", "yes", "a", "approve", "approved", "true", "1"}
+_NO = {"n", "no", "r", "reject", "rejected", "false", "0"}
+
+
+def parse_console_answer(request: FeedbackRequest, line: str) -> dict[str, Any]:
+    """Turn a line typed at the prompt into answer fields; raise ValueError with a hint if it cannot."""
+    text = line.strip()
+    kind = request.feedback_type
+    if kind is FeedbackType.APPROVAL:
+        word, _, reason = text.partition(" ")
+        if word.lower() in _YES | _NO:
+            return {"approved": word.lower() in _YES, "reason": reason.strip() or None}
+        raise ValueError("type y (approve) or n (reject), optionally followed by a reason")
+    if kind is FeedbackType.TEXT:
+        return {"text": line.rstrip("\n")}
+    if kind in (FeedbackType.SELECTION, FeedbackType.MULTI_SELECTION):
+        options = request.options or []
+        picks = [p.strip() for p in text.split(",") if p.strip()] if text else []
+        chosen = [options[int(p) - 1] if p.isdigit() and 0 < int(p) <= len(options) else p for p in picks]
+        if kind is FeedbackType.SELECTION:
+            if len(chosen) != 1:
+                raise ValueError("type one option's number or name")
+            return {"selected": chosen[0]}
+        return {"selected": chosen}
+    if kind is FeedbackType.NUMBER:
+        try:
+            number = float(text)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a number") from None
+        return {"value": int(number) if number.is_integer() and request.integer else number}
+    try:
+        return {"data": json.loads(text)}
+    except ValueError:
+        raise ValueError("type the form as a JSON object, e.g. {\"field\": 1}") from None
+
+
+def prompt_text(request: FeedbackRequest) -> str:
+    """The question as shown at the prompt."""
+    lines = [f"[{request.workflow} / {request.task_id}] {request.prompt}"]
+    kind = request.feedback_type
+    if kind is FeedbackType.APPROVAL:
+        lines.append("approve? [y/n] (a reason may follow)")
+    elif kind in (FeedbackType.SELECTION, FeedbackType.MULTI_SELECTION):
+        lines += [f"  {i}. {option}" for i, option in enumerate(request.options or [], start=1)]
+        lines.append("choose one (number or name)" if kind is FeedbackType.SELECTION
+                     else "choose any, separated by commas (empty for none)")
+    elif kind is FeedbackType.NUMBER:
+        bounds = f" in [{request.min:g}, {request.max:g}]" if request.min is not None and request.max is not None else ""
+        lines.append(f"a {'whole ' if request.integer else ''}number{bounds}")
+    elif kind is FeedbackType.FORM:
+        lines.append(f"{request.form_title} as JSON; fields: {list((request.form_schema or {}).get('properties', {}))}")
+    return "\n".join(lines) + "\n> "
+
+
+def cli_hint(request: FeedbackRequest, directory: str) -> str:
+    """The command that answers a request from another terminal."""
+    flag = {
+        FeedbackType.APPROVAL: "--approve | --reject [--reason TEXT]",
+        FeedbackType.TEXT: "--text TEXT",
+        FeedbackType.SELECTION: "--select OPTION",
+        FeedbackType.MULTI_SELECTION: "--select OPTION [--select OPTION ...]",
+        FeedbackType.NUMBER: "--value N",
+        FeedbackType.FORM: "--json '{...}'",
+    }[request.feedback_type]
+    return f"graflow-nb answer {request.feedback_id} {flag} --dir {directory}"
+
+
+class ConsolePresenter:
+    """Announces requests on a stream; with ``interactive`` it also asks them at a terminal prompt."""
+
+    def __init__(self, interactive: bool, output: IO[str] | None = None, source: IO[str] | None = None) -> None:
+        self.interactive = interactive
+        self.output = output or sys.stderr
+        self.source = source or sys.stdin
+        self._queue: queue.Queue[tuple[Engine, FeedbackRequest] | None] = queue.Queue()
+        self._settled: set[str] = set()
+        self._reader: threading.Thread | None = None
+        self._closed = threading.Event()
+
+    def _say(self, text: str) -> None:
+        self.output.write(text)
+        self.output.flush()
+
+    def show(self, engine: Engine, request: FeedbackRequest) -> None:
+        """Announce the request; queue it for the prompt when interactive."""
+        self._say(
+            f"graflow_nb: waiting for {request.feedback_type.value} {request.feedback_id} "
+            f"({request.task_id}): {request.prompt}\n  answer from elsewhere: "
+            f"{cli_hint(request, str(engine.store.directory))}\n"
+        )
+        if self.interactive:
+            self._queue.put((engine, request))
+            if self._reader is None:
+                self._reader = threading.Thread(target=self._prompt_loop, name="graflow-nb-console", daemon=True)
+                self._reader.start()
+
+    def settle(self, request: FeedbackRequest, response: FeedbackResponse | None) -> None:
+        """Report an answer (or a close) and drop the request from the prompt."""
+        self._settled.add(request.feedback_id)
+        if response is None:
+            self._say(f"graflow_nb: {request.feedback_id} closed without an answer\n")
+        else:
+            self._say(
+                f"graflow_nb: {request.feedback_id} {response.summary()} "
+                f"(by {response.responded_by} via {response.via})\n"
+            )
+
+    def close(self) -> None:
+        """Stop prompting."""
+        self._closed.set()
+        self._queue.put(None)
+
+    def _prompt_loop(self) -> None:
+        while (item := self._queue.get()) is not None:
+            engine, request = item
+            if request.feedback_id not in self._settled:
+                self._ask(engine, request)
+
+    def _ask(self, engine: Engine, request: FeedbackRequest) -> None:
+        self._say(prompt_text(request))
+        while request.feedback_id not in self._settled and not self._closed.is_set():
+            line = self._read_line()
+            if line is None:
+                continue
+            if line == "":  # end of input: leave the request to other answerers
+                return
+            try:
+                answer = parse_console_answer(request, line)
+                engine.submit_threadsafe(request.feedback_id, via="console", **answer)
+                return
+            except FeedbackAlreadySettledError as error:
+                self._say(f"{error}\n")
+                return
+            except (InvalidAnswerError, ValueError) as error:
+                self._say(f"{error}\n> ")
+            except RuntimeError:  # the run ended while the person typed
+                return
+
+    def _read_line(self) -> str | None:
+        """A line, '' at end of input, or None after a short wait so settled requests are noticed."""
+        try:
+            ready, _, _ = select.select([self.source], [], [], 0.1)
+        except (OSError, ValueError, TypeError):  # no selectable descriptor (e.g. Windows)
+            ready = [self.source]
+        if not ready:
+            return None
+        return self.source.readline()

@@ -1,0 +1,130 @@
+"""``TaskExecutionContext``: what a task with ``inject_context=True`` receives."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from pydantic import BaseModel
+
+from ._channel import Channel
+from ._feedback import FeedbackResponse, FeedbackType, build_request
+
+if TYPE_CHECKING:
+    from ._engine import Engine
+
+
+class TaskStopped(BaseException):
+    """Unwinds a task that must stop now: it cancelled the run, or the run pauses or ends.
+
+    It derives from BaseException so that a task's ``except Exception`` does not swallow it.
+    """
+
+
+class TaskExecutionContext:
+    """The running task's view of its run: channel, feedback requests, cancel and terminate."""
+
+    def __init__(self, engine: Engine, task_id: str) -> None:
+        self._engine = engine
+        self.task_id = task_id
+        self._calls = 0
+        self.terminate_reason: str | None = None
+
+    @property
+    def run_id(self) -> str:
+        """The id of the run this task belongs to."""
+        return self._engine.run_id
+
+    @property
+    def workflow_name(self) -> str:
+        """The name of the workflow."""
+        return self._engine.workflow_name
+
+    def get_channel(self) -> Channel:
+        """The run's shared state, saved in every checkpoint."""
+        return self._engine.channel
+
+    def request_feedback(
+        self,
+        feedback_type: FeedbackType | str,
+        prompt: str,
+        options: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        timeout: float | None = None,
+        notification_config: dict[str, Any] | None = None,
+        *,
+        default: Any = None,
+        min: float | None = None,  # noqa: A002 - the natural name for a slider's bound
+        max: float | None = None,  # noqa: A002
+        step: float | None = None,
+        model: type[BaseModel] | None = None,
+    ) -> FeedbackResponse:
+        """Ask a person and wait for the answer (see the README for each feedback type).
+
+        With ``timeout`` seconds and no answer by then, the run is checkpointed and pauses; on
+        resume this task runs again and this call returns the answer given meanwhile. Calls are
+        matched to recorded answers by their order within the task.
+        """
+        self._engine.require_worker_thread("ctx.request_feedback_async")
+        request = self._build(feedback_type, prompt, options, metadata, timeout, notification_config,
+                              default, min, max, step, model)
+        response = self._engine.call_from_worker(self._engine.ask, request, model)
+        return self._received(response)
+
+    async def request_feedback_async(
+        self,
+        feedback_type: FeedbackType | str,
+        prompt: str,
+        options: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        timeout: float | None = None,
+        notification_config: dict[str, Any] | None = None,
+        *,
+        default: Any = None,
+        min: float | None = None,  # noqa: A002
+        max: float | None = None,  # noqa: A002
+        step: float | None = None,
+        model: type[BaseModel] | None = None,
+    ) -> FeedbackResponse:
+        """:meth:`request_feedback` for ``async def`` tasks."""
+        request = self._build(feedback_type, prompt, options, metadata, timeout, notification_config,
+                              default, min, max, step, model)
+        return self._received(await self._engine.ask(request, model))
+
+    def _build(
+        self,
+        feedback_type: FeedbackType | str,
+        prompt: str,
+        options: list[str] | None,
+        metadata: dict[str, Any] | None,
+        timeout: float | None,
+        notification_config: dict[str, Any] | None,
+        default: Any,
+        minimum: float | None,
+        maximum: float | None,
+        step: float | None,
+        model: type[BaseModel] | None,
+    ) -> Any:
+        call_index = self._calls
+        self._calls += 1
+        return build_request(
+            feedback_type, prompt, options=options, timeout=timeout,
+            notification_config=notification_config, metadata=metadata, default=default,
+            minimum=minimum, maximum=maximum, step=step, model=model, feedback_id="",
+            workflow=self.workflow_name, run_id=self.run_id, task_id=self.task_id,
+            call_index=call_index,
+        )
+
+    @staticmethod
+    def _received(response: FeedbackResponse | None) -> FeedbackResponse:
+        if response is None:
+            raise TaskStopped("the run is stopping")
+        return response
+
+    def cancel_workflow(self, reason: str = "cancelled") -> NoReturn:
+        """Stop this task now and end the run as cancelled; tasks not yet started never run."""
+        self._engine.call_soon_on_loop(self._engine.cancel, reason)
+        raise TaskStopped(reason)
+
+    def terminate_workflow(self, reason: str = "terminated") -> None:
+        """End the run as completed once this task returns; tasks not yet started never run."""
+        self.terminate_reason = reason

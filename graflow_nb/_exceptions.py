@@ -1,0 +1,164 @@
+"""Errors raised by graflow_nb.
+
+Every error derives from :class:`GraflowNbError` and also from the builtin that fits it::
+
+    GraflowNbError
+    ├── WorkflowDefinitionError (ValueError)      the graph cannot run as written
+    │   ├── CycleError
+    │   ├── UnknownTaskError (LookupError)
+    │   └── MissingInputError
+    ├── ChannelValueError (TypeError)             a channel value is not JSON-compatible
+    ├── InvalidFeedbackRequestError (ValueError)  request_feedback() called with bad arguments
+    ├── InvalidAnswerError (ValueError)           an answer does not fit its request
+    ├── FeedbackNotFoundError (LookupError)       no request has that feedback id
+    ├── FeedbackAlreadySettledError (ValueError)  the request was answered or closed before
+    ├── CheckpointError                           a checkpoint cannot be used
+    │   ├── CorruptCheckpointError (ValueError)
+    │   ├── CheckpointVersionError (ValueError)
+    │   ├── CheckpointMismatchError (ValueError)
+    │   ├── NoResumableRunError (LookupError)
+    │   └── RunInUseError (RuntimeError)
+    └── RunNotCompletedError (RuntimeError)       execute()/resume() did not complete
+        ├── WorkflowPaused
+        ├── WorkflowCancelled
+        └── WorkflowFailed
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._outcome import RunOutcome
+
+
+class GraflowNbError(Exception):
+    """Base class of every error graflow_nb raises."""
+
+
+class WorkflowDefinitionError(GraflowNbError, ValueError):
+    """Raised when a workflow's graph cannot run as written; nothing has run yet."""
+
+
+class CycleError(WorkflowDefinitionError):
+    """Raised when the task graph contains a cycle."""
+
+    def __init__(self, cycle: list[str]) -> None:
+        self.cycle = cycle
+        super().__init__(f"the workflow has a cycle: {' >> '.join(cycle)}")
+
+
+class UnknownTaskError(WorkflowDefinitionError, LookupError):
+    """Raised when a task id is named that the workflow does not contain."""
+
+    def __init__(self, task_id: str, known: list[str]) -> None:
+        self.task_id = task_id
+        super().__init__(f"unknown task {task_id!r}; the workflow's tasks are {known}")
+
+
+class MissingInputError(WorkflowDefinitionError):
+    """Raised when a task parameter is provided by no upstream task, channel key or default."""
+
+    def __init__(self, task_id: str, parameter: str, detail: str) -> None:
+        self.task_id = task_id
+        self.parameter = parameter
+        super().__init__(f"task {task_id!r} needs parameter {parameter!r}, but {detail}")
+
+
+class ChannelValueError(GraflowNbError, TypeError):
+    """Raised when a channel value cannot be stored as JSON."""
+
+    def __init__(self, key: str, path: str, type_name: str) -> None:
+        self.key = key
+        where = f" at {path}" if path else ""
+        super().__init__(
+            f"channel key {key!r}: value{where} of type {type_name} is not JSON-compatible; "
+            "store str, int, float, bool, None, lists, dicts with str keys, or pydantic models"
+        )
+
+
+class InvalidFeedbackRequestError(GraflowNbError, ValueError):
+    """Raised inside a task when request_feedback() gets arguments that cannot make a request."""
+
+
+class InvalidAnswerError(GraflowNbError, ValueError):
+    """Raised when an answer does not fit its request; the request stays pending."""
+
+    def __init__(self, feedback_id: str, message: str) -> None:
+        self.feedback_id = feedback_id
+        super().__init__(f"answer to {feedback_id} rejected: {message}")
+
+
+class FeedbackNotFoundError(GraflowNbError, LookupError):
+    """Raised when no checkpoint under the directory holds a request with that feedback id."""
+
+    def __init__(self, feedback_id: str, directory: Path) -> None:
+        self.feedback_id = feedback_id
+        super().__init__(f"no feedback request {feedback_id!r} in {directory}")
+
+
+class FeedbackAlreadySettledError(GraflowNbError, ValueError):
+    """Raised when a request was already answered, or its run has finished."""
+
+    def __init__(self, feedback_id: str, detail: str) -> None:
+        self.feedback_id = feedback_id
+        super().__init__(f"feedback request {feedback_id} cannot be answered: {detail}")
+
+
+class CheckpointError(GraflowNbError):
+    """Base class of errors about checkpoint files."""
+
+
+class CorruptCheckpointError(CheckpointError, ValueError):
+    """Raised when a checkpoint file is unreadable, not graflow_nb's, or tampered with."""
+
+    def __init__(self, path: Path, detail: str) -> None:
+        self.path = path
+        super().__init__(f"checkpoint {path} cannot be loaded: {detail}")
+
+
+class CheckpointVersionError(CheckpointError, ValueError):
+    """Raised when a checkpoint was written by a newer schema version than this graflow_nb reads."""
+
+    def __init__(self, path: Path, found: int, supported: int) -> None:
+        self.path = path
+        super().__init__(
+            f"checkpoint {path} has schema version {found}; this graflow_nb reads up to "
+            f"version {supported}. Upgrade graflow_nb to resume it."
+        )
+
+
+class CheckpointMismatchError(CheckpointError, ValueError):
+    """Raised when a checkpoint was written by a different definition of the workflow."""
+
+
+class NoResumableRunError(CheckpointError, LookupError):
+    """Raised by resume() when no unfinished run of the workflow exists."""
+
+
+class RunInUseError(CheckpointError, RuntimeError):
+    """Raised when resuming a run that a live process is still executing."""
+
+
+class RunNotCompletedError(GraflowNbError, RuntimeError):
+    """Raised by execute() and resume() when the run ends other than completed.
+
+    ``outcome`` holds the run's status, reason, pending feedback ids and checkpoint path.
+    """
+
+    def __init__(self, outcome: RunOutcome) -> None:
+        self.outcome = outcome
+        super().__init__(outcome.describe())
+
+
+class WorkflowPaused(RunNotCompletedError):  # noqa: N818 - named after the run state
+    """Raised when the run paused waiting for feedback; answer it, then call resume()."""
+
+
+class WorkflowCancelled(RunNotCompletedError):  # noqa: N818 - named after the run state
+    """Raised when a task called ctx.cancel_workflow(reason)."""
+
+
+class WorkflowFailed(RunNotCompletedError):  # noqa: N818 - named after the run state
+    """Raised when a task raised an error; the work done before it is checkpointed."""

@@ -1,0 +1,402 @@
+"""Feedback requests and responses: their models, and the checks on both.
+
+A request is built from ``ctx.request_feedback(...)``'s arguments by :func:`build_request`, which
+rejects bad arguments with :class:`InvalidFeedbackRequestError`. An answer, from any source, is
+turned into a :class:`FeedbackResponse` by :func:`make_response`, which rejects answers that do not
+fit with :class:`InvalidAnswerError`.
+"""
+
+from __future__ import annotations
+
+import enum
+import getpass
+import math
+import os
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ._exceptions import InvalidAnswerError, InvalidFeedbackRequestError
+from ._jsonable import find_non_json, to_json_data
+from ._notification import redact_notification_config, validate_notification_config
+
+
+class FeedbackType(str, enum.Enum):
+    """The kinds of question a task can ask, and the response field that carries each answer."""
+
+    APPROVAL = "approval"  #: ``response.approved: bool`` (and ``response.reason``)
+    TEXT = "text"  #: ``response.text: str``
+    SELECTION = "selection"  #: ``response.selected: str``
+    MULTI_SELECTION = "multi_selection"  #: ``response.selected: list[str]``
+    NUMBER = "number"  #: ``response.value: int | float``
+    FORM = "form"  #: ``response.data``: an instance of the pydantic model asked for
+
+
+#: Where an answer came from.
+AnswerSource = Literal["widget", "api", "cli", "console", "replay"]
+
+_OPTION_TYPES = (FeedbackType.SELECTION, FeedbackType.MULTI_SELECTION)
+
+
+def utc_now() -> datetime:
+    """The current time, timezone-aware in UTC."""
+    return datetime.now(timezone.utc)
+
+
+def default_responder() -> str:
+    """Who is answering: the JupyterHub user, else the OS user."""
+    hub_user = os.environ.get("JUPYTERHUB_USER")
+    if hub_user:
+        return hub_user
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry, e.g. in some containers
+        return "unknown"
+
+
+class FeedbackRequest(BaseModel):
+    """A question a task asked, as stored in the checkpoint and shown to people."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    feedback_id: str
+    feedback_type: FeedbackType
+    prompt: str
+    workflow: str
+    run_id: str
+    task_id: str
+    call_index: int = Field(ge=0, description="Which request_feedback call of the task this is.")
+    options: list[str] | None = None
+    default: Any = None
+    timeout: float | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    min: float | None = None
+    max: float | None = None
+    step: float | None = None
+    integer: bool = False
+    form_title: str | None = None
+    form_schema: dict[str, Any] | None = None
+    notification: dict[str, Any] | None = Field(
+        default=None, description="The notification_config with its URL redacted."
+    )
+    created_at: datetime = Field(default_factory=utc_now)
+
+    def same_question(self, other: FeedbackRequest) -> bool:
+        """Whether ``other`` asks the same kind of question (so a recorded answer still fits)."""
+        return (
+            self.feedback_type == other.feedback_type
+            and self.options == other.options
+            and self.integer == other.integer
+            and self.form_title == other.form_title
+        )
+
+
+class FeedbackResponse(BaseModel):
+    """A person's answer to a :class:`FeedbackRequest`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    feedback_id: str
+    feedback_type: FeedbackType
+    approved: bool | None = None
+    reason: str | None = None
+    text: str | None = None
+    selected: str | list[str] | None = None
+    value: int | float | None = None
+    data: Any = None
+    responded_at: datetime = Field(default_factory=utc_now)
+    responded_by: str = Field(default_factory=default_responder)
+    via: AnswerSource = "api"
+
+    @property
+    def selected_multiple(self) -> list[str] | None:
+        """Graflow's name for a multi_selection answer."""
+        return self.selected if isinstance(self.selected, list) else None
+
+    def summary(self) -> str:
+        """The answer in a few words, e.g. ``approved`` or ``selected 'staging'``."""
+        kind = self.feedback_type
+        if kind is FeedbackType.APPROVAL:
+            verdict = "approved" if self.approved else "rejected"
+            return f"{verdict} ({self.reason})" if self.reason else verdict
+        if kind is FeedbackType.TEXT:
+            return f"text {self.text!r}"
+        if kind in _OPTION_TYPES:
+            return f"selected {self.selected!r}"
+        if kind is FeedbackType.NUMBER:
+            return f"value {self.value!r}"
+        return f"form {to_json_data(self.data)!r}"
+
+
+def parse_feedback_type(feedback_type: FeedbackType | str) -> FeedbackType:
+    """Accept the enum or its string value."""
+    try:
+        return FeedbackType(feedback_type)
+    except ValueError:
+        known = ", ".join(repr(t.value) for t in FeedbackType)
+        raise InvalidFeedbackRequestError(
+            f"unknown feedback_type {feedback_type!r}; use one of {known}"
+        ) from None
+
+
+def build_request(
+    feedback_type: FeedbackType | str,
+    prompt: str,
+    *,
+    options: list[str] | None,
+    timeout: float | None,
+    notification_config: dict[str, Any] | None,
+    metadata: dict[str, Any] | None,
+    default: Any,
+    minimum: float | None,
+    maximum: float | None,
+    step: float | None,
+    model: type[BaseModel] | None,
+    feedback_id: str,
+    workflow: str,
+    run_id: str,
+    task_id: str,
+    call_index: int,
+) -> FeedbackRequest:
+    """Check request_feedback()'s arguments and build the request they describe."""
+    kind = parse_feedback_type(feedback_type)
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise InvalidFeedbackRequestError("prompt must be a non-empty string")
+    if timeout is not None:
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+            raise InvalidFeedbackRequestError(f"timeout must be a number of seconds, not {timeout!r}")
+        if not timeout > 0 or math.isinf(timeout):
+            raise InvalidFeedbackRequestError(
+                f"timeout must be a positive, finite number of seconds (or None), got {timeout!r}"
+            )
+    _check_options(kind, options)
+    numbers = _check_number_bounds(kind, minimum, maximum, step, default)
+    _check_default(kind, options, default, numbers)
+    if model is not None and kind is not FeedbackType.FORM:
+        raise InvalidFeedbackRequestError(f"model= is only for feedback_type 'form', not {kind.value!r}")
+    if kind is FeedbackType.FORM and not (isinstance(model, type) and issubclass(model, BaseModel)):
+        raise InvalidFeedbackRequestError(
+            "feedback_type 'form' needs model=<a pydantic BaseModel subclass>"
+        )
+    metadata = dict(metadata or {})
+    bad = find_non_json(metadata)
+    if bad:
+        raise InvalidFeedbackRequestError(
+            f"metadata{bad[0]} of type {bad[1]} is not JSON-compatible"
+        )
+    if default is not None and find_non_json(default):
+        raise InvalidFeedbackRequestError(f"default {default!r} is not JSON-compatible")
+    config = validate_notification_config(notification_config)
+    return FeedbackRequest(
+        feedback_id=feedback_id,
+        feedback_type=kind,
+        prompt=prompt,
+        workflow=workflow,
+        run_id=run_id,
+        task_id=task_id,
+        call_index=call_index,
+        options=list(options) if options is not None else None,
+        default=to_json_data(default),
+        timeout=float(timeout) if timeout is not None else None,
+        metadata=to_json_data(metadata),
+        min=numbers[0],
+        max=numbers[1],
+        step=numbers[2],
+        integer=numbers[3],
+        form_title=model.__name__ if model is not None else None,
+        form_schema=model.model_json_schema() if model is not None else None,
+        notification=redact_notification_config(config),
+    )
+
+
+def _check_options(kind: FeedbackType, options: list[str] | None) -> None:
+    if kind not in _OPTION_TYPES:
+        if options is not None:
+            raise InvalidFeedbackRequestError(
+                f"options are only for 'selection' and 'multi_selection', not {kind.value!r}"
+            )
+        return
+    if options is None or isinstance(options, (str, bytes)) or len(options) == 0:
+        raise InvalidFeedbackRequestError(f"{kind.value!r} needs a non-empty list of options")
+    for option in options:
+        if not isinstance(option, str) or not option:
+            raise InvalidFeedbackRequestError(f"options must be non-empty strings, got {option!r}")
+    duplicates = sorted({o for o in options if list(options).count(o) > 1})
+    if duplicates:
+        raise InvalidFeedbackRequestError(f"options must be unique; repeated: {duplicates}")
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_number_bounds(
+    kind: FeedbackType,
+    minimum: float | None,
+    maximum: float | None,
+    step: float | None,
+    default: Any,
+) -> tuple[float | None, float | None, float | None, bool]:
+    given = {"min": minimum, "max": maximum, "step": step}
+    if kind is not FeedbackType.NUMBER:
+        named = [name for name, value in given.items() if value is not None]
+        if named:
+            raise InvalidFeedbackRequestError(f"{', '.join(named)} only apply to feedback_type 'number'")
+        return (None, None, None, False)
+    for name, value in {**given, "default": default}.items():
+        if value is not None and (not _is_number(value) or not math.isfinite(value)):
+            raise InvalidFeedbackRequestError(f"{name} must be a finite number, got {value!r}")
+    if minimum is not None and maximum is not None and minimum > maximum:
+        raise InvalidFeedbackRequestError(f"min ({minimum}) is greater than max ({maximum})")
+    if step is not None and step <= 0:
+        raise InvalidFeedbackRequestError(f"step must be positive, got {step}")
+    integer = all(isinstance(v, int) for v in (*given.values(), default) if v is not None)
+    return (minimum, maximum, step, integer)
+
+
+def _check_default(
+    kind: FeedbackType,
+    options: list[str] | None,
+    default: Any,
+    numbers: tuple[float | None, float | None, float | None, bool],
+) -> None:
+    if default is None:
+        return
+    if kind is FeedbackType.APPROVAL and not isinstance(default, bool):
+        raise InvalidFeedbackRequestError(f"default of an approval must be True or False, got {default!r}")
+    if kind is FeedbackType.TEXT and not isinstance(default, str):
+        raise InvalidFeedbackRequestError(f"default of a text request must be a string, got {default!r}")
+    if kind is FeedbackType.SELECTION and default not in (options or []):
+        raise InvalidFeedbackRequestError(f"default {default!r} is not among the options {options}")
+    if kind is FeedbackType.MULTI_SELECTION:
+        if not isinstance(default, list) or any(d not in (options or []) for d in default):
+            raise InvalidFeedbackRequestError(
+                f"default of a multi_selection must be a list of options {options}, got {default!r}"
+            )
+    if kind is FeedbackType.NUMBER:
+        low, high = numbers[0], numbers[1]
+        if (low is not None and default < low) or (high is not None and default > high):
+            raise InvalidFeedbackRequestError(f"default {default} is outside [{low}, {high}]")
+
+
+def make_response(
+    request: FeedbackRequest,
+    *,
+    approved: bool | None = None,
+    reason: str | None = None,
+    text: str | None = None,
+    selected: str | list[str] | None = None,
+    value: float | None = None,
+    data: Any = None,
+    via: AnswerSource = "api",
+    responded_by: str | None = None,
+    model: type[BaseModel] | None = None,
+) -> FeedbackResponse:
+    """Check an answer against its request and build the response; raise InvalidAnswerError if it does not fit.
+
+    ``model`` validates a form answer; without it (e.g. in another process) a form answer must be
+    a dict and is validated again by the task that asked.
+    """
+    fid = request.feedback_id
+    kind = request.feedback_type
+    fields = {"approved": approved, "text": text, "selected": selected, "value": value, "data": data}
+    expected = {
+        FeedbackType.APPROVAL: "approved",
+        FeedbackType.TEXT: "text",
+        FeedbackType.SELECTION: "selected",
+        FeedbackType.MULTI_SELECTION: "selected",
+        FeedbackType.NUMBER: "value",
+        FeedbackType.FORM: "data",
+    }[kind]
+    stray = [name for name, given in fields.items() if given is not None and name != expected]
+    if stray:
+        raise InvalidAnswerError(
+            fid, f"a {kind.value!r} request takes {expected!r}, not {', '.join(stray)}"
+        )
+    if fields[expected] is None:
+        raise InvalidAnswerError(fid, f"a {kind.value!r} request needs {expected!r}")
+    if reason is not None and kind is not FeedbackType.APPROVAL:
+        raise InvalidAnswerError(fid, "a reason only goes with an approval")
+    checked = _check_answer_value(request, fields[expected], model)
+    return FeedbackResponse(
+        feedback_id=fid,
+        feedback_type=kind,
+        reason=reason,
+        via=via,
+        responded_by=responded_by or default_responder(),
+        **{expected: checked},
+    )
+
+
+def _check_answer_value(request: FeedbackRequest, given: Any, model: type[BaseModel] | None) -> Any:
+    fid = request.feedback_id
+    kind = request.feedback_type
+    options = request.options or []
+    if kind is FeedbackType.APPROVAL:
+        if not isinstance(given, bool):
+            raise InvalidAnswerError(fid, f"approved must be True or False, got {given!r}")
+        return given
+    if kind is FeedbackType.TEXT:
+        if not isinstance(given, str):
+            raise InvalidAnswerError(fid, f"text must be a string, got {type(given).__name__}")
+        return given
+    if kind is FeedbackType.SELECTION:
+        if isinstance(given, list) and len(given) == 1:
+            given = given[0]
+        if given not in options:
+            raise InvalidAnswerError(fid, f"{given!r} is not one of the options {options}")
+        return given
+    if kind is FeedbackType.MULTI_SELECTION:
+        chosen = [given] if isinstance(given, str) else given
+        if not isinstance(chosen, (list, tuple)):
+            raise InvalidAnswerError(fid, f"selected must be a list of options, got {given!r}")
+        unknown = [c for c in chosen if c not in options]
+        if unknown:
+            raise InvalidAnswerError(fid, f"{unknown} not among the options {options}")
+        if len(set(chosen)) != len(chosen):
+            raise InvalidAnswerError(fid, f"an option was chosen twice: {list(chosen)}")
+        return list(chosen)
+    if kind is FeedbackType.NUMBER:
+        return _check_number_answer(request, given)
+    return _check_form_answer(request, given, model)
+
+
+def _check_number_answer(request: FeedbackRequest, given: Any) -> int | float:
+    fid = request.feedback_id
+    if not _is_number(given) or not math.isfinite(given):
+        raise InvalidAnswerError(fid, f"value must be a finite number, got {given!r}")
+    if request.integer:
+        if float(given) != int(given):
+            raise InvalidAnswerError(fid, f"value must be a whole number, got {given!r}")
+        given = int(given)
+    if request.min is not None and given < request.min:
+        raise InvalidAnswerError(fid, f"value {given} is below the minimum {request.min:g}")
+    if request.max is not None and given > request.max:
+        raise InvalidAnswerError(fid, f"value {given} is above the maximum {request.max:g}")
+    return given
+
+
+def _check_form_answer(request: FeedbackRequest, given: Any, model: type[BaseModel] | None) -> Any:
+    fid = request.feedback_id
+    if model is None:
+        if isinstance(given, BaseModel):
+            given = given.model_dump(mode="json")
+        if not isinstance(given, dict):
+            raise InvalidAnswerError(fid, f"form data must be an object, got {type(given).__name__}")
+        missing = [
+            name for name in (request.form_schema or {}).get("required", []) if name not in given
+        ]
+        if missing:
+            raise InvalidAnswerError(fid, f"form is missing required fields {missing}")
+        return given
+    try:
+        if isinstance(given, model):
+            return given
+        source = given.model_dump() if isinstance(given, BaseModel) else given
+        return model.model_validate(source)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(form)'}: {e['msg']}" for e in error.errors()
+        )
+        raise InvalidAnswerError(fid, f"form does not validate: {problems}") from None

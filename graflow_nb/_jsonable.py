@@ -1,0 +1,44 @@
+"""The check that a value can be stored in a JSON checkpoint."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def find_non_json(value: Any, path: str = "") -> tuple[str, str] | None:
+    """Return ``(path, type name)`` of the first part of ``value`` that JSON cannot hold, else None.
+
+    Accepted: str, int, float, bool, None, lists and tuples, dicts with str keys, pydantic models.
+    """
+    if isinstance(value, _SCALARS) or isinstance(value, BaseModel):
+        return None
+    if isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            found = find_non_json(item, f"{path}[{index}]")
+            if found:
+                return found
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return (f"{path}[{key!r}] (key)", type(key).__name__)
+            found = find_non_json(item, f"{path}[{key!r}]")
+            if found:
+                return found
+        return None
+    return (path, type(value).__name__)
+
+
+def to_json_data(value: Any) -> Any:
+    """Turn pydantic models inside ``value`` into plain JSON data."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, (list, tuple)):
+        return [to_json_data(item) for item in value]
+    if isinstance(value, dict):
+        return {key: to_json_data(item) for key, item in value.items()}
+    return value

@@ -1,0 +1,65 @@
+"""Validation and redaction of the guide's ``notification_config``.
+
+The URL in a config is a secret (Slack's carry a token). Only the redacted form is ever stored.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from ._exceptions import InvalidFeedbackRequestError
+
+#: The URL key each notification type uses, as the guide writes them.
+URL_KEYS = {"webhook": "url", "slack": "webhook_url"}
+
+
+def validate_notification_config(config: Any) -> dict[str, Any] | None:
+    """Check a ``notification_config`` and return it as a plain dict (None stays None)."""
+    if config is None:
+        return None
+    if not isinstance(config, dict):
+        raise InvalidFeedbackRequestError(
+            f"notification_config must be a dict like {{'type': 'webhook', 'url': ...}}, "
+            f"not {type(config).__name__}"
+        )
+    kind = config.get("type")
+    if kind not in URL_KEYS:
+        raise InvalidFeedbackRequestError(
+            f"notification_config type {kind!r} is unknown; use one of {sorted(URL_KEYS)}"
+        )
+    url_key = URL_KEYS[kind]
+    url = config.get(url_key)
+    if not isinstance(url, str) or not url:
+        raise InvalidFeedbackRequestError(f"notification_config of type {kind!r} needs {url_key!r}")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidFeedbackRequestError(
+            f"notification_config {url_key!r} must be an http(s) URL with a host, "
+            f"got {redact_url(url)!r}"
+        )
+    message = config.get("message")
+    if message is not None and not isinstance(message, str):
+        raise InvalidFeedbackRequestError("notification_config 'message' must be a string")
+    return dict(config)
+
+
+def redact_url(url: str) -> str:
+    """Keep a URL's scheme and host; drop the path, query and credentials that hold tokens."""
+    parts = urlsplit(url)
+    host = parts.hostname or "?"
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        port = ""
+    return f"{parts.scheme}://{host}{port}/…(redacted)"
+
+
+def redact_notification_config(config: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The form of a validated config that may be written to disk or logs."""
+    if config is None:
+        return None
+    url_key = URL_KEYS[config["type"]]
+    redacted = dict(config)
+    redacted[url_key] = redact_url(config[url_key])
+    return redacted

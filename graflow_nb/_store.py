@@ -1,0 +1,160 @@
+"""The checkpoint directory: run documents and the answers given to their requests.
+
+Layout::
+
+    <checkpoint_dir>/
+        <run_id>.json              one checkpoint document per run (see _checkpoint.py)
+        answers/<feedback_id>.json  the first valid answer to each request, created exclusively
+
+Everything here is JSON read with pydantic: nothing in the folder is ever imported or unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from ._atomic import create_exclusively, is_temporary, write_atomically
+from ._checkpoint import SCHEMA_NAME, SCHEMA_VERSION, CheckpointDocument, RequestRecord
+from ._exceptions import (
+    CheckpointError,
+    CheckpointVersionError,
+    CorruptCheckpointError,
+    FeedbackNotFoundError,
+)
+from ._feedback import FeedbackResponse
+
+#: Environment variable naming the default checkpoint directory.
+CHECKPOINT_DIR_ENV = "GRAFLOW_NB_CHECKPOINT_DIR"
+#: The default checkpoint directory, relative to the working directory, when nothing else is set.
+DEFAULT_CHECKPOINT_DIR = ".graflow_nb"
+
+
+def default_checkpoint_dir() -> Path:
+    """``$GRAFLOW_NB_CHECKPOINT_DIR`` if set, else ``./.graflow_nb``."""
+    return Path(os.environ.get(CHECKPOINT_DIR_ENV) or DEFAULT_CHECKPOINT_DIR)
+
+
+class CheckpointStore:
+    """Reads and writes the checkpoint directory."""
+
+    def __init__(self, directory: str | os.PathLike[str] | None = None) -> None:
+        self.directory = Path(directory) if directory is not None else default_checkpoint_dir()
+
+    @property
+    def answers_directory(self) -> Path:
+        """Where answers are filed, one file per feedback id."""
+        return self.directory / "answers"
+
+    def run_path(self, run_id: str) -> Path:
+        """The checkpoint file of a run."""
+        return self.directory / f"{run_id}.json"
+
+    # -- run documents ---------------------------------------------------------------------
+
+    def write(self, document: CheckpointDocument) -> Path:
+        """Save a run's document atomically and return its path."""
+        path = self.run_path(document.run_id)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        write_atomically(path, document.model_dump_json(by_alias=True, indent=1).encode())
+        return path
+
+    def load(self, path: Path) -> CheckpointDocument:
+        """Load and check one document; raise a CheckpointError naming the file if it is unusable."""
+        try:
+            raw = path.read_bytes()
+        except OSError as error:
+            raise CorruptCheckpointError(path, f"cannot be read ({error.strerror})") from None
+        try:
+            return CheckpointDocument.model_validate_json(raw)
+        except ValidationError as error:
+            raise self._explain_invalid(path, raw, error) from None
+
+    @staticmethod
+    def _explain_invalid(path: Path, raw: bytes, error: ValidationError) -> CheckpointError:
+        try:
+            data = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as parse_error:
+            return CorruptCheckpointError(path, f"not valid JSON ({parse_error})")
+        if not isinstance(data, dict) or data.get("schema") != SCHEMA_NAME:
+            return CorruptCheckpointError(path, "not a graflow_nb checkpoint (no 'schema' marker)")
+        version = data.get("schema_version")
+        if isinstance(version, int) and version > SCHEMA_VERSION:
+            return CheckpointVersionError(path, version, SCHEMA_VERSION)
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "(document)"
+        return CorruptCheckpointError(
+            path, f"{where}: {first['msg']} (the file was edited or damaged)"
+        )
+
+    def load_run(self, run_id: str) -> CheckpointDocument:
+        """Load a run's document by run id."""
+        return self.load(self.run_path(run_id))
+
+    def documents(self) -> Iterator[tuple[Path, CheckpointDocument | CheckpointError]]:
+        """Every run document in the directory, oldest first, with an error in place of an unusable one."""
+        if not self.directory.is_dir():
+            return
+        for path in sorted(self.directory.glob("*.json")):
+            if is_temporary(path):
+                continue
+            try:
+                yield path, self.load(path)
+            except CheckpointError as error:
+                yield path, error
+
+    def readable_documents(self) -> Iterator[CheckpointDocument]:
+        """Every loadable run document; unusable files are skipped with a warning naming them."""
+        for _path, document in self.documents():
+            if isinstance(document, CheckpointError):
+                warnings.warn(f"skipping {document}", stacklevel=2)
+                continue
+            yield document
+
+    def find_request(self, feedback_id: str) -> tuple[CheckpointDocument, RequestRecord]:
+        """The run and request that a feedback id belongs to."""
+        for document in self.readable_documents():
+            record = document.record(feedback_id)
+            if record is not None:
+                return document, record
+        raise FeedbackNotFoundError(feedback_id, self.directory)
+
+    # -- answers ---------------------------------------------------------------------------
+
+    def answer_path(self, feedback_id: str) -> Path:
+        """The file holding the answer to a request."""
+        return self.answers_directory / f"{feedback_id}.json"
+
+    def file_answer(self, response: FeedbackResponse) -> bool:
+        """Record an answer unless one is already filed; return whether this one was recorded."""
+        self.answers_directory.mkdir(parents=True, exist_ok=True)
+        data = response.model_dump_json(indent=1).encode()
+        return create_exclusively(self.answer_path(response.feedback_id), data)
+
+    def read_answer(self, feedback_id: str) -> FeedbackResponse | None:
+        """The filed answer to a request, or None; an unreadable answer file is set aside."""
+        path = self.answer_path(feedback_id)
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        try:
+            return FeedbackResponse.model_validate_json(raw)
+        except ValidationError as error:
+            self.set_answer_aside(feedback_id, f"unreadable answer file: {error.errors()[0]['msg']}")
+            return None
+
+    def set_answer_aside(self, feedback_id: str, reason: str) -> None:
+        """Move a filed answer that was refused out of the way, so the request can be answered again."""
+        path = self.answer_path(feedback_id)
+        stamp = os.urandom(3).hex()
+        try:
+            os.replace(path, path.with_name(f"{feedback_id}.rejected-{stamp}.json"))
+        except FileNotFoundError:
+            return
+        warnings.warn(f"answer to {feedback_id} refused: {reason}", stacklevel=2)

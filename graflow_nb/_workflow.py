@@ -1,0 +1,243 @@
+"""``workflow("name")``: collects tasks and starts, awaits or resumes runs of them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import os
+import socket
+import sys
+import threading
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+import anyio
+
+from ._channel import Channel
+from ._checkpoint import CheckpointDocument, RunStatus
+from ._console import ConsolePresenter
+from ._engine import Engine, FeedbackPresenter, RunState, live_engines, new_run_id
+from ._exceptions import (
+    CheckpointMismatchError,
+    NoResumableRunError,
+    RunInUseError,
+    UnknownTaskError,
+)
+from ._graph import Flowable, TaskGraph, TaskWrapper, current_workflow, describe_differences
+from ._outcome import RunOutcome
+from ._store import CheckpointStore
+
+T = TypeVar("T")
+
+
+class Workflow:
+    """A named graph of tasks, built inside ``with workflow("name") as wf:``."""
+
+    def __init__(self, name: str, *, checkpoint_dir: str | os.PathLike[str] | None = None) -> None:
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError("a workflow needs a non-empty name")
+        self.name = name
+        self.graph = TaskGraph()
+        self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
+        self._tokens: list[contextvars.Token[Workflow | None]] = []
+
+    def __enter__(self) -> Workflow:
+        self._tokens.append(current_workflow.set(self))
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        current_workflow.reset(self._tokens.pop())
+
+    def __repr__(self) -> str:
+        return f"<workflow {self.name!r}: {len(self.graph.tasks)} tasks>"
+
+    # -- building --------------------------------------------------------------------------
+
+    def add(self, *items: Flowable) -> None:
+        """Add tasks (or flows) that are not connected by ``>>`` or ``|``."""
+        for item in items:
+            if isinstance(item, TaskWrapper):
+                self.graph.add(item)
+            else:
+                for wrapper in (*item.entries, *item.exits):
+                    self.graph.add(wrapper)
+
+    def add_edge(self, before: TaskWrapper[..., Any], after: TaskWrapper[..., Any]) -> None:
+        """Run ``after`` once ``before`` has completed (what ``before >> after`` does)."""
+        self.graph.add_edge(before, after)
+
+    @property
+    def store(self) -> CheckpointStore:
+        """The checkpoint directory this workflow's runs are saved in."""
+        return CheckpointStore(self.checkpoint_dir)
+
+    def show_info(self) -> None:
+        """Print the tasks and the edges between them."""
+        print(f"=== Workflow '{self.name}' ===")
+        for task_id, afters in self.graph.successors.items():
+            print(f"{task_id} >> {', '.join(afters)}" if afters else task_id)
+
+    # -- running ---------------------------------------------------------------------------
+
+    async def run_async(
+        self,
+        *,
+        channel: Mapping[str, Any] | None = None,
+        start_node: str | None = None,
+        resume: bool | str = False,
+        presenters: Sequence[FeedbackPresenter] | None = None,
+        console: bool | None = None,
+    ) -> RunOutcome:
+        """Run (or, with ``resume``, continue) the workflow and return how it ended; never raises for
+        a paused, cancelled or failed run.
+
+        ``resume`` is True for the newest unfinished run, or a run id. ``presenters`` show pending
+        requests to people; by default requests are announced on stderr and, when ``console`` is
+        True (default: stdin is a terminal outside Jupyter), asked at the prompt.
+        """
+        if presenters is None:
+            presenters = [ConsolePresenter(interactive=_wants_console(console))]
+        if resume:
+            state, graph = self._state_to_resume(None if resume is True else resume)
+        else:
+            graph = self.graph if start_node is None else self._part_from(start_node)
+            initial = Channel(channel)
+            graph.check(initial.keys())
+            state = RunState(workflow=self.name, run_id=new_run_id(self.name), channel=initial)
+        engine = Engine(graph, state, self.store, presenters)
+        return await engine.run()
+
+    async def execute_async(self, **options: Any) -> Any:
+        """:meth:`run_async`, returning the result or raising WorkflowPaused/Cancelled/Failed."""
+        return (await self.run_async(**options)).raise_for_status()
+
+    def run(self, **options: Any) -> RunOutcome:
+        """:meth:`run_async`, blocking until the run ends."""
+        return run_blocking(lambda: self.run_async(**options))
+
+    def execute(
+        self,
+        start_node: str | None = None,
+        *,
+        channel: Mapping[str, Any] | None = None,
+        console: bool | None = None,
+    ) -> Any:
+        """Run the workflow to its end and return its result (Graflow's call).
+
+        The result is the last task's return value (a dict by task id when several tasks end the
+        graph). A run that ends paused, cancelled or failed raises WorkflowPaused,
+        WorkflowCancelled or WorkflowFailed, whose ``outcome`` says why and what is pending.
+        """
+        return self.run(channel=channel, start_node=start_node, console=console).raise_for_status()
+
+    def resume(self, run_id: str | None = None, *, console: bool | None = None) -> Any:
+        """Continue the newest unfinished run (or ``run_id``); returns or raises as :meth:`execute`."""
+        return self.run(resume=run_id or True, console=console).raise_for_status()
+
+    def runs(self) -> list[CheckpointDocument]:
+        """This workflow's runs in its checkpoint directory, oldest first."""
+        found = [d for d in self.store.readable_documents() if d.workflow == self.name]
+        return sorted(found, key=lambda d: d.created_at)
+
+    # -- resuming --------------------------------------------------------------------------
+
+    def _part_from(self, start_node: str) -> TaskGraph:
+        if start_node not in self.graph.tasks:
+            raise UnknownTaskError(start_node, list(self.graph.tasks))
+        return self.graph.downstream_of(start_node)
+
+    def _state_to_resume(self, run_id: str | None) -> tuple[RunState, TaskGraph]:
+        document = self._document_to_resume(run_id)
+        difference = describe_differences(self.graph, document.tasks, document.edges)
+        if difference:
+            raise CheckpointMismatchError(
+                f"run {document.run_id} was saved by a different definition of workflow "
+                f"{self.name!r}: {difference}. Restore the old tasks, or start a new run with execute()."
+            )
+        _refuse_if_live(document)
+        return RunState.from_document(document), self.graph
+
+    def _document_to_resume(self, run_id: str | None) -> CheckpointDocument:
+        store = self.store
+        if run_id is not None:
+            document = store.load_run(run_id)
+            if document.workflow != self.name:
+                raise NoResumableRunError(
+                    f"run {run_id} belongs to workflow {document.workflow!r}, not {self.name!r}"
+                )
+            if document.status.finished:
+                raise NoResumableRunError(f"run {run_id} is {document.status.value}; nothing to resume")
+            return document
+        unfinished = [d for d in self.runs() if not d.status.finished]
+        if not unfinished:
+            raise NoResumableRunError(
+                f"no unfinished run of workflow {self.name!r} in {store.directory.resolve()}; "
+                "start one with execute()"
+            )
+        return unfinished[-1]
+
+
+def _refuse_if_live(document: CheckpointDocument) -> None:
+    """Refuse to resume a run that a live process (this one or another on this host) still executes."""
+    if any(engine.run_id == document.run_id for engine in live_engines):
+        raise RunInUseError(f"run {document.run_id} is running in this process")
+    pid = document.owner_pid
+    if document.status is not RunStatus.RUNNING or pid is None or pid == os.getpid():
+        return
+    if document.owner_host != socket.gethostname():
+        return
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return  # the process that ran it is gone: it crashed, so the run can be resumed
+    except PermissionError:
+        pass
+    raise RunInUseError(f"run {document.run_id} is still running in process {pid}")
+
+
+def workflow(name: str, *, checkpoint_dir: str | os.PathLike[str] | None = None) -> Workflow:
+    """A workflow to define with ``with workflow("name") as wf:`` (Graflow's call).
+
+    Checkpoints go to ``checkpoint_dir``, else ``$GRAFLOW_NB_CHECKPOINT_DIR``, else ``./.graflow_nb``.
+    """
+    return Workflow(name, checkpoint_dir=checkpoint_dir)
+
+
+def _wants_console(console: bool | None) -> bool:
+    if console is not None:
+        return console
+    in_kernel = "ipykernel" in sys.modules
+    try:
+        return sys.stdin is not None and sys.stdin.isatty() and not in_kernel
+    except (AttributeError, ValueError):
+        return False
+
+
+def run_blocking(start: Callable[[], Awaitable[T]]) -> T:
+    """Run an async function to completion from sync code.
+
+    Where this thread already runs an event loop (a Jupyter kernel), the run gets a thread of its own.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return anyio.run(start)
+    outcome: list[T] = []
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            outcome.append(anyio.run(start))
+        except BaseException as error:  # noqa: BLE001 - re-raised in the caller's thread
+            failure.append(error)
+
+    thread = threading.Thread(target=target, name="graflow-nb-run")
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]
+    return outcome[0]

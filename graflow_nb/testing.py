@@ -1,0 +1,77 @@
+"""Test doubles for code that runs graflow_nb workflows: answer requests from a script, or record them.
+
+Both are real presenters: pass them as ``wf.run(presenters=[...])``.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ._feedback import FeedbackRequest, FeedbackResponse
+
+if TYPE_CHECKING:
+    from ._engine import Engine
+
+__all__ = ["RecordingPresenter", "ScriptedAnswers"]
+
+
+class ScriptedAnswers:
+    """Answers each request as soon as it is shown, from a script keyed by task id.
+
+    ``ScriptedAnswers({"review": [{"approved": True}, {"text": "ok"}]})`` answers the review task's
+    first request with an approval and its second with a text. A request with no scripted answer
+    is left pending (so a timeout can pause the run).
+    """
+
+    def __init__(self, answers: Mapping[str, Sequence[Mapping[str, Any]]], responded_by: str = "script") -> None:
+        self._answers = {task_id: list(items) for task_id, items in answers.items()}
+        self.responded_by = responded_by
+        self.responses: list[FeedbackResponse] = []
+
+    def show(self, engine: Engine, request: FeedbackRequest) -> None:
+        """Answer the request if the script has an answer for this call of the task."""
+        scripted = self._answers.get(request.task_id, [])
+        if request.call_index < len(scripted):
+            answer = dict(scripted[request.call_index])
+            self.responses.append(
+                engine.submit(request.feedback_id, via="replay", responded_by=self.responded_by, **answer)
+            )
+
+    def settle(self, request: FeedbackRequest, response: FeedbackResponse | None) -> None:
+        """Nothing to do."""
+
+    def close(self) -> None:
+        """Nothing to do."""
+
+
+class RecordingPresenter:
+    """Records what is shown and settled, so a test can wait for a request and answer it itself."""
+
+    def __init__(self) -> None:
+        self.shown: list[FeedbackRequest] = []
+        self.settled: list[tuple[FeedbackRequest, FeedbackResponse | None]] = []
+        self.closed = threading.Event()
+        self._new: queue.Queue[FeedbackRequest] = queue.Queue()
+
+    def show(self, engine: Engine, request: FeedbackRequest) -> None:
+        """Record the request."""
+        self.shown.append(request)
+        self._new.put(request)
+
+    def settle(self, request: FeedbackRequest, response: FeedbackResponse | None) -> None:
+        """Record the settlement."""
+        self.settled.append((request, response))
+
+    def close(self) -> None:
+        """Record that the run ended."""
+        self.closed.set()
+
+    def next_request(self, timeout: float = 10.0) -> FeedbackRequest:
+        """The next request shown, waiting up to ``timeout`` seconds; raise TimeoutError if none."""
+        try:
+            return self._new.get(timeout=timeout)
+        except queue.Empty:
+            raise TimeoutError(f"no feedback request was shown within {timeout} s") from None
