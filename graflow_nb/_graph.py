@@ -203,16 +203,18 @@ class TaskGraph:
         """Tasks nothing runs after."""
         return [task_id for task_id, afters in self.successors.items() if not afters]
 
-    def ancestors(self, task_id: str) -> set[str]:
-        """Every task that completes before ``task_id`` starts."""
+    def runs_before(self, earlier: str, task_id: str) -> bool:
+        """Whether task ``earlier`` always completes before ``task_id`` starts."""
         seen: set[str] = set()
         stack = list(self.predecessors[task_id])
         while stack:
             current = stack.pop()
+            if current == earlier:
+                return True
             if current not in seen:
                 seen.add(current)
                 stack.extend(self.predecessors[current])
-        return seen
+        return False
 
     def check(self, channel_keys: Iterable[str]) -> None:
         """Raise before anything runs if the graph is empty, has a cycle, or lacks an input."""
@@ -224,33 +226,35 @@ class TaskGraph:
         self._check_inputs(set(channel_keys))
 
     def _check_acyclic(self) -> None:
-        visiting: list[str] = []
-        state: dict[str, int] = {}  # 1 = on the current path, 2 = done
-
-        def visit(task_id: str) -> None:
-            state[task_id] = 1
-            visiting.append(task_id)
-            for after in self.successors[task_id]:
-                if state.get(after) == 1:
-                    raise CycleError([*visiting[visiting.index(after):], after])
-                if after not in state:
-                    visit(after)
-            visiting.pop()
-            state[task_id] = 2
-
-        for task_id in self.tasks:
-            if task_id not in state:
-                visit(task_id)
+        """Kahn's algorithm; the tasks it cannot order contain a cycle, which is then traced."""
+        waiting = {task_id: len(befores) for task_id, befores in self.predecessors.items()}
+        ready = [task_id for task_id, count in waiting.items() if count == 0]
+        while ready:
+            for after in self.successors[ready.pop()]:
+                waiting[after] -= 1
+                if waiting[after] == 0:
+                    ready.append(after)
+        stuck = [task_id for task_id, count in waiting.items() if count > 0]
+        if not stuck:
+            return
+        path, current = [], stuck[0]
+        while current not in path:  # every stuck task has a stuck predecessor: walk back to a repeat
+            path.append(current)
+            current = next(b for b in self.predecessors[current] if waiting[b] > 0)
+        cycle = path[path.index(current):][::-1]
+        order = list(self.tasks)
+        first = min(range(len(cycle)), key=lambda i: order.index(cycle[i]))
+        cycle = cycle[first:] + cycle[:first]  # start at the task defined first
+        raise CycleError([*cycle, cycle[0]])
 
     def _check_inputs(self, channel_keys: set[str]) -> None:
         for task_id, wrapper in self.tasks.items():
-            upstream = self.ancestors(task_id) if wrapper.inputs else set()
             for parameter in wrapper.inputs:
                 if parameter in wrapper.optional_inputs or parameter in channel_keys:
                     continue
-                if parameter in upstream:
-                    continue
                 if parameter in self.tasks:
+                    if self.runs_before(parameter, task_id):
+                        continue
                     detail = (
                         f"task {parameter!r} does not run before it; connect them with "
                         f"`{parameter} >> {task_id}`"
@@ -265,18 +269,15 @@ class TaskGraph:
 
     def inputs_for(self, task_id: str, channel_get: Callable[[str, Any], Any]) -> dict[str, Any]:
         """Keyword arguments for a task: upstream results first, then channel keys."""
-        wrapper = self.tasks[task_id]
-        upstream = self.ancestors(task_id) if wrapper.inputs else set()
         arguments: dict[str, Any] = {}
-        for parameter in wrapper.inputs:
-            if parameter in upstream:
+        for parameter in self.tasks[task_id].inputs:
+            if parameter in self.tasks and self.runs_before(parameter, task_id):
                 arguments[parameter] = channel_get(result_key(parameter), None)
                 continue
             value = channel_get(parameter, _MISSING)
             if value is not _MISSING:
                 arguments[parameter] = value
         return arguments
-
 
     def downstream_of(self, start: str) -> TaskGraph:
         """The part of the graph that ``start`` and the tasks after it make up."""

@@ -225,6 +225,10 @@ def run_blocking(start: Callable[[], Awaitable[T]]) -> T:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
+        loop_running = False
+    else:
+        loop_running = True
+    if not loop_running:
         return anyio.run(start)
     outcome: list[T] = []
     failure: list[BaseException] = []

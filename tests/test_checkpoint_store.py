@@ -1,0 +1,228 @@
+"""Checkpoint files: JSON only, atomic under SIGKILL, clear errors for damaged, foreign or newer files."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import select
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from graflow_nb import (
+    CheckpointMismatchError,
+    CheckpointStore,
+    CheckpointVersionError,
+    CorruptCheckpointError,
+    NoResumableRunError,
+    RunInUseError,
+    RunStatus,
+    TaskExecutionContext,
+    task,
+    workflow,
+)
+
+
+def paused_run(name: str = "stored") -> Path:
+    """Run a one-task workflow that pauses; return its checkpoint file."""
+    with workflow(name) as wf:
+
+        @task(inject_context=True)
+        def ask(ctx: TaskExecutionContext) -> bool:
+            return bool(ctx.request_feedback(feedback_type="approval", prompt="?", timeout=0.1).approved)
+
+        outcome = wf.run()
+    assert outcome.status is RunStatus.PAUSED
+    return outcome.checkpoint_path
+
+
+class TestDocument:
+    def test_checkpoint_is_versioned_human_readable_json(self) -> None:
+        saved = json.loads(paused_run().read_text())
+        assert saved["schema"] == "graflow_nb.checkpoint"
+        assert saved["schema_version"] == 1
+        assert saved["tasks"] == ["ask"]
+        assert saved["requests"][0]["state"] == "pending"
+
+    def test_coalesced_writes_still_save_every_finished_task(self) -> None:
+        with workflow("long-chain") as wf:
+            tasks = []
+            for index in range(200):
+
+                def step(index: int = index) -> int:
+                    return index
+
+                tasks.append(task(id=f"step{index}")(step))
+            flow = tasks[0]
+            for following in tasks[1:]:
+                flow = flow >> following
+            outcome = wf.run()
+        saved = json.loads(outcome.checkpoint_path.read_text())
+        assert len(saved["completed"]) == 200
+        assert saved["channel"]["step199.__result__"] == 199
+
+
+class TestDamagedFiles:
+    @pytest.mark.parametrize(
+        ("content", "message"),
+        [
+            (b"{not json", "not valid JSON"),
+            (b"\xff\xfe\x00garbage", "not valid JSON"),
+            (b'{"hello": "world"}', "not a graflow_nb checkpoint"),
+            (b"[1, 2, 3]", "not a graflow_nb checkpoint"),
+        ],
+    )
+    def test_unreadable_or_foreign_file_names_the_file(self, checkpoint_dir: Path, content: bytes, message: str) -> None:
+        checkpoint_dir.mkdir(parents=True)
+        path = checkpoint_dir / "odd.json"
+        path.write_bytes(content)
+        with pytest.raises(CorruptCheckpointError, match=message) as raised:
+            CheckpointStore(checkpoint_dir).load(path)
+        assert str(path) in str(raised.value)
+
+    def test_tampered_field_is_reported_with_its_location(self) -> None:
+        path = paused_run()
+        saved = json.loads(path.read_text())
+        saved["completed"] = ["ghost"]
+        path.write_text(json.dumps(saved))
+        with pytest.raises(CorruptCheckpointError, match=r"names tasks the workflow does not list: \['ghost'\]"):
+            CheckpointStore(path.parent).load(path)
+
+    def test_newer_schema_version_says_to_upgrade(self) -> None:
+        path = paused_run()
+        saved = json.loads(path.read_text())
+        saved["schema_version"] = 99
+        saved["new_field"] = True
+        path.write_text(json.dumps(saved))
+        with pytest.raises(CheckpointVersionError, match="schema version 99; this graflow_nb reads up to version 1"):
+            CheckpointStore(path.parent).load(path)
+
+    def test_a_pickle_in_the_folder_is_never_executed(self, checkpoint_dir: Path, tmp_path: Path) -> None:
+        import pickle
+
+        marker = tmp_path / "pwned"
+
+        class Exploit:
+            def __reduce__(self) -> tuple[object, tuple[str]]:
+                return (os.system, (f"touch {marker}",))
+
+        checkpoint_dir.mkdir(parents=True)
+        (checkpoint_dir / "evil.json").write_bytes(pickle.dumps(Exploit()))
+        documents = list(CheckpointStore(checkpoint_dir).documents())
+        assert isinstance(documents[0][1], CorruptCheckpointError)
+        assert not marker.exists()
+
+    def test_resume_skips_a_damaged_file_with_a_warning(self, checkpoint_dir: Path) -> None:
+        paused_run("skip-damaged")
+        (checkpoint_dir / "broken.json").write_text("{")
+        with workflow("skip-damaged") as wf:
+
+            @task(inject_context=True)
+            def ask(ctx: TaskExecutionContext) -> bool:
+                return True
+
+            with pytest.warns(UserWarning, match=r"broken.json cannot be loaded"):
+                assert len(wf.runs()) == 1
+
+
+class TestResumeChecks:
+    def test_changed_workflow_definition_is_named(self) -> None:
+        paused_run("changing")
+        with workflow("changing") as wf:
+
+            @task(inject_context=True)
+            def ask_renamed(ctx: TaskExecutionContext) -> bool:
+                return True
+
+            with pytest.raises(CheckpointMismatchError, match=r"tasks missing now: \['ask'\]; tasks new now: \['ask_renamed'\]"):
+                wf.resume()
+
+    def test_nothing_to_resume(self) -> None:
+        with workflow("fresh") as wf:
+
+            @task
+            def only() -> None: ...
+
+            with pytest.raises(NoResumableRunError, match="no unfinished run of workflow 'fresh'"):
+                wf.resume()
+
+    def test_run_owned_by_a_live_process_is_not_resumed_twice(self) -> None:
+        path = paused_run("owned")
+        saved = json.loads(path.read_text())
+        other = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+        try:
+            saved["status"] = "running"
+            saved["owner_pid"] = other.pid
+            path.write_text(json.dumps(saved))
+            with workflow("owned") as wf:
+
+                @task(inject_context=True)
+                def ask(ctx: TaskExecutionContext) -> bool:
+                    return True
+
+                with pytest.raises(RunInUseError, match=f"still running in process {other.pid}"):
+                    wf.resume()
+        finally:
+            other.communicate(b"")
+        # once that process is gone the run counts as crashed and resumes
+        with workflow("owned") as wf:
+
+            @task(inject_context=True)
+            def ask(ctx: TaskExecutionContext) -> bool:
+                return True
+
+            assert wf.resume() is True
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys
+    from graflow_nb import task, workflow
+
+    with workflow("hammer", checkpoint_dir=sys.argv[1]) as wf:
+        steps = []
+        for index in range(20000):
+            def step(**_):
+                return {"payload": ["x" * 64] * 10}
+            steps.append(task(id=f"s{index}")(step))
+        flow = steps[0]
+        for following in steps[1:]:
+            flow = flow >> following
+        print("ready", flush=True)
+        wf.run()
+    """
+)
+
+
+def test_sigkill_while_writing_never_leaves_a_file_that_fails_to_load(tmp_path: Path) -> None:
+    """Kill a process that writes checkpoints continuously, many times, at random moments."""
+    script = tmp_path / "writer.py"
+    script.write_text(WRITER)
+    directory = tmp_path / "hammered"
+    rng = random.Random(1234)
+    for _round in range(15):
+        process = subprocess.Popen(
+            [sys.executable, str(script), str(directory)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+        )
+        assert process.stdout is not None
+        ready, _, _ = select.select([process.stdout], [], [], 60)
+        assert ready, "the writer did not start within 60 s"
+        assert process.stdout.readline().strip() == b"ready"
+        # let it write for a random while (a few checkpoint intervals), then kill it mid-flight
+        try:
+            process.wait(timeout=rng.uniform(0.3, 1.2))
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+        process.stdout.close()
+        store = CheckpointStore(directory)
+        documents = list(store.documents())
+        assert documents, "no checkpoint was written"
+        for path, document in documents:
+            assert not isinstance(document, Exception), f"{path}: {document}"
+    assert len(list(directory.glob("*.json"))) == 15

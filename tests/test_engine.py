@@ -1,0 +1,295 @@
+"""The engine: concurrency, async tasks, cancel/terminate, failures, pauses across parallel branches."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import anyio
+import pytest
+
+from graflow_nb import (
+    ChannelValueError,
+    RunStatus,
+    TaskExecutionContext,
+    WorkflowFailed,
+    provide_feedback,
+    task,
+    workflow,
+)
+from graflow_nb.testing import RecordingPresenter, ScriptedAnswers
+
+
+class TestConcurrency:
+    def test_parallel_sync_tasks_run_at_the_same_time(self) -> None:
+        both_running = threading.Barrier(2, timeout=10)  # breaks (and fails the test) unless both run at once
+        with workflow("parallel") as wf:
+
+            @task
+            def left() -> str:
+                both_running.wait()
+                return "left"
+
+            @task
+            def right() -> str:
+                both_running.wait()
+                return "right"
+
+            left | right
+            assert wf.execute() == {"left": "left", "right": "right"}
+
+    def test_async_tasks_run_on_the_loop_and_can_await_feedback(self) -> None:
+        with workflow("async") as wf:
+
+            @task(inject_context=True)
+            async def ask(ctx: TaskExecutionContext) -> str:
+                await anyio.sleep(0)
+                response = await ctx.request_feedback_async(feedback_type="text", prompt="Name?")
+                return response.text or ""
+
+            @task
+            async def shout(ask: str) -> str:
+                return ask.upper()
+
+            ask >> shout
+            outcome = wf.run(presenters=[ScriptedAnswers({"ask": [{"text": "ada"}]})])
+        assert outcome.result == "ADA"
+
+    async def test_run_async_can_be_awaited(self) -> None:
+        with workflow("awaited") as wf:
+
+            @task
+            def one() -> int:
+                return 1
+
+            outcome = await wf.run_async()
+        assert outcome.result == 1
+
+    def test_blocking_request_feedback_in_an_async_task_is_refused(self) -> None:
+        with workflow("async-misuse") as wf:
+
+            @task(inject_context=True)
+            async def ask(ctx: TaskExecutionContext) -> None:
+                ctx.request_feedback(feedback_type="text", prompt="Name?")
+
+            outcome = wf.run()
+        assert outcome.status is RunStatus.FAILED
+        assert "await ctx.request_feedback_async" in (outcome.reason or "")
+
+    def test_a_waiting_task_does_not_stop_other_branches(self, background) -> None:
+        recorder = RecordingPresenter()
+        other_finished = threading.Event()
+        with workflow("waiting-branch") as wf:
+
+            @task(inject_context=True)
+            def wait_for_person(ctx: TaskExecutionContext) -> bool:
+                return bool(ctx.request_feedback(feedback_type="approval", prompt="ok?").approved)
+
+            @task
+            def compute() -> int:
+                other_finished.set()
+                return 42
+
+            wait_for_person | compute
+            running = background(wf, presenters=[recorder])
+            request = recorder.next_request()
+            assert other_finished.wait(10)
+            provide_feedback(request.feedback_id, approved=True)
+            assert running.result(timeout=10).result == {"wait_for_person": True, "compute": 42}
+
+
+class TestCancelAndTerminate:
+    def test_cancel_stops_the_task_and_interrupts_a_parallel_wait(self, background) -> None:
+        recorder = RecordingPresenter()
+        after_cancel: list[str] = []
+        with workflow("cancel-parallel") as wf:
+
+            @task(inject_context=True)
+            def waits(ctx: TaskExecutionContext) -> None:
+                ctx.request_feedback(feedback_type="approval", prompt="never answered")
+                after_cancel.append("waits went on")
+
+            @task(inject_context=True)
+            def cancels(ctx: TaskExecutionContext) -> None:
+                recorder_ready.wait(10)
+                ctx.cancel_workflow("stop everything")
+                after_cancel.append("cancels went on")
+
+            @task
+            def later() -> None:
+                after_cancel.append("later ran")
+
+            recorder_ready = threading.Event()
+            (waits | cancels) >> later
+            running = background(wf, presenters=[recorder])
+            recorder.next_request()
+            recorder_ready.set()
+            outcome = running.result(timeout=10)
+        assert outcome.status is RunStatus.CANCELLED
+        assert outcome.reason == "stop everything"
+        assert after_cancel == []
+        saved = json.loads(outcome.checkpoint_path.read_text())
+        assert [r["state"] for r in saved["requests"]] == ["closed"]
+
+    def test_cancel_survives_a_broad_except(self) -> None:
+        with workflow("broad-except") as wf:
+
+            @task(inject_context=True)
+            def stubborn(ctx: TaskExecutionContext) -> str:
+                try:
+                    ctx.cancel_workflow("really stop")
+                except Exception:  # noqa: BLE001 - the point: user code like this must not swallow the cancel
+                    return "swallowed"
+                return "went on"
+
+            assert wf.run().status is RunStatus.CANCELLED
+
+    def test_terminate_completes_early_with_the_task_result(self) -> None:
+        ran: list[str] = []
+        with workflow("terminate") as wf:
+
+            @task(inject_context=True)
+            def decide(ctx: TaskExecutionContext) -> str:
+                ctx.terminate_workflow("nothing left to do")
+                return "early"
+
+            @task
+            def later() -> None:
+                ran.append("later")
+
+            decide >> later
+            outcome = wf.run()
+        assert (outcome.status, outcome.result, outcome.reason) == (RunStatus.COMPLETED, "early", "nothing left to do")
+        assert ran == []
+
+
+class TestFailures:
+    def test_task_error_fails_the_run_and_keeps_the_work_done(self) -> None:
+        with workflow("fails") as wf:
+
+            @task
+            def prepare() -> dict:
+                return {"rows": 10}
+
+            @task
+            def explode(prepare: dict) -> None:
+                raise KeyError("column 'price'")
+
+            prepare >> explode
+            with pytest.raises(WorkflowFailed) as raised:
+                wf.execute()
+        outcome = raised.value.outcome
+        assert isinstance(raised.value.__cause__, KeyError)
+        assert "task 'explode' raised KeyError" in str(raised.value)
+        saved = json.loads(outcome.checkpoint_path.read_text())
+        assert saved["status"] == "failed"
+        assert saved["completed"] == ["prepare"]
+        assert saved["channel"]["prepare.__result__"] == {"rows": 10}
+        assert saved["error"]["error_type"] == "KeyError"
+
+    def test_failed_run_resumes_without_redoing_completed_tasks(self) -> None:
+        calls: list[str] = []
+        broken = [True]
+        with workflow("fix-and-resume") as wf:
+
+            @task
+            def prepare() -> int:
+                calls.append("prepare")
+                return 1
+
+            @task
+            def flaky(prepare: int) -> int:
+                calls.append("flaky")
+                if broken[0]:
+                    raise RuntimeError("network down")
+                return prepare + 1
+
+            prepare >> flaky
+            assert wf.run().status is RunStatus.FAILED
+            broken[0] = False
+            assert wf.resume() == 2
+        assert calls == ["prepare", "flaky", "flaky"]
+
+    def test_non_json_channel_value_names_key_and_type(self) -> None:
+        with workflow("bad-channel") as wf:
+
+            @task(inject_context=True)
+            def store(ctx: TaskExecutionContext) -> None:
+                ctx.get_channel().set("model", {"weights": [1, {2, 3}]})
+
+            with pytest.raises(WorkflowFailed) as raised:
+                wf.execute()
+        error = raised.value.__cause__
+        assert isinstance(error, ChannelValueError)
+        assert "channel key 'model'" in str(error)
+        assert "['weights'][1]" in str(error)
+        assert "set" in str(error)
+
+
+class TestPausesAcrossBranches:
+    def test_two_pending_branches_answered_in_either_order(self, background) -> None:
+        for order in (["left", "right"], ["right", "left"]):
+            recorder = RecordingPresenter()
+            with workflow(f"two-pending-{order[0]}") as wf:
+
+                @task(inject_context=True)
+                def left(ctx: TaskExecutionContext) -> str:
+                    return ctx.request_feedback(feedback_type="text", prompt="left?").text or ""
+
+                @task(inject_context=True)
+                def right(ctx: TaskExecutionContext) -> str:
+                    return ctx.request_feedback(feedback_type="text", prompt="right?").text or ""
+
+                left | right
+                running = background(wf, presenters=[recorder])
+                shown = {r.task_id: r for r in (recorder.next_request(), recorder.next_request())}
+                for task_id in order:
+                    provide_feedback(shown[task_id].feedback_id, text=f"{task_id} answer")
+                assert running.result(timeout=10).result == {"left": "left answer", "right": "right answer"}
+
+    def test_timeout_in_one_branch_pauses_the_whole_run(self) -> None:
+        ran: list[str] = []
+        with workflow("branch-timeout") as wf:
+
+            @task(inject_context=True)
+            def slow_review(ctx: TaskExecutionContext) -> bool:
+                return bool(ctx.request_feedback(feedback_type="approval", prompt="review", timeout=0.2).approved)
+
+            @task(inject_context=True)
+            def other_review(ctx: TaskExecutionContext) -> bool:
+                return bool(ctx.request_feedback(feedback_type="approval", prompt="other").approved)
+
+            @task
+            def after_group() -> None:
+                ran.append("after_group")
+
+            (slow_review | other_review) >> after_group
+            paused = wf.run()
+            assert paused.status is RunStatus.PAUSED
+            assert len(paused.pending_feedback_ids) == 2
+            assert ran == []
+            for feedback_id in paused.pending_feedback_ids:
+                provide_feedback(feedback_id, approved=True)
+            wf.resume()
+        assert ran == ["after_group"]
+
+    def test_task_asking_twice_gets_each_recorded_answer_in_call_order(self) -> None:
+        questions_asked: list[str] = []
+        with workflow("asks-twice") as wf:
+
+            @task(inject_context=True)
+            def two_questions(ctx: TaskExecutionContext) -> tuple[str, str]:
+                first = ctx.request_feedback(feedback_type="text", prompt="first?", timeout=5)
+                questions_asked.append("first")
+                second = ctx.request_feedback(feedback_type="text", prompt="second?", timeout=0.2)
+                questions_asked.append("second")
+                return (first.text or "", second.text or "")
+
+            paused = wf.run(presenters=[ScriptedAnswers({"two_questions": [{"text": "one"}]})])
+            assert paused.status is RunStatus.PAUSED
+            (pending,) = paused.pending_feedback_ids
+            provide_feedback(pending, text="two")
+            recorder = RecordingPresenter()
+            resumed = wf.run(resume=True, presenters=[recorder])
+        assert resumed.result == ("one", "two")
+        assert recorder.shown == []  # nobody was asked again
