@@ -32,8 +32,7 @@ def provide_feedback(
     when the answer does not fit, FeedbackNotFoundError for an unknown id, and
     FeedbackAlreadySettledError when someone answered first or the run has finished.
     """
-    answer = {"approved": approved, "reason": reason, "text": text, "selected": selected,
-              "value": value, "data": data}
+    answer = {"approved": approved, "reason": reason, "text": text, "selected": selected, "value": value, "data": data}
     given = {key: item for key, item in answer.items() if item is not None}
     for engine in list(live_engines):
         record = engine.state.records.get(feedback_id)
@@ -42,9 +41,7 @@ def provide_feedback(
     store = CheckpointStore(checkpoint_dir)
     document, record = store.find_request(feedback_id)
     if document.status.finished:
-        raise FeedbackAlreadySettledError(
-            feedback_id, f"its run {document.run_id} is {document.status.value}"
-        )
+        raise FeedbackAlreadySettledError(feedback_id, f"its run {document.run_id} is {document.status.value}")
     if record.state != "pending":
         raise FeedbackAlreadySettledError(feedback_id, settled_detail(record.response))
     response = make_response(record.request, via=via, responded_by=responded_by, **given)

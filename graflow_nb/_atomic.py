@@ -38,7 +38,7 @@ def write_atomically(path: Path, data: bytes) -> None:
     """Replace ``path`` with ``data``: temporary file, fsync, rename, fsync of the folder."""
     temporary = _write_temporary(path, data)
     try:
-        os.replace(temporary, path)
+        temporary.replace(path)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise

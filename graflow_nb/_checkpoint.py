@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ._feedback import FeedbackRequest, FeedbackResponse
 
-SCHEMA_NAME = "graflow_nb.checkpoint"
+SCHEMA_NAME: Literal["graflow_nb.checkpoint"] = "graflow_nb.checkpoint"
 SCHEMA_VERSION = 1
 
 

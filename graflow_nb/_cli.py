@@ -11,7 +11,7 @@ from typing import Any
 from ._api import provide_feedback
 from ._checkpoint import CheckpointDocument, RequestRecord
 from ._console import cli_hint
-from ._exceptions import CheckpointError, GraflowNbError
+from ._exceptions import CheckpointError, GraflowNbError, InvalidAnswerError
 from ._store import CheckpointStore, default_checkpoint_dir
 
 EXIT_OK = 0
@@ -22,7 +22,8 @@ EXIT_USAGE = 2  # a malformed command or an answer that does not fit (argparse's
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
-        "--dir", default=None,
+        "--dir",
+        default=None,
         help=f"checkpoint directory (default: $GRAFLOW_NB_CHECKPOINT_DIR or {default_checkpoint_dir()})",
     )
     parser = argparse.ArgumentParser(prog="graflow-nb", description=__doc__, parents=[common])
@@ -36,8 +37,9 @@ def _parser() -> argparse.ArgumentParser:
     kind.add_argument("--approve", action="store_true", help="approve an approval request")
     kind.add_argument("--reject", action="store_true", help="reject an approval request")
     kind.add_argument("--text", help="answer a text request")
-    kind.add_argument("--select", action="append", metavar="OPTION",
-                      help="choose an option (repeat for a multi_selection)")
+    kind.add_argument(
+        "--select", action="append", metavar="OPTION", help="choose an option (repeat for a multi_selection)"
+    )
     kind.add_argument("--value", type=float, help="answer a number request")
     kind.add_argument("--json", dest="form", metavar="OBJECT", help="answer a form request with a JSON object")
     answer.add_argument("--reason", help="why (with --approve or --reject)")
@@ -57,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _answer(store, args)
     except GraflowNbError as error:
         print(f"graflow-nb: {error}", file=sys.stderr)
-        return EXIT_USAGE if isinstance(error, ValueError) and not isinstance(error, CheckpointError) else EXIT_REFUSED
+        return EXIT_USAGE if isinstance(error, InvalidAnswerError) else EXIT_REFUSED
 
 
 def _list(store: CheckpointStore) -> int:
@@ -69,15 +71,18 @@ def _list(store: CheckpointStore) -> int:
         if isinstance(document, CheckpointError):
             print(f"{path.name}: UNREADABLE: {document}")
             continue
-        print(f"{document.run_id}  {document.workflow}  {document.status.value}"
-              f"  updated {document.updated_at:%Y-%m-%d %H:%M:%S}"
-              + (f"  ({document.reason})" if document.reason else ""))
+        print(
+            f"{document.run_id}  {document.workflow}  {document.status.value}"
+            f"  updated {document.updated_at:%Y-%m-%d %H:%M:%S}" + (f"  ({document.reason})" if document.reason else "")
+        )
         if not document.status.finished:
             for record in document.pending:
                 filed = store.read_answer(record.feedback_id)
                 note = f"  [answered by {filed.responded_by}: {filed.summary()}, applied on resume]" if filed else ""
-                print(f"  {record.feedback_id}  {record.request.feedback_type.value}"
-                      f"  {record.request.task_id}: {record.request.prompt}{note}")
+                print(
+                    f"  {record.feedback_id}  {record.request.feedback_type.value}"
+                    f"  {record.request.task_id}: {record.request.prompt}{note}"
+                )
     return EXIT_OK
 
 
@@ -95,8 +100,7 @@ def _describe(document: CheckpointDocument, record: RequestRecord, store: Checkp
         "request": record.request.model_dump(mode="json", exclude_none=True),
         "state": "answered" if response else record.state,
         "response": response.model_dump(mode="json", exclude_none=True) if response else None,
-        "answer_with": None if response or document.status.finished
-        else cli_hint(record.request, str(store.directory)),
+        "answer_with": None if response or document.status.finished else cli_hint(record.request, str(store.directory)),
     }
 
 
@@ -123,12 +127,17 @@ def _answer(store: CheckpointStore, args: argparse.Namespace) -> int:
     if record.request.feedback_type.value == "multi_selection" and "selected" in answer:
         answer["selected"] = list(args.select)
     response = provide_feedback(
-        args.feedback_id, via="cli", responded_by=args.responded_by,
-        checkpoint_dir=store.directory, **answer,
+        args.feedback_id,
+        via="cli",
+        responded_by=args.responded_by,
+        checkpoint_dir=store.directory,
+        **answer,
     )
-    print(f"{args.feedback_id}: {response.summary()} (by {response.responded_by}); "
-          f"run {document.run_id} of {document.workflow!r} picks it up "
-          + ("now" if document.status.value == "running" else "when resumed"))
+    print(
+        f"{args.feedback_id}: {response.summary()} (by {response.responded_by}); "
+        f"run {document.run_id} of {document.workflow!r} picks it up "
+        + ("now" if document.status.value == "running" else "when resumed")
+    )
     return EXIT_OK
 
 

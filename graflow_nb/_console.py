@@ -48,7 +48,7 @@ def parse_console_answer(request: FeedbackRequest, line: str) -> dict[str, Any]:
     try:
         return {"data": json.loads(text)}
     except ValueError:
-        raise ValueError("type the form as a JSON object, e.g. {\"field\": 1}") from None
+        raise ValueError('type the form as a JSON object, e.g. {"field": 1}') from None
 
 
 def prompt_text(request: FeedbackRequest) -> str:
@@ -59,10 +59,14 @@ def prompt_text(request: FeedbackRequest) -> str:
         lines.append("approve? [y/n] (a reason may follow)")
     elif kind in (FeedbackType.SELECTION, FeedbackType.MULTI_SELECTION):
         lines += [f"  {i}. {option}" for i, option in enumerate(request.options or [], start=1)]
-        lines.append("choose one (number or name)" if kind is FeedbackType.SELECTION
-                     else "choose any, separated by commas (empty for none)")
+        lines.append(
+            "choose one (number or name)"
+            if kind is FeedbackType.SELECTION
+            else "choose any, separated by commas (empty for none)"
+        )
     elif kind is FeedbackType.NUMBER:
-        bounds = f" in [{request.min:g}, {request.max:g}]" if request.min is not None and request.max is not None else ""
+        bounded = request.min is not None and request.max is not None
+        bounds = f" in [{request.min:g}, {request.max:g}]" if bounded else ""
         lines.append(f"a {'whole ' if request.integer else ''}number{bounds}")
     elif kind is FeedbackType.FORM:
         lines.append(f"{request.form_title} as JSON; fields: {list((request.form_schema or {}).get('properties', {}))}")

@@ -65,8 +65,9 @@ class TaskExecutionContext:
         matched to recorded answers by their order within the task.
         """
         self._engine.require_worker_thread("ctx.request_feedback_async")
-        request = self._build(feedback_type, prompt, options, metadata, timeout, notification_config,
-                              default, min, max, step, model)
+        request = self._build(
+            feedback_type, prompt, options, metadata, timeout, notification_config, default, min, max, step, model
+        )
         response = self._engine.call_from_worker(self._engine.ask, request, model)
         return self._received(response)
 
@@ -86,8 +87,9 @@ class TaskExecutionContext:
         model: type[BaseModel] | None = None,
     ) -> FeedbackResponse:
         """:meth:`request_feedback` for ``async def`` tasks."""
-        request = self._build(feedback_type, prompt, options, metadata, timeout, notification_config,
-                              default, min, max, step, model)
+        request = self._build(
+            feedback_type, prompt, options, metadata, timeout, notification_config, default, min, max, step, model
+        )
         return self._received(await self._engine.ask(request, model))
 
     def _build(
@@ -107,10 +109,21 @@ class TaskExecutionContext:
         call_index = self._calls
         self._calls += 1
         return build_request(
-            feedback_type, prompt, options=options, timeout=timeout,
-            notification_config=notification_config, metadata=metadata, default=default,
-            minimum=minimum, maximum=maximum, step=step, model=model, feedback_id="",
-            workflow=self.workflow_name, run_id=self.run_id, task_id=self.task_id,
+            feedback_type,
+            prompt,
+            options=options,
+            timeout=timeout,
+            notification_config=notification_config,
+            metadata=metadata,
+            default=default,
+            minimum=minimum,
+            maximum=maximum,
+            step=step,
+            model=model,
+            feedback_id="",
+            workflow=self.workflow_name,
+            run_id=self.run_id,
+            task_id=self.task_id,
             call_index=call_index,
         )
 

@@ -15,7 +15,7 @@ import threading
 import traceback
 import warnings
 import weakref
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -180,9 +180,7 @@ class Engine:
                 f"this call blocks, and it was made from an async task; use `await {async_alternative}(...)`"
             )
 
-    def call_from_worker(
-        self, func: Callable[[Unpack[Ts]], Awaitable[T]], *args: Unpack[Ts]
-    ) -> T:
+    def call_from_worker(self, func: Callable[[Unpack[Ts]], Coroutine[Any, Any, T]], *args: Unpack[Ts]) -> T:
         """Run a coroutine function on the loop from a worker thread and wait for its result."""
         return anyio.from_thread.run(func, *args, token=self._token)
 
@@ -310,9 +308,7 @@ class Engine:
         state = self.state
         if self._stop in (RunStatus.PAUSED, RunStatus.FAILED, RunStatus.CANCELLED):
             state.status, state.reason = self._stop, self._stop_reason
-        elif self._stop is RunStatus.COMPLETED or set(self.graph.tasks) <= {
-            *state.completed, *self._volatile_results
-        }:
+        elif self._stop is RunStatus.COMPLETED or set(self.graph.tasks) <= {*state.completed, *self._volatile_results}:
             state.status, state.reason = RunStatus.COMPLETED, self._stop_reason
         else:
             state.status, state.reason = RunStatus.PAUSED, "stopped before every task ran"
@@ -390,8 +386,13 @@ class Engine:
             if known[0].state == "answered":
                 return known[0]
             saved = known[0].request
-            refreshed = known[0].model_copy(update={"request": request.model_copy(
-                update={"feedback_id": saved.feedback_id, "created_at": saved.created_at})})
+            refreshed = known[0].model_copy(
+                update={
+                    "request": request.model_copy(
+                        update={"feedback_id": saved.feedback_id, "created_at": saved.created_at}
+                    )
+                }
+            )
             state.records[saved.feedback_id] = refreshed
             return refreshed
         if known:
@@ -455,8 +456,11 @@ class Engine:
             raise FeedbackAlreadySettledError(feedback_id, settled_detail(record.response))
         waiting = self._waiting.get(feedback_id)
         response = make_response(
-            record.request, via=via, responded_by=responded_by,
-            model=waiting.model if waiting else None, **answer,
+            record.request,
+            via=via,
+            responded_by=responded_by,
+            model=waiting.model if waiting else None,
+            **answer,
         )
         if not self.store.file_answer(response):
             first = self.store.read_answer(feedback_id)
@@ -531,7 +535,7 @@ class Engine:
 
 def _read_filed(store: CheckpointStore, folder: Path, wanted: list[str]) -> dict[str, FeedbackResponse]:
     try:
-        present = set(os.listdir(folder))
+        present = {entry.name for entry in folder.iterdir()}
     except FileNotFoundError:
         return {}
     found = {}

@@ -135,9 +135,7 @@ def parse_feedback_type(feedback_type: FeedbackType | str) -> FeedbackType:
         return FeedbackType(feedback_type)
     except ValueError:
         known = ", ".join(repr(t.value) for t in FeedbackType)
-        raise InvalidFeedbackRequestError(
-            f"unknown feedback_type {feedback_type!r}; use one of {known}"
-        ) from None
+        raise InvalidFeedbackRequestError(f"unknown feedback_type {feedback_type!r}; use one of {known}") from None
 
 
 def build_request(
@@ -176,15 +174,11 @@ def build_request(
     if model is not None and kind is not FeedbackType.FORM:
         raise InvalidFeedbackRequestError(f"model= is only for feedback_type 'form', not {kind.value!r}")
     if kind is FeedbackType.FORM and not (isinstance(model, type) and issubclass(model, BaseModel)):
-        raise InvalidFeedbackRequestError(
-            "feedback_type 'form' needs model=<a pydantic BaseModel subclass>"
-        )
+        raise InvalidFeedbackRequestError("feedback_type 'form' needs model=<a pydantic BaseModel subclass>")
     metadata = dict(metadata or {})
     bad = find_non_json(metadata)
     if bad:
-        raise InvalidFeedbackRequestError(
-            f"metadata{bad[0]} of type {bad[1]} is not JSON-compatible"
-        )
+        raise InvalidFeedbackRequestError(f"metadata{bad[0]} of type {bad[1]} is not JSON-compatible")
     if default is not None and find_non_json(default):
         raise InvalidFeedbackRequestError(f"default {default!r} is not JSON-compatible")
     config = validate_notification_config(notification_config)
@@ -269,11 +263,12 @@ def _check_default(
         raise InvalidFeedbackRequestError(f"default of a text request must be a string, got {default!r}")
     if kind is FeedbackType.SELECTION and default not in (options or []):
         raise InvalidFeedbackRequestError(f"default {default!r} is not among the options {options}")
-    if kind is FeedbackType.MULTI_SELECTION:
-        if not isinstance(default, list) or any(d not in (options or []) for d in default):
-            raise InvalidFeedbackRequestError(
-                f"default of a multi_selection must be a list of options {options}, got {default!r}"
-            )
+    if kind is FeedbackType.MULTI_SELECTION and (
+        not isinstance(default, list) or any(d not in (options or []) for d in default)
+    ):
+        raise InvalidFeedbackRequestError(
+            f"default of a multi_selection must be a list of options {options}, got {default!r}"
+        )
     if kind is FeedbackType.NUMBER:
         low, high = numbers[0], numbers[1]
         if (low is not None and default < low) or (high is not None and default > high):
@@ -311,9 +306,7 @@ def make_response(
     }[kind]
     stray = [name for name, given in fields.items() if given is not None and name != expected]
     if stray:
-        raise InvalidAnswerError(
-            fid, f"a {kind.value!r} request takes {expected!r}, not {', '.join(stray)}"
-        )
+        raise InvalidAnswerError(fid, f"a {kind.value!r} request takes {expected!r}, not {', '.join(stray)}")
     if fields[expected] is None:
         raise InvalidAnswerError(fid, f"a {kind.value!r} request needs {expected!r}")
     if reason is not None and kind is not FeedbackType.APPROVAL:
@@ -370,11 +363,12 @@ def _check_number_answer(request: FeedbackRequest, given: Any) -> int | float:
         if float(given) != int(given):
             raise InvalidAnswerError(fid, f"value must be a whole number, got {given!r}")
         given = int(given)
-    if request.min is not None and given < request.min:
-        raise InvalidAnswerError(fid, f"value {given} is below the minimum {request.min:g}")
-    if request.max is not None and given > request.max:
-        raise InvalidAnswerError(fid, f"value {given} is above the maximum {request.max:g}")
-    return given
+    number: int | float = given
+    if request.min is not None and number < request.min:
+        raise InvalidAnswerError(fid, f"value {number} is below the minimum {request.min:g}")
+    if request.max is not None and number > request.max:
+        raise InvalidAnswerError(fid, f"value {number} is above the maximum {request.max:g}")
+    return number
 
 
 def _check_form_answer(request: FeedbackRequest, given: Any, model: type[BaseModel] | None) -> Any:
@@ -384,9 +378,7 @@ def _check_form_answer(request: FeedbackRequest, given: Any, model: type[BaseMod
             given = given.model_dump(mode="json")
         if not isinstance(given, dict):
             raise InvalidAnswerError(fid, f"form data must be an object, got {type(given).__name__}")
-        missing = [
-            name for name in (request.form_schema or {}).get("required", []) if name not in given
-        ]
+        missing = [name for name in (request.form_schema or {}).get("required", []) if name not in given]
         if missing:
             raise InvalidAnswerError(fid, f"form is missing required fields {missing}")
         return given
@@ -396,7 +388,5 @@ def _check_form_answer(request: FeedbackRequest, given: Any, model: type[BaseMod
         source = given.model_dump() if isinstance(given, BaseModel) else given
         return model.model_validate(source)
     except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '(form)'}: {e['msg']}" for e in error.errors()
-        )
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(form)'}: {e['msg']}" for e in error.errors())
         raise InvalidAnswerError(fid, f"form does not validate: {problems}") from None

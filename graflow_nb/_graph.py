@@ -100,9 +100,7 @@ class Flow:
         if isinstance(item, TaskWrapper):
             _active_workflow("use a task in a flow").add(item)
             return Flow((item,), (item,))
-        raise WorkflowDefinitionError(
-            f"{item!r} is not a task; decorate the function with @task to use it in a flow"
-        )
+        raise WorkflowDefinitionError(f"{item!r} is not a task; decorate the function with @task to use it in a flow")
 
     def __rshift__(self, other: Flowable) -> Flow:
         following = Flow.of(other)
@@ -241,7 +239,7 @@ class TaskGraph:
         while current not in path:  # every stuck task has a stuck predecessor: walk back to a repeat
             path.append(current)
             current = next(b for b in self.predecessors[current] if waiting[b] > 0)
-        cycle = path[path.index(current):][::-1]
+        cycle = path[path.index(current) :][::-1]
         order = list(self.tasks)
         first = min(range(len(cycle)), key=lambda i: order.index(cycle[i]))
         cycle = cycle[first:] + cycle[:first]  # start at the task defined first
@@ -255,10 +253,7 @@ class TaskGraph:
                 if parameter in self.tasks:
                     if self.runs_before(parameter, task_id):
                         continue
-                    detail = (
-                        f"task {parameter!r} does not run before it; connect them with "
-                        f"`{parameter} >> {task_id}`"
-                    )
+                    detail = f"task {parameter!r} does not run before it; connect them with `{parameter} >> {task_id}`"
                 else:
                     detail = (
                         f"no upstream task is named {parameter!r} and the channel has no key "

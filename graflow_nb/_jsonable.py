@@ -14,7 +14,7 @@ def find_non_json(value: Any, path: str = "") -> tuple[str, str] | None:
 
     Accepted: str, int, float, bool, None, lists and tuples, dicts with str keys, pydantic models.
     """
-    if isinstance(value, _SCALARS) or isinstance(value, BaseModel):
+    if isinstance(value, (*_SCALARS, BaseModel)):
         return None
     if isinstance(value, (list, tuple)):
         for index, item in enumerate(value):

@@ -20,8 +20,7 @@ def validate_notification_config(config: Any) -> dict[str, Any] | None:
         return None
     if not isinstance(config, dict):
         raise InvalidFeedbackRequestError(
-            f"notification_config must be a dict like {{'type': 'webhook', 'url': ...}}, "
-            f"not {type(config).__name__}"
+            f"notification_config must be a dict like {{'type': 'webhook', 'url': ...}}, not {type(config).__name__}"
         )
     kind = config.get("type")
     if kind not in URL_KEYS:
@@ -35,8 +34,7 @@ def validate_notification_config(config: Any) -> dict[str, Any] | None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidFeedbackRequestError(
-            f"notification_config {url_key!r} must be an http(s) URL with a host, "
-            f"got {redact_url(url)!r}"
+            f"notification_config {url_key!r} must be an http(s) URL with a host, got {redact_url(url)!r}"
         )
     message = config.get("message")
     if message is not None and not isinstance(message, str):

@@ -88,9 +88,7 @@ class CheckpointStore:
             return CheckpointVersionError(path, version, SCHEMA_VERSION)
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "(document)"
-        return CorruptCheckpointError(
-            path, f"{where}: {first['msg']} (the file was edited or damaged)"
-        )
+        return CorruptCheckpointError(path, f"{where}: {first['msg']} (the file was edited or damaged)")
 
     def load_run(self, run_id: str) -> CheckpointDocument:
         """Load a run's document by run id."""
@@ -154,7 +152,7 @@ class CheckpointStore:
         path = self.answer_path(feedback_id)
         stamp = os.urandom(3).hex()
         try:
-            os.replace(path, path.with_name(f"{feedback_id}.rejected-{stamp}.json"))
+            path.replace(path.with_name(f"{feedback_id}.rejected-{stamp}.json"))
         except FileNotFoundError:
             return
         warnings.warn(f"answer to {feedback_id} refused: {reason}", stacklevel=2)

@@ -166,17 +166,14 @@ class Workflow:
         if run_id is not None:
             document = store.load_run(run_id)
             if document.workflow != self.name:
-                raise NoResumableRunError(
-                    f"run {run_id} belongs to workflow {document.workflow!r}, not {self.name!r}"
-                )
+                raise NoResumableRunError(f"run {run_id} belongs to workflow {document.workflow!r}, not {self.name!r}")
             if document.status.finished:
                 raise NoResumableRunError(f"run {run_id} is {document.status.value}; nothing to resume")
             return document
         unfinished = [d for d in self.runs() if not d.status.finished]
         if not unfinished:
             raise NoResumableRunError(
-                f"no unfinished run of workflow {self.name!r} in {store.directory.resolve()}; "
-                "start one with execute()"
+                f"no unfinished run of workflow {self.name!r} in {store.directory.resolve()}; start one with execute()"
             )
         return unfinished[-1]
 

@@ -5,11 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 
 from graflow_nb import RunOutcome, Workflow
+
+
+class StartInBackground(Protocol):
+    """Starts ``wf.run(**options)`` in a thread and returns its Future."""
+
+    def __call__(self, wf: Workflow, **options: Any) -> Future[RunOutcome]: ...
 
 
 @pytest.fixture(autouse=True)
@@ -21,8 +27,8 @@ def checkpoint_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def background() -> Iterator[Any]:
-    """Start ``wf.run(**options)`` in a thread; returns a function giving its Future."""
+def background() -> Iterator[StartInBackground]:
+    """Run workflows in a thread while the test answers them."""
     pool = ThreadPoolExecutor(max_workers=4)
 
     def start(wf: Workflow, **options: Any) -> Future[RunOutcome]:

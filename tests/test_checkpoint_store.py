@@ -26,6 +26,7 @@ from graflow_nb import (
     task,
     workflow,
 )
+from graflow_nb._graph import Flowable
 
 
 def paused_run(name: str = "stored") -> Path:
@@ -58,7 +59,7 @@ class TestDocument:
                     return index
 
                 tasks.append(task(id=f"step{index}")(step))
-            flow = tasks[0]
+            flow: Flowable = tasks[0]
             for following in tasks[1:]:
                 flow = flow >> following
             outcome = wf.run()
@@ -77,7 +78,9 @@ class TestDamagedFiles:
             (b"[1, 2, 3]", "not a graflow_nb checkpoint"),
         ],
     )
-    def test_unreadable_or_foreign_file_names_the_file(self, checkpoint_dir: Path, content: bytes, message: str) -> None:
+    def test_unreadable_or_foreign_file_names_the_file(
+        self, checkpoint_dir: Path, content: bytes, message: str
+    ) -> None:
         checkpoint_dir.mkdir(parents=True)
         path = checkpoint_dir / "odd.json"
         path.write_bytes(content)
@@ -139,7 +142,8 @@ class TestResumeChecks:
             def ask_renamed(ctx: TaskExecutionContext) -> bool:
                 return True
 
-            with pytest.raises(CheckpointMismatchError, match=r"tasks missing now: \['ask'\]; tasks new now: \['ask_renamed'\]"):
+            expected = r"tasks missing now: \['ask'\]; tasks new now: \['ask_renamed'\]"
+            with pytest.raises(CheckpointMismatchError, match=expected):
                 wf.resume()
 
     def test_nothing_to_resume(self) -> None:

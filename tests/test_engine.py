@@ -18,6 +18,7 @@ from graflow_nb import (
     workflow,
 )
 from graflow_nb.testing import RecordingPresenter, ScriptedAnswers
+from tests.conftest import StartInBackground
 
 
 class TestConcurrency:
@@ -76,7 +77,7 @@ class TestConcurrency:
         assert outcome.status is RunStatus.FAILED
         assert "await ctx.request_feedback_async" in (outcome.reason or "")
 
-    def test_a_waiting_task_does_not_stop_other_branches(self, background) -> None:
+    def test_a_waiting_task_does_not_stop_other_branches(self, background: StartInBackground) -> None:
         recorder = RecordingPresenter()
         other_finished = threading.Event()
         with workflow("waiting-branch") as wf:
@@ -99,7 +100,7 @@ class TestConcurrency:
 
 
 class TestCancelAndTerminate:
-    def test_cancel_stops_the_task_and_interrupts_a_parallel_wait(self, background) -> None:
+    def test_cancel_stops_the_task_and_interrupts_a_parallel_wait(self, background: StartInBackground) -> None:
         recorder = RecordingPresenter()
         after_cancel: list[str] = []
         with workflow("cancel-parallel") as wf:
@@ -227,7 +228,7 @@ class TestFailures:
 
 
 class TestPausesAcrossBranches:
-    def test_two_pending_branches_answered_in_either_order(self, background) -> None:
+    def test_two_pending_branches_answered_in_either_order(self, background: StartInBackground) -> None:
         for order in (["left", "right"], ["right", "left"]):
             recorder = RecordingPresenter()
             with workflow(f"two-pending-{order[0]}") as wf:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Literal
 
 import pytest
@@ -20,6 +21,7 @@ from graflow_nb import (
     workflow,
 )
 from graflow_nb.testing import RecordingPresenter, ScriptedAnswers
+from tests.conftest import StartInBackground
 
 
 class TrainingConfig(BaseModel):
@@ -62,7 +64,9 @@ class TestNumberAndForm:
             provide_feedback(feedback_id, data={"learning_rate": 0.1, "optimizer": "adam"})
             assert wf.resume() == {"learning_rate": 0.1, "optimizer": "adam", "epochs": 10}
 
-    def test_form_answer_failing_the_model_is_refused_and_can_be_given_again(self, background) -> None:
+    def test_form_answer_failing_the_model_is_refused_and_can_be_given_again(
+        self, background: StartInBackground
+    ) -> None:
         recorder = RecordingPresenter()
         with workflow("form-live") as wf:
 
@@ -123,8 +127,6 @@ def test_bad_request_fails_the_run_with_the_error_and_a_checkpoint(arguments: di
     assert isinstance(outcome.exception, ValueError)
     assert outcome.reason is not None
     assert "InvalidFeedbackRequestError" in outcome.reason
-    import re
-
     assert re.search(message, outcome.reason), outcome.reason
     saved = json.loads(outcome.checkpoint_path.read_text())
     assert saved["completed"] == ["before"]
@@ -149,15 +151,16 @@ BAD_ANSWERS: list[tuple[dict[str, Any], dict[str, Any], str]] = [
 
 @pytest.mark.parametrize(("question", "answer", "message"), BAD_ANSWERS)
 def test_bad_answer_is_refused_and_the_request_stays_answerable(
-    background, question: dict[str, Any], answer: dict[str, Any], message: str
+    background: StartInBackground, question: dict[str, Any], answer: dict[str, Any], message: str
 ) -> None:
-    good = {
+    good_answers: dict[str, dict[str, Any]] = {
         "approval": {"approved": True},
         "text": {"text": "fine"},
         "selection": {"selected": "a"},
         "multi_selection": {"selected": ["b"]},
         "number": {"value": 3},
-    }[question["feedback_type"]]
+    }
+    good = good_answers[question["feedback_type"]]
     recorder = RecordingPresenter()
     with workflow("bad-answer") as wf:
 
@@ -176,7 +179,7 @@ def test_bad_answer_is_refused_and_the_request_stays_answerable(
     assert outcome.result == good
 
 
-def test_second_answer_is_refused_naming_the_first(background) -> None:
+def test_second_answer_is_refused_naming_the_first(background: StartInBackground) -> None:
     recorder = RecordingPresenter()
     with workflow("first-wins") as wf:
 

@@ -17,6 +17,7 @@ from graflow_nb import (
     workflow,
 )
 from graflow_nb.testing import RecordingPresenter, ScriptedAnswers
+from tests.conftest import StartInBackground
 
 
 class FakeDeployAPI:
@@ -87,12 +88,16 @@ class TestFeedbackTypes:
                     "features_graflow_name": multi.selected_multiple,
                 }
 
-            script = ScriptedAnswers({"ask_all": [
-                {"approved": True},
-                {"text": "max_workers=8"},
-                {"selected": "staging"},
-                {"selected": ["feature_a", "feature_c"]},
-            ]})
+            script = ScriptedAnswers(
+                {
+                    "ask_all": [
+                        {"approved": True},
+                        {"text": "max_workers=8"},
+                        {"selected": "staging"},
+                        {"selected": ["feature_a", "feature_c"]},
+                    ]
+                }
+            )
             result = wf.run(presenters=[script]).raise_for_status()
         assert result == {
             "approved": True,
@@ -143,7 +148,7 @@ class TestTimeoutCheckpointResume:
             @task(inject_context=True)
             def approve(ctx: TaskExecutionContext) -> bool:
                 response = ctx.request_feedback(feedback_type="approval", prompt="Approve deployment?", timeout=0.2)
-                return response.approved
+                return bool(response.approved)
 
             @task
             def finish(approve: bool) -> str:
@@ -234,7 +239,7 @@ class TestIdempotence:
                 api.deploy_to_production()
                 # Then ask for approval
                 response = ctx.request_feedback(feedback_type="approval", prompt="Approve deployment?", timeout=0.2)
-                return response.approved
+                return bool(response.approved)
 
             paused = wf.run()
             provide_feedback(paused.pending_feedback_ids[0], approved=True)
@@ -244,16 +249,18 @@ class TestIdempotence:
 
 
 class TestLiveAnswer:
-    def test_answer_from_another_thread_resumes_the_waiting_task(self, background) -> None:
+    def test_answer_from_another_thread_resumes_the_waiting_task(self, background: StartInBackground) -> None:
         recorder = RecordingPresenter()
         with workflow("live") as wf:
 
             @task(inject_context=True)
             def choose(ctx: TaskExecutionContext) -> str:
                 response = ctx.request_feedback(
-                    feedback_type="selection", prompt="Choose deployment environment:", options=["staging", "production"]
+                    feedback_type="selection",
+                    prompt="Choose deployment environment:",
+                    options=["staging", "production"],
                 )
-                return response.selected
+                return str(response.selected)
 
             running = background(wf, presenters=[recorder])
             request = recorder.next_request()

@@ -1,0 +1,7 @@
+"""``python -m graflow_nb``: the graflow-nb command."""
+
+import sys
+
+from ._cli import main
+
+sys.exit(main())

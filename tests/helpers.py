@@ -1,0 +1,38 @@
+"""Helpers for tests that drive real subprocesses."""
+
+from __future__ import annotations
+
+import os
+import select
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+CLI = [sys.executable, "-m", "graflow_nb"]
+
+
+def run_cli(*args: str, directory: Path) -> subprocess.CompletedProcess[str]:
+    """Run the graflow-nb command in a subprocess against a checkpoint directory."""
+    env = {**os.environ, "GRAFLOW_NB_CHECKPOINT_DIR": str(directory)}
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=60, env=env, check=False)
+
+
+def read_until(descriptor: int, marker: bytes, timeout: float = 30.0) -> bytes:
+    """Read from a file descriptor until ``marker`` appears; raise TimeoutError after ``timeout`` s."""
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while marker not in seen:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError(f"{marker!r} did not appear within {timeout} s; got {seen!r}")
+        ready, _, _ = select.select([descriptor], [], [], remaining)
+        if ready:
+            try:
+                chunk = os.read(descriptor, 4096)
+            except OSError:  # the other side closed (pty)
+                chunk = b""
+            if not chunk:
+                raise TimeoutError(f"stream closed before {marker!r}; got {seen!r}")
+            seen += chunk
+    return seen

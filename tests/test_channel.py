@@ -1,0 +1,63 @@
+"""The channel: get with default, set, keys, delete, and JSON-only values."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import BaseModel
+
+from graflow_nb import Channel, ChannelValueError, TaskExecutionContext, provide_feedback, task, workflow
+
+
+class Plan(BaseModel):
+    replicas: int
+
+
+def test_get_set_keys_delete() -> None:
+    channel = Channel({"a": 1})
+    assert channel.get("missing") is None
+    assert channel.get("missing", "fallback") == "fallback"
+    channel.set("b", [1, "two", None, {"three": 3.0}])
+    assert channel.keys() == ["a", "b"]
+    assert channel.delete("a") is True
+    assert channel.delete("a") is False
+    assert "a" not in channel
+    assert len(channel) == 1
+
+
+@pytest.mark.parametrize(
+    ("value", "where", "type_name"),
+    [
+        (object(), "", "object"),
+        ({1: "int key"}, "[1] (key)", "int"),
+        ([1, 2, {3}], "[2]", "set"),
+        ({"frame": b"bytes"}, "['frame']", "bytes"),
+    ],
+)
+def test_non_json_values_are_refused_at_set_time(value: object, where: str, type_name: str) -> None:
+    channel = Channel()
+    with pytest.raises(ChannelValueError) as raised:
+        channel.set("key", value)
+    message = str(raised.value)
+    assert "channel key 'key'" in message
+    assert f"of type {type_name}" in message
+    assert where in message
+    assert channel.keys() == []
+
+
+def test_pydantic_models_are_stored_and_come_back_as_dicts_after_resume() -> None:
+    seen_at_start: list[object] = []
+    with workflow("models") as wf:
+
+        @task(inject_context=True)
+        def store(ctx: TaskExecutionContext) -> None:
+            channel = ctx.get_channel()
+            seen_at_start.append(channel.get("plan"))
+            if channel.get("plan") is None:
+                channel.set("plan", Plan(replicas=2))
+                assert channel.get("plan") == Plan(replicas=2)
+            ctx.request_feedback(feedback_type="approval", prompt="ok?", timeout=0.1)
+
+        paused = wf.run()
+        provide_feedback(paused.pending_feedback_ids[0], approved=True)
+        wf.resume()
+    assert seen_at_start == [None, {"replicas": 2}]

@@ -1,0 +1,86 @@
+"""Script mode in a real terminal (a pty): requests are asked at the prompt."""
+
+from __future__ import annotations
+
+import os
+import pty
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from graflow_nb import FeedbackRequest, FeedbackType
+from graflow_nb._console import parse_console_answer
+from tests.helpers import read_until
+
+SCRIPT = textwrap.dedent(
+    """
+    from graflow_nb import TaskExecutionContext, task, workflow
+
+    with workflow("terminal") as wf:
+        @task(inject_context=True)
+        def review(ctx: TaskExecutionContext) -> str:
+            approval = ctx.request_feedback(feedback_type="approval", prompt="Approve deployment?")
+            env = ctx.request_feedback(
+                feedback_type="selection", prompt="Choose deployment environment:", options=["staging", "production"]
+            )
+            return f"approved={approval.approved} env={env.selected} via={env.via}"
+
+        print("result:", wf.execute(), flush=True)
+    """
+)
+
+
+def test_requests_are_answered_at_the_terminal_prompt(tmp_path: Path, checkpoint_dir: Path) -> None:
+    script = tmp_path / "terminal.py"
+    script.write_text(SCRIPT)
+    controller, terminal = pty.openpty()
+    env = {**os.environ, "GRAFLOW_NB_CHECKPOINT_DIR": str(checkpoint_dir)}
+    with subprocess.Popen(
+        [sys.executable, str(script)], stdin=terminal, stdout=terminal, stderr=terminal, env=env
+    ) as process:
+        os.close(terminal)
+        try:
+            read_until(controller, b"approve? [y/n]")
+            os.write(controller, b"maybe\n")
+            read_until(controller, b"type y (approve) or n (reject)")
+            os.write(controller, b"y\n")
+            read_until(controller, b"2. production")
+            os.write(controller, b"2\n")
+            output = read_until(controller, b"via=console")
+            assert b"result: approved=True env=production via=console" in output
+            assert process.wait(timeout=30) == 0
+        finally:
+            process.kill()
+            os.close(controller)
+
+
+def request(kind: FeedbackType, **fields: object) -> FeedbackRequest:
+    return FeedbackRequest(
+        feedback_id="fb-1",
+        feedback_type=kind,
+        prompt="?",
+        workflow="w",
+        run_id="r",
+        task_id="t",
+        call_index=0,
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+@pytest.mark.parametrize(
+    ("question", "line", "answer"),
+    [
+        (request(FeedbackType.APPROVAL), "n too risky\n", {"approved": False, "reason": "too risky"}),
+        (request(FeedbackType.TEXT), "hello world\n", {"text": "hello world"}),
+        (request(FeedbackType.SELECTION, options=["a", "b"]), "b\n", {"selected": "b"}),
+        (request(FeedbackType.MULTI_SELECTION, options=["a", "b", "c"]), "1, c\n", {"selected": ["a", "c"]}),
+        (request(FeedbackType.MULTI_SELECTION, options=["a"]), "\n", {"selected": []}),
+        (request(FeedbackType.NUMBER, integer=True), "4\n", {"value": 4}),
+        (request(FeedbackType.FORM), '{"x": 1}\n', {"data": {"x": 1}}),
+    ],
+)
+def test_prompt_lines_become_answers(question: FeedbackRequest, line: str, answer: dict[str, object]) -> None:
+    assert parse_console_answer(question, line) == answer
