@@ -209,6 +209,7 @@ def test_sigkill_while_writing_never_leaves_a_file_that_fails_to_load(tmp_path: 
     script.write_text(WRITER)
     directory = tmp_path / "hammered"
     rng = random.Random(1234)
+    killed = 0
     for _round in range(15):
         process = subprocess.Popen(
             [sys.executable, str(script), str(directory)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
@@ -222,6 +223,7 @@ def test_sigkill_while_writing_never_leaves_a_file_that_fails_to_load(tmp_path: 
             process.wait(timeout=rng.uniform(0.3, 1.2))
         except subprocess.TimeoutExpired:
             process.send_signal(signal.SIGKILL)
+            killed += 1
         process.wait(timeout=10)
         process.stdout.close()
         store = CheckpointStore(directory)
@@ -230,3 +232,4 @@ def test_sigkill_while_writing_never_leaves_a_file_that_fails_to_load(tmp_path: 
         for path, document in documents:
             assert not isinstance(document, Exception), f"{path}: {document}"
     assert len(list(directory.glob("*.json"))) == 15
+    assert killed == 15, "every round should be killed while the run is still writing"

@@ -136,17 +136,22 @@ LIVE_SCRIPT = textwrap.dedent(
                 feedback_type="selection", prompt="Environment?", options=["staging", "production"]
             ).selected
 
-        print("result=" + wf.execute(console=False), flush=True)
+        print("result=" + wf.execute(), flush=True)
     """
 )
 
 
 def test_cli_answers_a_script_waiting_live(checkpoint_dir: Path, tmp_path: Path) -> None:
+    """With no terminal (stdin is /dev/null) the script waits, and an answer from the CLI resumes it."""
     script = tmp_path / "live.py"
     script.write_text(LIVE_SCRIPT)
     env = {**os.environ, "GRAFLOW_NB_CHECKPOINT_DIR": str(checkpoint_dir)}
     with subprocess.Popen(
-        [sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+        [sys.executable, str(script)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
     ) as process:
         try:
             assert process.stderr is not None
