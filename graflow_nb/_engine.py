@@ -200,12 +200,18 @@ class Engine:
         self.state.status = RunStatus.RUNNING
         live_engines.add(self)
         try:
-            async with anyio.create_task_group() as background:
-                background.start_soon(self._write_checkpoints_when_dirty)
-                background.start_soon(self._poll_filed_answers)
-                await self.write_checkpoint()
-                await self._run_tasks()
-                background.cancel_scope.cancel()
+            try:
+                async with anyio.create_task_group() as background:
+                    background.start_soon(self._write_checkpoints_when_dirty)
+                    background.start_soon(self._poll_filed_answers)
+                    await self.write_checkpoint()
+                    await self._run_tasks()
+                    background.cancel_scope.cancel()
+            except BaseException:  # Ctrl-C or the caller cancelled: save the run as paused, then go on
+                self.state.status, self.state.reason = RunStatus.PAUSED, "interrupted before it finished"
+                with anyio.CancelScope(shield=True):
+                    await self.write_checkpoint()
+                raise
             self._finish()
             with anyio.CancelScope(shield=True):
                 await self.write_checkpoint()

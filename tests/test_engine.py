@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import anyio
 import pytest
@@ -19,6 +24,7 @@ from graflow_nb import (
 )
 from graflow_nb.testing import RecordingPresenter, ScriptedAnswers
 from tests.conftest import StartInBackground
+from tests.helpers import read_until
 
 
 class TestConcurrency:
@@ -294,3 +300,50 @@ class TestPausesAcrossBranches:
             resumed = wf.run(resume=True, presenters=[recorder])
         assert resumed.result == ("one", "two")
         assert recorder.shown == []  # nobody was asked again
+
+
+INTERRUPTED_SCRIPT = """
+from graflow_nb import TaskExecutionContext, task, workflow
+
+with workflow("interrupted") as wf:
+    @task
+    def prepare() -> int:
+        return 7
+
+    @task(inject_context=True)
+    def ask(ctx: TaskExecutionContext, prepare: int) -> bool:
+        return bool(ctx.request_feedback(feedback_type="approval", prompt="Go?").approved)
+
+    prepare >> ask
+    wf.execute()
+"""
+
+
+def test_ctrl_c_saves_the_run_as_paused_and_it_resumes(tmp_path: Path, checkpoint_dir: Path) -> None:
+    script = tmp_path / "interrupted.py"
+    script.write_text(INTERRUPTED_SCRIPT)
+    env = {**os.environ, "GRAFLOW_NB_CHECKPOINT_DIR": str(checkpoint_dir)}
+    with subprocess.Popen(
+        [sys.executable, str(script)], stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env
+    ) as process:
+        assert process.stderr is not None
+        read_until(process.stderr.fileno(), b"answer from elsewhere")
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) != 0
+    (path,) = checkpoint_dir.glob("*.json")
+    saved = json.loads(path.read_text())
+    assert (saved["status"], saved["reason"]) == ("paused", "interrupted before it finished")
+    assert saved["completed"] == ["prepare"]
+    provide_feedback(saved["requests"][0]["request"]["feedback_id"], approved=True)
+    with workflow("interrupted") as wf:
+
+        @task
+        def prepare() -> int:
+            raise AssertionError("completed tasks are not run again")
+
+        @task(inject_context=True)
+        def ask(ctx: TaskExecutionContext, prepare: int) -> bool:
+            return bool(ctx.request_feedback(feedback_type="approval", prompt="Go?").approved) and prepare == 7
+
+        prepare >> ask
+        assert wf.resume() is True
