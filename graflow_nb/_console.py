@@ -13,7 +13,7 @@ from ._exceptions import FeedbackAlreadySettledError, InvalidAnswerError
 from ._feedback import FeedbackRequest, FeedbackResponse, FeedbackType
 
 if TYPE_CHECKING:
-    from ._engine import Engine
+    from ._engine import Engine, TaskState
 
 _YES = {"y", "yes", "a", "approve", "approved", "true", "1"}
 _NO = {"n", "no", "r", "reject", "rejected", "false", "0"}
@@ -102,6 +102,9 @@ class ConsolePresenter:
         self.output.write(text)
         self.output.flush()
 
+    def task_changed(self, engine: Engine, task_id: str, state: TaskState) -> None:
+        """Nothing to show."""
+
     def show(self, engine: Engine, request: FeedbackRequest) -> None:
         """Announce the request; queue it for the prompt when interactive."""
         self._say(
@@ -126,7 +129,7 @@ class ConsolePresenter:
                 f"(by {response.responded_by} via {response.via})\n"
             )
 
-    def close(self) -> None:
+    def run_ended(self, engine: Engine) -> None:
         """Stop prompting."""
         self._closed.set()
         self._queue.put(None)

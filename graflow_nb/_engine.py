@@ -19,7 +19,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 import anyio
 import anyio.from_thread
@@ -47,8 +47,15 @@ _STOP_RANK = {RunStatus.COMPLETED: 1, RunStatus.PAUSED: 2, RunStatus.CANCELLED: 
 live_engines: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
+#: What a presenter hears about a task: it started, completed, or stopped without completing.
+TaskState = Literal["running", "completed", "stopped", "failed"]
+
+
 class FeedbackPresenter(Protocol):
-    """Shows pending requests to people (console, widgets) and hears when they are settled."""
+    """Shows a run to people (console, widgets): its tasks, its pending requests and their answers."""
+
+    def task_changed(self, engine: Engine, task_id: str, state: TaskState) -> None:
+        """A task started, completed, stopped (to resume later) or failed."""
 
     def show(self, engine: Engine, request: FeedbackRequest) -> None:
         """A request is waiting; answers go to ``engine.submit_threadsafe``."""
@@ -56,7 +63,7 @@ class FeedbackPresenter(Protocol):
     def settle(self, request: FeedbackRequest, response: FeedbackResponse | None) -> None:
         """The request was answered (``response``) or closed without an answer (None)."""
 
-    def close(self) -> None:
+    def run_ended(self, engine: Engine) -> None:
         """The run has ended."""
 
 
@@ -218,8 +225,8 @@ class Engine:
         finally:
             live_engines.discard(self)
             for presenter in self.presenters:
-                presenter.close()
-        return self._outcome()
+                presenter.run_ended(self)
+        return self.outcome()
 
     async def _run_tasks(self) -> None:
         graph, completed = self.graph, self.state.completed
@@ -249,6 +256,7 @@ class Engine:
         context = TaskExecutionContext(self, task_id)
         arguments = self.graph.inputs_for(task_id, self._input_value)
         leading = (context,) if wrapper.inject_context else ()
+        self._tell_task(task_id, "running")
         try:
             if wrapper.is_async:
                 result = await wrapper.func(*leading, **arguments)
@@ -257,11 +265,14 @@ class Engine:
                     lambda: wrapper.func(*leading, **arguments), limiter=self._limiter
                 )
         except TaskStopped:
+            self._tell_task(task_id, "stopped")
             return False
         except Exception as error:  # noqa: BLE001 - any task error fails the run, recorded
             self._fail(task_id, error)
+            self._tell_task(task_id, "failed")
             return False
         self._store_result(task_id, result)
+        self._tell_task(task_id, "completed")
         if context.terminate_reason is not None:
             self._terminated_by = task_id
             self.request_stop(RunStatus.COMPLETED, context.terminate_reason)
@@ -324,7 +335,8 @@ class Engine:
                     state.records[feedback_id] = record.model_copy(update={"state": "closed"})
                     self._tell_settled(record.request, None)
 
-    def _outcome(self) -> RunOutcome:
+    def outcome(self) -> RunOutcome:
+        """How the run stands: final once :meth:`run` has returned."""
         state = self.state
         return RunOutcome(
             workflow=state.workflow,
@@ -438,6 +450,10 @@ class Engine:
         self._mark_dirty()
         return True
 
+    def _tell_task(self, task_id: str, state: TaskState) -> None:
+        for presenter in self.presenters:
+            presenter.task_changed(self, task_id, state)
+
     def _tell_settled(self, request: FeedbackRequest, response: FeedbackResponse | None) -> None:
         for presenter in self.presenters:
             presenter.settle(request, response)
@@ -445,6 +461,17 @@ class Engine:
     def waiting_for(self, feedback_id: str) -> bool:
         """Whether a task of this run is waiting for that request now."""
         return feedback_id in self._waiting
+
+    def model_for(self, feedback_id: str) -> type[BaseModel] | None:
+        """The pydantic model a waiting form request validates with."""
+        waiting = self._waiting.get(feedback_id)
+        return waiting.model if waiting else None
+
+    def cancel_threadsafe(self, reason: str) -> None:
+        """:meth:`cancel` from any thread (e.g. a Cancel button)."""
+        if self._token is None:
+            return
+        self.call_soon_on_loop(self.cancel, reason)
 
     def submit(
         self,

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
@@ -25,9 +25,13 @@ from ._exceptions import (
     RunInUseError,
     UnknownTaskError,
 )
+from ._kernel_detect import running_kernel
 from ._graph import Flowable, TaskGraph, TaskWrapper, current_workflow, describe_differences
 from ._outcome import RunOutcome
 from ._store import CheckpointStore
+
+if TYPE_CHECKING:
+    from ._notebook import NotebookRun
 
 T = TypeVar("T")
 
@@ -101,6 +105,18 @@ class Workflow:
         """
         if presenters is None:
             presenters = [ConsolePresenter(interactive=_wants_console(console))]
+        engine = self.prepare(channel=channel, start_node=start_node, resume=resume, presenters=presenters)
+        return await engine.run()
+
+    def prepare(
+        self,
+        *,
+        channel: Mapping[str, Any] | None = None,
+        start_node: str | None = None,
+        resume: bool | str = False,
+        presenters: Sequence[FeedbackPresenter] = (),
+    ) -> Engine:
+        """Check the definition (or the run to resume) and build the engine that will run it."""
         if resume:
             state, graph = self._state_to_resume(None if resume is True else resume)
         else:
@@ -108,16 +124,33 @@ class Workflow:
             initial = Channel(channel)
             graph.check(initial.keys())
             state = RunState(workflow=self.name, run_id=new_run_id(self.name), channel=initial)
-        engine = Engine(graph, state, self.store, presenters)
-        return await engine.run()
+        return Engine(graph, state, self.store, presenters)
 
     async def execute_async(self, **options: Any) -> Any:
         """:meth:`run_async`, returning the result or raising WorkflowPaused/Cancelled/Failed."""
         return (await self.run_async(**options)).raise_for_status()
 
     def run(self, **options: Any) -> RunOutcome:
-        """:meth:`run_async`, blocking until the run ends."""
+        """:meth:`run_async`, blocking until the run ends.
+
+        In a Jupyter kernel the run is drawn as a live panel of widgets in the cell, which stay
+        answerable while the cell blocks.
+        """
+        if options.get("presenters") is None and running_kernel() is not None:
+            from ._notebook import run_in_cell
+
+            return run_in_cell(self, **options)
         return run_blocking(lambda: self.run_async(**options))
+
+    def start(self, **options: Any) -> NotebookRun:
+        """Start the run and return at once with a handle: ``await run``, ``run.result()``, ``run.pending``.
+
+        In a Jupyter kernel the run goes on in the kernel's event loop, drawn as a live panel; elsewhere
+        it runs in a background thread. Options are those of :meth:`run_async`.
+        """
+        from ._notebook import NotebookRun
+
+        return NotebookRun.start(self, **options)
 
     def execute(
         self,

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ._feedback import FeedbackRequest, FeedbackResponse
 
 if TYPE_CHECKING:
-    from ._engine import Engine
+    from ._engine import Engine, TaskState
 
 __all__ = ["RecordingPresenter", "ScriptedAnswers"]
 
@@ -31,6 +31,9 @@ class ScriptedAnswers:
         self.responded_by = responded_by
         self.responses: list[FeedbackResponse] = []
 
+    def task_changed(self, engine: Engine, task_id: str, state: TaskState) -> None:
+        """Nothing to show."""
+
     def show(self, engine: Engine, request: FeedbackRequest) -> None:
         """Answer the request if the script has an answer for this call of the task."""
         scripted = self._answers.get(request.task_id, [])
@@ -43,7 +46,7 @@ class ScriptedAnswers:
     def settle(self, request: FeedbackRequest, response: FeedbackResponse | None) -> None:
         """Nothing to do."""
 
-    def close(self) -> None:
+    def run_ended(self, engine: Engine) -> None:
         """Nothing to do."""
 
 
@@ -56,6 +59,9 @@ class RecordingPresenter:
         self.closed = threading.Event()
         self._new: queue.Queue[FeedbackRequest] = queue.Queue()
 
+    def task_changed(self, engine: Engine, task_id: str, state: TaskState) -> None:
+        """Nothing to show."""
+
     def show(self, engine: Engine, request: FeedbackRequest) -> None:
         """Record the request."""
         self.shown.append(request)
@@ -65,7 +71,7 @@ class RecordingPresenter:
         """Record the settlement."""
         self.settled.append((request, response))
 
-    def close(self) -> None:
+    def run_ended(self, engine: Engine) -> None:
         """Record that the run ended."""
         self.closed.set()
 

@@ -1,0 +1,339 @@
+"""One ipywidgets control per feedback request: built from the request, answered by a click or in code."""
+
+from __future__ import annotations
+
+import enum
+import html
+import json
+import typing
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import ipywidgets as widgets
+from pydantic import BaseModel, ValidationError
+
+from ._exceptions import FeedbackAlreadySettledError, InvalidAnswerError
+from ._feedback import FeedbackRequest, FeedbackResponse, FeedbackType
+
+#: Submits answer fields for a request; raises InvalidAnswerError or FeedbackAlreadySettledError.
+Submit = Callable[..., FeedbackResponse]
+
+_FEW_OPTIONS = 4
+_FEW_CHECKBOXES = 6
+
+
+def _button(description: str, style: str, icon: str) -> widgets.Button:
+    return widgets.Button(description=description, button_style=style, icon=icon, tooltip=description)
+
+
+def metadata_view(metadata: dict[str, Any]) -> widgets.HTML:
+    """The request's metadata as a small table."""
+    rows = "".join(
+        f"<tr><th style='text-align:left;padding-right:1em'>{html.escape(str(key))}</th>"
+        f"<td><code>{html.escape(json.dumps(value) if not isinstance(value, str) else value)}</code></td></tr>"
+        for key, value in metadata.items()
+    )
+    return widgets.HTML(f"<table>{rows}</table>")
+
+
+class RequestControl:
+    """The widgets for one request; ``respond(...)`` answers it through the same path as a click."""
+
+    def __init__(self, request: FeedbackRequest, submit: Submit, model: type[BaseModel] | None = None) -> None:
+        self.request = request
+        self._submit = submit
+        self._model = model
+        self.status = widgets.HTML()
+        self.error = widgets.HTML()
+        self._inputs: list[widgets.Widget] = []
+        self.submit_buttons: list[widgets.Button] = []
+        self._read_answer: Callable[[widgets.Button], dict[str, Any]]
+        self._field_errors: dict[str, widgets.HTML] = {}
+        body = self._build()
+        prompt = widgets.HTML(
+            f"<b>{html.escape(request.prompt)}</b> "
+            f"<span style='color:gray'>({request.task_id} · {request.feedback_type.value} · {request.feedback_id})</span>"
+        )
+        parts: list[widgets.Widget] = [prompt]
+        if request.metadata:
+            parts.append(metadata_view(request.metadata))
+        parts += [body, self.error, self.status]
+        self.widget = widgets.VBox(parts, layout=widgets.Layout(border="1px solid #ccc", padding="6px", margin="4px 0"))
+        self.widget.add_class("graflow-nb-request")
+        self.widget.add_class(f"graflow-nb-{request.feedback_id}")
+        self.deadline: datetime | None = None
+        if request.timeout is not None:
+            self.deadline = datetime.now(timezone.utc) + timedelta(seconds=request.timeout)
+        self.answered = False
+
+    # -- building ----------------------------------------------------------------------
+
+    def _build(self) -> widgets.Widget:
+        kind = self.request.feedback_type
+        builder = {
+            FeedbackType.APPROVAL: self._build_approval,
+            FeedbackType.TEXT: self._build_text,
+            FeedbackType.SELECTION: self._build_selection,
+            FeedbackType.MULTI_SELECTION: self._build_multi_selection,
+            FeedbackType.NUMBER: self._build_number,
+            FeedbackType.FORM: self._build_form,
+        }[kind]
+        return builder()
+
+    def _with_submit(self, *inputs: widgets.Widget) -> widgets.Widget:
+        submit = _button("Submit", "primary", "check")
+        self._connect(submit)
+        return widgets.VBox([*inputs, submit])
+
+    def _connect(self, button: widgets.Button) -> None:
+        self.submit_buttons.append(button)
+        button.on_click(self._clicked)
+
+    def _build_approval(self) -> widgets.Widget:
+        reason = widgets.Text(placeholder="reason (optional)", description="Reason")
+        approve = _button("Approve", "success", "check")
+        reject = _button("Reject", "danger", "times")
+        self._inputs = [reason]
+        self._connect(approve)
+        self._connect(reject)
+        self._read_answer = lambda button: {
+            "approved": button is approve,
+            "reason": reason.value.strip() or None,
+        }
+        return widgets.VBox([widgets.HBox([approve, reject]), reason])
+
+    def _build_text(self) -> widgets.Widget:
+        area = widgets.Textarea(value=self.request.default or "", layout=widgets.Layout(width="100%"))
+        self._inputs = [area]
+        self._read_answer = lambda _button: {"text": area.value}
+        return self._with_submit(area)
+
+    def _build_selection(self) -> widgets.Widget:
+        options = self.request.options or []
+        initial = self.request.default if self.request.default in options else options[0]
+        choice: widgets.Widget
+        if len(options) <= _FEW_OPTIONS:
+            choice = widgets.ToggleButtons(options=options, value=initial)
+        else:
+            choice = widgets.Dropdown(options=options, value=initial)
+        self._inputs = [choice]
+        self._read_answer = lambda _button: {"selected": choice.value}
+        return self._with_submit(choice)
+
+    def _build_multi_selection(self) -> widgets.Widget:
+        options = self.request.options or []
+        chosen = set(self.request.default or [])
+        if len(options) <= _FEW_CHECKBOXES:
+            boxes = [widgets.Checkbox(value=o in chosen, description=o, indent=False) for o in options]
+            self._inputs = list(boxes)
+            self._read_answer = lambda _button: {"selected": [b.description for b in boxes if b.value]}
+            return self._with_submit(*boxes)
+        select = widgets.SelectMultiple(options=options, value=tuple(o for o in options if o in chosen))
+        self._inputs = [select]
+        self._read_answer = lambda _button: {"selected": list(select.value)}
+        return self._with_submit(select)
+
+    def _build_number(self) -> widgets.Widget:
+        request = self.request
+        number = number_widget(request.integer, request.min, request.max, request.step, request.default)
+        self._inputs = [number]
+        self._read_answer = lambda _button: {"value": number.value}
+        return self._with_submit(number)
+
+    def _build_form(self) -> widgets.Widget:
+        fields: dict[str, widgets.Widget] = {}
+        rows: list[widgets.Widget] = []
+        if self._model is not None:
+            for name, info in self._model.model_fields.items():
+                control = field_widget(info.annotation, info, name)
+                fields[name] = control
+                self._field_errors[name] = widgets.HTML()
+                rows.append(widgets.HBox([control, self._field_errors[name]]))
+        else:  # no model at hand (should not happen while a task waits): accept JSON
+            raw = widgets.Textarea(placeholder='{"field": "value"}', description="JSON")
+            fields["__json__"] = raw
+            rows.append(raw)
+        self._inputs = list(fields.values())
+        self._read_answer = lambda _button: {"data": _read_form(fields)}
+        return self._with_submit(*rows)
+
+    # -- answering ---------------------------------------------------------------------
+
+    def _clicked(self, button: widgets.Button) -> None:
+        answer = self._read_answer(button)
+        if not self._form_is_valid(answer):
+            return
+        self._send(answer)
+
+    def _form_is_valid(self, answer: dict[str, Any]) -> bool:
+        """Show field errors beside the fields; True when the form validates (or is not a form)."""
+        if self._model is None or "data" not in answer:
+            return True
+        for label in self._field_errors.values():
+            label.value = ""
+        try:
+            self._model.model_validate(answer["data"])
+        except ValidationError as error:
+            for problem in error.errors():
+                field = str(problem["loc"][0]) if problem["loc"] else ""
+                label = self._field_errors.get(field)
+                if label is not None:
+                    label.value = f"<span style='color:#c62828'>{html.escape(problem['msg'])}</span>"
+            self.error.value = "<span style='color:#c62828'>Please fix the fields marked in red.</span>"
+            return False
+        return True
+
+    def _send(self, answer: dict[str, Any]) -> None:
+        try:
+            self._submit(self.request.feedback_id, **answer)
+        except InvalidAnswerError as error:
+            self.error.value = f"<span style='color:#c62828'>{html.escape(str(error))}</span>"
+        except FeedbackAlreadySettledError as error:
+            self.error.value = f"<span style='color:#6d4c41'>{html.escape(str(error))}</span>"
+        else:
+            self.error.value = ""
+
+    def respond(self, **answer: Any) -> None:
+        """Answer in code: set the controls to ``answer`` and press the button a person would press."""
+        kind = self.request.feedback_type
+        if kind is FeedbackType.APPROVAL:
+            self._inputs[0].value = answer.get("reason") or ""
+            target = self.submit_buttons[0 if answer.get("approved") else 1]
+        else:
+            self._set_inputs(answer)
+            target = self.submit_buttons[0]
+        target.click()
+        if self.error.value:
+            raise InvalidAnswerError(self.request.feedback_id, html.unescape(_strip_tags(self.error.value)))
+
+    def _set_inputs(self, answer: dict[str, Any]) -> None:
+        kind = self.request.feedback_type
+        if kind is FeedbackType.MULTI_SELECTION and isinstance(self._inputs[0], widgets.Checkbox):
+            chosen = set(answer.get("selected") or [])
+            for box in self._inputs:
+                box.value = box.description in chosen
+            return
+        if kind is FeedbackType.MULTI_SELECTION:
+            self._inputs[0].value = tuple(answer.get("selected") or [])
+            return
+        if kind is FeedbackType.FORM:
+            data = answer.get("data") or {}
+            if isinstance(data, BaseModel):
+                data = data.model_dump()
+            for control in self._inputs:
+                name = getattr(control, "_graflow_field", None)
+                if name in data:
+                    control.value = data[name]
+            return
+        field = {"text": "text", "selection": "selected", "number": "value"}[kind.value]
+        self._inputs[0].value = answer.get(field)
+
+    def settle(self, response: FeedbackResponse | None) -> None:
+        """Disable the control and show the answer (or that the request closed unanswered)."""
+        self.answered = True
+        for control in [*self._inputs, *self.submit_buttons]:
+            control.disabled = True
+        self.error.value = ""
+        if response is None:
+            self.status.value = "<span style='color:gray'>closed without an answer</span>"
+            return
+        when = response.responded_at.astimezone().strftime("%H:%M:%S")
+        self.status.value = (
+            f"<span style='color:#2e7d32'>✔ {html.escape(response.summary())}</span> "
+            f"<span style='color:gray'>by {html.escape(response.responded_by)} via {response.via} at {when}</span>"
+        )
+
+    def tick(self, now: datetime) -> None:
+        """Refresh the countdown."""
+        if self.answered or self.deadline is None:
+            return
+        left = (self.deadline - now).total_seconds()
+        if left > 0:
+            self.status.value = f"<span style='color:gray'>⏳ {int(left) + 1} s left, then the run pauses</span>"
+        else:
+            self.status.value = (
+                "<span style='color:#e65100'>timed out: the run paused with a checkpoint; "
+                "answering here resumes it</span>"
+            )
+
+    @property
+    def feedback_id(self) -> str:
+        """The request's feedback id."""
+        return self.request.feedback_id
+
+    def reopen(self, submit: Submit) -> None:
+        """Point the control at a new run (after the run paused) and keep it answerable."""
+        self._submit = submit
+        self.deadline = None
+
+
+def _strip_tags(text: str) -> str:
+    import re
+
+    return re.sub(r"<[^>]+>", "", text)
+
+
+def number_widget(
+    integer: bool, minimum: float | None, maximum: float | None, step: float | None, default: Any
+) -> widgets.Widget:
+    """A slider when both bounds are known, else a number box."""
+    value = default if default is not None else (minimum if minimum is not None else 0)
+    if minimum is not None and maximum is not None:
+        if integer:
+            return widgets.IntSlider(
+                value=int(value), min=int(minimum), max=int(maximum), step=int(step or 1), continuous_update=False
+            )
+        return widgets.FloatSlider(
+            value=float(value),
+            min=minimum,
+            max=maximum,
+            step=step or (maximum - minimum) / 100 or 0.01,
+            continuous_update=False,
+            readout_format=".4g",
+        )
+    return widgets.IntText(value=int(value)) if integer else widgets.FloatText(value=float(value))
+
+
+def field_widget(annotation: Any, info: Any, name: str) -> widgets.Widget:
+    """One control for a pydantic field: checkbox, dropdown, slider or text."""
+    label = info.title or name.replace("_", " ").capitalize()
+    default = None if info.is_required() else info.default
+    origin = typing.get_origin(annotation)
+    control: widgets.Widget
+    if annotation is bool:
+        control = widgets.Checkbox(value=bool(default), description=label, indent=False)
+    elif origin is typing.Literal:
+        options = list(typing.get_args(annotation))
+        control = widgets.Dropdown(options=options, value=default if default in options else options[0], description=label)
+    elif isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        options = [(str(member.value), member.value) for member in annotation]
+        value = default.value if isinstance(default, enum.Enum) else options[0][1]
+        control = widgets.Dropdown(options=options, value=value, description=label)
+    elif annotation in (int, float):
+        low, high = _bounds(info)
+        control = number_widget(annotation is int, low, high, None, default)
+        control.description = label
+    else:
+        control = widgets.Text(value="" if default is None else str(default), description=label)
+    control._graflow_field = name  # type: ignore[attr-defined]
+    return control
+
+
+def _bounds(info: Any) -> tuple[float | None, float | None]:
+    low = high = None
+    for constraint in info.metadata:
+        low = getattr(constraint, "ge", None) if getattr(constraint, "ge", None) is not None else low
+        low = getattr(constraint, "gt", None) if getattr(constraint, "gt", None) is not None else low
+        high = getattr(constraint, "le", None) if getattr(constraint, "le", None) is not None else high
+        high = getattr(constraint, "lt", None) if getattr(constraint, "lt", None) is not None else high
+    return low, high
+
+
+def _read_form(fields: dict[str, widgets.Widget]) -> Any:
+    if "__json__" in fields:
+        try:
+            return json.loads(fields["__json__"].value or "{}")
+        except ValueError:
+            return fields["__json__"].value
+    return {name: control.value for name, control in fields.items()}

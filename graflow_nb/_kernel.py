@@ -1,0 +1,140 @@
+"""The Jupyter kernel this code runs in, and serving its widget messages while a cell blocks.
+
+A cell that blocks (``wf.execute()``) keeps the kernel from reading its shell channel, so widget
+clicks would wait until the cell ends: a deadlock when the cell waits for the click. While such a
+cell waits, :class:`ShellPump` reads the shell messages itself: comm messages (widget clicks and
+value changes) are handled at once; anything else (the next cells of "Run All") is handed back to
+the kernel, in order, when the cell ends. Supports ipykernel 6 and 7.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import zmq
+
+from ._kernel_detect import running_kernel
+
+__all__ = ["MainThreadCalls", "ShellPump", "running_kernel"]
+
+_COMM_MESSAGES = frozenset({"comm_open", "comm_msg", "comm_close"})
+
+
+class MainThreadCalls:
+    """Runs callables on the kernel's main thread, where widgets must be created and updated.
+
+    From the main thread a call runs at once; from another thread it goes through the kernel's
+    event loop, or through the pump while a blocking cell runs it.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._lock = threading.Lock()
+        self._pump: ShellPump | None = None
+
+    def call(self, function: Callable[[], object]) -> None:
+        """Run ``function`` on the main thread, now or soon."""
+        if threading.current_thread() is threading.main_thread():
+            function()
+            return
+        with self._lock:
+            if self._pump is not None:
+                self._pump.enqueue(function)
+                return
+        self._loop.call_soon_threadsafe(function)
+
+    def pumping(self, pump: ShellPump | None) -> None:
+        """Route calls through ``pump`` while it runs (None when it stops)."""
+        with self._lock:
+            self._pump = pump
+
+
+class ShellPump:
+    """Handles the kernel's incoming widget messages from inside a blocking cell (main thread only)."""
+
+    def __init__(self, kernel: Any) -> None:
+        self._kernel = kernel
+        channel_thread = getattr(kernel, "shell_channel_thread", None)
+        if channel_thread is not None:  # ipykernel 7: the shell channel thread forwards to the main thread
+            self._socket = channel_thread.manager._shell_channel_to_main.to_socket
+            self._reply_stream = channel_thread.manager.get_subshell_to_shell_channel_socket(None)
+        else:  # ipykernel 6 (or 7 without subshells): the main thread reads the shell socket
+            self._socket = kernel.shell_stream.socket
+            self._reply_stream = kernel.shell_stream
+        self._deferred: list[Any] = []
+        self._calls: deque[Callable[[], object]] = deque()
+        self._wake_read, self._wake_write = os.pipe()
+        os.set_blocking(self._wake_read, False)
+
+    def enqueue(self, function: Callable[[], object]) -> None:
+        """Queue a call for the main thread and wake the pump (any thread)."""
+        self._calls.append(function)
+        self.wake()
+
+    def wake(self) -> None:
+        """Make the pump look at its queue and its stop condition now (any thread)."""
+        try:
+            os.write(self._wake_write, b"x")
+        except OSError:  # closed: the pump has stopped
+            pass
+
+    def run_until(self, finished: Callable[[], bool], tick: Callable[[], object], tick_seconds: float = 0.1) -> None:
+        """Serve widget messages and queued calls until ``finished()``; call ``tick`` regularly."""
+        poller = zmq.Poller()
+        poller.register(self._socket, zmq.POLLIN)
+        poller.register(self._wake_read, zmq.POLLIN)
+        try:
+            while True:
+                self._run_calls()
+                self._read_shell()
+                if finished():
+                    break
+                tick()
+                poller.poll(int(tick_seconds * 1000))
+                try:
+                    os.read(self._wake_read, 4096)
+                except BlockingIOError:
+                    pass
+        finally:
+            self._run_calls()
+            self._hand_back()
+            os.close(self._wake_read)
+            os.close(self._wake_write)
+
+    def _run_calls(self) -> None:
+        while self._calls:
+            self._calls.popleft()()
+
+    def _read_shell(self) -> None:
+        session = self._kernel.session
+        while True:
+            try:
+                frames = self._socket.recv_multipart(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                return
+            idents, message_frames = session.feed_identities(frames, copy=False)
+            message = session.deserialize(message_frames, content=True, copy=False)
+            msg_type = message["header"]["msg_type"]
+            handler = self._kernel.shell_handlers.get(msg_type) if msg_type in _COMM_MESSAGES else None
+            if handler is None:
+                self._deferred.append(frames)
+                continue
+            try:
+                handler(self._reply_stream, idents, message)
+            except Exception:  # noqa: BLE001 - a widget callback's error must not break the waiting cell
+                self._kernel.log.exception("graflow_nb: widget message handler failed")
+
+    def _hand_back(self) -> None:
+        """Give the messages kept back (e.g. the next cells' execute requests) to the kernel, in order."""
+        kernel = self._kernel
+        for frames in self._deferred:
+            if hasattr(kernel, "shell_main"):  # ipykernel 7
+                asyncio.ensure_future(kernel.shell_main(None, frames))
+            else:  # ipykernel 6
+                kernel.schedule_dispatch(kernel.dispatch_shell, frames)
+        self._deferred.clear()

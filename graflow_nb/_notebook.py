@@ -1,0 +1,227 @@
+"""Running workflows in a notebook: a blocking cell that stays answerable, and a non-blocking handle.
+
+Two ways, one engine:
+
+* ``wf.execute()`` / ``wf.run()`` in a cell: the engine runs in a thread of its own while the cell's
+  main thread serves widget messages (:class:`ShellPump`), so the person can answer in the panel and
+  "Run All" does not run the cells below until the run has finished or paused.
+* ``run = wf.start()``: the engine runs in the kernel's event loop and the cell returns at once;
+  ``await run`` in a later cell, or ``run.result()``, gives the result.
+
+A run that pauses on a timeout keeps its controls answerable: an answer given there resumes the run
+in the same kernel, in the same panel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Generator
+from typing import Any
+
+import anyio
+
+from ._checkpoint import RunStatus
+from ._controls import RequestControl
+from ._engine import Engine
+from ._feedback import FeedbackResponse
+from ._kernel import MainThreadCalls, ShellPump, running_kernel
+from ._outcome import RunOutcome
+from ._panel import RunPanel
+from ._workflow import Workflow
+
+
+def _panel_for(wf: Workflow, engine: Engine, calls: MainThreadCalls) -> RunPanel:
+    panel = RunPanel(calls, wf.name, list(engine.graph.tasks), list(engine.state.completed))
+    engine.presenters.append(panel)
+    panel.display()
+    return panel
+
+
+def _kernel_loop() -> asyncio.AbstractEventLoop:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.get_event_loop_policy().get_event_loop()
+
+
+class NotebookRun:
+    """A run started with ``wf.start()``: awaitable, inspectable and answerable in code."""
+
+    def __init__(self, wf: Workflow, panel: RunPanel | None) -> None:
+        self.workflow = wf
+        self.panel = panel
+        self._outcome: RunOutcome | None = None
+        self._finished = threading.Event()
+        self._engine: Engine | None = None
+        self._task: asyncio.Task[RunOutcome] | None = None
+
+    @classmethod
+    def start(cls, wf: Workflow, **options: Any) -> NotebookRun:
+        """Start a run: on the kernel's loop inside a kernel, else in a background thread."""
+        if running_kernel() is None:
+            handle = cls(wf, None)
+            thread = threading.Thread(target=handle._run_in_thread, args=(options,), daemon=True)
+            thread.start()
+            return handle
+        calls = MainThreadCalls(_kernel_loop())
+        engine = wf.prepare(
+            channel=options.get("channel"), start_node=options.get("start_node"), resume=options.get("resume", False)
+        )
+        handle = cls(wf, _panel_for(wf, engine, calls))
+        handle._launch(engine)
+        return handle
+
+    def _run_in_thread(self, options: dict[str, Any]) -> None:
+        try:
+            self._outcome = self.workflow.run(**options)
+        finally:
+            self._finished.set()
+
+    def _launch(self, engine: Engine) -> None:
+        """Run ``engine`` on the kernel's loop, with its panel ticking."""
+        assert self.panel is not None
+        self._engine = engine
+        self._finished.clear()
+        self.panel.on_paused_answer = self._answer_paused
+        loop = _kernel_loop()
+        self._task = loop.create_task(engine.run())
+        self._task.add_done_callback(self._done)
+        loop.create_task(self._tick())
+
+    def _done(self, task: asyncio.Task[RunOutcome]) -> None:
+        if not task.cancelled() and task.exception() is None:
+            self._outcome = task.result()
+        self._finished.set()
+
+    async def _tick(self) -> None:
+        assert self.panel is not None
+        while not self._finished.is_set():
+            self.panel.tick()
+            await asyncio.sleep(0.25)
+
+    def _answer_paused(self) -> Any:
+        """The submit used by a paused run's controls: file the answer, then resume the run here."""
+
+        def submit(feedback_id: str, **answer: Any) -> FeedbackResponse:
+            from ._api import provide_feedback
+
+            outcome = self._outcome
+            response = provide_feedback(
+                feedback_id, via="widget", checkpoint_dir=self.workflow.store.directory, **answer
+            )
+            if outcome is not None and outcome.status is RunStatus.PAUSED:
+                engine = self.workflow.prepare(resume=outcome.run_id, presenters=[self.panel] if self.panel else [])
+                self._launch(engine)
+            return response
+
+        return submit
+
+    # -- what users call -----------------------------------------------------------------
+
+    @property
+    def run_id(self) -> str | None:
+        """The run's id (once known)."""
+        return self._engine.run_id if self._engine else (self._outcome.run_id if self._outcome else None)
+
+    @property
+    def status(self) -> RunStatus:
+        """Where the run stands now."""
+        if self._outcome is not None and self._finished.is_set():
+            return self._outcome.status
+        return RunStatus.RUNNING
+
+    @property
+    def outcome(self) -> RunOutcome | None:
+        """How the run ended, or None while it runs."""
+        return self._outcome if self._finished.is_set() else None
+
+    @property
+    def pending(self) -> list[RequestControl]:
+        """The requests waiting for an answer; ``run.pending[0].respond(approved=True)`` answers one."""
+        if self.panel is None:
+            return []
+        return [control for control in self.panel.controls.values() if not control.answered]
+
+    def done(self) -> bool:
+        """Whether the run has ended (completed, paused, cancelled or failed)."""
+        return self._finished.is_set()
+
+    def result(self) -> Any:
+        """The result of a completed run; raises WorkflowPaused/Cancelled/Failed, or RuntimeError while running."""
+        outcome = self.outcome
+        if outcome is None:
+            waiting = ", ".join(c.feedback_id for c in self.pending) or "nothing"
+            raise RuntimeError(f"the run is still going (waiting for {waiting}); `await run` or answer it first")
+        return outcome.raise_for_status()
+
+    def wait(self) -> Any:
+        """Block until the run ends and return :meth:`result`; widgets stay answerable meanwhile."""
+        kernel = running_kernel()
+        if kernel is not None and threading.current_thread() is threading.main_thread() and self.panel is not None:
+            pump = ShellPump(kernel)
+            self.panel.calls.pumping(pump)
+            try:
+                pump.run_until(self._finished.is_set, self.panel.tick)
+            finally:
+                self.panel.calls.pumping(None)
+        else:
+            self._finished.wait()
+        return self.result()
+
+    def cancel(self, reason: str = "cancelled from the notebook") -> None:
+        """Cancel the run (what the panel's Cancel button does)."""
+        if self._engine is not None:
+            self._engine.cancel_threadsafe(reason)
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        return self._wait_async().__await__()
+
+    async def _wait_async(self) -> Any:
+        while not self._finished.is_set():
+            if self._task is not None:
+                await asyncio.wait({self._task})
+            else:
+                await anyio.to_thread.run_sync(self._finished.wait)
+        return self.result()
+
+    def __repr__(self) -> str:
+        return f"<NotebookRun {self.workflow.name!r} {self.status.value}, {len(self.pending)} pending>"
+
+
+def run_in_cell(wf: Workflow, **options: Any) -> RunOutcome:
+    """``wf.run()`` inside a kernel: draw the panel and keep it answerable while the cell blocks."""
+    kernel = running_kernel()
+    if threading.current_thread() is not threading.main_thread():
+        from ._workflow import run_blocking
+
+        return run_blocking(lambda: wf.run_async(presenters=[], **options))
+    calls = MainThreadCalls(_kernel_loop())
+    pump = ShellPump(kernel)
+    calls.pumping(pump)
+    engine = wf.prepare(
+        channel=options.get("channel"), start_node=options.get("start_node"), resume=options.get("resume", False)
+    )
+    handle = NotebookRun(wf, None)
+    panel = _panel_for(wf, engine, calls)
+    handle.panel = panel
+    panel.on_paused_answer = handle._answer_paused
+    handle._engine = engine
+    outcome: list[RunOutcome] = []
+
+    def run_engine() -> None:
+        try:
+            outcome.append(anyio.run(engine.run))
+        finally:
+            handle._finished.set()
+            pump.wake()
+
+    thread = threading.Thread(target=run_engine, name="graflow-nb-run")
+    thread.start()
+    try:
+        pump.run_until(handle._finished.is_set, panel.tick)
+    finally:
+        calls.pumping(None)
+        thread.join()
+    handle._outcome = outcome[0]
+    return outcome[0]

@@ -1,0 +1,180 @@
+"""The live run panel shown in the cell that started a run: progress, tasks, pending controls, Cancel."""
+
+from __future__ import annotations
+
+import html
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets as widgets
+from IPython.display import display
+
+from ._controls import RequestControl, Submit
+from ._feedback import FeedbackRequest, FeedbackResponse
+from ._kernel import MainThreadCalls
+
+if TYPE_CHECKING:
+    from ._engine import Engine, TaskState
+
+_STATE_MARKS = {"waiting": "·", "running": "▶", "completed": "✔", "stopped": "⏸", "failed": "✖"}
+
+
+class RunPanel:
+    """A presenter that draws the run as widgets; every widget change happens on the main thread."""
+
+    def __init__(self, calls: MainThreadCalls, workflow: str, task_ids: list[str], completed: list[str]) -> None:
+        self.calls = calls
+        self.workflow = workflow
+        self.task_states: dict[str, str] = {t: ("completed" if t in completed else "waiting") for t in task_ids}
+        self.controls: dict[str, RequestControl] = {}
+        self.on_paused_answer: Callable[[], Submit] | None = None
+        self._engine: Engine | None = None
+        self._started = time.monotonic()
+        self._ended = False
+        self.header = widgets.HTML()
+        self.progress = widgets.IntProgress(min=0, max=len(task_ids), description="tasks")
+        self.elapsed = widgets.Label()
+        self.tasks = widgets.HTML()
+        self.requests = widgets.VBox()
+        self.cancel_reason = widgets.Text(placeholder="reason", layout=widgets.Layout(width="14em"))
+        self.cancel_button = widgets.Button(description="Cancel run", icon="stop", button_style="warning")
+        self.cancel_button.on_click(self._cancel_clicked)
+        self.widget = widgets.VBox(
+            [
+                self.header,
+                widgets.HBox([self.progress, self.elapsed]),
+                self.tasks,
+                self.requests,
+                widgets.HBox([self.cancel_button, self.cancel_reason]),
+            ]
+        )
+        self.widget.add_class("graflow-nb-panel")
+        self._handle: Any = None
+        self._status = "running"
+        self._redraw()
+
+    # -- display -----------------------------------------------------------------------
+
+    def display(self) -> None:
+        """Show the panel in the current cell's output, with a text fallback where widgets do not render."""
+        self._handle = display(self._bundle(), raw=True, display_id=True)
+
+    def _bundle(self) -> dict[str, Any]:
+        return {
+            "application/vnd.jupyter.widget-view+json": {
+                "version_major": 2,
+                "version_minor": 0,
+                "model_id": self.widget.model_id,
+            },
+            "text/plain": self.summary(),
+        }
+
+    def summary(self) -> str:
+        """The run as plain text (what nbconvert, GitHub and nbval see)."""
+        done = sum(1 for s in self.task_states.values() if s == "completed")
+        lines = [f"graflow_nb run of {self.workflow!r}: {self._status}, {done}/{len(self.task_states)} tasks done"]
+        for control in self.controls.values():
+            lines.append(f"- {control.request.task_id}: {control.request.prompt} -> {_plain(control.status.value)}")
+        return "\n".join(lines)
+
+    def _refresh_fallback(self) -> None:
+        if self._handle is not None:
+            self._handle.update(self._bundle(), raw=True)
+
+    def _redraw(self) -> None:
+        done = sum(1 for s in self.task_states.values() if s == "completed")
+        self.progress.value = done
+        self.header.value = (
+            f"<b>{html.escape(self.workflow)}</b> "
+            f"<span style='color:gray'>{html.escape(self._engine.run_id if self._engine else '')}</span> — "
+            f"{html.escape(self._status)}"
+        )
+        self.tasks.value = " ".join(
+            f"<span title='{html.escape(state)}'>{_STATE_MARKS.get(state, '?')} {html.escape(task_id)}</span>"
+            for task_id, state in self.task_states.items()
+        )
+
+    def tick(self) -> None:
+        """Refresh elapsed time and countdowns (main thread)."""
+        if not self._ended:
+            self.elapsed.value = f"{time.monotonic() - self._started:.0f} s"
+        now = datetime.now(timezone.utc)
+        for control in self.controls.values():
+            control.tick(now)
+
+    # -- presenter protocol (any thread) ---------------------------------------------------
+
+    def task_changed(self, engine: Engine, task_id: str, state: TaskState) -> None:
+        """Mark a task's state."""
+
+        def update() -> None:
+            self._engine = engine
+            self.task_states[task_id] = state
+            self._redraw()
+
+        self.calls.call(update)
+
+    def show(self, engine: Engine, request: FeedbackRequest) -> None:
+        """Add (or re-arm) the request's control."""
+        model = engine.model_for(request.feedback_id)
+
+        def submit(feedback_id: str, **answer: Any) -> FeedbackResponse:
+            return engine.submit_threadsafe(feedback_id, via="widget", **answer)
+
+        def add() -> None:
+            self._engine = engine
+            known = self.controls.get(request.feedback_id)
+            if known is not None:
+                known.reopen(submit)
+                return
+            control = RequestControl(request, submit, model)
+            self.controls[request.feedback_id] = control
+            self.requests.children = (*self.requests.children, control.widget)
+            self._refresh_fallback()
+
+        self.calls.call(add)
+
+    def settle(self, request: FeedbackRequest, response: FeedbackResponse | None) -> None:
+        """Show the answer on the request's control."""
+
+        def update() -> None:
+            control = self.controls.get(request.feedback_id)
+            if control is not None:
+                control.settle(response)
+                self._refresh_fallback()
+
+        self.calls.call(update)
+
+    def run_ended(self, engine: Engine) -> None:
+        """Show the final status; keep a paused run's controls answerable."""
+        outcome = engine.outcome()
+
+        def update() -> None:
+            self._engine = engine
+            self._status = outcome.status.value + (f": {outcome.reason}" if outcome.reason else "")
+            self._ended = outcome.status.finished
+            if outcome.status.finished:
+                self.cancel_button.disabled = True
+            elif self.on_paused_answer is not None:
+                submit = self.on_paused_answer()
+                for feedback_id in outcome.pending_feedback_ids:
+                    control = self.controls.get(feedback_id)
+                    if control is not None:
+                        control.reopen(submit)
+            self._redraw()
+            self.tick()
+            self._refresh_fallback()
+
+        self.calls.call(update)
+
+    def _cancel_clicked(self, _button: widgets.Button) -> None:
+        if self._engine is not None:
+            self._engine.cancel_threadsafe(self.cancel_reason.value.strip() or "cancelled from the notebook")
+
+
+def _plain(markup: str) -> str:
+    import re
+
+    return html.unescape(re.sub(r"<[^>]+>", "", markup)) or "pending"

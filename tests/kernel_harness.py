@@ -1,0 +1,172 @@
+"""A real Jupyter kernel driven as a browser drives it: execute cells, and send widget comm messages.
+
+Nothing is mocked: the kernel is a real ipykernel process started by jupyter_client, and the
+messages sent are the ones JupyterLab's widget manager sends for a click or a value change.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from jupyter_client.kernelspec import KernelSpecManager
+from jupyter_client.manager import KernelManager
+
+
+def write_kernelspec(directory: Path, python: str, name: str = "graflow-test") -> Path:
+    """A kernelspec that starts ipykernel with the given Python."""
+    spec = directory / name
+    spec.mkdir(parents=True, exist_ok=True)
+    (spec / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [python, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": name,
+                "language": "python",
+            }
+        )
+    )
+    return directory
+
+
+class Kernel:
+    """A running kernel plus a record of every iopub message and of the widget models it opened."""
+
+    def __init__(self, python: str, workdir: Path, env: dict[str, str]) -> None:
+        spec_dir = write_kernelspec(workdir / "kernelspecs", python)
+        self.manager = KernelManager(
+            kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(spec_dir)]), kernel_name="graflow-test"
+        )
+        self.manager.start_kernel(cwd=str(workdir), env={**os.environ, **env})
+        self.client = self.manager.blocking_client()
+        self.client.start_channels()
+        self.client.wait_for_ready(timeout=60)
+        self.messages: list[dict[str, Any]] = []
+        self.widget_states: dict[str, dict[str, Any]] = {}
+        self._changed = threading.Condition()
+        self._stop = threading.Event()
+        self._reader = threading.Thread(target=self._read_iopub, daemon=True)
+        self._reader.start()
+        self.replies: queue.Queue[dict[str, Any]] = queue.Queue()
+
+    def _read_iopub(self) -> None:
+        while not self._stop.is_set():
+            try:
+                message = self.client.get_iopub_msg(timeout=0.2)
+            except queue.Empty:
+                continue
+            except Exception:  # noqa: BLE001 - the channel closed on shutdown
+                return
+            with self._changed:
+                self.messages.append(message)
+                msg_type = message["msg_type"]
+                content = message["content"]
+                if msg_type == "comm_open" and content.get("target_name") == "jupyter.widget":
+                    self.widget_states[content["comm_id"]] = dict(content["data"]["state"])
+                elif msg_type == "comm_msg" and content["data"].get("method") in ("update", "echo_update"):
+                    self.widget_states.setdefault(content["comm_id"], {}).update(content["data"]["state"])
+                self._changed.notify_all()
+
+    def wait_for(self, condition: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
+        """Wait until ``condition()`` is truthy (re-checked on every iopub message); return its value."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                value = condition()
+                if value:
+                    return value
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"{what} not met within {timeout} s")
+                self._changed.wait(remaining)
+
+    # -- cells -----------------------------------------------------------------------------
+
+    def submit(self, code: str) -> str:
+        """Send a cell for execution without waiting; return its message id."""
+        return str(self.client.execute(code, allow_stdin=False))
+
+    def reply(self, msg_id: str, timeout: float = 60.0) -> dict[str, Any]:
+        """Wait for the execute_reply of a cell."""
+        deadline = time.monotonic() + timeout
+        while True:
+            reply = self.client.get_shell_msg(timeout=max(0.01, deadline - time.monotonic()))
+            if reply["parent_header"].get("msg_id") == msg_id:
+                return dict(reply)
+
+    def outputs(self, msg_id: str) -> list[dict[str, Any]]:
+        """The output messages a cell has produced so far."""
+        with self._changed:
+            return [m for m in self.messages if m["parent_header"].get("msg_id") == msg_id]
+
+    def text_of(self, msg_id: str) -> str:
+        """Everything the cell printed or displayed as text."""
+        parts = []
+        for message in self.outputs(msg_id):
+            content = message["content"]
+            if message["msg_type"] == "stream":
+                parts.append(content["text"])
+            elif message["msg_type"] in ("execute_result", "display_data", "update_display_data"):
+                parts.append(content["data"].get("text/plain", ""))
+            elif message["msg_type"] == "error":
+                parts.append("\n".join(content["traceback"]))
+        return "".join(parts)
+
+    def run(self, code: str, timeout: float = 60.0) -> str:
+        """Execute a cell to its end; return its text output; raise if it failed."""
+        msg_id = self.submit(code)
+        reply = self.reply(msg_id, timeout)
+        self.wait_for(lambda: self._idle_after(msg_id), timeout=10, what="idle status")
+        text = self.text_of(msg_id)
+        if reply["content"]["status"] != "ok":
+            raise AssertionError(f"cell failed:\n{code}\n{text}")
+        return text
+
+    def _idle_after(self, msg_id: str) -> bool:
+        return any(
+            m["msg_type"] == "status" and m["content"]["execution_state"] == "idle"
+            for m in self.outputs(msg_id)
+        )
+
+    # -- widgets ---------------------------------------------------------------------------
+
+    def find_widget(self, model: str, timeout: float = 30.0, **state: Any) -> str:
+        """The comm id of a widget of that model whose state matches (waiting for it to appear)."""
+
+        def match() -> str | None:
+            for comm_id, current in self.widget_states.items():
+                if current.get("_model_name") == model and all(current.get(k) == v for k, v in state.items()):
+                    return comm_id
+            return None
+
+        return str(self.wait_for(match, timeout, what=f"{model} {state}"))
+
+    def widget_state(self, comm_id: str) -> dict[str, Any]:
+        """The widget's state as the frontend knows it."""
+        with self._changed:
+            return dict(self.widget_states[comm_id])
+
+    def send_comm(self, comm_id: str, data: dict[str, Any]) -> None:
+        """Send a comm message to the kernel, as the frontend does."""
+        message = self.client.session.msg("comm_msg", {"comm_id": comm_id, "data": data})
+        self.client.shell_channel.send(message)
+
+    def set_value(self, comm_id: str, **state: Any) -> None:
+        """Change widget state as a person moving a control does."""
+        self.send_comm(comm_id, {"method": "update", "state": state, "buffer_paths": []})
+
+    def click(self, comm_id: str) -> None:
+        """Click a button as a person does."""
+        self.send_comm(comm_id, {"method": "custom", "content": {"event": "click"}})
+
+    def shutdown(self) -> None:
+        """Stop the kernel."""
+        self._stop.set()
+        self.client.stop_channels()
+        self.manager.shutdown_kernel(now=True)
