@@ -53,7 +53,8 @@ class RequestControl:
         body = self._build()
         prompt = widgets.HTML(
             f"<b>{html.escape(request.prompt)}</b> "
-            f"<span style='color:gray'>({request.task_id} · {request.feedback_type.value} · {request.feedback_id})</span>"
+            f"<span style='color:gray'>({request.task_id} · {request.feedback_type.value} · "
+            f"{request.feedback_id})</span>"
         )
         parts: list[widgets.Widget] = [prompt]
         if request.metadata:
@@ -222,7 +223,7 @@ class RequestControl:
             if isinstance(data, BaseModel):
                 data = data.model_dump()
             for control in self._inputs:
-                name = getattr(control, "_graflow_field", None)
+                name = getattr(control, "_graflow_field", "")
                 if name in data:
                     control.value = data[name]
             return
@@ -305,7 +306,9 @@ def field_widget(annotation: Any, info: Any, name: str) -> widgets.Widget:
         control = widgets.Checkbox(value=bool(default), description=label, indent=False)
     elif origin is typing.Literal:
         options = list(typing.get_args(annotation))
-        control = widgets.Dropdown(options=options, value=default if default in options else options[0], description=label)
+        control = widgets.Dropdown(
+            options=options, value=default if default in options else options[0], description=label
+        )
     elif isinstance(annotation, type) and issubclass(annotation, enum.Enum):
         options = [(str(member.value), member.value) for member in annotation]
         value = default.value if isinstance(default, enum.Enum) else options[0][1]
@@ -316,7 +319,7 @@ def field_widget(annotation: Any, info: Any, name: str) -> widgets.Widget:
         control.description = label
     else:
         control = widgets.Text(value="" if default is None else str(default), description=label)
-    control._graflow_field = name  # type: ignore[attr-defined]
+    control._graflow_field = name
     return control
 
 

@@ -469,7 +469,8 @@ class Engine:
 
     def cancel_threadsafe(self, reason: str) -> None:
         """:meth:`cancel` from any thread (e.g. a Cancel button)."""
-        if self._token is None:
+        if self._token is None:  # not started yet: it will start cancelled
+            self.cancel(reason)
             return
         self.call_soon_on_loop(self.cancel, reason)
 

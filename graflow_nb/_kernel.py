@@ -10,6 +10,8 @@ the kernel, in order, when the cell ends. Supports ipykernel 6 and 7.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import os
 import threading
 from collections import deque
@@ -67,6 +69,7 @@ class ShellPump:
             self._socket = kernel.shell_stream.socket
             self._reply_stream = kernel.shell_stream
         self._deferred: list[Any] = []
+        self._handed_back: set[asyncio.Future[Any]] = set()  # keeps the kernel's tasks referenced
         self._calls: deque[Callable[[], object]] = deque()
         self._wake_read, self._wake_write = os.pipe()
         os.set_blocking(self._wake_read, False)
@@ -78,10 +81,8 @@ class ShellPump:
 
     def wake(self) -> None:
         """Make the pump look at its queue and its stop condition now (any thread)."""
-        try:
+        with contextlib.suppress(OSError):  # closed: the pump has stopped
             os.write(self._wake_write, b"x")
-        except OSError:  # closed: the pump has stopped
-            pass
 
     def run_until(self, finished: Callable[[], bool], tick: Callable[[], object], tick_seconds: float = 0.1) -> None:
         """Serve widget messages and queued calls until ``finished()``; call ``tick`` regularly."""
@@ -96,10 +97,8 @@ class ShellPump:
                     break
                 tick()
                 poller.poll(int(tick_seconds * 1000))
-                try:
+                with contextlib.suppress(BlockingIOError):
                     os.read(self._wake_read, 4096)
-                except BlockingIOError:
-                    pass
         finally:
             self._run_calls()
             self._hand_back()
@@ -118,15 +117,17 @@ class ShellPump:
             except zmq.Again:
                 return
             idents, message_frames = session.feed_identities(frames, copy=False)
-            message = session.deserialize(message_frames, content=True, copy=False)
-            msg_type = message["header"]["msg_type"]
+            # Peek at the header without verifying the message: a verified signature is remembered by
+            # the session, which would then refuse the message when the kernel handles it later.
+            msg_type = json.loads(message_frames[1].bytes).get("msg_type")
             handler = self._kernel.shell_handlers.get(msg_type) if msg_type in _COMM_MESSAGES else None
             if handler is None:
                 self._deferred.append(frames)
                 continue
+            message = session.deserialize(message_frames, content=True, copy=False)
             try:
                 handler(self._reply_stream, idents, message)
-            except Exception:  # noqa: BLE001 - a widget callback's error must not break the waiting cell
+            except Exception:
                 self._kernel.log.exception("graflow_nb: widget message handler failed")
 
     def _hand_back(self) -> None:
@@ -134,7 +135,7 @@ class ShellPump:
         kernel = self._kernel
         for frames in self._deferred:
             if hasattr(kernel, "shell_main"):  # ipykernel 7
-                asyncio.ensure_future(kernel.shell_main(None, frames))
+                self._handed_back.add(asyncio.ensure_future(kernel.shell_main(None, frames)))
             else:  # ipykernel 6
                 kernel.schedule_dispatch(kernel.dispatch_shell, frames)
         self._deferred.clear()

@@ -31,8 +31,8 @@ from ._panel import RunPanel
 from ._workflow import Workflow
 
 
-def _panel_for(wf: Workflow, engine: Engine, calls: MainThreadCalls) -> RunPanel:
-    panel = RunPanel(calls, wf.name, list(engine.graph.tasks), list(engine.state.completed))
+def _panel_for(engine: Engine, calls: MainThreadCalls) -> RunPanel:
+    panel = RunPanel(calls, engine)
     engine.presenters.append(panel)
     panel.display()
     return panel
@@ -68,7 +68,7 @@ class NotebookRun:
         engine = wf.prepare(
             channel=options.get("channel"), start_node=options.get("start_node"), resume=options.get("resume", False)
         )
-        handle = cls(wf, _panel_for(wf, engine, calls))
+        handle = cls(wf, _panel_for(engine, calls))
         handle._launch(engine)
         return handle
 
@@ -83,6 +83,7 @@ class NotebookRun:
         assert self.panel is not None
         self._engine = engine
         self._finished.clear()
+        self.panel.follow(engine)
         self.panel.on_paused_answer = self._answer_paused
         loop = _kernel_loop()
         self._task = loop.create_task(engine.run())
@@ -203,7 +204,7 @@ def run_in_cell(wf: Workflow, **options: Any) -> RunOutcome:
         channel=options.get("channel"), start_node=options.get("start_node"), resume=options.get("resume", False)
     )
     handle = NotebookRun(wf, None)
-    panel = _panel_for(wf, engine, calls)
+    panel = _panel_for(engine, calls)
     handle.panel = panel
     panel.on_paused_answer = handle._answer_paused
     handle._engine = engine

@@ -24,17 +24,20 @@ _STATE_MARKS = {"waiting": "·", "running": "▶", "completed": "✔", "stopped"
 class RunPanel:
     """A presenter that draws the run as widgets; every widget change happens on the main thread."""
 
-    def __init__(self, calls: MainThreadCalls, workflow: str, task_ids: list[str], completed: list[str]) -> None:
+    def __init__(self, calls: MainThreadCalls, engine: Engine) -> None:
         self.calls = calls
-        self.workflow = workflow
-        self.task_states: dict[str, str] = {t: ("completed" if t in completed else "waiting") for t in task_ids}
+        self.workflow = engine.workflow_name
+        completed = engine.state.completed
+        self.task_states: dict[str, str] = {
+            t: ("completed" if t in completed else "waiting") for t in engine.graph.tasks
+        }
         self.controls: dict[str, RequestControl] = {}
         self.on_paused_answer: Callable[[], Submit] | None = None
-        self._engine: Engine | None = None
+        self._engine: Engine | None = engine
         self._started = time.monotonic()
         self._ended = False
         self.header = widgets.HTML()
-        self.progress = widgets.IntProgress(min=0, max=len(task_ids), description="tasks")
+        self.progress = widgets.IntProgress(min=0, max=len(self.task_states), description="tasks")
         self.elapsed = widgets.Label()
         self.tasks = widgets.HTML()
         self.requests = widgets.VBox()
@@ -55,11 +58,18 @@ class RunPanel:
         self._status = "running"
         self._redraw()
 
+    def follow(self, engine: Engine) -> None:
+        """Show a new engine's run here (a paused run resumed from this panel)."""
+        self._engine = engine
+        self._ended = False
+        self._status = "running"
+        self.cancel_button.disabled = False
+
     # -- display -----------------------------------------------------------------------
 
     def display(self) -> None:
         """Show the panel in the current cell's output, with a text fallback where widgets do not render."""
-        self._handle = display(self._bundle(), raw=True, display_id=True)
+        self._handle = display(self._bundle(), raw=True, display_id=True)  # type: ignore[no-untyped-call]
 
     def _bundle(self) -> dict[str, Any]:
         return {

@@ -25,8 +25,8 @@ from ._exceptions import (
     RunInUseError,
     UnknownTaskError,
 )
-from ._kernel_detect import running_kernel
 from ._graph import Flowable, TaskGraph, TaskWrapper, current_workflow, describe_differences
+from ._kernel_detect import running_kernel
 from ._outcome import RunOutcome
 from ._store import CheckpointStore
 

@@ -118,29 +118,36 @@ class Kernel:
                 parts.append("\n".join(content["traceback"]))
         return "".join(parts)
 
+    def printed(self, msg_id: str) -> str:
+        """What the cell printed (stdout and stderr)."""
+        return "".join(m["content"]["text"] for m in self.outputs(msg_id) if m["msg_type"] == "stream")
+
     def run(self, code: str, timeout: float = 60.0) -> str:
-        """Execute a cell to its end; return its text output; raise if it failed."""
+        """Execute a cell to its end; return what it printed; raise if it failed."""
         msg_id = self.submit(code)
         reply = self.reply(msg_id, timeout)
         self.wait_for(lambda: self._idle_after(msg_id), timeout=10, what="idle status")
-        text = self.text_of(msg_id)
         if reply["content"]["status"] != "ok":
-            raise AssertionError(f"cell failed:\n{code}\n{text}")
-        return text
+            raise AssertionError(f"cell failed:\n{code}\n{self.text_of(msg_id)}")
+        return self.printed(msg_id)
 
     def _idle_after(self, msg_id: str) -> bool:
         return any(
-            m["msg_type"] == "status" and m["content"]["execution_state"] == "idle"
-            for m in self.outputs(msg_id)
+            m["msg_type"] == "status" and m["content"]["execution_state"] == "idle" for m in self.outputs(msg_id)
         )
 
     # -- widgets ---------------------------------------------------------------------------
 
-    def find_widget(self, model: str, timeout: float = 30.0, **state: Any) -> str:
+    def mark(self) -> int:
+        """A point in the widget history: ``find_widget(after=mark)`` only sees widgets opened later."""
+        with self._changed:
+            return len(self.widget_states)
+
+    def find_widget(self, model: str, timeout: float = 30.0, after: int = 0, **state: Any) -> str:
         """The comm id of a widget of that model whose state matches (waiting for it to appear)."""
 
         def match() -> str | None:
-            for comm_id, current in self.widget_states.items():
+            for comm_id, current in list(self.widget_states.items())[after:]:
                 if current.get("_model_name") == model and all(current.get(k) == v for k, v in state.items()):
                     return comm_id
             return None

@@ -1,0 +1,232 @@
+"""The notebook runner in real kernels (ipykernel 7 and 6), answered by the messages a browser sends."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.kernel_harness import Kernel
+
+ROOT = Path(__file__).resolve().parent.parent
+KERNEL_PYTHONS = {
+    "ipykernel7": Path(sys.executable),
+    "ipykernel6": ROOT / ".venv-ipykernel6" / "bin" / "python",
+}
+
+SETUP = """
+from typing import Literal
+from pydantic import BaseModel, Field
+from graflow_nb import TaskExecutionContext, task, workflow
+
+class Training(BaseModel):
+    optimizer: Literal["adam", "sgd"] = "adam"
+    learning_rate: float = Field(0.1, ge=0.0, le=1.0)
+    epochs: int = Field(5, ge=1, le=50)
+    shuffle: bool = True
+    note: str = ""
+
+def asking(name, **question):
+    with workflow(name) as wf:
+        @task(inject_context=True)
+        def ask(ctx: TaskExecutionContext):
+            response = ctx.request_feedback(**question)
+            fields = {"approved", "reason", "text", "selected", "value", "data", "via"}
+            return response.model_dump(mode="json", include=fields, exclude_none=True)
+    return wf
+"""
+
+
+@pytest.fixture(scope="module", params=sorted(KERNEL_PYTHONS))
+def kernel(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kernel]:
+    python = KERNEL_PYTHONS[request.param]
+    assert python.exists(), f"{python} is missing: ./scripts/test creates it"
+    work = tmp_path_factory.mktemp(request.param)
+    running = Kernel(str(python), work, {"GRAFLOW_NB_CHECKPOINT_DIR": str(work / "checkpoints")})
+    try:
+        running.run(SETUP)
+        yield running
+    finally:
+        running.shutdown()
+
+
+def start_and_wait(kernel: Kernel, name: str, question: str) -> int:
+    mark = kernel.mark()
+    kernel.run(f"run = asking({name!r}, {question}).start()")
+    return mark
+
+
+def result_of(kernel: Kernel) -> str:
+    return kernel.run("print(await run)").strip()
+
+
+class TestEveryControlType:
+    def test_approval_approve_with_reason(self, kernel: Kernel) -> None:
+        mark = start_and_wait(kernel, "approve", "feedback_type='approval', prompt='Deploy?'")
+        reason = kernel.find_widget("TextModel", after=mark, placeholder="reason (optional)")
+        kernel.set_value(reason, value="all green")
+        kernel.click(kernel.find_widget("ButtonModel", after=mark, description="Approve"))
+        assert result_of(kernel) == "{'approved': True, 'reason': 'all green', 'via': 'widget'}"
+
+    def test_approval_reject(self, kernel: Kernel) -> None:
+        mark = start_and_wait(kernel, "reject", "feedback_type='approval', prompt='Deploy?'")
+        kernel.click(kernel.find_widget("ButtonModel", after=mark, description="Reject"))
+        assert result_of(kernel) == "{'approved': False, 'via': 'widget'}"
+
+    def test_text(self, kernel: Kernel) -> None:
+        mark = start_and_wait(kernel, "text", "feedback_type='text', prompt='Config?'")
+        kernel.set_value(kernel.find_widget("TextareaModel", after=mark), value="workers=8")
+        kernel.click(kernel.find_widget("ButtonModel", after=mark, description="Submit"))
+        assert result_of(kernel) == "{'text': 'workers=8', 'via': 'widget'}"
+
+    def test_selection_few_options_are_toggle_buttons(self, kernel: Kernel) -> None:
+        mark = start_and_wait(
+            kernel, "toggle", "feedback_type='selection', prompt='Env?', options=['staging', 'production']"
+        )
+        kernel.set_value(kernel.find_widget("ToggleButtonsModel", after=mark), index=1)
+        kernel.click(kernel.find_widget("ButtonModel", after=mark, description="Submit"))
+        assert result_of(kernel) == "{'selected': 'production', 'via': 'widget'}"
+
+    def test_selection_many_options_is_a_dropdown(self, kernel: Kernel) -> None:
+        options = [f"region-{i}" for i in range(8)]
+        mark = start_and_wait(kernel, "dropdown", f"feedback_type='selection', prompt='Region?', options={options}")
+        kernel.set_value(kernel.find_widget("DropdownModel", after=mark), index=5)
+        kernel.click(kernel.find_widget("ButtonModel", after=mark, description="Submit"))
+        assert result_of(kernel) == "{'selected': 'region-5', 'via': 'widget'}"
+
+    def test_multi_selection_checkboxes(self, kernel: Kernel) -> None:
+        mark = start_and_wait(
+            kernel, "checkboxes", "feedback_type='multi_selection', prompt='Features?', options=['a', 'b', 'c']"
+        )
+        kernel.set_value(kernel.find_widget("CheckboxModel", after=mark, description="a"), value=True)
+        kernel.set_value(kernel.find_widget("CheckboxModel", after=mark, description="c"), value=True)
+        kernel.click(kernel.find_widget("ButtonModel", after=mark, description="Submit"))
+        assert result_of(kernel) == "{'selected': ['a', 'c'], 'via': 'widget'}"
+
+    def test_multi_selection_many_options_is_a_multi_select(self, kernel: Kernel) -> None:
+        options = [f"f{i}" for i in range(10)]
+        mark = start_and_wait(kernel, "multiselect", f"feedback_type='multi_selection', prompt='?', options={options}")
+        kernel.set_value(kernel.find_widget("SelectMultipleModel", after=mark), index=[1, 7])
+        kernel.click(kernel.find_widget("ButtonModel", after=mark, description="Submit"))
+        assert result_of(kernel) == "{'selected': ['f1', 'f7'], 'via': 'widget'}"
+
+    def test_number_int_slider(self, kernel: Kernel) -> None:
+        mark = start_and_wait(kernel, "int", "feedback_type='number', prompt='Depth?', min=1, max=20, default=6")
+        slider = kernel.find_widget("IntSliderModel", after=mark)
+        assert (kernel.widget_state(slider)["min"], kernel.widget_state(slider)["max"]) == (1, 20)
+        assert kernel.widget_state(slider)["value"] == 6
+        kernel.set_value(slider, value=12)
+        kernel.click(kernel.find_widget("ButtonModel", after=mark, description="Submit"))
+        assert result_of(kernel) == "{'value': 12, 'via': 'widget'}"
+
+    def test_number_float_slider(self, kernel: Kernel) -> None:
+        mark = start_and_wait(kernel, "float", "feedback_type='number', prompt='Rate?', min=0.0, max=1.0, step=0.05")
+        kernel.set_value(kernel.find_widget("FloatSliderModel", after=mark), value=0.35)
+        kernel.click(kernel.find_widget("ButtonModel", after=mark, description="Submit"))
+        assert result_of(kernel) == "{'value': 0.35, 'via': 'widget'}"
+
+    def test_form_fields_and_validation_beside_the_fields(self, kernel: Kernel) -> None:
+        mark = start_and_wait(kernel, "form", "feedback_type='form', prompt='Training?', model=Training")
+        kernel.set_value(kernel.find_widget("DropdownModel", after=mark, description="Optimizer"), index=1)
+        kernel.set_value(kernel.find_widget("FloatSliderModel", after=mark, description="Learning rate"), value=0.5)
+        kernel.set_value(kernel.find_widget("IntSliderModel", after=mark, description="Epochs"), value=9)
+        kernel.set_value(kernel.find_widget("CheckboxModel", after=mark, description="Shuffle"), value=False)
+        kernel.set_value(kernel.find_widget("TextModel", after=mark, description="Note"), value="try sgd")
+        kernel.click(kernel.find_widget("ButtonModel", after=mark, description="Submit"))
+        assert result_of(kernel) == (
+            "{'data': {'optimizer': 'sgd', 'learning_rate': 0.5, 'epochs': 9, 'shuffle': False, 'note': 'try sgd'}, "
+            "'via': 'widget'}"
+        )
+
+
+class TestKernelStaysResponsive:
+    def test_other_cells_and_widgets_work_while_a_request_waits(self, kernel: Kernel) -> None:
+        mark = start_and_wait(kernel, "responsive", "feedback_type='approval', prompt='Later'")
+        assert kernel.run("print(6 * 7)").strip() == "42"
+        kernel.run("import ipywidgets; other = ipywidgets.IntSlider(); other")
+        slider = kernel.find_widget("IntSliderModel", after=mark)
+        kernel.set_value(slider, value=3)
+        kernel.wait_for(lambda: kernel.run("print(other.value)").strip() == "3", what="other widget updated")
+        assert kernel.run("print(run.status.value, len(run.pending))").strip() == "running 1"
+        kernel.click(kernel.find_widget("ButtonModel", after=mark, description="Approve"))
+        assert "'approved': True" in result_of(kernel)
+
+    def test_programmatic_answer_goes_through_the_control(self, kernel: Kernel) -> None:
+        start_and_wait(kernel, "programmatic", "feedback_type='selection', prompt='Env?', options=['dev', 'prod']")
+        kernel.run("import asyncio\nwhile not run.pending: await asyncio.sleep(0.01)")
+        kernel.run("run.pending[0].respond(selected='prod')")
+        assert result_of(kernel) == "{'selected': 'prod', 'via': 'widget'}"
+
+    def test_answer_resumes_the_waiting_task_within_milliseconds(self, kernel: Kernel) -> None:
+        mark = start_and_wait(kernel, "fast", "feedback_type='approval', prompt='Quick?'")
+        button = kernel.find_widget("ButtonModel", after=mark, description="Approve")
+        started = time.perf_counter()
+        kernel.click(button)
+        kernel.wait_for(
+            lambda: any("✔ approved" in str(s.get("value", "")) for s in list(kernel.widget_states.values())[mark:]),
+            what="the control showing the answer",
+        )
+        assert time.perf_counter() - started < 2.0  # generous bound; the benchmark measures the real figure
+        assert "'approved': True" in result_of(kernel)
+
+
+class TestBlockingExecute:
+    def test_execute_blocks_run_all_until_answered(self, kernel: Kernel) -> None:
+        mark = kernel.mark()
+        first = kernel.submit(
+            "order = ['cell 1 starts']\n"
+            "answer = asking('blocking', feedback_type='text', prompt='Name?').execute()\n"
+            "order.append('cell 1 ends')"
+        )
+        second = kernel.submit("order.append('cell 2'); print(order, answer['text'])")
+        area = kernel.find_widget("TextareaModel", after=mark)
+        kernel.set_value(area, value="ada")
+        kernel.click(kernel.find_widget("ButtonModel", after=mark, description="Submit"))
+        assert kernel.reply(first)["content"]["status"] == "ok"
+        assert kernel.reply(second)["content"]["status"] == "ok"
+        kernel.wait_for(lambda: "cell 2" in kernel.text_of(second), what="cell 2 output")
+        assert kernel.text_of(second).strip() == "['cell 1 starts', 'cell 1 ends', 'cell 2'] ada"
+        assert "graflow_nb run of 'blocking': completed, 1/1 tasks done" in kernel.text_of(first)
+
+
+class TestPauseCancelFallback:
+    def test_timeout_pauses_and_answering_the_control_resumes_in_the_same_kernel(self, kernel: Kernel) -> None:
+        mark = kernel.mark()
+        text = kernel.run(
+            "from graflow_nb import WorkflowPaused\n"
+            "paused_wf = asking('pause-here', feedback_type='approval', prompt='Soon?', timeout=0.3)\n"
+            "try:\n    paused_wf.execute()\nexcept WorkflowPaused as error:\n    print('PAUSED', error.outcome.run_id)"
+        )
+        assert "PAUSED" in text
+        kernel.click(kernel.find_widget("ButtonModel", after=mark, description="Approve"))
+        waited = kernel.run(
+            "import asyncio\n"
+            "async def resumed():\n"
+            "    while paused_wf.runs()[-1].status.value != 'completed':\n"
+            "        await asyncio.sleep(0.02)\n"
+            "await asyncio.wait_for(resumed(), 20)\n"
+            "print(paused_wf.runs()[-1].channel['ask.__result__']['approved'])"
+        )
+        assert waited.strip() == "True"
+
+    def test_cancel_button_cancels_the_run(self, kernel: Kernel) -> None:
+        mark = start_and_wait(kernel, "cancel-me", "feedback_type='approval', prompt='Never'")
+        reason = kernel.find_widget("TextModel", after=mark, placeholder="reason")
+        kernel.set_value(reason, value="wrong data")
+        kernel.click(kernel.find_widget("ButtonModel", after=mark, description="Cancel run"))
+        text = kernel.run(
+            "from graflow_nb import WorkflowCancelled\n"
+            "try:\n    await run\nexcept WorkflowCancelled as e:\n    print(e.outcome.reason)"
+        )
+        assert text.strip() == "wrong data"
+
+    def test_text_fallback_summarises_answers(self, kernel: Kernel) -> None:
+        mark = kernel.mark()
+        first = kernel.submit("asking('fallback', feedback_type='approval', prompt='Ship?').execute()")
+        kernel.click(kernel.find_widget("ButtonModel", after=mark, description="Approve"))
+        assert kernel.reply(first)["content"]["status"] == "ok"
+        kernel.wait_for(lambda: "completed" in kernel.text_of(first), what="final text")
+        assert "- ask: Ship? -> ✔ approved by" in kernel.text_of(first)
