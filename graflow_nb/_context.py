@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from pydantic import BaseModel
 
 from ._channel import Channel
-from ._feedback import FeedbackResponse, FeedbackType, build_request
+from ._feedback import FeedbackRequest, FeedbackResponse, FeedbackType, LiveParts, build_request
 
 if TYPE_CHECKING:
     from ._engine import Engine
@@ -57,18 +58,32 @@ class TaskExecutionContext:
         max: float | None = None,  # noqa: A002
         step: float | None = None,
         model: type[BaseModel] | None = None,
+        preview: Callable[[Any], Any] | None = None,
     ) -> FeedbackResponse:
         """Ask a person and wait for the answer (see the README for each feedback type).
 
+        ``preview`` (number, selection, form) is called with the value as a person moves the control,
+        and what it returns (text, a matplotlib figure, a DataFrame) is shown under the control.
         With ``timeout`` seconds and no answer by then, the run is checkpointed and pauses; on
         resume this task runs again and this call returns the answer given meanwhile. Calls are
         matched to recorded answers by their order within the task.
         """
         self._engine.require_worker_thread("ctx.request_feedback_async")
         request = self._build(
-            feedback_type, prompt, options, metadata, timeout, notification_config, default, min, max, step, model
+            feedback_type,
+            prompt,
+            options,
+            metadata,
+            timeout,
+            notification_config,
+            default,
+            min,
+            max,
+            step,
+            model,
+            preview,
         )
-        response = self._engine.call_from_worker(self._engine.ask, request, model)
+        response = self._engine.call_from_worker(self._engine.ask, request, LiveParts(model, preview))
         return self._received(response)
 
     async def request_feedback_async(
@@ -85,12 +100,24 @@ class TaskExecutionContext:
         max: float | None = None,  # noqa: A002
         step: float | None = None,
         model: type[BaseModel] | None = None,
+        preview: Callable[[Any], Any] | None = None,
     ) -> FeedbackResponse:
         """:meth:`request_feedback` for ``async def`` tasks."""
         request = self._build(
-            feedback_type, prompt, options, metadata, timeout, notification_config, default, min, max, step, model
+            feedback_type,
+            prompt,
+            options,
+            metadata,
+            timeout,
+            notification_config,
+            default,
+            min,
+            max,
+            step,
+            model,
+            preview,
         )
-        return self._received(await self._engine.ask(request, model))
+        return self._received(await self._engine.ask(request, LiveParts(model, preview)))
 
     def _build(
         self,
@@ -105,7 +132,8 @@ class TaskExecutionContext:
         maximum: float | None,
         step: float | None,
         model: type[BaseModel] | None,
-    ) -> Any:
+        preview: Callable[[Any], Any] | None,
+    ) -> FeedbackRequest:
         call_index = self._calls
         self._calls += 1
         return build_request(
@@ -120,6 +148,7 @@ class TaskExecutionContext:
             maximum=maximum,
             step=step,
             model=model,
+            preview=preview,
             feedback_id="",
             workflow=self.workflow_name,
             run_id=self.run_id,

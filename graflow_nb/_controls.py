@@ -5,21 +5,25 @@ from __future__ import annotations
 import enum
 import html
 import json
+import sys
+import time
 import typing
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import ipywidgets as widgets
+from IPython.display import Markdown
 from pydantic import BaseModel, ValidationError
 
 from ._exceptions import FeedbackAlreadySettledError, InvalidAnswerError
-from ._feedback import FeedbackRequest, FeedbackResponse, FeedbackType
+from ._feedback import FeedbackRequest, FeedbackResponse, FeedbackType, LiveParts
 
 #: Submits answer fields for a request; raises InvalidAnswerError or FeedbackAlreadySettledError.
 Submit = Callable[..., FeedbackResponse]
 
 _FEW_OPTIONS = 4
+_PREVIEW_QUIET_SECONDS = 0.15  # debounce: run the preview once the control has rested this long
 _FEW_CHECKBOXES = 6
 
 
@@ -40,26 +44,35 @@ def metadata_view(metadata: dict[str, Any]) -> widgets.HTML:
 class RequestControl:
     """The widgets for one request; ``respond(...)`` answers it through the same path as a click."""
 
-    def __init__(self, request: FeedbackRequest, submit: Submit, model: type[BaseModel] | None = None) -> None:
+    def __init__(self, request: FeedbackRequest, submit: Submit, live: LiveParts | None = None) -> None:
+        live = live or LiveParts()
         self.request = request
         self._submit = submit
-        self._model = model
+        self._model = live.model
+        self._preview = live.preview
+        self.preview_output = widgets.Output()
+        self._preview_due: float | None = 0.0 if live.preview else None
         self.status = widgets.HTML()
         self.error = widgets.HTML()
         self._inputs: list[widgets.Widget] = []
         self.submit_buttons: list[widgets.Button] = []
-        self._read_answer: Callable[[widgets.Button], dict[str, Any]]
+        self._read_answer: Callable[[widgets.Button | None], dict[str, Any]]
         self._field_errors: dict[str, widgets.HTML] = {}
         body = self._build()
-        prompt = widgets.HTML(
-            f"<b>{html.escape(request.prompt)}</b> "
-            f"<span style='color:gray'>({request.task_id} · {request.feedback_type.value} · "
-            f"{request.feedback_id})</span>"
+        prompt = widgets.Output()
+        prompt.append_display_data(Markdown(request.prompt))  # type: ignore[no-untyped-call]
+        origin = widgets.HTML(
+            f"<span style='color:gray'>{html.escape(request.task_id)} · {request.feedback_type.value} · "
+            f"{request.feedback_id}</span>"
         )
-        parts: list[widgets.Widget] = [prompt]
+        parts: list[widgets.Widget] = [prompt, origin]
         if request.metadata:
             parts.append(metadata_view(request.metadata))
         parts += [body, self.error, self.status]
+        if self._preview is not None:
+            parts.append(self.preview_output)
+            for control in self._inputs:
+                control.observe(self._value_moved, names="value")
         self.widget = widgets.VBox(parts, layout=widgets.Layout(border="1px solid #ccc", padding="6px", margin="4px 0"))
         self.widget.add_class("graflow-nb-request")
         self.widget.add_class(f"graflow-nb-{request.feedback_id}")
@@ -245,8 +258,31 @@ class RequestControl:
             f"<span style='color:gray'>by {html.escape(response.responded_by)} via {response.via} at {when}</span>"
         )
 
+    def _value_moved(self, _change: Any) -> None:
+        self._preview_due = time.monotonic() + _PREVIEW_QUIET_SECONDS
+
+    def _run_preview(self) -> None:
+        """Call the task's preview function with the control's current value; show what it returns."""
+        assert self._preview is not None
+        self._preview_due = None
+        answer = self._read_answer(None)
+        value = next(iter(answer.values()))
+        if self._model is not None:
+            try:
+                value = self._model.model_validate(value)
+            except ValidationError:
+                return
+        try:
+            shown = self._preview(value)
+        except Exception as error:  # noqa: BLE001 - a preview's bug is shown, never fatal
+            shown = f"preview failed: {type(error).__name__}: {error}"
+        self.preview_output.outputs = () if shown is None else (_display_data(shown),)
+        _close_if_figure(shown)
+
     def tick(self, now: datetime) -> None:
-        """Refresh the countdown."""
+        """Refresh the countdown; run a due preview."""
+        if self._preview_due is not None and not self.answered and time.monotonic() >= self._preview_due:
+            self._run_preview()
         if self.answered or self.deadline is None:
             return
         left = (self.deadline - now).total_seconds()
@@ -267,6 +303,25 @@ class RequestControl:
         """Point the control at a new run (after the run paused) and keep it answerable."""
         self._submit = submit
         self.deadline = None
+
+
+def _display_data(shown: Any) -> dict[str, Any]:
+    """An output the Output widget shows as is: ``shown`` formatted by IPython (text, HTML, PNG...)."""
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if isinstance(shown, str) or shell is None:
+        data, metadata = {"text/plain": str(shown)}, {}
+    else:
+        data, metadata = shell.display_formatter.format(shown)
+    return {"output_type": "display_data", "data": data, "metadata": metadata}
+
+
+def _close_if_figure(shown: Any) -> None:
+    """Close a matplotlib figure once displayed, so the cell does not show it again."""
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    if pyplot is not None and type(shown).__name__ == "Figure":
+        pyplot.close(shown)
 
 
 def _strip_tags(text: str) -> str:

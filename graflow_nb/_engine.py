@@ -32,7 +32,7 @@ from ._channel import Channel
 from ._checkpoint import CheckpointDocument, RequestRecord, RunStatus, TaskError
 from ._context import TaskExecutionContext, TaskStopped
 from ._exceptions import FeedbackAlreadySettledError, FeedbackNotFoundError, InvalidAnswerError
-from ._feedback import AnswerSource, FeedbackRequest, FeedbackResponse, make_response, utc_now
+from ._feedback import AnswerSource, FeedbackRequest, FeedbackResponse, LiveParts, make_response, utc_now
 from ._graph import TaskGraph, result_key
 from ._jsonable import find_non_json
 from ._outcome import RunOutcome
@@ -114,7 +114,13 @@ class RunState:
 class _Waiting:
     """A task waiting for the answer to one request."""
 
-    model: type[BaseModel] | None
+    live: LiveParts
+
+    @property
+    def model(self) -> type[BaseModel] | None:
+        """The form's model, if any."""
+        return self.live.model
+
     event: anyio.Event = field(default_factory=anyio.Event)
     response: FeedbackResponse | None = None
     interrupted: bool = False
@@ -361,8 +367,9 @@ class Engine:
 
     # -- feedback ------------------------------------------------------------------------
 
-    async def ask(self, request: FeedbackRequest, model: type[BaseModel] | None) -> FeedbackResponse | None:
+    async def ask(self, request: FeedbackRequest, live: LiveParts) -> FeedbackResponse | None:
         """Return the answer to a task's request, waiting for it; None when the run is stopping."""
+        model = live.model
         if self._stop is not None:
             return None
         record = self._record_for(request)
@@ -372,7 +379,7 @@ class Engine:
             if checked is not None:
                 return checked
             record = self.state.records[feedback_id]
-        waiting = self._waiting[feedback_id] = _Waiting(model)
+        waiting = self._waiting[feedback_id] = _Waiting(live)
         try:
             filed = await anyio.to_thread.run_sync(self.store.read_answer, feedback_id)
             if filed is not None:
@@ -462,10 +469,10 @@ class Engine:
         """Whether a task of this run is waiting for that request now."""
         return feedback_id in self._waiting
 
-    def model_for(self, feedback_id: str) -> type[BaseModel] | None:
-        """The pydantic model a waiting form request validates with."""
+    def live_parts(self, feedback_id: str) -> LiveParts:
+        """The model and preview function of a request a task waits for now."""
         waiting = self._waiting.get(feedback_id)
-        return waiting.model if waiting else None
+        return waiting.live if waiting else LiveParts()
 
     def cancel_threadsafe(self, reason: str) -> None:
         """:meth:`cancel` from any thread (e.g. a Cancel button)."""

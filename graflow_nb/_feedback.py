@@ -12,6 +12,8 @@ import enum
 import getpass
 import math
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Literal
 
@@ -53,6 +55,14 @@ def default_responder() -> str:
         return getpass.getuser()
     except (KeyError, OSError):  # no passwd entry, e.g. in some containers
         return "unknown"
+
+
+@dataclass(frozen=True)
+class LiveParts:
+    """What a request carries that is never saved: the form's model class and the preview function."""
+
+    model: type[BaseModel] | None = None
+    preview: Callable[[Any], Any] | None = None
 
 
 class FeedbackRequest(BaseModel):
@@ -152,6 +162,7 @@ def build_request(
     step: float | None,
     model: type[BaseModel] | None,
     feedback_id: str,
+    preview: Callable[[Any], Any] | None = None,
     workflow: str,
     run_id: str,
     task_id: str,
@@ -175,6 +186,11 @@ def build_request(
         raise InvalidFeedbackRequestError(f"model= is only for feedback_type 'form', not {kind.value!r}")
     if kind is FeedbackType.FORM and not (isinstance(model, type) and issubclass(model, BaseModel)):
         raise InvalidFeedbackRequestError("feedback_type 'form' needs model=<a pydantic BaseModel subclass>")
+    if preview is not None:
+        if kind not in (FeedbackType.NUMBER, FeedbackType.SELECTION, FeedbackType.FORM):
+            raise InvalidFeedbackRequestError(f"preview= is for 'number', 'selection' and 'form', not {kind.value!r}")
+        if not callable(preview):
+            raise InvalidFeedbackRequestError(f"preview must be a function of the value, not {preview!r}")
     metadata = dict(metadata or {})
     bad = find_non_json(metadata)
     if bad:

@@ -99,7 +99,7 @@ class NotebookRun:
         assert self.panel is not None
         while not self._finished.is_set():
             self.panel.tick()
-            await asyncio.sleep(0.25)
+            await asyncio.sleep(0.1)
 
     def _answer_paused(self) -> Any:
         """The submit used by a paused run's controls: file the answer, then resume the run here."""

@@ -128,7 +128,7 @@ class RunPanel:
 
     def show(self, engine: Engine, request: FeedbackRequest) -> None:
         """Add (or re-arm) the request's control."""
-        model = engine.model_for(request.feedback_id)
+        live = engine.live_parts(request.feedback_id)
 
         def submit(feedback_id: str, **answer: Any) -> FeedbackResponse:
             return engine.submit_threadsafe(feedback_id, via="widget", **answer)
@@ -139,7 +139,7 @@ class RunPanel:
             if known is not None:
                 known.reopen(submit)
                 return
-            control = RequestControl(request, submit, model)
+            control = RequestControl(request, submit, live)
             self.controls[request.feedback_id] = control
             self.requests.children = (*self.requests.children, control.widget)
             self._refresh_fallback()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from collections.abc import Iterator
@@ -230,3 +231,32 @@ class TestPauseCancelFallback:
         assert kernel.reply(first)["content"]["status"] == "ok"
         kernel.wait_for(lambda: "completed" in kernel.text_of(first), what="final text")
         assert "- ask: Ship? -> ✔ approved by" in kernel.text_of(first)
+
+
+class TestPreviewAndPrompt:
+    def test_live_preview_reruns_as_the_slider_moves_and_nothing_commits_until_submit(self, kernel: Kernel) -> None:
+        mark = kernel.mark()
+        kernel.run(
+            "previews = []\n"
+            "def score(depth):\n"
+            "    previews.append(depth)\n"
+            "    return f'validation score at depth {depth}: {1 - 1 / depth:.3f}'\n"
+            "run = asking('preview', feedback_type='number', prompt='**Tree depth**', min=1, max=10, default=2,"
+            " preview=score).start()"
+        )
+        slider = kernel.find_widget("IntSliderModel", after=mark)
+
+        def preview_shows(text: str) -> bool:
+            return any(
+                text in json.dumps(state.get("outputs", []))
+                for state in list(kernel.widget_states.values())[mark:]
+                if state.get("_model_name") == "OutputModel"
+            )
+
+        kernel.wait_for(lambda: preview_shows("depth 2: 0.500"), what="the first preview")
+        kernel.set_value(slider, value=4)
+        kernel.wait_for(lambda: preview_shows("depth 4: 0.750"), what="the preview after moving the slider")
+        assert kernel.run("print(run.status.value)").strip() == "running"
+        kernel.click(kernel.find_widget("ButtonModel", after=mark, description="Submit"))
+        assert result_of(kernel) == "{'value': 4, 'via': 'widget'}"
+        assert "**Tree depth**" in json.dumps(list(kernel.widget_states.values())[mark:])  # markdown prompt
