@@ -40,7 +40,9 @@ def _parser() -> argparse.ArgumentParser:
     kind.add_argument(
         "--select", action="append", metavar="OPTION", help="choose an option (repeat for a multi_selection)"
     )
-    kind.add_argument("--value", type=float, help="answer a number request")
+    kind.add_argument(
+        "--value", type=float, action="append", help="answer a number request (twice for a range: low, high)"
+    )
     kind.add_argument("--json", dest="form", metavar="OBJECT", help="answer a form request with a JSON object")
     answer.add_argument("--reason", help="why (with --approve or --reject)")
     answer.add_argument("--by", dest="responded_by", help="who answers (default: your user name)")
@@ -116,7 +118,8 @@ def _answer(store: CheckpointStore, args: argparse.Namespace) -> int:
     elif args.select is not None:
         answer = {"selected": args.select[0] if len(args.select) == 1 else args.select}
     elif args.value is not None:
-        answer = {"value": int(args.value) if args.value.is_integer() else args.value}
+        numbers = [int(v) if v.is_integer() else v for v in args.value]
+        answer = {"value": numbers[0] if len(numbers) == 1 else numbers}
     else:
         try:
             answer = {"data": json.loads(args.form)}

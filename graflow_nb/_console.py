@@ -41,10 +41,11 @@ def parse_console_answer(request: FeedbackRequest, line: str) -> dict[str, Any]:
         return {"selected": chosen}
     if kind is FeedbackType.NUMBER:
         try:
-            number = float(text)
+            numbers = [float(part) for part in text.split(",")]
         except ValueError:
-            raise ValueError(f"{text!r} is not a number") from None
-        return {"value": int(number) if number.is_integer() and request.integer else number}
+            raise ValueError(f"{text!r} is not a number" + (" pair like 2, 8" if request.value_range else "")) from None
+        whole = [int(n) if n.is_integer() and request.integer else n for n in numbers]
+        return {"value": whole if request.value_range else whole[0]}
     try:
         return {"data": json.loads(text)}
     except ValueError:

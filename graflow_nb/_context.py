@@ -59,6 +59,7 @@ class TaskExecutionContext:
         step: float | None = None,
         model: type[BaseModel] | None = None,
         preview: Callable[[Any], Any] | None = None,
+        range: bool = False,  # noqa: A002 - reads as it should: a number range
     ) -> FeedbackResponse:
         """Ask a person and wait for the answer (see the README for each feedback type).
 
@@ -82,6 +83,7 @@ class TaskExecutionContext:
             step,
             model,
             preview,
+            range,
         )
         response = self._engine.call_from_worker(self._engine.ask, request, LiveParts(model, preview))
         return self._received(response)
@@ -101,6 +103,7 @@ class TaskExecutionContext:
         step: float | None = None,
         model: type[BaseModel] | None = None,
         preview: Callable[[Any], Any] | None = None,
+        range: bool = False,  # noqa: A002 - reads as it should: a number range
     ) -> FeedbackResponse:
         """:meth:`request_feedback` for ``async def`` tasks."""
         request = self._build(
@@ -116,6 +119,7 @@ class TaskExecutionContext:
             step,
             model,
             preview,
+            range,
         )
         return self._received(await self._engine.ask(request, LiveParts(model, preview)))
 
@@ -133,6 +137,7 @@ class TaskExecutionContext:
         step: float | None,
         model: type[BaseModel] | None,
         preview: Callable[[Any], Any] | None,
+        value_range: bool,
     ) -> FeedbackRequest:
         call_index = self._calls
         self._calls += 1
@@ -149,6 +154,7 @@ class TaskExecutionContext:
             step=step,
             model=model,
             preview=preview,
+            value_range=value_range,
             feedback_id="",
             workflow=self.workflow_name,
             run_id=self.run_id,

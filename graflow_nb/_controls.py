@@ -150,6 +150,11 @@ class RequestControl:
 
     def _build_number(self) -> widgets.Widget:
         request = self.request
+        if request.value_range:
+            number = range_widget(request.integer, request.min, request.max, request.step, request.default)
+            self._inputs = [number]
+            self._read_answer = lambda _button: {"value": list(number.value)}
+            return self._with_submit(number)
         number = number_widget(request.integer, request.min, request.max, request.step, request.default)
         self._inputs = [number]
         self._read_answer = lambda _button: {"value": number.value}
@@ -241,7 +246,8 @@ class RequestControl:
                     control.value = data[name]
             return
         field = {"text": "text", "selection": "selected", "number": "value"}[kind.value]
-        self._inputs[0].value = answer.get(field)
+        value = answer.get(field)
+        self._inputs[0].value = tuple(value) if isinstance(value, list) else value
 
     def settle(self, response: FeedbackResponse | None) -> None:
         """Disable the control and show the answer (or that the request closed unanswered)."""
@@ -349,6 +355,23 @@ def number_widget(
             readout_format=".4g",
         )
     return widgets.IntText(value=int(value)) if integer else widgets.FloatText(value=float(value))
+
+
+def range_widget(integer: bool, minimum: Any, maximum: Any, step: float | None, default: Any) -> widgets.Widget:
+    """A two-handled slider for a [low, high] answer."""
+    value = tuple(default) if default is not None else (minimum, maximum)
+    if integer:
+        return widgets.IntRangeSlider(
+            value=value, min=int(minimum), max=int(maximum), step=int(step or 1), continuous_update=False
+        )
+    return widgets.FloatRangeSlider(
+        value=value,
+        min=minimum,
+        max=maximum,
+        step=step or (maximum - minimum) / 100 or 0.01,
+        continuous_update=False,
+        readout_format=".4g",
+    )
 
 
 def field_widget(annotation: Any, info: Any, name: str) -> widgets.Widget:

@@ -85,6 +85,7 @@ class FeedbackRequest(BaseModel):
     max: float | None = None
     step: float | None = None
     integer: bool = False
+    value_range: bool = Field(default=False, description="A number request answered with [low, high].")
     form_title: str | None = None
     form_schema: dict[str, Any] | None = None
     notification: dict[str, Any] | None = Field(
@@ -113,7 +114,7 @@ class FeedbackResponse(BaseModel):
     reason: str | None = None
     text: str | None = None
     selected: str | list[str] | None = None
-    value: int | float | None = None
+    value: int | float | list[int | float] | None = None
     data: Any = None
     responded_at: datetime = Field(default_factory=utc_now)
     responded_by: str = Field(default_factory=default_responder)
@@ -163,6 +164,7 @@ def build_request(
     model: type[BaseModel] | None,
     feedback_id: str,
     preview: Callable[[Any], Any] | None = None,
+    value_range: bool = False,
     workflow: str,
     run_id: str,
     task_id: str,
@@ -180,8 +182,9 @@ def build_request(
                 f"timeout must be a positive, finite number of seconds (or None), got {timeout!r}"
             )
     _check_options(kind, options)
-    numbers = _check_number_bounds(kind, minimum, maximum, step, default)
-    _check_default(kind, options, default, numbers)
+    numbers = _check_number_bounds(kind, minimum, maximum, step, default, value_range)
+    if not value_range:
+        _check_default(kind, options, default, numbers)
     if model is not None and kind is not FeedbackType.FORM:
         raise InvalidFeedbackRequestError(f"model= is only for feedback_type 'form', not {kind.value!r}")
     if kind is FeedbackType.FORM and not (isinstance(model, type) and issubclass(model, BaseModel)):
@@ -214,6 +217,7 @@ def build_request(
         max=numbers[1],
         step=numbers[2],
         integer=numbers[3],
+        value_range=value_range,
         form_title=model.__name__ if model is not None else None,
         form_schema=model.model_json_schema() if model is not None else None,
         notification=redact_notification_config(config),
@@ -247,22 +251,46 @@ def _check_number_bounds(
     maximum: float | None,
     step: float | None,
     default: Any,
+    value_range: bool = False,
 ) -> tuple[float | None, float | None, float | None, bool]:
     given = {"min": minimum, "max": maximum, "step": step}
     if kind is not FeedbackType.NUMBER:
-        named = [name for name, value in given.items() if value is not None]
+        named = [name for name, value in {**given, "range": value_range or None}.items() if value is not None]
         if named:
             raise InvalidFeedbackRequestError(f"{', '.join(named)} only apply to feedback_type 'number'")
         return (None, None, None, False)
-    for name, value in {**given, "default": default}.items():
+    if value_range:
+        default = _check_range_default(minimum, maximum, default)
+    for name, value in {**given, **_defaults_by_name(default)}.items():
         if value is not None and (not _is_number(value) or not math.isfinite(value)):
             raise InvalidFeedbackRequestError(f"{name} must be a finite number, got {value!r}")
     if minimum is not None and maximum is not None and minimum > maximum:
         raise InvalidFeedbackRequestError(f"min ({minimum}) is greater than max ({maximum})")
     if step is not None and step <= 0:
         raise InvalidFeedbackRequestError(f"step must be positive, got {step}")
-    integer = all(isinstance(v, int) for v in (*given.values(), default) if v is not None)
+    numbers = [*given.values(), *(default if isinstance(default, list) else [default])]
+    integer = all(isinstance(v, int) for v in numbers if v is not None)
     return (minimum, maximum, step, integer)
+
+
+def _defaults_by_name(default: Any) -> dict[str, Any]:
+    if isinstance(default, list):
+        return {"default low": default[0], "default high": default[1]}
+    return {"default": default}
+
+
+def _check_range_default(minimum: float | None, maximum: float | None, default: Any) -> Any:
+    """A range request needs both bounds; its default is [low, high] within them."""
+    if minimum is None or maximum is None:
+        raise InvalidFeedbackRequestError("range=True needs both min and max")
+    if default is None:
+        return None
+    if not isinstance(default, (list, tuple)) or len(default) != 2:
+        raise InvalidFeedbackRequestError(f"default of a range must be [low, high], got {default!r}")
+    low, high = default
+    if _is_number(low) and _is_number(high) and not minimum <= low <= high <= maximum:
+        raise InvalidFeedbackRequestError(f"default {list(default)} is not a range within [{minimum}, {maximum}]")
+    return list(default)
 
 
 def _check_default(
@@ -371,7 +399,18 @@ def _check_answer_value(request: FeedbackRequest, given: Any, model: type[BaseMo
     return _check_form_answer(request, given, model)
 
 
-def _check_number_answer(request: FeedbackRequest, given: Any) -> int | float:
+def _check_number_answer(request: FeedbackRequest, given: Any) -> int | float | list[int | float]:
+    if not request.value_range:
+        return _check_one_number(request, given)
+    if not isinstance(given, (list, tuple)) or len(given) != 2:
+        raise InvalidAnswerError(request.feedback_id, f"value must be [low, high], got {given!r}")
+    low, high = (_check_one_number(request, number) for number in given)
+    if low > high:
+        raise InvalidAnswerError(request.feedback_id, f"low {low} is above high {high}")
+    return [low, high]
+
+
+def _check_one_number(request: FeedbackRequest, given: Any) -> int | float:
     fid = request.feedback_id
     if not _is_number(given) or not math.isfinite(given):
         raise InvalidAnswerError(fid, f"value must be a finite number, got {given!r}")

@@ -46,6 +46,18 @@ class TestNumberAndForm:
         assert outcome.result == [8, 0.05]
         assert isinstance(outcome.result[0], int)
 
+    def test_number_range_returns_low_and_high(self) -> None:
+        with workflow("range") as wf:
+
+            @task(inject_context=True)
+            def window(ctx: TaskExecutionContext) -> object:
+                return ctx.request_feedback(
+                    feedback_type="number", prompt="Training window (days)", min=1, max=30, range=True
+                ).value
+
+            outcome = wf.run(presenters=[ScriptedAnswers({"window": [{"value": [3, 14.0]}]})])
+        assert outcome.result == [3, 14]
+
     def test_form_returns_a_validated_model_instance_also_after_resume(self) -> None:
         with workflow("form") as wf:
 
@@ -98,6 +110,10 @@ BAD_REQUESTS: list[tuple[dict[str, Any], str]] = [
     ({"feedback_type": "number", "prompt": "?", "min": 0, "max": 1, "default": 3}, r"default 3 is outside \[0, 1\]"),
     ({"feedback_type": "text", "prompt": "?", "min": 1}, "min only apply to feedback_type 'number'"),
     ({"feedback_type": "form", "prompt": "?"}, "needs model=<a pydantic BaseModel subclass>"),
+    ({"feedback_type": "number", "prompt": "?", "min": 0, "range": True}, "range=True needs both min and max"),
+    ({"feedback_type": "number", "prompt": "?", "min": 0, "max": 9, "range": True, "default": [5, 2]}, "not a range"),
+    ({"feedback_type": "text", "prompt": "?", "range": True}, "range only apply to feedback_type 'number'"),
+    ({"feedback_type": "text", "prompt": "?", "preview": print}, "preview= is for 'number', 'selection'"),
     ({"feedback_type": "text", "prompt": "?", "metadata": {"df": object()}}, r"metadata\['df'\] of type object"),
     ({"feedback_type": "approval", "prompt": "?", "notification_config": {"type": "email"}}, "type 'email' is unknown"),
     ({"feedback_type": "approval", "prompt": "?", "notification_config": {"type": "webhook"}}, "needs 'url'"),
@@ -146,6 +162,9 @@ BAD_ANSWERS: list[tuple[dict[str, Any], dict[str, Any], str]] = [
     ({"feedback_type": "number", "min": 0, "max": 10}, {"value": -1}, "below the minimum 0"),
     ({"feedback_type": "number", "min": 0, "max": 10}, {"value": 2.5}, "must be a whole number"),
     ({"feedback_type": "number"}, {"value": float("nan")}, "must be a finite number"),
+    ({"feedback_type": "number", "min": 0, "max": 10, "range": True}, {"value": [8, 2]}, "low 8 is above high 2"),
+    ({"feedback_type": "number", "min": 0, "max": 10, "range": True}, {"value": [1, 20]}, "above the maximum 10"),
+    ({"feedback_type": "number", "min": 0, "max": 10, "range": True}, {"value": 5}, r"must be \[low, high\]"),
 ]
 
 
@@ -160,7 +179,7 @@ def test_bad_answer_is_refused_and_the_request_stays_answerable(
         "multi_selection": {"selected": ["b"]},
         "number": {"value": 3},
     }
-    good = good_answers[question["feedback_type"]]
+    good = {"value": [2, 3]} if question.get("range") else good_answers[question["feedback_type"]]
     recorder = RecordingPresenter()
     with workflow("bad-answer") as wf:
 

@@ -28,7 +28,7 @@ class Training(BaseModel):
     learning_rate: float = Field(0.1, ge=0.0, le=1.0)
     epochs: int = Field(5, ge=1, le=50)
     shuffle: bool = True
-    note: str = ""
+    note: str = Field("", max_length=20)
 
 def asking(name, **question):
     with workflow(name) as wf:
@@ -129,14 +129,29 @@ class TestEveryControlType:
         kernel.click(kernel.find_widget("ButtonModel", after=mark, description="Submit"))
         assert result_of(kernel) == "{'value': 0.35, 'via': 'widget'}"
 
+    def test_number_range_slider(self, kernel: Kernel) -> None:
+        mark = start_and_wait(kernel, "range", "feedback_type='number', prompt='Window?', min=1, max=30, range=True")
+        kernel.set_value(kernel.find_widget("IntRangeSliderModel", after=mark), value=[5, 12])
+        kernel.click(kernel.find_widget("ButtonModel", after=mark, description="Submit"))
+        assert result_of(kernel) == "{'value': [5, 12], 'via': 'widget'}"
+
     def test_form_fields_and_validation_beside_the_fields(self, kernel: Kernel) -> None:
         mark = start_and_wait(kernel, "form", "feedback_type='form', prompt='Training?', model=Training")
         kernel.set_value(kernel.find_widget("DropdownModel", after=mark, description="Optimizer"), index=1)
         kernel.set_value(kernel.find_widget("FloatSliderModel", after=mark, description="Learning rate"), value=0.5)
-        kernel.set_value(kernel.find_widget("IntSliderModel", after=mark, description="Epochs"), value=9)
+        epochs = kernel.find_widget("IntSliderModel", after=mark, description="Epochs")
+        kernel.set_value(epochs, value=9)
         kernel.set_value(kernel.find_widget("CheckboxModel", after=mark, description="Shuffle"), value=False)
-        kernel.set_value(kernel.find_widget("TextModel", after=mark, description="Note"), value="try sgd")
-        kernel.click(kernel.find_widget("ButtonModel", after=mark, description="Submit"))
+        note = kernel.find_widget("TextModel", after=mark, description="Note")
+        submit = kernel.find_widget("ButtonModel", after=mark, description="Submit")
+        kernel.set_value(note, value="a note far longer than twenty characters")
+        kernel.click(submit)
+        kernel.find_widget(
+            "HTMLModel", after=mark, value="<span style='color:#c62828'>String should have at most 20 characters</span>"
+        )
+        assert kernel.run("print(run.status.value)").strip() == "running"
+        kernel.set_value(note, value="try sgd")
+        kernel.click(submit)
         assert result_of(kernel) == (
             "{'data': {'optimizer': 'sgd', 'learning_rate': 0.5, 'epochs': 9, 'shuffle': False, 'note': 'try sgd'}, "
             "'via': 'widget'}"
