@@ -22,9 +22,56 @@ import zmq
 
 from ._kernel_detect import running_kernel
 
-__all__ = ["MainThreadCalls", "ShellPump", "running_kernel"]
+__all__ = ["MainThreadCalls", "ShellPump", "await_serving_widgets", "handle_comm_message", "running_kernel"]
 
 _COMM_MESSAGES = frozenset({"comm_open", "comm_msg", "comm_close"})
+
+
+def handle_comm_message(kernel: Any, frames: list[Any], reply_stream: Any) -> bool:
+    """Hand a widget (comm) message to its handler now; return False for any other message."""
+    session = kernel.session
+    idents, message_frames = session.feed_identities(frames, copy=False)
+    # Peek at the header without verifying the message: a verified signature is remembered by the
+    # session, which would then refuse the message when the kernel itself handles it later.
+    header = message_frames[1].bytes if hasattr(message_frames[1], "bytes") else message_frames[1]
+    msg_type = json.loads(header).get("msg_type")
+    handler = kernel.shell_handlers.get(msg_type) if msg_type in _COMM_MESSAGES else None
+    if handler is None:
+        return False
+    message = session.deserialize(message_frames, content=True, copy=False)
+    try:
+        handler(reply_stream, idents, message)
+    except Exception:
+        kernel.log.exception("graflow_nb: widget message handler failed")
+    return True
+
+
+async def await_serving_widgets(kernel: Any, finished: asyncio.Future[Any]) -> None:
+    """Await ``finished`` from a cell while widget messages keep being handled.
+
+    ipykernel 7 already handles them while a cell awaits. ipykernel 6 queues them behind the awaiting
+    cell, so they are taken from its queue and handled here; everything else goes back, in order.
+    """
+    queue = getattr(kernel, "msg_queue", None)
+    if queue is None or hasattr(kernel, "shell_main"):
+        await asyncio.wait({finished})
+        return
+    kept: list[Any] = []
+    try:
+        while not finished.done():
+            while True:
+                try:
+                    item = queue.get_nowait()
+                except Exception:  # noqa: BLE001 - asyncio's or tornado's QueueEmpty
+                    break
+                _, dispatch, args = item
+                is_shell = getattr(dispatch, "__func__", None) is getattr(type(kernel), "dispatch_shell", None)
+                if not (is_shell and handle_comm_message(kernel, args[0], kernel.shell_stream)):
+                    kept.append(item)
+            await asyncio.wait({finished}, timeout=0.01)
+    finally:
+        for item in kept:
+            queue.put_nowait(item)
 
 
 class MainThreadCalls:
@@ -110,25 +157,13 @@ class ShellPump:
             self._calls.popleft()()
 
     def _read_shell(self) -> None:
-        session = self._kernel.session
         while True:
             try:
                 frames = self._socket.recv_multipart(zmq.NOBLOCK, copy=False)
             except zmq.Again:
                 return
-            idents, message_frames = session.feed_identities(frames, copy=False)
-            # Peek at the header without verifying the message: a verified signature is remembered by
-            # the session, which would then refuse the message when the kernel handles it later.
-            msg_type = json.loads(message_frames[1].bytes).get("msg_type")
-            handler = self._kernel.shell_handlers.get(msg_type) if msg_type in _COMM_MESSAGES else None
-            if handler is None:
+            if not handle_comm_message(self._kernel, frames, self._reply_stream):
                 self._deferred.append(frames)
-                continue
-            message = session.deserialize(message_frames, content=True, copy=False)
-            try:
-                handler(self._reply_stream, idents, message)
-            except Exception:
-                self._kernel.log.exception("graflow_nb: widget message handler failed")
 
     def _hand_back(self) -> None:
         """Give the messages kept back (e.g. the next cells' execute requests) to the kernel, in order."""

@@ -25,7 +25,7 @@ from ._checkpoint import RunStatus
 from ._controls import RequestControl
 from ._engine import Engine
 from ._feedback import FeedbackResponse
-from ._kernel import MainThreadCalls, ShellPump, running_kernel
+from ._kernel import MainThreadCalls, ShellPump, await_serving_widgets, running_kernel
 from ._outcome import RunOutcome
 from ._panel import RunPanel
 from ._workflow import Workflow
@@ -157,17 +157,13 @@ class NotebookRun:
         return outcome.raise_for_status()
 
     def wait(self) -> Any:
-        """Block until the run ends and return :meth:`result`; widgets stay answerable meanwhile."""
-        kernel = running_kernel()
-        if kernel is not None and threading.current_thread() is threading.main_thread() and self.panel is not None:
-            pump = ShellPump(kernel)
-            self.panel.calls.pumping(pump)
-            try:
-                pump.run_until(self._finished.is_set, self.panel.tick)
-            finally:
-                self.panel.calls.pumping(None)
-        else:
-            self._finished.wait()
+        """Block until the run ends and return :meth:`result` (scripts; in a notebook, ``await run``)."""
+        if self._task is not None:
+            raise RuntimeError(
+                "this run goes on in the notebook's event loop, which waiting here would freeze; "
+                "use `await run` in a cell (the widgets stay answerable), or wf.execute() to block"
+            )
+        self._finished.wait()
         return self.result()
 
     def cancel(self, reason: str = "cancelled from the notebook") -> None:
@@ -179,8 +175,11 @@ class NotebookRun:
         return self._wait_async().__await__()
 
     async def _wait_async(self) -> Any:
+        kernel = running_kernel()
         while not self._finished.is_set():
-            if self._task is not None:
+            if self._task is not None and kernel is not None:
+                await await_serving_widgets(kernel, self._task)
+            elif self._task is not None:
                 await asyncio.wait({self._task})
             else:
                 await anyio.to_thread.run_sync(self._finished.wait)

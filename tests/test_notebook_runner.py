@@ -275,3 +275,16 @@ class TestPreviewAndPrompt:
         kernel.click(kernel.find_widget("ButtonModel", after=mark, description="Submit"))
         assert result_of(kernel) == "{'value': 4, 'via': 'widget'}"
         assert "**Tree depth**" in json.dumps(list(kernel.widget_states.values())[mark:])  # markdown prompt
+
+
+class TestAwaitInACell:
+    def test_await_run_receives_clicks_while_the_cell_waits(self, kernel: Kernel) -> None:
+        """ipykernel 7 handles widget messages during an awaiting cell; on 6 graflow_nb serves them itself."""
+        mark = start_and_wait(kernel, "await-click", "feedback_type='approval', prompt='Deploy?'")
+        waiting = kernel.submit("print('result', await run)")
+        second = kernel.submit("print('next cell')")
+        kernel.click(kernel.find_widget("ButtonModel", after=mark, description="Approve"))
+        assert kernel.reply(waiting, timeout=30)["content"]["status"] == "ok"
+        assert kernel.reply(second, timeout=30)["content"]["status"] == "ok"
+        kernel.wait_for(lambda: "next cell" in kernel.printed(second), what="next cell output")
+        assert kernel.printed(waiting).startswith("result {'approved': True")
