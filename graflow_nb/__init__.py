@@ -11,6 +11,7 @@ from ._checkpoint import CheckpointDocument, RequestRecord, RunStatus, TaskError
 from ._context import TaskExecutionContext
 from ._exceptions import (
     ChannelValueError,
+    CheckpointDirectoryError,
     CheckpointError,
     CheckpointMismatchError,
     CheckpointVersionError,
@@ -33,6 +34,7 @@ from ._exceptions import (
 )
 from ._feedback import AnswerSource, FeedbackRequest, FeedbackResponse, FeedbackType
 from ._graph import Flow, TaskWrapper, task
+from ._notebook_path import set_notebook_path
 from ._outcome import RunOutcome
 from ._store import CheckpointStore
 from ._workflow import Workflow, workflow
@@ -41,6 +43,7 @@ __all__ = [
     "AnswerSource",
     "Channel",
     "ChannelValueError",
+    "CheckpointDirectoryError",
     "CheckpointDocument",
     "CheckpointError",
     "CheckpointMismatchError",
@@ -75,6 +78,7 @@ __all__ = [
     "WorkflowPaused",
     "pending_requests",
     "provide_feedback",
+    "set_notebook_path",
     "task",
     "workflow",
 ]

@@ -16,6 +16,7 @@ Every error derives from :class:`GraflowNbError` and also from the builtin that 
     │   ├── CorruptCheckpointError (ValueError)
     │   ├── CheckpointVersionError (ValueError)
     │   ├── CheckpointMismatchError (ValueError)
+    │   ├── CheckpointDirectoryError (PermissionError)
     │   ├── NoResumableRunError (LookupError)
     │   └── RunInUseError (RuntimeError)
     └── RunNotCompletedError (RuntimeError)       execute()/resume() did not complete
@@ -131,6 +132,17 @@ class CheckpointVersionError(CheckpointError, ValueError):
 
 class CheckpointMismatchError(CheckpointError, ValueError):
     """Raised when a checkpoint was written by a different definition of the workflow."""
+
+
+class CheckpointDirectoryError(CheckpointError, PermissionError):
+    """Raised before a run starts when its checkpoint directory cannot be written."""
+
+    def __init__(self, directory: Path, detail: str) -> None:
+        self.directory = directory
+        super().__init__(
+            f"cannot write checkpoints to {directory} ({detail}); choose a writable folder with "
+            "workflow(..., checkpoint_dir=...) or the GRAFLOW_NB_CHECKPOINT_DIR environment variable"
+        )
 
 
 class NoResumableRunError(CheckpointError, LookupError):

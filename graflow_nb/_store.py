@@ -22,12 +22,14 @@ from pydantic import ValidationError
 from ._atomic import create_exclusively, is_temporary, write_atomically
 from ._checkpoint import SCHEMA_NAME, SCHEMA_VERSION, CheckpointDocument, RequestRecord
 from ._exceptions import (
+    CheckpointDirectoryError,
     CheckpointError,
     CheckpointVersionError,
     CorruptCheckpointError,
     FeedbackNotFoundError,
 )
 from ._feedback import FeedbackResponse
+from ._notebook_path import notebook_checkpoint_dir
 
 #: Environment variable naming the default checkpoint directory.
 CHECKPOINT_DIR_ENV = "GRAFLOW_NB_CHECKPOINT_DIR"
@@ -36,8 +38,11 @@ DEFAULT_CHECKPOINT_DIR = ".graflow_nb"
 
 
 def default_checkpoint_dir() -> Path:
-    """``$GRAFLOW_NB_CHECKPOINT_DIR`` if set, else ``./.graflow_nb``."""
-    return Path(os.environ.get(CHECKPOINT_DIR_ENV) or DEFAULT_CHECKPOINT_DIR)
+    """``$GRAFLOW_NB_CHECKPOINT_DIR``, else the folder beside the running notebook, else ``./.graflow_nb``."""
+    configured = os.environ.get(CHECKPOINT_DIR_ENV)
+    if configured:
+        return Path(configured)
+    return notebook_checkpoint_dir() or Path(DEFAULT_CHECKPOINT_DIR)
 
 
 class CheckpointStore:
@@ -50,6 +55,16 @@ class CheckpointStore:
     def answers_directory(self) -> Path:
         """Where answers are filed, one file per feedback id."""
         return self.directory / "answers"
+
+    def check_writable(self) -> None:
+        """Raise CheckpointDirectoryError now, before any task runs, if checkpoints cannot be written here."""
+        probe = self.directory / f".write-probe-{os.getpid()}"
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as error:
+            raise CheckpointDirectoryError(self.directory, error.strerror or str(error)) from None
 
     def run_path(self, run_id: str) -> Path:
         """The checkpoint file of a run."""

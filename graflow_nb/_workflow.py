@@ -116,7 +116,14 @@ class Workflow:
         resume: bool | str = False,
         presenters: Sequence[FeedbackPresenter] = (),
     ) -> Engine:
-        """Check the definition (or the run to resume) and build the engine that will run it."""
+        """Check the definition (or the run to resume) and build the engine that will run it.
+
+        ``resume="auto"`` continues the newest unfinished run of this workflow when there is one that
+        this definition can continue (what re-running a notebook's cells does), else starts afresh.
+        """
+        self.store.check_writable()
+        if resume == "auto":
+            resume = self._auto_resume_target() or False
         if resume:
             state, graph = self._state_to_resume(None if resume is True else resume)
         else:
@@ -136,10 +143,12 @@ class Workflow:
         In a Jupyter kernel the run is drawn as a live panel of widgets in the cell, which stay
         answerable while the cell blocks.
         """
-        if options.get("presenters") is None and running_kernel() is not None:
-            from ._notebook import run_in_cell
+        if running_kernel() is not None:
+            options.setdefault("resume", "auto")
+            if options.get("presenters") is None:
+                from ._notebook import run_in_cell
 
-            return run_in_cell(self, **options)
+                return run_in_cell(self, **options)
         return run_blocking(lambda: self.run_async(**options))
 
     def start(self, **options: Any) -> NotebookRun:
@@ -150,6 +159,8 @@ class Workflow:
         """
         from ._notebook import NotebookRun
 
+        if running_kernel() is not None:
+            options.setdefault("resume", "auto")
         return NotebookRun.start(self, **options)
 
     def execute(
@@ -158,14 +169,22 @@ class Workflow:
         *,
         channel: Mapping[str, Any] | None = None,
         console: bool | None = None,
+        resume: bool | str | None = None,
     ) -> Any:
         """Run the workflow to its end and return its result (Graflow's call).
 
         The result is the last task's return value (a dict by task id when several tasks end the
         graph). A run that ends paused, cancelled or failed raises WorkflowPaused,
         WorkflowCancelled or WorkflowFailed, whose ``outcome`` says why and what is pending.
+
+        In a notebook, ``execute()`` continues the newest unfinished run of the workflow (so re-running
+        the cells after a kernel restart picks up where it stopped); ``resume=False`` starts afresh.
+        In a script it starts a new run unless ``resume`` says otherwise.
         """
-        return self.run(channel=channel, start_node=start_node, console=console).raise_for_status()
+        options: dict[str, Any] = {"channel": channel, "start_node": start_node, "console": console}
+        if resume is not None:
+            options["resume"] = resume
+        return self.run(**options).raise_for_status()
 
     def resume(self, run_id: str | None = None, *, console: bool | None = None) -> Any:
         """Continue the newest unfinished run (or ``run_id``); returns or raises as :meth:`execute`."""
@@ -177,6 +196,33 @@ class Workflow:
         return sorted(found, key=lambda d: d.created_at)
 
     # -- resuming --------------------------------------------------------------------------
+
+    def _auto_resume_target(self) -> str | None:
+        """The run id to continue automatically, announced on stderr; None (with the reason) if none."""
+        unfinished = [d for d in self.runs() if not d.status.finished]
+        if not unfinished:
+            return None
+        document = unfinished[-1]
+        difference = describe_differences(self.graph, document.tasks, document.edges)
+        try:
+            if difference:
+                raise CheckpointMismatchError(difference)
+            _refuse_if_live(document)
+        except (CheckpointMismatchError, RunInUseError) as error:
+            print(
+                f"graflow_nb: starting a new run of {self.name!r}; not resuming {document.run_id}: {error}",
+                file=sys.stderr,
+            )
+            return None
+        answered = sum(1 for r in document.pending if self.store.read_answer(r.feedback_id) is not None)
+        print(
+            f"graflow_nb: resuming run {document.run_id} of {self.name!r} ({document.status.value}"
+            + (f": {document.reason}" if document.reason else "")
+            + f"; {len(document.completed)}/{len(document.tasks)} tasks done, {len(document.pending)} pending, "
+            f"{answered} answered meanwhile). Start afresh with resume=False.",
+            file=sys.stderr,
+        )
+        return document.run_id
 
     def _part_from(self, start_node: str) -> TaskGraph:
         if start_node not in self.graph.tasks:

@@ -1,0 +1,154 @@
+"""Which notebook file this kernel runs, so that checkpoints can live beside it.
+
+Looked up in this order, the first answer wins:
+
+1. ``$GRAFLOW_NB_NOTEBOOK`` (or :func:`set_notebook_path`);
+2. ``$JPY_SESSION_NAME``, which jupyter_server sets for the kernels it starts;
+3. VS Code's ``__vsc_ipynb_file__`` in the user namespace;
+4. the running Jupyter servers on this machine, asked which session owns this kernel (as ipynbname
+   does; local servers only, half a second at most);
+5. none: checkpoints go to the working directory, with a one-time warning saying how to choose.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import urllib.request
+import warnings
+from pathlib import Path
+from typing import Any
+
+from ._kernel_detect import running_kernel
+
+#: Environment variable naming the notebook file explicitly.
+NOTEBOOK_ENV = "GRAFLOW_NB_NOTEBOOK"
+#: The suffix of the checkpoint folder beside a notebook: ``analysis.ipynb`` -> ``analysis.graflow_nb/``.
+FOLDER_SUFFIX = ".graflow_nb"
+
+_found: tuple[Path | None, str] | None = None
+_warned = False
+
+
+def set_notebook_path(path: str | os.PathLike[str] | None) -> None:
+    """Say which notebook this is (None forgets it), e.g. where no lookup can find it."""
+    global _found  # noqa: PLW0603 - one answer per kernel process
+    _found = (Path(path).resolve(), "set_notebook_path()") if path is not None else None
+
+
+def notebook_path() -> tuple[Path | None, str]:
+    """The notebook file and how it was found, or ``(None, reason)`` outside a known notebook."""
+    global _found  # noqa: PLW0603 - one answer per kernel process
+    if _found is None:
+        _found = _look_up()
+    return _found
+
+
+def notebook_checkpoint_dir() -> Path | None:
+    """The checkpoint folder beside the running notebook; the working directory, with a warning, when
+    the notebook cannot be found; None outside a kernel."""
+    global _warned  # noqa: PLW0603 - warn once per kernel
+    kernel = running_kernel()
+    explicit = os.environ.get(NOTEBOOK_ENV)
+    if kernel is None and not explicit:
+        return None
+    path, how = notebook_path()
+    if path is not None:
+        return path.with_name(path.stem + FOLDER_SUFFIX)
+    folder = Path.cwd() / ".graflow_nb"
+    if not _warned:
+        _warned = True
+        warnings.warn(
+            f"graflow_nb could not tell which notebook this is ({how}); checkpoints go to {folder}. "
+            f"Set {NOTEBOOK_ENV}=path/to/notebook.ipynb, call graflow_nb.set_notebook_path(...), "
+            "or pass workflow(..., checkpoint_dir=...).",
+            stacklevel=3,
+        )
+    return folder
+
+
+def _look_up() -> tuple[Path | None, str]:
+    explicit = os.environ.get(NOTEBOOK_ENV)
+    if explicit:
+        return Path(explicit).resolve(), f"${NOTEBOOK_ENV}"
+    session = _from_session_name(os.environ.get("JPY_SESSION_NAME", ""))
+    if session is not None:
+        return session, "$JPY_SESSION_NAME"
+    vscode = _from_vscode()
+    if vscode is not None:
+        return vscode, "VS Code"
+    server = _from_servers()
+    if server is not None:
+        return server, "the Jupyter server"
+    return None, "no JPY_SESSION_NAME, no VS Code file, no local server knows this kernel"
+
+
+def _from_session_name(value: str) -> Path | None:
+    """jupyter_server's JPY_SESSION_NAME: an absolute path, or one relative to the server's root."""
+    if not value.endswith(".ipynb"):
+        return None  # sometimes a session id rather than a path
+    candidate = Path(value)
+    if candidate.is_absolute():
+        return candidate
+    for base in (Path.cwd() / candidate.name, Path.cwd() / candidate):
+        if base.exists():
+            return base.resolve()
+    return (Path.cwd() / candidate.name).resolve()
+
+
+def _from_vscode() -> Path | None:
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    value = getattr(shell, "user_ns", {}).get("__vsc_ipynb_file__")
+    return Path(value) if isinstance(value, str) and value else None
+
+
+def _kernel_id() -> str | None:
+    try:
+        from ipykernel.connect import get_connection_file
+
+        name = Path(get_connection_file()).name
+    except (ImportError, RuntimeError, AttributeError):
+        return None
+    match = re.fullmatch(r"kernel-(.+)\.json", name)
+    return match.group(1) if match else None
+
+
+def _from_servers(timeout: float = 0.5) -> Path | None:
+    """Ask the local Jupyter servers (their runtime files) which notebook owns this kernel."""
+    kernel_id = _kernel_id()
+    if kernel_id is None:
+        return None
+    try:
+        from jupyter_core.paths import jupyter_runtime_dir
+
+        runtime = Path(jupyter_runtime_dir())
+    except ImportError:
+        return None
+    for info_file in sorted(runtime.glob("jpserver-*.json")):
+        try:
+            info: dict[str, Any] = json.loads(info_file.read_text())
+        except (OSError, ValueError):
+            continue
+        if info.get("hostname") not in ("localhost", "127.0.0.1", "::1", "0.0.0.0"):
+            continue
+        found = _ask_server(info, kernel_id, timeout)
+        if found is not None:
+            return found
+    return None
+
+
+def _ask_server(info: dict[str, Any], kernel_id: str, timeout: float) -> Path | None:
+    url = f"http://127.0.0.1:{info.get('port')}{info.get('base_url', '/')}api/sessions"
+    request = urllib.request.Request(url, headers={"Authorization": f"token {info.get('token', '')}"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            sessions = json.load(response)
+    except (OSError, ValueError):
+        return None
+    for session in sessions:
+        if session.get("kernel", {}).get("id") == kernel_id and session.get("path"):
+            return (Path(str(info.get("root_dir", "."))) / str(session["path"])).resolve()
+    return None
