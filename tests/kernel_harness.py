@@ -9,12 +9,18 @@ from __future__ import annotations
 import json
 import os
 import queue
+import secrets
+import socket
+import subprocess
+import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import KernelManager
 
@@ -40,11 +46,24 @@ class Kernel:
 
     def __init__(self, python: str, workdir: Path, env: dict[str, str]) -> None:
         spec_dir = write_kernelspec(workdir / "kernelspecs", python)
-        self.manager = KernelManager(
+        self.manager: KernelManager | None = KernelManager(
             kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(spec_dir)]), kernel_name="graflow-test"
         )
         self.manager.start_kernel(cwd=str(workdir), env={**os.environ, **env})
-        self.client = self.manager.blocking_client()
+        self._connect(self.manager.blocking_client())
+
+    @classmethod
+    def attach(cls, connection_file: Path) -> Kernel:
+        """Talk to a kernel someone else (e.g. jupyter_server) started."""
+        kernel = cls.__new__(cls)
+        kernel.manager = None
+        client = BlockingKernelClient(connection_file=str(connection_file))
+        client.load_connection_file()
+        kernel._connect(client)
+        return kernel
+
+    def _connect(self, client: BlockingKernelClient) -> None:
+        self.client = client
         self.client.start_channels()
         self.client.wait_for_ready(timeout=60)
         self.messages: list[dict[str, Any]] = []
@@ -173,7 +192,104 @@ class Kernel:
         self.send_comm(comm_id, {"method": "custom", "content": {"event": "click"}})
 
     def shutdown(self) -> None:
-        """Stop the kernel."""
+        """Stop the kernel (or only disconnect, for a kernel someone else owns)."""
         self._stop.set()
         self.client.stop_channels()
-        self.manager.shutdown_kernel(now=True)
+        if self.manager is not None:
+            self.manager.shutdown_kernel(now=True)
+
+
+class JupyterServer:
+    """A real jupyter_server on 127.0.0.1 (random port, token) whose kernels are started as JupyterLab starts them."""
+
+    def __init__(self, root: Path, env: dict[str, str]) -> None:
+        self.root = root
+        self.token = secrets.token_hex(16)
+        self.runtime = root / ".runtime"
+        self.runtime.mkdir(parents=True, exist_ok=True)
+        port = _free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "jupyter_server",
+                f"--ServerApp.port={port}",
+                "--ServerApp.ip=127.0.0.1",
+                f"--IdentityProvider.token={self.token}",
+                "--ServerApp.open_browser=False",
+                f"--ServerApp.root_dir={root}",
+                "--ServerApp.port_retries=0",
+                "--ServerApp.allow_root=True",
+            ],
+            env={**os.environ, **env, "JUPYTER_RUNTIME_DIR": str(self.runtime)},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                self.request("GET", "/api/status")
+                break
+            except OSError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    raise TimeoutError("jupyter_server did not start") from None
+                time.sleep(0.1)  # the server is starting; nothing to wait on but its port
+
+    def request(self, method: str, path: str, body: Any = None) -> Any:
+        """Call the REST API with the token."""
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(
+            self.url + path,
+            data=data,
+            method=method,
+            headers={"Authorization": f"token {self.token}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            raw = response.read()
+        return json.loads(raw) if raw else None
+
+    def open_notebook(self, relative_path: str) -> str:
+        """Open a session for a notebook as JupyterLab does; return its kernel id."""
+        name = Path(relative_path).name
+        session = self.request(
+            "POST",
+            "/api/sessions",
+            {"path": relative_path, "name": name, "type": "notebook", "kernel": {"name": "python3"}},
+        )
+        return str(session["kernel"]["id"])
+
+    def connect(self, kernel_id: str) -> Kernel:
+        """A harness connected to one of the server's kernels."""
+        return Kernel.attach(self.runtime / f"kernel-{kernel_id}.json")
+
+    def restart(self, kernel_id: str) -> None:
+        """Restart a kernel as the Restart button does."""
+        self.request("POST", f"/api/kernels/{kernel_id}/restart")
+
+    def kernel_pid(self, kernel_id: str) -> int:
+        """The process id of a kernel (found by its connection file on the command line)."""
+        marker = f"kernel-{kernel_id}.json".encode()
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    if marker in (entry / "cmdline").read_bytes():
+                        return int(entry.name)
+                except OSError:
+                    continue
+        raise LookupError(f"no process for kernel {kernel_id}")
+
+    def stop(self) -> None:
+        """Stop the server and its kernels."""
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

@@ -10,11 +10,13 @@ import signal
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from graflow_nb import (
+    CheckpointDirectoryError,
     CheckpointMismatchError,
     CheckpointStore,
     CheckpointVersionError,
@@ -233,3 +235,37 @@ def test_sigkill_while_writing_never_leaves_a_file_that_fails_to_load(tmp_path: 
             assert not isinstance(document, Exception), f"{path}: {document}"
     assert len(list(directory.glob("*.json"))) == 15
     assert killed == 15, "every round should be killed while the run is still writing"
+
+
+@pytest.fixture
+def read_only_folder(tmp_path: Path) -> Iterator[Path]:
+    """A folder nobody may write to: chmod for normal users, the immutable flag for root."""
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        yield folder
+        folder.chmod(0o755)
+        return
+    subprocess.run(["chattr", "+i", str(folder)], check=True, capture_output=True)
+    try:
+        yield folder
+    finally:
+        subprocess.run(["chattr", "-i", str(folder)], check=True, capture_output=True)
+
+
+def test_read_only_folder_is_refused_before_any_task_runs(read_only_folder: Path) -> None:
+    ran: list[int] = []
+    with workflow("read-only", checkpoint_dir=read_only_folder) as wf:
+
+        @task
+        def only() -> None:
+            ran.append(1)
+
+        with pytest.raises(CheckpointDirectoryError) as raised:
+            wf.execute()
+    message = str(raised.value)
+    assert message.startswith(f"cannot write checkpoints to {read_only_folder} (")
+    assert "GRAFLOW_NB_CHECKPOINT_DIR" in message
+    assert isinstance(raised.value, PermissionError)
+    assert ran == []

@@ -1,0 +1,210 @@
+"""Checkpoints beside the notebook, across kernel restarts and crashes, in kernels started by jupyter_server."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+
+import nbformat
+import pytest
+
+from tests.kernel_harness import JupyterServer, Kernel
+
+DEPLOY_CELL = """
+from pathlib import Path
+from graflow_nb import TaskExecutionContext, task, workflow
+
+log = Path("side_effects.log")
+
+with workflow("restartable") as wf:
+    @task
+    def prepare() -> dict:
+        with log.open("a") as f:
+            f.write("prepare\\n")
+        return {"version": 3}
+
+    @task(inject_context=True)
+    def deploy(ctx: TaskExecutionContext, prepare: dict) -> str:
+        channel = ctx.get_channel()
+        if not channel.get("approved"):
+            response = ctx.request_feedback(feedback_type="approval", prompt="Deploy?")
+            if not response.approved:
+                ctx.cancel_workflow("rejected")
+            channel.set("approved", True)
+        if not channel.get("deployed"):
+            with log.open("a") as f:
+                f.write("deploy\\n")
+            channel.set("deployed", True)
+        return f"deployed {prepare['version']}"
+
+    prepare >> deploy
+run = wf.start()
+"""
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
+    root = tmp_path_factory.mktemp("server")
+    (root / "notebooks").mkdir()
+    for name in ("analysis.ipynb", "other.ipynb", "crash.ipynb", "cli.ipynb"):
+        nbformat.write(nbformat.v4.new_notebook(), root / "notebooks" / name)
+    env = {key: value for key, value in os.environ.items() if not key.startswith("GRAFLOW_NB_")}
+    running = JupyterServer(root, {**env, "GRAFLOW_NB_CHECKPOINT_DIR": ""})
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def connect(server: JupyterServer, kernel_id: str) -> Kernel:
+    kernel = server.connect(kernel_id)
+    kernel.run("import os; os.environ.pop('GRAFLOW_NB_CHECKPOINT_DIR', None)")
+    return kernel
+
+
+def test_restart_rerun_resumes_with_pending_controls_and_side_effects_once(server: JupyterServer) -> None:
+    folder = server.root / "notebooks"
+    kernel_id = server.open_notebook("notebooks/analysis.ipynb")
+    kernel = connect(server, kernel_id)
+    try:
+        assert kernel.run("import os; print(os.environ['JPY_SESSION_NAME'])").strip() == str(folder / "analysis.ipynb")
+        kernel.run(DEPLOY_CELL)
+        kernel.find_widget("ButtonModel", description="Approve")
+        (checkpoint,) = (folder / "analysis.graflow_nb").glob("*.json")
+        saved = json.loads(checkpoint.read_text())
+        assert saved["completed"] == ["prepare"]
+        assert saved["requests"][0]["state"] == "pending"
+    finally:
+        kernel.shutdown()
+
+    server.restart(kernel_id)
+    kernel = connect(server, kernel_id)
+    try:
+        msg_id = kernel.submit(DEPLOY_CELL)
+        assert kernel.reply(msg_id)["content"]["status"] == "ok"
+        assert f"resuming run {saved['run_id']}" in kernel.printed(msg_id)
+        kernel.click(kernel.find_widget("ButtonModel", description="Approve"))
+        assert kernel.run("print(await run)").strip() == "deployed 3"
+    finally:
+        kernel.shutdown()
+    assert (folder / "side_effects.log").read_text() == "prepare\ndeploy\n"
+
+
+def test_two_notebooks_in_one_folder_keep_their_own_checkpoints(server: JupyterServer) -> None:
+    kernel = connect(server, server.open_notebook("notebooks/other.ipynb"))
+    try:
+        kernel.run(
+            "from graflow_nb import task, workflow\n"
+            "with workflow('restartable') as wf:\n"
+            "    @task\n"
+            "    def only() -> int:\n"
+            "        return 1\n"
+            "print(len(wf.runs()), wf.store.directory.name)\n"
+        )
+        text = kernel.run("print(wf.execute(), len(wf.runs()), wf.store.directory.name)")
+    finally:
+        kernel.shutdown()
+    assert text.strip() == "1 1 other.graflow_nb"
+
+
+CRASH_CELL = """
+import time
+from pathlib import Path
+from graflow_nb import task, workflow
+
+log = Path("crash.log")
+
+with workflow("crashy") as wf:
+    @task
+    def first() -> int:
+        with log.open("a") as f:
+            f.write("first\\n")
+        return 1
+
+    @task
+    def second(first: int) -> int:
+        with log.open("a") as f:
+            f.write("second started\\n")
+        deadline = time.monotonic() + 60
+        while not Path("release").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return first + 1
+
+    first >> second
+print("result", wf.execute())
+"""
+
+
+def test_kernel_killed_mid_task_resumes_keeping_finished_tasks(server: JupyterServer) -> None:
+    folder = server.root / "notebooks"
+    kernel_id = server.open_notebook("notebooks/crash.ipynb")
+    kernel = connect(server, kernel_id)
+    kernel.submit(CRASH_CELL)
+    log = folder / "crash.log"
+    checkpoints = folder / "crash.graflow_nb"
+    wait_until(lambda: log.exists() and "second started" in log.read_text())
+    wait_until(lambda: any(json.loads(p.read_text())["completed"] == ["first"] for p in checkpoints.glob("*.json")))
+    os.kill(server.kernel_pid(kernel_id), signal.SIGKILL)
+    kernel.shutdown()
+    server.restart(kernel_id)
+    (folder / "release").write_text("go")
+    kernel = connect(server, kernel_id)
+    try:
+        msg_id = kernel.submit(CRASH_CELL)
+        assert kernel.reply(msg_id)["content"]["status"] == "ok"
+        assert "result 2" in kernel.printed(msg_id)
+        assert "resuming run" in kernel.printed(msg_id)
+    finally:
+        kernel.shutdown()
+    assert log.read_text() == "first\nsecond started\nsecond started\n"
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    """Wait for a file-system condition (nothing signals it), checking every 50 ms up to ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not met within the time limit")
+        time.sleep(0.05)
+
+
+def test_cli_answer_while_the_kernel_waits_shows_in_the_control(server: JupyterServer) -> None:
+    folder = server.root / "notebooks"
+    kernel = connect(server, server.open_notebook("notebooks/cli.ipynb"))
+    try:
+        kernel.run(DEPLOY_CELL.replace("restartable", "cli-answered").replace("side_effects", "cli_effects"))
+        kernel.find_widget("ButtonModel", description="Approve")
+        (checkpoint,) = (folder / "cli.graflow_nb").glob("*.json")
+        feedback_id = json.loads(checkpoint.read_text())["requests"][0]["request"]["feedback_id"]
+        answered = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "graflow_nb",
+                "answer",
+                feedback_id,
+                "--approve",
+                "--by",
+                "oncall",
+                "--dir",
+                str(folder / "cli.graflow_nb"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert answered.returncode == 0, answered.stderr
+        kernel.wait_for(
+            lambda: any("by oncall via cli" in str(state.get("value", "")) for state in kernel.widget_states.values()),
+            timeout=5,
+            what="the control showing the CLI answer",
+        )
+        assert kernel.run("print(await run)").strip() == "deployed 3"
+    finally:
+        kernel.shutdown()
