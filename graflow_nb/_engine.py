@@ -69,8 +69,13 @@ class FeedbackPresenter(Protocol):
 
 def new_run_id(workflow: str) -> str:
     """A sortable, unique run id that starts with the workflow's name."""
-    slug = "".join(c if c.isalnum() or c in "-_" else "-" for c in workflow)[:40] or "workflow"
-    return f"{slug}-{utc_now():%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
+    now = utc_now()
+    return f"{run_id_prefix(workflow)}{now:%Y%m%dT%H%M%S}{now.microsecond // 1000:03d}-{secrets.token_hex(3)}"
+
+
+def run_id_prefix(workflow: str) -> str:
+    """How the ids (and so the file names) of a workflow's runs begin."""
+    return ("".join(c if c.isalnum() or c in "-_" else "-" for c in workflow)[:40] or "workflow") + "-"
 
 
 def new_feedback_id() -> str:
@@ -385,9 +390,9 @@ class Engine:
             if filed is not None:
                 self._accept(feedback_id, filed)
             if waiting.response is None:
-                await self.write_checkpoint()
                 for presenter in self.presenters:
                     presenter.show(self, record.request)
+                await self.write_checkpoint()  # so that other processes (the CLI) can answer it
                 timeout = request.timeout
                 with anyio.move_on_after(math.inf if timeout is None else timeout):
                     await waiting.event.wait()

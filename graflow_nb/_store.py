@@ -11,6 +11,7 @@ Everything here is JSON read with pydantic: nothing in the folder is ever import
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import warnings
@@ -120,6 +121,16 @@ class CheckpointStore:
                 yield path, self.load(path)
             except CheckpointError as error:
                 yield path, error
+
+    def newest_first(self, prefix: str) -> Iterator[CheckpointDocument]:
+        """Loadable run documents whose run id starts with ``prefix``, newest first (read lazily)."""
+        if not self.directory.is_dir():
+            return
+        for path in sorted(self.directory.glob(f"{glob.escape(prefix)}*.json"), reverse=True):
+            try:
+                yield self.load(path)
+            except CheckpointError as error:
+                warnings.warn(f"skipping {error}", stacklevel=2)
 
     def readable_documents(self) -> Iterator[CheckpointDocument]:
         """Every loadable run document; unusable files are skipped with a warning naming them."""

@@ -18,7 +18,7 @@ import anyio
 from ._channel import Channel
 from ._checkpoint import CheckpointDocument, RunStatus
 from ._console import ConsolePresenter
-from ._engine import Engine, FeedbackPresenter, RunState, live_engines, new_run_id
+from ._engine import Engine, FeedbackPresenter, RunState, live_engines, new_run_id, run_id_prefix
 from ._exceptions import (
     CheckpointMismatchError,
     NoResumableRunError,
@@ -122,9 +122,10 @@ class Workflow:
         this definition can continue (what re-running a notebook's cells does), else starts afresh.
         """
         self.store.check_writable()
-        if resume == "auto":
-            resume = self._auto_resume_target() or False
-        if resume:
+        document = self._auto_resume_document() if resume == "auto" else None
+        if document is not None:
+            state, graph = RunState.from_document(document), self.graph
+        elif resume and resume != "auto":
             state, graph = self._state_to_resume(None if resume is True else resume)
         else:
             graph = self.graph if start_node is None else self._part_from(start_node)
@@ -197,12 +198,18 @@ class Workflow:
 
     # -- resuming --------------------------------------------------------------------------
 
-    def _auto_resume_target(self) -> str | None:
-        """The run id to continue automatically, announced on stderr; None (with the reason) if none."""
-        unfinished = [d for d in self.runs() if not d.status.finished]
-        if not unfinished:
+    def _newest_unfinished(self) -> CheckpointDocument | None:
+        """The newest unfinished run, reading only this workflow's files, newest first, until one is found."""
+        for document in self.store.newest_first(run_id_prefix(self.name)):
+            if document.workflow == self.name and not document.status.finished:
+                return document
+        return None
+
+    def _auto_resume_document(self) -> CheckpointDocument | None:
+        """The run to continue automatically, announced on stderr; None (with the reason) if none."""
+        document = self._newest_unfinished()
+        if document is None:
             return None
-        document = unfinished[-1]
         difference = describe_differences(self.graph, document.tasks, document.edges)
         try:
             if difference:
@@ -222,7 +229,7 @@ class Workflow:
             f"{answered} answered meanwhile). Start afresh with resume=False.",
             file=sys.stderr,
         )
-        return document.run_id
+        return document
 
     def _part_from(self, start_node: str) -> TaskGraph:
         if start_node not in self.graph.tasks:
@@ -249,12 +256,12 @@ class Workflow:
             if document.status.finished:
                 raise NoResumableRunError(f"run {run_id} is {document.status.value}; nothing to resume")
             return document
-        unfinished = [d for d in self.runs() if not d.status.finished]
-        if not unfinished:
+        newest = self._newest_unfinished()
+        if newest is None:
             raise NoResumableRunError(
                 f"no unfinished run of workflow {self.name!r} in {store.directory.resolve()}; start one with execute()"
             )
-        return unfinished[-1]
+        return newest
 
 
 def _refuse_if_live(document: CheckpointDocument) -> None:

@@ -112,11 +112,12 @@ class Kernel:
         return str(self.client.execute(code, allow_stdin=False))
 
     def reply(self, msg_id: str, timeout: float = 60.0) -> dict[str, Any]:
-        """Wait for the execute_reply of a cell."""
+        """Wait for the execute_reply of a cell, and for its outputs (they travel on another channel)."""
         deadline = time.monotonic() + timeout
         while True:
             reply = self.client.get_shell_msg(timeout=max(0.01, deadline - time.monotonic()))
             if reply["parent_header"].get("msg_id") == msg_id:
+                self.wait_for(lambda: self._idle_after(msg_id), timeout=10, what="idle status")
                 return dict(reply)
 
     def outputs(self, msg_id: str) -> list[dict[str, Any]]:
@@ -145,7 +146,6 @@ class Kernel:
         """Execute a cell to its end; return what it printed; raise if it failed."""
         msg_id = self.submit(code)
         reply = self.reply(msg_id, timeout)
-        self.wait_for(lambda: self._idle_after(msg_id), timeout=10, what="idle status")
         if reply["content"]["status"] != "ok":
             raise AssertionError(f"cell failed:\n{code}\n{self.text_of(msg_id)}")
         return self.printed(msg_id)

@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import nbformat
 import pytest
@@ -75,8 +77,7 @@ def test_restart_rerun_resumes_with_pending_controls_and_side_effects_once(serve
         assert kernel.run("import os; print(os.environ['JPY_SESSION_NAME'])").strip() == str(folder / "analysis.ipynb")
         kernel.run(DEPLOY_CELL)
         kernel.find_widget("ButtonModel", description="Approve")
-        (checkpoint,) = (folder / "analysis.graflow_nb").glob("*.json")
-        saved = json.loads(checkpoint.read_text())
+        saved = saved_with_request(folder / "analysis.graflow_nb")
         assert saved["completed"] == ["prepare"]
         assert saved["requests"][0]["state"] == "pending"
     finally:
@@ -173,14 +174,25 @@ def wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
         time.sleep(0.05)
 
 
+def saved_with_request(checkpoints: Path) -> dict[str, Any]:
+    """The run's checkpoint once it lists its request (written just after the control appears)."""
+    found: list[dict[str, Any]] = []
+
+    def listed() -> bool:
+        found[:] = [json.loads(p.read_text()) for p in checkpoints.glob("*.json")]
+        return len(found) == 1 and bool(found[0]["requests"])
+
+    wait_until(listed)
+    return found[0]
+
+
 def test_cli_answer_while_the_kernel_waits_shows_in_the_control(server: JupyterServer) -> None:
     folder = server.root / "notebooks"
     kernel = connect(server, server.open_notebook("notebooks/cli.ipynb"))
     try:
         kernel.run(DEPLOY_CELL.replace("restartable", "cli-answered").replace("side_effects", "cli_effects"))
         kernel.find_widget("ButtonModel", description="Approve")
-        (checkpoint,) = (folder / "cli.graflow_nb").glob("*.json")
-        feedback_id = json.loads(checkpoint.read_text())["requests"][0]["request"]["feedback_id"]
+        feedback_id = saved_with_request(folder / "cli.graflow_nb")["requests"][0]["request"]["feedback_id"]
         answered = subprocess.run(
             [
                 sys.executable,
