@@ -220,3 +220,13 @@ def test_cli_answer_while_the_kernel_waits_shows_in_the_control(server: JupyterS
         assert kernel.run("print(await run)").strip() == "deployed 3"
     finally:
         kernel.shutdown()
+
+
+def test_the_local_server_is_asked_which_notebook_owns_the_kernel(server: JupyterServer) -> None:
+    """The fallback ipynbname uses: without JPY_SESSION_NAME, the server's sessions name the notebook."""
+    kernel = connect(server, server.open_notebook("notebooks/other.ipynb"))
+    try:
+        found = kernel.run("from graflow_nb._notebook_path import _from_servers\nprint(_from_servers())")
+    finally:
+        kernel.shutdown()
+    assert found.strip() == str(server.root / "notebooks" / "other.ipynb")
