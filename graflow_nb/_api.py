@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from ._broker import settled_detail
 from ._checkpoint import CheckpointDocument, RequestRecord
-from ._engine import live_engines, settled_detail
+from ._engine import live_engines
 from ._exceptions import FeedbackAlreadySettledError
 from ._feedback import AnswerSource, FeedbackResponse, make_response
 from ._store import CheckpointStore
@@ -37,7 +38,7 @@ def provide_feedback(
     for engine in list(live_engines):
         record = engine.state.records.get(feedback_id)
         if record is not None and record.state == "pending":
-            return engine.submit_threadsafe(feedback_id, via=via, responded_by=responded_by, **given)
+            return engine.feedback.submit_threadsafe(feedback_id, via=via, responded_by=responded_by, **given)
     store = CheckpointStore(checkpoint_dir)
     document, record = store.find_request(feedback_id)
     if document.status.finished:

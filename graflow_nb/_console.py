@@ -151,7 +151,7 @@ class ConsolePresenter:
                 return
             try:
                 answer = parse_console_answer(request, line)
-                engine.submit_threadsafe(request.feedback_id, via="console", **answer)
+                engine.feedback.submit_threadsafe(request.feedback_id, via="console", **answer)
                 return
             except FeedbackAlreadySettledError as error:
                 self._say(f"{error}\n")

@@ -85,7 +85,7 @@ class TaskExecutionContext:
             preview,
             range,
         )
-        response = self._engine.call_from_worker(self._engine.ask, request, LiveParts(model, preview))
+        response = self._engine.call_from_worker(self._engine.feedback.ask, request, LiveParts(model, preview))
         return self._received(response)
 
     async def request_feedback_async(
@@ -121,7 +121,7 @@ class TaskExecutionContext:
             preview,
             range,
         )
-        return self._received(await self._engine.ask(request, LiveParts(model, preview)))
+        return self._received(await self._engine.feedback.ask(request, LiveParts(model, preview)))
 
     def _build(
         self,

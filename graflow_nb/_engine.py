@@ -7,7 +7,6 @@ answers folder, and the first valid one wins.
 
 from __future__ import annotations
 
-import math
 import os
 import secrets
 import socket
@@ -25,14 +24,13 @@ import anyio
 import anyio.from_thread
 import anyio.lowlevel
 import anyio.to_thread
-from pydantic import BaseModel
 from typing_extensions import TypeVarTuple, Unpack
 
+from ._broker import FeedbackBroker
 from ._channel import Channel
 from ._checkpoint import CheckpointDocument, RequestRecord, RunStatus, TaskError
 from ._context import TaskExecutionContext, TaskStopped
-from ._exceptions import FeedbackAlreadySettledError, FeedbackNotFoundError, InvalidAnswerError
-from ._feedback import AnswerSource, FeedbackRequest, FeedbackResponse, LiveParts, make_response, utc_now
+from ._feedback import FeedbackRequest, FeedbackResponse, utc_now
 from ._graph import TaskGraph, result_key
 from ._jsonable import find_non_json
 from ._outcome import RunOutcome
@@ -58,7 +56,7 @@ class FeedbackPresenter(Protocol):
         """A task started, completed, stopped (to resume later) or failed."""
 
     def show(self, engine: Engine, request: FeedbackRequest) -> None:
-        """A request is waiting; answers go to ``engine.submit_threadsafe``."""
+        """A request is waiting; answers go to ``engine.feedback.submit_threadsafe``."""
 
     def settle(self, request: FeedbackRequest, response: FeedbackResponse | None) -> None:
         """The request was answered (``response``) or closed without an answer (None)."""
@@ -76,11 +74,6 @@ def new_run_id(workflow: str) -> str:
 def run_id_prefix(workflow: str) -> str:
     """How the ids (and so the file names) of a workflow's runs begin."""
     return ("".join(c if c.isalnum() or c in "-_" else "-" for c in workflow)[:40] or "workflow") + "-"
-
-
-def new_feedback_id() -> str:
-    """A unique feedback id."""
-    return f"fb-{secrets.token_hex(8)}"
 
 
 @dataclass
@@ -115,22 +108,6 @@ class RunState:
         return [r.feedback_id for r in sorted(found, key=lambda r: r.request.call_index)]
 
 
-@dataclass
-class _Waiting:
-    """A task waiting for the answer to one request."""
-
-    live: LiveParts
-
-    @property
-    def model(self) -> type[BaseModel] | None:
-        """The form's model, if any."""
-        return self.live.model
-
-    event: anyio.Event = field(default_factory=anyio.Event)
-    response: FeedbackResponse | None = None
-    interrupted: bool = False
-
-
 class Engine:
     """Executes one run of a task graph to its end: completed, paused, cancelled or failed."""
 
@@ -148,12 +125,11 @@ class Engine:
         self.store = store
         self.presenters = list(presenters)
         self.checkpoint_interval = checkpoint_interval
-        self.answer_poll_interval = answer_poll_interval
         self._stop: RunStatus | None = None
         self._stop_reason: str | None = None
         self._exception: BaseException | None = None
         self._terminated_by: str | None = None
-        self._waiting: dict[str, _Waiting] = {}
+        self.feedback = FeedbackBroker(self, answer_poll_interval)
         self._volatile_results: dict[str, Any] = {}
         self._changes = 0
         self._written_changes = -1
@@ -179,6 +155,16 @@ class Engine:
     def channel(self) -> Channel:
         """The run's channel."""
         return self.state.channel
+
+    @property
+    def stopping(self) -> bool:
+        """Whether the run has been asked to stop (pause, cancel, fail or terminate)."""
+        return self._stop is not None
+
+    @property
+    def token(self) -> anyio.lowlevel.EventLoopToken | None:
+        """The event loop's token, for calls from other threads (None before the run starts)."""
+        return self._token
 
     @property
     def checkpoint_path(self) -> Path:
@@ -221,7 +207,7 @@ class Engine:
             try:
                 async with anyio.create_task_group() as background:
                     background.start_soon(self._write_checkpoints_when_dirty)
-                    background.start_soon(self._poll_filed_answers)
+                    background.start_soon(self.feedback.poll_filed_answers)
                     await self.write_checkpoint()
                     await self._run_tasks()
                     background.cancel_scope.cancel()
@@ -287,7 +273,7 @@ class Engine:
         if context.terminate_reason is not None:
             self._terminated_by = task_id
             self.request_stop(RunStatus.COMPLETED, context.terminate_reason)
-        self._mark_dirty()
+        self.mark_dirty()
         return True
 
     def _input_value(self, key: str, default: Any) -> Any:
@@ -328,9 +314,7 @@ class Engine:
         if self._stop is not None and _STOP_RANK[self._stop] >= _STOP_RANK[status]:
             return
         self._stop, self._stop_reason = status, reason
-        for waiting in self._waiting.values():
-            waiting.interrupted = True
-            waiting.event.set()
+        self.feedback.interrupt_all()
 
     def _finish(self) -> None:
         state = self.state
@@ -344,7 +328,7 @@ class Engine:
             for feedback_id, record in list(state.records.items()):
                 if record.state == "pending":
                     state.records[feedback_id] = record.model_copy(update={"state": "closed"})
-                    self._tell_settled(record.request, None)
+                    self.feedback.tell_settled(record.request, None)
 
     def outcome(self) -> RunOutcome:
         """How the run stands: final once :meth:`run` has returned."""
@@ -370,114 +354,9 @@ class Engine:
             return self._input_value(result_key(sinks[0]), None)
         return {task_id: self._input_value(result_key(task_id), None) for task_id in sinks}
 
-    # -- feedback ------------------------------------------------------------------------
-
-    async def ask(self, request: FeedbackRequest, live: LiveParts) -> FeedbackResponse | None:
-        """Return the answer to a task's request, waiting for it; None when the run is stopping."""
-        model = live.model
-        if self._stop is not None:
-            return None
-        record = self._record_for(request)
-        feedback_id = record.feedback_id
-        if record.state == "answered" and record.response is not None:
-            checked = self._checked(record, record.response, model)
-            if checked is not None:
-                return checked
-            record = self.state.records[feedback_id]
-        waiting = self._waiting[feedback_id] = _Waiting(live)
-        try:
-            filed = await anyio.to_thread.run_sync(self.store.read_answer, feedback_id)
-            if filed is not None:
-                self._accept(feedback_id, filed)
-            if waiting.response is None:
-                for presenter in self.presenters:
-                    presenter.show(self, record.request)
-                await self.write_checkpoint()  # so that other processes (the CLI) can answer it
-                timeout = request.timeout
-                with anyio.move_on_after(math.inf if timeout is None else timeout):
-                    await waiting.event.wait()
-        finally:
-            del self._waiting[feedback_id]
-        if waiting.response is not None:
-            return waiting.response
-        if not waiting.interrupted:
-            self.request_stop(
-                RunStatus.PAUSED,
-                f"no answer to {feedback_id} within {request.timeout:g} s",
-            )
-        return None
-
-    def _record_for(self, request: FeedbackRequest) -> RequestRecord:
-        """The saved record for this call of the task, or a new one when the question changed."""
-        state = self.state
-        earlier = state.request_ids_of(request.task_id)
-        known = [state.records[f] for f in earlier if state.records[f].request.call_index == request.call_index]
-        if known and known[0].request.same_question(request):
-            if known[0].state == "answered":
-                return known[0]
-            saved = known[0].request
-            refreshed = known[0].model_copy(
-                update={
-                    "request": request.model_copy(
-                        update={"feedback_id": saved.feedback_id, "created_at": saved.created_at}
-                    )
-                }
-            )
-            state.records[saved.feedback_id] = refreshed
-            return refreshed
-        if known:
-            state.records[known[0].feedback_id] = known[0].model_copy(update={"state": "closed"})
-        record = RequestRecord(request=request.model_copy(update={"feedback_id": new_feedback_id()}))
-        state.records[record.feedback_id] = record
-        return record
-
-    def _checked(
-        self, record: RequestRecord, response: FeedbackResponse, model: type[BaseModel] | None
-    ) -> FeedbackResponse | None:
-        """A recorded response, with a form's data validated by the task's model; None if refused."""
-        if model is None:
-            return response
-        try:
-            data = make_response(record.request, data=response.data, model=model).data
-        except InvalidAnswerError as error:
-            self.store.set_answer_aside(record.feedback_id, str(error))
-            self.state.records[record.feedback_id] = record.model_copy(update={"state": "pending", "response": None})
-            return None
-        return response.model_copy(update={"data": data})
-
-    def _accept(self, feedback_id: str, response: FeedbackResponse) -> bool:
-        """Record a filed answer and wake the task waiting for it; return whether it was accepted."""
-        record = self.state.records.get(feedback_id)
-        if record is None or record.state != "pending":
-            return False
-        waiting = self._waiting.get(feedback_id)
-        checked = self._checked(record, response, waiting.model if waiting else None)
-        if checked is None:
-            return False
-        self.state.records[feedback_id] = record.model_copy(update={"state": "answered", "response": checked})
-        if waiting is not None:
-            waiting.response = checked
-            waiting.event.set()
-        self._tell_settled(record.request, checked)
-        self._mark_dirty()
-        return True
-
     def _tell_task(self, task_id: str, state: TaskState) -> None:
         for presenter in self.presenters:
             presenter.task_changed(self, task_id, state)
-
-    def _tell_settled(self, request: FeedbackRequest, response: FeedbackResponse | None) -> None:
-        for presenter in self.presenters:
-            presenter.settle(request, response)
-
-    def waiting_for(self, feedback_id: str) -> bool:
-        """Whether a task of this run is waiting for that request now."""
-        return feedback_id in self._waiting
-
-    def live_parts(self, feedback_id: str) -> LiveParts:
-        """The model and preview function of a request a task waits for now."""
-        waiting = self._waiting.get(feedback_id)
-        return waiting.live if waiting else LiveParts()
 
     def cancel_threadsafe(self, reason: str) -> None:
         """:meth:`cancel` from any thread (e.g. a Cancel button)."""
@@ -486,57 +365,10 @@ class Engine:
             return
         self.call_soon_on_loop(self.cancel, reason)
 
-    def submit(
-        self,
-        feedback_id: str,
-        *,
-        via: AnswerSource = "api",
-        responded_by: str | None = None,
-        **answer: Any,
-    ) -> FeedbackResponse:
-        """Answer a request of this run (on the loop thread); the first valid answer wins."""
-        record = self.state.records.get(feedback_id)
-        if record is None:
-            raise FeedbackNotFoundError(feedback_id, self.store.directory)
-        if record.state != "pending" or record.response is not None:
-            raise FeedbackAlreadySettledError(feedback_id, settled_detail(record.response))
-        waiting = self._waiting.get(feedback_id)
-        response = make_response(
-            record.request,
-            via=via,
-            responded_by=responded_by,
-            model=waiting.model if waiting else None,
-            **answer,
-        )
-        if not self.store.file_answer(response):
-            first = self.store.read_answer(feedback_id)
-            if first is not None:
-                self._accept(feedback_id, first)
-            raise FeedbackAlreadySettledError(feedback_id, settled_detail(first))
-        self._accept(feedback_id, response)
-        return response
-
-    def submit_threadsafe(self, feedback_id: str, **answer: Any) -> FeedbackResponse:
-        """:meth:`submit` from any thread (console readers, widget callbacks, other threads)."""
-        if self.on_loop_thread():
-            return self.submit(feedback_id, **answer)
-        return anyio.from_thread.run_sync(lambda: self.submit(feedback_id, **answer), token=self._token)
-
-    async def _poll_filed_answers(self) -> None:
-        """Pick up answers other processes filed (CLI, API) while tasks wait."""
-        folder = self.store.answers_directory
-        while True:
-            await anyio.sleep(self.answer_poll_interval)
-            if not self._waiting:
-                continue
-            wanted = list(self._waiting)
-            filed = await anyio.to_thread.run_sync(_read_filed, self.store, folder, wanted)
-            for feedback_id, response in filed.items():
-                self._accept(feedback_id, response)
-
     # -- checkpoints ---------------------------------------------------------------------
 
-    def _mark_dirty(self) -> None:
+    def mark_dirty(self) -> None:
+        """Note a change that the next coalesced checkpoint write must save."""
         self._changes += 1
         self._wake_writer.set()
 
@@ -577,27 +409,3 @@ class Engine:
             await anyio.sleep(self.checkpoint_interval)
             if self._changes != self._written_changes:
                 await self.write_checkpoint()
-
-
-def _read_filed(store: CheckpointStore, folder: Path, wanted: list[str]) -> dict[str, FeedbackResponse]:
-    try:
-        present = {entry.name for entry in folder.iterdir()}
-    except FileNotFoundError:
-        return {}
-    found = {}
-    for feedback_id in wanted:
-        if f"{feedback_id}.json" in present:
-            response = store.read_answer(feedback_id)
-            if response is not None:
-                found[feedback_id] = response
-    return found
-
-
-def settled_detail(response: FeedbackResponse | None) -> str:
-    """'already answered by X via Y at Z: <answer>', or why else a request is closed."""
-    if response is None:
-        return "the request is closed (its run finished or the task asked a different question)"
-    return (
-        f"already answered by {response.responded_by} via {response.via} at "
-        f"{response.responded_at:%Y-%m-%d %H:%M:%S %Z}: {response.summary()}"
-    )

@@ -128,10 +128,10 @@ class RunPanel:
 
     def show(self, engine: Engine, request: FeedbackRequest) -> None:
         """Add (or re-arm) the request's control."""
-        live = engine.live_parts(request.feedback_id)
+        live = engine.feedback.live_parts(request.feedback_id)
 
         def submit(feedback_id: str, **answer: Any) -> FeedbackResponse:
-            return engine.submit_threadsafe(feedback_id, via="widget", **answer)
+            return engine.feedback.submit_threadsafe(feedback_id, via="widget", **answer)
 
         def add() -> None:
             self._engine = engine

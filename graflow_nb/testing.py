@@ -40,7 +40,7 @@ class ScriptedAnswers:
         if request.call_index < len(scripted):
             answer = dict(scripted[request.call_index])
             self.responses.append(
-                engine.submit(request.feedback_id, via="replay", responded_by=self.responded_by, **answer)
+                engine.feedback.submit(request.feedback_id, via="replay", responded_by=self.responded_by, **answer)
             )
 
     def settle(self, request: FeedbackRequest, response: FeedbackResponse | None) -> None:

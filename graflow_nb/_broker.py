@@ -1,0 +1,240 @@
+"""The feedback broker of a run: asks a task's questions, waits, and takes answers from every source.
+
+Widgets, the console, the API in this process (:meth:`FeedbackBroker.submit`) and the answers folder
+that other processes write (polled while tasks wait) all go through one path: the first valid answer
+is filed exclusively, recorded, and wakes the waiting task.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.from_thread
+import anyio.to_thread
+from pydantic import BaseModel
+
+from ._checkpoint import RequestRecord, RunStatus
+from ._exceptions import FeedbackAlreadySettledError, FeedbackNotFoundError, InvalidAnswerError
+from ._feedback import AnswerSource, FeedbackRequest, FeedbackResponse, LiveParts, make_response
+from ._store import CheckpointStore
+
+if TYPE_CHECKING:
+    from ._engine import Engine
+
+
+def new_feedback_id() -> str:
+    """A unique feedback id."""
+    return f"fb-{secrets.token_hex(8)}"
+
+
+@dataclass
+class _Waiting:
+    """A task waiting for the answer to one request."""
+
+    live: LiveParts
+
+    @property
+    def model(self) -> type[BaseModel] | None:
+        """The form's model, if any."""
+        return self.live.model
+
+    event: anyio.Event = field(default_factory=anyio.Event)
+    response: FeedbackResponse | None = None
+    interrupted: bool = False
+
+
+class FeedbackBroker:
+    """The requests of one run and the tasks waiting for their answers."""
+
+    def __init__(self, engine: Engine, poll_interval: float = 0.1) -> None:
+        self._engine = engine
+        self.poll_interval = poll_interval
+        self._waiting: dict[str, _Waiting] = {}
+
+    def interrupt_all(self) -> None:
+        """Wake every waiting task without an answer (the run is stopping)."""
+        for waiting in self._waiting.values():
+            waiting.interrupted = True
+            waiting.event.set()
+
+    async def ask(self, request: FeedbackRequest, live: LiveParts) -> FeedbackResponse | None:
+        """Return the answer to a task's request, waiting for it; None when the run is stopping."""
+        model = live.model
+        if self._engine.stopping:
+            return None
+        record = self._record_for(request)
+        feedback_id = record.feedback_id
+        if record.state == "answered" and record.response is not None:
+            checked = self._checked(record, record.response, model)
+            if checked is not None:
+                return checked
+            record = self._engine.state.records[feedback_id]
+        waiting = self._waiting[feedback_id] = _Waiting(live)
+        try:
+            filed = await anyio.to_thread.run_sync(self._engine.store.read_answer, feedback_id)
+            if filed is not None:
+                self._accept(feedback_id, filed)
+            if waiting.response is None:
+                for presenter in self._engine.presenters:
+                    presenter.show(self._engine, record.request)
+                await self._engine.write_checkpoint()  # so that other processes (the CLI) can answer it
+                timeout = request.timeout
+                with anyio.move_on_after(math.inf if timeout is None else timeout):
+                    await waiting.event.wait()
+        finally:
+            del self._waiting[feedback_id]
+        if waiting.response is not None:
+            return waiting.response
+        if not waiting.interrupted:
+            self._engine.request_stop(
+                RunStatus.PAUSED,
+                f"no answer to {feedback_id} within {request.timeout:g} s",
+            )
+        return None
+
+    def _record_for(self, request: FeedbackRequest) -> RequestRecord:
+        """The saved record for this call of the task, or a new one when the question changed."""
+        state = self._engine.state
+        earlier = state.request_ids_of(request.task_id)
+        known = [state.records[f] for f in earlier if state.records[f].request.call_index == request.call_index]
+        if known and known[0].request.same_question(request):
+            if known[0].state == "answered":
+                return known[0]
+            saved = known[0].request
+            refreshed = known[0].model_copy(
+                update={
+                    "request": request.model_copy(
+                        update={"feedback_id": saved.feedback_id, "created_at": saved.created_at}
+                    )
+                }
+            )
+            state.records[saved.feedback_id] = refreshed
+            return refreshed
+        if known:
+            state.records[known[0].feedback_id] = known[0].model_copy(update={"state": "closed"})
+        record = RequestRecord(request=request.model_copy(update={"feedback_id": new_feedback_id()}))
+        state.records[record.feedback_id] = record
+        return record
+
+    def _checked(
+        self, record: RequestRecord, response: FeedbackResponse, model: type[BaseModel] | None
+    ) -> FeedbackResponse | None:
+        """A recorded response, with a form's data validated by the task's model; None if refused."""
+        if model is None:
+            return response
+        try:
+            data = make_response(record.request, data=response.data, model=model).data
+        except InvalidAnswerError as error:
+            self._engine.store.set_answer_aside(record.feedback_id, str(error))
+            self._engine.state.records[record.feedback_id] = record.model_copy(
+                update={"state": "pending", "response": None}
+            )
+            return None
+        return response.model_copy(update={"data": data})
+
+    def _accept(self, feedback_id: str, response: FeedbackResponse) -> bool:
+        """Record a filed answer and wake the task waiting for it; return whether it was accepted."""
+        record = self._engine.state.records.get(feedback_id)
+        if record is None or record.state != "pending":
+            return False
+        waiting = self._waiting.get(feedback_id)
+        checked = self._checked(record, response, waiting.model if waiting else None)
+        if checked is None:
+            return False
+        self._engine.state.records[feedback_id] = record.model_copy(update={"state": "answered", "response": checked})
+        if waiting is not None:
+            waiting.response = checked
+            waiting.event.set()
+        self.tell_settled(record.request, checked)
+        self._engine.mark_dirty()
+        return True
+
+    def tell_settled(self, request: FeedbackRequest, response: FeedbackResponse | None) -> None:
+        for presenter in self._engine.presenters:
+            presenter.settle(request, response)
+
+    def waiting_for(self, feedback_id: str) -> bool:
+        """Whether a task of this run is waiting for that request now."""
+        return feedback_id in self._waiting
+
+    def live_parts(self, feedback_id: str) -> LiveParts:
+        """The model and preview function of a request a task waits for now."""
+        waiting = self._waiting.get(feedback_id)
+        return waiting.live if waiting else LiveParts()
+
+    def submit(
+        self,
+        feedback_id: str,
+        *,
+        via: AnswerSource = "api",
+        responded_by: str | None = None,
+        **answer: Any,
+    ) -> FeedbackResponse:
+        """Answer a request of this run (on the loop thread); the first valid answer wins."""
+        record = self._engine.state.records.get(feedback_id)
+        if record is None:
+            raise FeedbackNotFoundError(feedback_id, self._engine.store.directory)
+        if record.state != "pending" or record.response is not None:
+            raise FeedbackAlreadySettledError(feedback_id, settled_detail(record.response))
+        waiting = self._waiting.get(feedback_id)
+        response = make_response(
+            record.request,
+            via=via,
+            responded_by=responded_by,
+            model=waiting.model if waiting else None,
+            **answer,
+        )
+        if not self._engine.store.file_answer(response):
+            first = self._engine.store.read_answer(feedback_id)
+            if first is not None:
+                self._accept(feedback_id, first)
+            raise FeedbackAlreadySettledError(feedback_id, settled_detail(first))
+        self._accept(feedback_id, response)
+        return response
+
+    def submit_threadsafe(self, feedback_id: str, **answer: Any) -> FeedbackResponse:
+        """:meth:`submit` from any thread (console readers, widget callbacks, other threads)."""
+        if self._engine.on_loop_thread():
+            return self.submit(feedback_id, **answer)
+        return anyio.from_thread.run_sync(lambda: self.submit(feedback_id, **answer), token=self._engine.token)
+
+    async def poll_filed_answers(self) -> None:
+        """Pick up answers other processes filed (CLI, API) while tasks wait."""
+        folder = self._engine.store.answers_directory
+        while True:
+            await anyio.sleep(self.poll_interval)
+            if not self._waiting:
+                continue
+            wanted = list(self._waiting)
+            filed = await anyio.to_thread.run_sync(_read_filed, self._engine.store, folder, wanted)
+            for feedback_id, response in filed.items():
+                self._accept(feedback_id, response)
+
+
+def _read_filed(store: CheckpointStore, folder: Path, wanted: list[str]) -> dict[str, FeedbackResponse]:
+    try:
+        present = {entry.name for entry in folder.iterdir()}
+    except FileNotFoundError:
+        return {}
+    found = {}
+    for feedback_id in wanted:
+        if f"{feedback_id}.json" in present:
+            response = store.read_answer(feedback_id)
+            if response is not None:
+                found[feedback_id] = response
+    return found
+
+
+def settled_detail(response: FeedbackResponse | None) -> str:
+    """'already answered by X via Y at Z: <answer>', or why else a request is closed."""
+    if response is None:
+        return "the request is closed (its run finished or the task asked a different question)"
+    return (
+        f"already answered by {response.responded_by} via {response.via} at "
+        f"{response.responded_at:%Y-%m-%d %H:%M:%S %Z}: {response.summary()}"
+    )
