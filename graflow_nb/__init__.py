@@ -5,6 +5,7 @@ Write workflows as Graflow's guide does, with only the import changed::
     from graflow_nb import TaskExecutionContext, task, workflow
 """
 
+from ._answers_file import AnswersFileError, MissingAnswerError, RecordAnswers, ReplayAnswers
 from ._api import pending_requests, provide_feedback
 from ._channel import Channel
 from ._checkpoint import CheckpointDocument, RequestRecord, RunStatus, TaskError
@@ -41,6 +42,7 @@ from ._workflow import Workflow, workflow
 
 __all__ = [
     "AnswerSource",
+    "AnswersFileError",
     "Channel",
     "ChannelValueError",
     "CheckpointDirectoryError",
@@ -60,8 +62,11 @@ __all__ = [
     "GraflowNbError",
     "InvalidAnswerError",
     "InvalidFeedbackRequestError",
+    "MissingAnswerError",
     "MissingInputError",
     "NoResumableRunError",
+    "RecordAnswers",
+    "ReplayAnswers",
     "RequestRecord",
     "RunInUseError",
     "RunNotCompletedError",

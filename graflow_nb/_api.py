@@ -20,7 +20,7 @@ def provide_feedback(
     reason: str | None = None,
     text: str | None = None,
     selected: str | list[str] | None = None,
-    value: float | None = None,
+    value: float | list[float] | None = None,
     data: Any = None,
     responded_by: str | None = None,
     via: AnswerSource = "api",

@@ -46,6 +46,7 @@ class _Waiting:
     event: anyio.Event = field(default_factory=anyio.Event)
     response: FeedbackResponse | None = None
     interrupted: bool = False
+    failure: Exception | None = None
 
 
 class FeedbackBroker:
@@ -55,6 +56,13 @@ class FeedbackBroker:
         self._engine = engine
         self.poll_interval = poll_interval
         self._waiting: dict[str, _Waiting] = {}
+
+    def refuse(self, feedback_id: str, error: Exception) -> None:
+        """Make the task waiting for this request raise ``error`` (e.g. a replay has no answer for it)."""
+        waiting = self._waiting.get(feedback_id)
+        if waiting is not None:
+            waiting.failure = error
+            waiting.event.set()
 
     def interrupt_all(self) -> None:
         """Wake every waiting task without an answer (the run is stopping)."""
@@ -88,6 +96,8 @@ class FeedbackBroker:
                     await waiting.event.wait()
         finally:
             del self._waiting[feedback_id]
+        if waiting.failure is not None:
+            raise waiting.failure
         if waiting.response is not None:
             return waiting.response
         if not waiting.interrupted:

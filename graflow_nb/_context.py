@@ -60,6 +60,7 @@ class TaskExecutionContext:
         model: type[BaseModel] | None = None,
         preview: Callable[[Any], Any] | None = None,
         range: bool = False,  # noqa: A002 - reads as it should: a number range
+        key: str | None = None,
     ) -> FeedbackResponse:
         """Ask a person and wait for the answer (see the README for each feedback type).
 
@@ -84,6 +85,7 @@ class TaskExecutionContext:
             model,
             preview,
             range,
+            key,
         )
         response = self._engine.call_from_worker(self._engine.feedback.ask, request, LiveParts(model, preview))
         return self._received(response)
@@ -104,6 +106,7 @@ class TaskExecutionContext:
         model: type[BaseModel] | None = None,
         preview: Callable[[Any], Any] | None = None,
         range: bool = False,  # noqa: A002 - reads as it should: a number range
+        key: str | None = None,
     ) -> FeedbackResponse:
         """:meth:`request_feedback` for ``async def`` tasks."""
         request = self._build(
@@ -120,6 +123,7 @@ class TaskExecutionContext:
             model,
             preview,
             range,
+            key,
         )
         return self._received(await self._engine.feedback.ask(request, LiveParts(model, preview)))
 
@@ -138,6 +142,7 @@ class TaskExecutionContext:
         model: type[BaseModel] | None,
         preview: Callable[[Any], Any] | None,
         value_range: bool,
+        key: str | None,
     ) -> FeedbackRequest:
         call_index = self._calls
         self._calls += 1
@@ -155,6 +160,7 @@ class TaskExecutionContext:
             model=model,
             preview=preview,
             value_range=value_range,
+            key=key,
             feedback_id="",
             workflow=self.workflow_name,
             run_id=self.run_id,

@@ -91,6 +91,7 @@ class FeedbackRequest(BaseModel):
     notification: dict[str, Any] | None = Field(
         default=None, description="The notification_config with its URL redacted."
     )
+    key: str | None = Field(default=None, description="A name for the request, to match recorded answers by.")
     created_at: datetime = Field(default_factory=utc_now)
 
     def same_question(self, other: FeedbackRequest) -> bool:
@@ -165,6 +166,7 @@ def build_request(
     feedback_id: str,
     preview: Callable[[Any], Any] | None = None,
     value_range: bool = False,
+    key: str | None = None,
     workflow: str,
     run_id: str,
     task_id: str,
@@ -221,6 +223,7 @@ def build_request(
         form_title=model.__name__ if model is not None else None,
         form_schema=model.model_json_schema() if model is not None else None,
         notification=redact_notification_config(config),
+        key=key,
     )
 
 
@@ -326,7 +329,7 @@ def make_response(
     reason: str | None = None,
     text: str | None = None,
     selected: str | list[str] | None = None,
-    value: float | None = None,
+    value: float | list[float] | None = None,
     data: Any = None,
     via: AnswerSource = "api",
     responded_by: str | None = None,

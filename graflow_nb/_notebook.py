@@ -66,7 +66,10 @@ class NotebookRun:
             return handle
         calls = MainThreadCalls(_kernel_loop())
         engine = wf.prepare(
-            channel=options.get("channel"), start_node=options.get("start_node"), resume=options.get("resume", False)
+            channel=options.get("channel"),
+            start_node=options.get("start_node"),
+            resume=options.get("resume", False),
+            answers=options.get("answers"),
         )
         handle = cls(wf, _panel_for(engine, calls))
         handle._launch(engine)
@@ -200,7 +203,10 @@ def run_in_cell(wf: Workflow, **options: Any) -> RunOutcome:
     pump = ShellPump(kernel)
     calls.pumping(pump)
     engine = wf.prepare(
-        channel=options.get("channel"), start_node=options.get("start_node"), resume=options.get("resume", False)
+        channel=options.get("channel"),
+        start_node=options.get("start_node"),
+        resume=options.get("resume", False),
+        answers=options.get("answers"),
     )
     handle = NotebookRun(wf, None)
     panel = _panel_for(engine, calls)

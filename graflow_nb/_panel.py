@@ -32,6 +32,7 @@ class RunPanel:
             t: ("completed" if t in completed else "waiting") for t in engine.graph.tasks
         }
         self.controls: dict[str, RequestControl] = {}
+        self._settled_early: dict[str, FeedbackResponse | None] = {}  # settled before its control was drawn
         self.on_paused_answer: Callable[[], Submit] | None = None
         self._engine: Engine | None = engine
         self._started = time.monotonic()
@@ -141,6 +142,8 @@ class RunPanel:
                 return
             control = RequestControl(request, submit, live)
             self.controls[request.feedback_id] = control
+            if request.feedback_id in self._settled_early:
+                control.settle(self._settled_early.pop(request.feedback_id))
             self.requests.children = (*self.requests.children, control.widget)
             self._refresh_fallback()
 
@@ -151,9 +154,11 @@ class RunPanel:
 
         def update() -> None:
             control = self.controls.get(request.feedback_id)
-            if control is not None:
-                control.settle(response)
-                self._refresh_fallback()
+            if control is None:
+                self._settled_early[request.feedback_id] = response
+                return
+            control.settle(response)
+            self._refresh_fallback()
 
         self.calls.call(update)
 

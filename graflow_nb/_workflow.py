@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
+from ._answers_file import answer_presenters
 from ._channel import Channel
 from ._checkpoint import CheckpointDocument, RunStatus
 from ._console import ConsolePresenter
@@ -95,17 +96,21 @@ class Workflow:
         resume: bool | str = False,
         presenters: Sequence[FeedbackPresenter] | None = None,
         console: bool | None = None,
+        answers: str | os.PathLike[str] | None = None,
     ) -> RunOutcome:
         """Run (or, with ``resume``, continue) the workflow and return how it ended; never raises for
         a paused, cancelled or failed run.
 
         ``resume`` is True for the newest unfinished run, or a run id. ``presenters`` show pending
         requests to people; by default requests are announced on stderr and, when ``console`` is
-        True (default: stdin is a terminal outside Jupyter), asked at the prompt.
+        True (default: stdin is a terminal outside Jupyter), asked at the prompt. ``answers`` names an
+        answers file to replay (default: ``$GRAFLOW_NB_ANSWERS``; see the README).
         """
         if presenters is None:
             presenters = [ConsolePresenter(interactive=_wants_console(console))]
-        engine = self.prepare(channel=channel, start_node=start_node, resume=resume, presenters=presenters)
+        engine = self.prepare(
+            channel=channel, start_node=start_node, resume=resume, presenters=presenters, answers=answers
+        )
         return await engine.run()
 
     def prepare(
@@ -115,6 +120,7 @@ class Workflow:
         start_node: str | None = None,
         resume: bool | str = False,
         presenters: Sequence[FeedbackPresenter] = (),
+        answers: str | os.PathLike[str] | None = None,
     ) -> Engine:
         """Check the definition (or the run to resume) and build the engine that will run it.
 
@@ -132,7 +138,7 @@ class Workflow:
             initial = Channel(channel)
             graph.check(initial.keys())
             state = RunState(workflow=self.name, run_id=new_run_id(self.name), channel=initial)
-        return Engine(graph, state, self.store, presenters)
+        return Engine(graph, state, self.store, [*presenters, *answer_presenters(answers)])
 
     async def execute_async(self, **options: Any) -> Any:
         """:meth:`run_async`, returning the result or raising WorkflowPaused/Cancelled/Failed."""
@@ -171,6 +177,7 @@ class Workflow:
         channel: Mapping[str, Any] | None = None,
         console: bool | None = None,
         resume: bool | str | None = None,
+        answers: str | os.PathLike[str] | None = None,
     ) -> Any:
         """Run the workflow to its end and return its result (Graflow's call).
 
@@ -182,7 +189,7 @@ class Workflow:
         the cells after a kernel restart picks up where it stopped); ``resume=False`` starts afresh.
         In a script it starts a new run unless ``resume`` says otherwise.
         """
-        options: dict[str, Any] = {"channel": channel, "start_node": start_node, "console": console}
+        options: dict[str, Any] = {"channel": channel, "start_node": start_node, "console": console, "answers": answers}
         if resume is not None:
             options["resume"] = resume
         return self.run(**options).raise_for_status()

@@ -288,3 +288,21 @@ class TestAwaitInACell:
         assert kernel.reply(second, timeout=30)["content"]["status"] == "ok"
         kernel.wait_for(lambda: "next cell" in kernel.printed(second), what="next cell output")
         assert kernel.printed(waiting).startswith("result {'approved': True")
+
+
+class TestHeadless:
+    def test_replayed_answers_settle_the_controls_with_no_person(self, kernel: Kernel, tmp_path: Path) -> None:
+        answers = tmp_path / f"answers-{id(kernel)}.json"
+        answers.write_text(
+            json.dumps({"version": 1, "answers": [{"task": "ask", "call": 0, "answer": {"approved": True}}]})
+        )
+        cell = kernel.submit(
+            f"import os\nos.environ['GRAFLOW_NB_ANSWERS'] = {str(answers)!r}\n"
+            "try:\n"
+            "    print(asking('headless', feedback_type='approval', prompt='Ship?').execute())\n"
+            "finally:\n"
+            "    del os.environ['GRAFLOW_NB_ANSWERS']"
+        )
+        assert kernel.reply(cell)["content"]["status"] == "ok"
+        assert "{'approved': True, 'via': 'replay'}" in kernel.printed(cell)
+        assert "- ask: Ship? -> ✔ approved by replay via replay" in kernel.text_of(cell)

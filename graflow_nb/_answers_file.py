@@ -1,0 +1,192 @@
+"""Answers given ahead of time, for runs with no person (nbval, papermill, CI), and recording them.
+
+An answers file is JSON::
+
+    {"version": 1, "answers": [
+        {"task": "approve", "call": 0, "answer": {"approved": true}},
+        {"key": "deploy-window", "answer": {"value": [2, 5]}},
+        {"workflow": "review", "task": "choose", "call": 1, "answer": {"selected": "staging"}}
+    ]}
+
+A request matches an entry by its ``key`` (``request_feedback(..., key="deploy-window")``), else by
+task id and call order within the task (and the workflow's name, when the entry gives one).
+
+* replay (``GRAFLOW_NB_ANSWERS=answers.json``): each request is answered from the file at once,
+  ``via="replay"``; a request the file does not answer fails its task at once with
+  :class:`MissingAnswerError` naming it — a replay never hangs.
+* record (``GRAFLOW_NB_ANSWERS_MODE=record``): the answers people give are added to the file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ._atomic import write_atomically
+from ._exceptions import GraflowNbError, InvalidAnswerError
+from ._feedback import FeedbackRequest, FeedbackResponse
+from ._jsonable import to_json_data
+
+if TYPE_CHECKING:
+    from ._engine import Engine, FeedbackPresenter, TaskState
+
+#: Environment variable naming the answers file.
+ANSWERS_ENV = "GRAFLOW_NB_ANSWERS"
+#: Environment variable choosing ``replay`` (the default) or ``record``.
+ANSWERS_MODE_ENV = "GRAFLOW_NB_ANSWERS_MODE"
+
+_ANSWER_FIELDS = ("approved", "reason", "text", "selected", "value", "data")
+
+
+class MissingAnswerError(GraflowNbError, LookupError):
+    """Raised in a task when a replayed answers file has no answer for its request."""
+
+    def __init__(self, request: FeedbackRequest, path: Path) -> None:
+        self.request = request
+        example = json.dumps({"task": request.task_id, "call": request.call_index, "answer": {"...": "..."}})
+        super().__init__(
+            f"{path} has no answer for {request.feedback_type.value} request {request.call_index} of task "
+            f"{request.task_id!r} ({request.prompt!r}); add {example} to its answers, or record the answers "
+            f"once with {ANSWERS_MODE_ENV}=record"
+        )
+
+
+class AnswersFileError(GraflowNbError, ValueError):
+    """Raised when an answers file cannot be read."""
+
+
+class RecordedAnswer(BaseModel):
+    """One answer in an answers file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    workflow: str | None = None
+    task: str | None = None
+    call: int | None = Field(default=None, ge=0)
+    key: str | None = None
+    answer: dict[str, Any]
+    responded_by: str | None = None
+
+    def matches(self, request: FeedbackRequest) -> bool:
+        """Whether this entry answers ``request``."""
+        if self.key is not None:
+            return self.key == request.key
+        return (
+            self.task == request.task_id
+            and self.call == request.call_index
+            and self.workflow in (None, request.workflow)
+        )
+
+
+class AnswersDocument(BaseModel):
+    """A whole answers file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: Literal[1] = 1
+    answers: list[RecordedAnswer] = Field(default_factory=list)
+
+
+def load_answers(path: Path) -> AnswersDocument:
+    """Read an answers file; a missing file is empty; a damaged one raises AnswersFileError naming it."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return AnswersDocument()
+    try:
+        return AnswersDocument.model_validate_json(raw)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "(file)"
+        raise AnswersFileError(f"answers file {path} is not usable: {where}: {first['msg']}") from None
+
+
+class ReplayAnswers:
+    """A presenter that answers every request from an answers file, or fails the task at once."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        if not self.path.exists():
+            raise AnswersFileError(
+                f"answers file {self.path} does not exist (set {ANSWERS_MODE_ENV}=record to create it)"
+            )
+        self.document = load_answers(self.path)
+
+    def show(self, engine: Engine, request: FeedbackRequest) -> None:
+        """Answer the request from the file, or make its task fail with MissingAnswerError."""
+        entry = next((e for e in self.document.answers if e.matches(request)), None)
+        if entry is None:
+            engine.feedback.refuse(request.feedback_id, MissingAnswerError(request, self.path))
+            return
+        try:
+            engine.feedback.submit(
+                request.feedback_id, via="replay", responded_by=entry.responded_by or "replay", **entry.answer
+            )
+        except InvalidAnswerError as error:
+            engine.feedback.refuse(
+                request.feedback_id, InvalidAnswerError(request.feedback_id, f"{self.path}: {error}")
+            )
+
+    def task_changed(self, engine: Engine, task_id: str, state: TaskState) -> None:
+        """Nothing to do."""
+
+    def settle(self, request: FeedbackRequest, response: FeedbackResponse | None) -> None:
+        """Nothing to do."""
+
+    def run_ended(self, engine: Engine) -> None:
+        """Nothing to do."""
+
+
+class RecordAnswers:
+    """A presenter that adds every answer people give to an answers file, for later replays."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+
+    def settle(self, request: FeedbackRequest, response: FeedbackResponse | None) -> None:
+        """Save the answer (replacing an earlier one for the same request)."""
+        if response is None or response.via == "replay":
+            return
+        given = response.model_dump(include=set(_ANSWER_FIELDS), exclude_none=True)
+        entry = RecordedAnswer(
+            workflow=request.workflow,
+            task=None if request.key else request.task_id,
+            call=None if request.key else request.call_index,
+            key=request.key,
+            answer=to_json_data(given),
+            responded_by=response.responded_by,
+        )
+        with self._lock:
+            document = load_answers(self.path)
+            kept = [e for e in document.answers if not e.matches(request)]
+            updated = AnswersDocument(answers=[*kept, entry])
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomically(self.path, updated.model_dump_json(indent=2, exclude_none=True).encode())
+
+    def show(self, engine: Engine, request: FeedbackRequest) -> None:
+        """Nothing to do: people answer."""
+
+    def task_changed(self, engine: Engine, task_id: str, state: TaskState) -> None:
+        """Nothing to do."""
+
+    def run_ended(self, engine: Engine) -> None:
+        """Nothing to do."""
+
+
+def answer_presenters(answers: str | os.PathLike[str] | None = None) -> list[FeedbackPresenter]:
+    """The presenters an answers file calls for: the ``answers`` argument, else ``$GRAFLOW_NB_ANSWERS``."""
+    path = answers if answers is not None else os.environ.get(ANSWERS_ENV)
+    if not path:
+        return []
+    mode = os.environ.get(ANSWERS_MODE_ENV, "replay")
+    if mode == "record":
+        return [RecordAnswers(path)]
+    if mode != "replay":
+        raise AnswersFileError(f"{ANSWERS_MODE_ENV} must be 'replay' or 'record', not {mode!r}")
+    return [ReplayAnswers(path)]

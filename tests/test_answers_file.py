@@ -1,0 +1,126 @@
+"""Answers given ahead of time (replay) and saved from a live session (record)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from graflow_nb import (
+    AnswersFileError,
+    MissingAnswerError,
+    RunStatus,
+    TaskExecutionContext,
+    Workflow,
+    WorkflowFailed,
+    provide_feedback,
+    task,
+    workflow,
+)
+from graflow_nb.testing import RecordingPresenter
+from tests.conftest import StartInBackground
+
+
+def review_workflow(name: str = "review") -> Workflow:
+    with workflow(name) as wf:
+
+        @task(inject_context=True)
+        def review(ctx: TaskExecutionContext) -> list[object]:
+            ok = ctx.request_feedback(feedback_type="approval", prompt="Data looks right?")
+            env = ctx.request_feedback(feedback_type="selection", prompt="Where?", options=["dev", "prod"])
+            window = ctx.request_feedback(
+                feedback_type="number", prompt="Days?", min=1, max=30, range=True, key="window"
+            )
+            return [ok.approved, env.selected, window.value, env.via]
+
+    return wf
+
+
+def write_answers(path: Path, *answers: dict[str, object]) -> Path:
+    path.write_text(json.dumps({"version": 1, "answers": list(answers)}))
+    return path
+
+
+def test_replay_answers_by_task_call_order_and_key(tmp_path: Path) -> None:
+    answers = write_answers(
+        tmp_path / "answers.json",
+        {"task": "review", "call": 0, "answer": {"approved": True}},
+        {"workflow": "review", "task": "review", "call": 1, "answer": {"selected": "prod"}},
+        {"key": "window", "answer": {"value": [3, 9]}},
+    )
+    wf = review_workflow()
+    assert wf.execute(answers=answers) == [True, "prod", [3, 9], "replay"]
+
+
+def test_replay_named_by_environment_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    answers = write_answers(
+        tmp_path / "answers.json",
+        {"task": "review", "call": 0, "answer": {"approved": False}},
+        {"task": "review", "call": 1, "answer": {"selected": "dev"}},
+        {"key": "window", "answer": {"value": [1, 2]}},
+    )
+    monkeypatch.setenv("GRAFLOW_NB_ANSWERS", str(answers))
+    assert review_workflow().execute() == [False, "dev", [1, 2], "replay"]
+
+
+def test_a_missing_answer_fails_fast_naming_the_request(tmp_path: Path) -> None:
+    answers = write_answers(tmp_path / "answers.json", {"task": "review", "call": 0, "answer": {"approved": True}})
+    with pytest.raises(WorkflowFailed) as raised:
+        review_workflow().execute(answers=answers)
+    error = raised.value.__cause__
+    assert isinstance(error, MissingAnswerError)
+    assert "has no answer for selection request 1 of task 'review' ('Where?')" in str(error)
+    assert "GRAFLOW_NB_ANSWERS_MODE=record" in str(error)
+
+
+def test_an_answer_that_does_not_fit_fails_clearly(tmp_path: Path) -> None:
+    answers = write_answers(
+        tmp_path / "answers.json",
+        {"task": "review", "call": 0, "answer": {"approved": True}},
+        {"task": "review", "call": 1, "answer": {"selected": "staging"}},
+    )
+    outcome = review_workflow().run(answers=answers)
+    assert outcome.status is RunStatus.FAILED
+    assert "'staging' is not one of the options ['dev', 'prod']" in (outcome.reason or "")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [("{not json", "is not usable"), ('{"version": 2, "answers": []}', "version"), ('{"answers": [{}]}', "answer")],
+)
+def test_damaged_answers_file_is_named(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "answers.json"
+    path.write_text(content)
+    with pytest.raises(AnswersFileError, match=message) as raised:
+        review_workflow().execute(answers=path)
+    assert str(path) in str(raised.value)
+
+
+def test_missing_answers_file_says_how_to_create_it(tmp_path: Path) -> None:
+    with pytest.raises(AnswersFileError, match=r"does not exist \(set GRAFLOW_NB_ANSWERS_MODE=record"):
+        review_workflow().execute(answers=tmp_path / "nope.json")
+
+
+def test_record_then_replay(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, background: StartInBackground) -> None:
+    path = tmp_path / "recorded.json"
+    monkeypatch.setenv("GRAFLOW_NB_ANSWERS", str(path))
+    monkeypatch.setenv("GRAFLOW_NB_ANSWERS_MODE", "record")
+    recorder = RecordingPresenter()
+    running = background(review_workflow(), presenters=[recorder])
+    provide_feedback(recorder.next_request().feedback_id, approved=True, responded_by="ana")
+    provide_feedback(recorder.next_request().feedback_id, selected="prod")
+    provide_feedback(recorder.next_request().feedback_id, value=[4, 6])
+    assert running.result(timeout=10).result[:3] == [True, "prod", [4, 6]]
+    saved = json.loads(path.read_text())
+    assert saved["answers"][0] == {
+        "workflow": "review",
+        "task": "review",
+        "call": 0,
+        "answer": {"approved": True},
+        "responded_by": "ana",
+    }
+    assert saved["answers"][2]["key"] == "window"
+
+    monkeypatch.setenv("GRAFLOW_NB_ANSWERS_MODE", "replay")
+    assert review_workflow().execute() == [True, "prod", [4, 6], "replay"]
