@@ -80,6 +80,7 @@ class RequestControl:
         if request.timeout is not None:
             self.deadline = datetime.now(timezone.utc) + timedelta(seconds=request.timeout)
         self.answered = False
+        self.response: FeedbackResponse | None = None
 
     # -- building ----------------------------------------------------------------------
 
@@ -252,6 +253,7 @@ class RequestControl:
     def settle(self, response: FeedbackResponse | None) -> None:
         """Disable the control and show the answer (or that the request closed unanswered)."""
         self.answered = True
+        self.response = response
         for control in [*self._inputs, *self.submit_buttons]:
             control.disabled = True
         self.error.value = ""

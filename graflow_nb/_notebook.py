@@ -230,4 +230,5 @@ def run_in_cell(wf: Workflow, **options: Any) -> RunOutcome:
         calls.pumping(None)
         thread.join()
     handle._outcome = outcome[0]
+    print(panel.recap())
     return outcome[0]

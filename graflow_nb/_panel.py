@@ -55,7 +55,6 @@ class RunPanel:
             ]
         )
         self.widget.add_class("graflow-nb-panel")
-        self._handle: Any = None
         self._status = "running"
         self._redraw()
 
@@ -69,30 +68,33 @@ class RunPanel:
     # -- display -----------------------------------------------------------------------
 
     def display(self) -> None:
-        """Show the panel in the current cell's output, with a text fallback where widgets do not render."""
-        self._handle = display(self._bundle(), raw=True, display_id=True)  # type: ignore[no-untyped-call]
-
-    def _bundle(self) -> dict[str, Any]:
-        return {
+        """Show the panel in the current cell's output, with a plain-text stand-in where widgets do not render."""
+        bundle = {
             "application/vnd.jupyter.widget-view+json": {
                 "version_major": 2,
                 "version_minor": 0,
                 "model_id": self.widget.model_id,
             },
-            "text/plain": self.summary(),
+            "text/plain": f"graflow_nb: live panel of workflow {self.workflow!r}",
         }
+        display(bundle, raw=True)  # type: ignore[no-untyped-call]
 
-    def summary(self) -> str:
-        """The run as plain text (what nbconvert, GitHub and nbval see)."""
+    def recap(self) -> str:
+        """The run in plain text, with no times or ids, so stored notebook outputs stay comparable.
+
+        Printed when a blocking run ends: what nbconvert, GitHub previews and nbval see of the run.
+        """
         done = sum(1 for s in self.task_states.values() if s == "completed")
-        lines = [f"graflow_nb run of {self.workflow!r}: {self._status}, {done}/{len(self.task_states)} tasks done"]
+        lines = [f"graflow_nb: {self.workflow!r} {self._status}, {done}/{len(self.task_states)} tasks done"]
         for control in self.controls.values():
-            lines.append(f"- {control.request.task_id}: {control.request.prompt} -> {_plain(control.status.value)}")
+            request, response = control.request, control.response
+            answer = (
+                f"{response.summary()} (by {response.responded_by} via {response.via})"
+                if response is not None
+                else ("closed without an answer" if control.answered else "waiting")
+            )
+            lines.append(f"- {request.task_id}: {request.prompt} -> {answer}")
         return "\n".join(lines)
-
-    def _refresh_fallback(self) -> None:
-        if self._handle is not None:
-            self._handle.update(self._bundle(), raw=True)
 
     def _redraw(self) -> None:
         done = sum(1 for s in self.task_states.values() if s == "completed")
@@ -145,7 +147,6 @@ class RunPanel:
             if request.feedback_id in self._settled_early:
                 control.settle(self._settled_early.pop(request.feedback_id))
             self.requests.children = (*self.requests.children, control.widget)
-            self._refresh_fallback()
 
         self.calls.call(add)
 
@@ -158,7 +159,6 @@ class RunPanel:
                 self._settled_early[request.feedback_id] = response
                 return
             control.settle(response)
-            self._refresh_fallback()
 
         self.calls.call(update)
 
@@ -180,16 +180,9 @@ class RunPanel:
                         control.reopen(submit)
             self._redraw()
             self.tick()
-            self._refresh_fallback()
 
         self.calls.call(update)
 
     def _cancel_clicked(self, _button: widgets.Button) -> None:
         if self._engine is not None:
             self._engine.cancel_threadsafe(self.cancel_reason.value.strip() or "cancelled from the notebook")
-
-
-def _plain(markup: str) -> str:
-    import re
-
-    return html.unescape(re.sub(r"<[^>]+>", "", markup)) or "pending"
