@@ -5,7 +5,8 @@ An answers file is JSON::
     {"version": 1, "answers": [
         {"task": "approve", "call": 0, "answer": {"approved": true}},
         {"key": "deploy-window", "answer": {"value": [2, 5]}},
-        {"workflow": "review", "task": "choose", "call": 1, "answer": {"selected": "staging"}}
+        {"workflow": "review", "task": "choose", "call": 1, "answer": {"selected": "staging"}},
+        {"task": "approve_later", "call": 0, "let_time_out": true}
     ]}
 
 A request matches an entry by its ``key`` (``request_feedback(..., key="deploy-window")``), else by
@@ -14,6 +15,8 @@ task id and call order within the task (and the workflow's name, when the entry 
 * replay (``GRAFLOW_NB_ANSWERS=answers.json``): each request is answered from the file at once,
   ``via="replay"``; a request the file does not answer fails its task at once with
   :class:`MissingAnswerError` naming it — a replay never hangs.
+  ``let_time_out`` gives no answer, so that a request with a ``timeout`` pauses the run (an answer
+  can then come from the CLI or the API, and the run be resumed, as in a live session).
 * record (``GRAFLOW_NB_ANSWERS_MODE=record``): the answers people give are added to the file.
 """
 
@@ -25,7 +28,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ._atomic import write_atomically
 from ._exceptions import GraflowNbError, InvalidAnswerError
@@ -69,8 +72,19 @@ class RecordedAnswer(BaseModel):
     task: str | None = None
     call: int | None = Field(default=None, ge=0)
     key: str | None = None
-    answer: dict[str, Any]
+    answer: dict[str, Any] = Field(default_factory=dict)
+    let_time_out: bool | None = Field(
+        default=None, description="Give no answer, so that the request's timeout pauses the run."
+    )
     responded_by: str | None = None
+
+    @model_validator(mode="after")
+    def _answers_or_lets_time_out(self) -> RecordedAnswer:
+        if not self.answer and not self.let_time_out:
+            raise ValueError("an entry needs an 'answer' (or 'let_time_out': true)")
+        if self.key is None and (self.task is None or self.call is None):
+            raise ValueError("an entry needs a 'key', or a 'task' and a 'call'")
+        return self
 
     def matches(self, request: FeedbackRequest) -> bool:
         """Whether this entry answers ``request``."""
@@ -122,6 +136,13 @@ class ReplayAnswers:
         entry = next((e for e in self.document.answers if e.matches(request)), None)
         if entry is None:
             engine.feedback.refuse(request.feedback_id, MissingAnswerError(request, self.path))
+            return
+        if entry.let_time_out:
+            if request.timeout is None:
+                engine.feedback.refuse(
+                    request.feedback_id,
+                    AnswersFileError(f"{self.path}: let_time_out for a request with no timeout would wait forever"),
+                )
             return
         try:
             engine.feedback.submit(

@@ -124,3 +124,30 @@ def test_record_then_replay(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bac
 
     monkeypatch.setenv("GRAFLOW_NB_ANSWERS_MODE", "replay")
     assert review_workflow().execute() == [True, "prod", [4, 6], "replay"]
+
+
+def test_let_time_out_pauses_the_run_and_a_later_answer_resumes_it(tmp_path: Path) -> None:
+    answers = write_answers(tmp_path / "answers.json", {"task": "slow", "call": 0, "let_time_out": True})
+    with workflow("timing-out") as wf:
+
+        @task(inject_context=True)
+        def slow(ctx: TaskExecutionContext) -> bool:
+            return bool(ctx.request_feedback(feedback_type="approval", prompt="Later?", timeout=0.1).approved)
+
+        paused = wf.run(answers=answers)
+        assert paused.status is RunStatus.PAUSED
+        provide_feedback(paused.pending_feedback_ids[0], approved=True, via="cli")
+        assert wf.resume() is True
+
+
+def test_let_time_out_without_a_timeout_fails_instead_of_hanging(tmp_path: Path) -> None:
+    answers = write_answers(tmp_path / "answers.json", {"task": "forever", "call": 0, "let_time_out": True})
+    with workflow("no-timeout") as wf:
+
+        @task(inject_context=True)
+        def forever(ctx: TaskExecutionContext) -> bool:
+            return bool(ctx.request_feedback(feedback_type="approval", prompt="Ever?").approved)
+
+        outcome = wf.run(answers=answers)
+    assert outcome.status is RunStatus.FAILED
+    assert "would wait forever" in (outcome.reason or "")
