@@ -86,7 +86,9 @@ class RunPanel:
         """
         done = sum(1 for s in self.task_states.values() if s == "completed")
         lines = [f"graflow_nb: {self.workflow!r} {self._status}, {done}/{len(self.task_states)} tasks done"]
-        for control in self.controls.values():
+        order = {task_id: index for index, task_id in enumerate(self.task_states)}
+        by_task = sorted(self.controls.values(), key=lambda c: (order.get(c.request.task_id, 0), c.request.call_index))
+        for control in by_task:
             request, response = control.request, control.response
             answer = (
                 f"{response.summary()} (by {response.responded_by} via {response.via})"

@@ -110,7 +110,7 @@ def test_two_notebooks_in_one_folder_keep_their_own_checkpoints(server: JupyterS
         text = kernel.run("print(wf.execute(), len(wf.runs()), wf.store.directory.name)")
     finally:
         kernel.shutdown()
-    assert text.strip() == "1 1 other.graflow_nb"
+    assert text.strip().splitlines()[-1] == "1 1 other.graflow_nb"
 
 
 CRASH_CELL = """
