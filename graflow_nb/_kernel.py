@@ -24,6 +24,7 @@ from ._kernel_detect import running_kernel
 
 __all__ = ["MainThreadCalls", "ShellPump", "await_serving_widgets", "handle_comm_message", "running_kernel"]
 
+_LET_EARLIER_MESSAGES_QUEUE = 5  # event-loop turns for ipykernel 7's pending shell tasks to reach its lock
 _COMM_MESSAGES = frozenset({"comm_open", "comm_msg", "comm_close"})
 
 
@@ -168,9 +169,21 @@ class ShellPump:
     def _hand_back(self) -> None:
         """Give the messages kept back (e.g. the next cells' execute requests) to the kernel, in order."""
         kernel = self._kernel
-        for frames in self._deferred:
-            if hasattr(kernel, "shell_main"):  # ipykernel 7
-                self._handed_back.add(asyncio.ensure_future(kernel.shell_main(None, frames)))
-            else:  # ipykernel 6
+        deferred, self._deferred = self._deferred, []
+        if not hasattr(kernel, "shell_main"):  # ipykernel 6: its queue keeps the order
+            for frames in deferred:
                 kernel.schedule_dispatch(kernel.dispatch_shell, frames)
-        self._deferred.clear()
+            return
+
+        async def in_order() -> None:
+            # ipykernel 7 may already hold tasks for messages it read before this cell blocked; let them
+            # queue on the shell lock first, then queue ours behind them, in the order they arrived.
+            for _ in range(_LET_EARLIER_MESSAGES_QUEUE):
+                await asyncio.sleep(0)
+            for frames in deferred:
+                task = asyncio.ensure_future(kernel.shell_main(None, frames))
+                self._handed_back.add(task)
+                task.add_done_callback(self._handed_back.discard)
+                await asyncio.sleep(0)
+
+        self._handed_back.add(asyncio.ensure_future(in_order()))

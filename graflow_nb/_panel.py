@@ -18,7 +18,7 @@ from ._kernel import MainThreadCalls
 if TYPE_CHECKING:
     from ._engine import Engine, TaskState
 
-_STATE_MARKS = {"waiting": "·", "running": "▶", "completed": "✔", "stopped": "⏸", "failed": "✖"}
+_STATE_MARKS = {"waiting": "·", "running": "▶", "completed": "✔", "stopped": "■", "failed": "✖"}
 
 
 class RunPanel:

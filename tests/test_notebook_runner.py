@@ -307,3 +307,20 @@ class TestHeadless:
         assert kernel.reply(cell)["content"]["status"] == "ok"
         assert "{'approved': True, 'via': 'replay'}" in kernel.printed(cell)
         assert "- ask: Ship? -> approved (by replay via replay)" in kernel.printed(cell)
+
+
+class TestRunAllOrder:
+    def test_many_queued_cells_run_in_order_after_a_blocking_cell(self, kernel: Kernel) -> None:
+        """ipykernel 7 may have read some queued cells before the cell blocked; all must still run in order."""
+        for attempt in range(5):
+            mark = kernel.mark()
+            first = kernel.submit(
+                "order = ['cell 1']\n"
+                f"asking('run-all-{attempt}', feedback_type='approval', prompt='Go?').execute()\n"
+                "order.append('cell 1 ends')"
+            )
+            later = [kernel.submit(f"order.append('cell {n}')") for n in (2, 3, 4)]
+            kernel.click(kernel.find_widget("ButtonModel", after=mark, description="Approve"))
+            for msg_id in (first, *later):
+                assert kernel.reply(msg_id)["content"]["status"] == "ok"
+            assert kernel.run("print(order)").strip() == "['cell 1', 'cell 1 ends', 'cell 2', 'cell 3', 'cell 4']"
