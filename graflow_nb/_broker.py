@@ -168,10 +168,6 @@ class FeedbackBroker:
         for presenter in self._engine.presenters:
             presenter.settle(request, response)
 
-    def waiting_for(self, feedback_id: str) -> bool:
-        """Whether a task of this run is waiting for that request now."""
-        return feedback_id in self._waiting
-
     def live_parts(self, feedback_id: str) -> LiveParts:
         """The model and preview function of a request a task waits for now."""
         waiting = self._waiting.get(feedback_id)

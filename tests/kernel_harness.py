@@ -72,7 +72,6 @@ class Kernel:
         self._stop = threading.Event()
         self._reader = threading.Thread(target=self._read_iopub, daemon=True)
         self._reader.start()
-        self.replies: queue.Queue[dict[str, Any]] = queue.Queue()
 
     def _read_iopub(self) -> None:
         while not self._stop.is_set():

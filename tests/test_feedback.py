@@ -16,6 +16,7 @@ from graflow_nb import (
     InvalidFeedbackRequestError,
     RunStatus,
     TaskExecutionContext,
+    pending_requests,
     provide_feedback,
     task,
     workflow,
@@ -214,3 +215,19 @@ def test_second_answer_is_refused_naming_the_first(background: StartInBackground
         assert wf.resume() is True
     with pytest.raises(FeedbackAlreadySettledError, match="is completed"):
         provide_feedback(feedback_id, approved=False)
+
+
+def test_pending_requests_lists_what_waits_and_what_was_answered_meanwhile() -> None:
+    with workflow("listing") as wf:
+
+        @task(inject_context=True)
+        def ask(ctx: TaskExecutionContext) -> bool:
+            return bool(ctx.request_feedback(feedback_type="approval", prompt="Listed?", timeout=0.1).approved)
+
+        paused = wf.run()
+    ((document, record, filed),) = pending_requests()
+    assert (document.run_id, record.request.prompt, filed) == (paused.run_id, "Listed?", None)
+    provide_feedback(record.feedback_id, approved=True, responded_by="zoe")
+    ((_, _, filed),) = pending_requests()
+    assert filed is not None
+    assert filed.responded_by == "zoe"
