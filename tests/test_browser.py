@@ -38,6 +38,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, Pa
 
     root = tmp_path_factory.mktemp("lab")
     shutil.copy(ROOT / "notebooks" / "01_approval_gate.ipynb", root)
+    shutil.copy(ROOT / "notebooks" / "01_approval_gate.ipynb", root / "restart_demo.ipynb")
     port, token = _free_port(), os.urandom(12).hex()
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRAFLOW_NB_")}
     with subprocess.Popen(
@@ -91,13 +92,17 @@ def run_all(page: object) -> None:
     page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()  # type: ignore[attr-defined]
 
 
-def test_run_all_then_approve_and_reject_in_the_rendered_widgets(lab: tuple[str, str, Path], page: object) -> None:
-    url, token, _root = lab
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.goto(f"{url}/lab/tree/01_approval_gate.ipynb?token={token}")  # type: ignore[attr-defined]
+def open_notebook(page: object, url: str, token: str, name: str) -> None:
+    page.goto(f"{url}/lab/workspaces/{name.split('.', maxsplit=1)[0]}/tree/{name}?reset&token={token}")  # type: ignore[attr-defined]
     page.locator(".jp-Notebook").wait_for(timeout=60_000)  # type: ignore[attr-defined]
     # the status bar says Idle only once the kernel has started and connected
     page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=60_000)  # type: ignore[attr-defined]
+
+
+def test_run_all_then_approve_and_reject_in_the_rendered_widgets(lab: tuple[str, str, Path], page: object) -> None:
+    url, token, _root = lab
+    ARTIFACTS.mkdir(exist_ok=True)
+    open_notebook(page, url, token, "01_approval_gate.ipynb")
     run_all(page)
     approve = page.get_by_role("button", name="Approve").first  # type: ignore[attr-defined]
     try:
@@ -116,3 +121,27 @@ def test_run_all_then_approve_and_reject_in_the_rendered_widgets(lab: tuple[str,
     reject.click()
     page.get_by_text("cancelled: Deployment rejected").first.wait_for(timeout=60_000)  # type: ignore[attr-defined]
     page.screenshot(path=str(ARTIFACTS / "approval-done.png"), full_page=True)  # type: ignore[attr-defined]
+
+
+def test_restart_the_kernel_from_the_ui_rerun_and_resume_by_clicking(lab: tuple[str, str, Path], page: object) -> None:
+    url, token, root = lab
+    ARTIFACTS.mkdir(exist_ok=True)
+    open_notebook(page, url, token, "restart_demo.ipynb")
+    run_all(page)
+    page.get_by_role("button", name="Approve").first.wait_for(timeout=60_000)  # type: ignore[attr-defined]
+    checkpoints = root / "restart_demo.graflow_nb"
+    assert checkpoints.is_dir()
+
+    page.locator(".lm-MenuBar-itemLabel", has_text="Kernel").first.click()  # type: ignore[attr-defined]
+    page.locator(".lm-Menu-itemLabel", has_text="Restart Kernel…").first.click()  # type: ignore[attr-defined]
+    page.locator(".jp-Dialog-button.jp-mod-accept").click()  # type: ignore[attr-defined]
+    page.get_by_text("Python 3 (ipykernel) | Idle").wait_for(timeout=60_000)  # type: ignore[attr-defined]
+
+    run_all(page)
+    page.get_by_text("resuming run deploy-").first.wait_for(timeout=60_000)  # type: ignore[attr-defined]
+    approve = page.get_by_role("button", name="Approve").first  # type: ignore[attr-defined]
+    approve.wait_for(timeout=60_000)
+    page.screenshot(path=str(ARTIFACTS / "restart-resumed-pending.png"), full_page=True)  # type: ignore[attr-defined]
+    approve.click()
+    page.get_by_text("deployed: deploy-1 | deployments made: 1").wait_for(timeout=60_000)  # type: ignore[attr-defined]
+    page.screenshot(path=str(ARTIFACTS / "restart-resumed-done.png"), full_page=True)  # type: ignore[attr-defined]
