@@ -213,7 +213,7 @@ class Workflow:
         return None
 
     def _auto_resume_document(self) -> CheckpointDocument | None:
-        """The run to continue automatically, announced on stderr; None (with the reason) if none."""
+        """The run to continue automatically, announced on stdout; None (the reason on stderr) if none."""
         document = self._newest_unfinished()
         if document is None:
             return None
@@ -233,9 +233,8 @@ class Workflow:
             f"graflow_nb: resuming run {document.run_id} of {self.name!r} ({document.status.value}"
             + (f": {document.reason}" if document.reason else "")
             + f"; {len(document.completed)}/{len(document.tasks)} tasks done, {len(document.pending)} pending, "
-            f"{answered} answered meanwhile). Start afresh with resume=False.",
-            file=sys.stderr,
-        )
+            f"{answered} answered meanwhile). Start afresh with resume=False."
+        )  # stdout: resuming is the expected course of things, not a warning
         return document
 
     def _part_from(self, start_node: str) -> TaskGraph:
