@@ -198,7 +198,7 @@ def run_in_cell(wf: Workflow, **options: Any) -> RunOutcome:
     if threading.current_thread() is not threading.main_thread():
         from ._workflow import run_blocking
 
-        return run_blocking(lambda: wf.run_async(presenters=[], **options))
+        return run_blocking(lambda: wf.run_async(**{**options, "presenters": []}))
     calls = MainThreadCalls(_kernel_loop())
     pump = ShellPump(kernel)
     calls.pumping(pump)

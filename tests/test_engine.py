@@ -347,3 +347,15 @@ def test_ctrl_c_saves_the_run_as_paused_and_it_resumes(tmp_path: Path, checkpoin
 
         prepare >> ask
         assert wf.resume() is True
+
+
+def test_start_outside_a_notebook_runs_in_the_background_and_wait_returns_the_result() -> None:
+    with workflow("background-start") as wf:
+
+        @task(inject_context=True)
+        def ask(ctx: TaskExecutionContext) -> str:
+            return ctx.request_feedback(feedback_type="text", prompt="Name?").text or ""
+
+        run = wf.start(presenters=[ScriptedAnswers({"ask": [{"text": "ada"}]})])
+        assert run.wait() == "ada"
+        assert run.status is RunStatus.COMPLETED
