@@ -10,6 +10,8 @@ from ._api import pending_requests, provide_feedback
 from ._channel import Channel
 from ._checkpoint import CheckpointDocument, RequestRecord, RunStatus, TaskError
 from ._context import TaskExecutionContext
+from ._decision_table import DecisionTable, decision_log
+from ._delivery import DeliveryPolicy, configure_notifications
 from ._exceptions import (
     ChannelValueError,
     CheckpointDirectoryError,
@@ -53,6 +55,8 @@ __all__ = [
     "CheckpointVersionError",
     "CorruptCheckpointError",
     "CycleError",
+    "DecisionTable",
+    "DeliveryPolicy",
     "FeedbackAlreadySettledError",
     "FeedbackNotFoundError",
     "FeedbackRequest",
@@ -81,6 +85,8 @@ __all__ = [
     "WorkflowDefinitionError",
     "WorkflowFailed",
     "WorkflowPaused",
+    "configure_notifications",
+    "decision_log",
     "pending_requests",
     "provide_feedback",
     "set_notebook_path",

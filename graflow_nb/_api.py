@@ -8,8 +8,9 @@ from typing import Any
 from ._broker import settled_detail
 from ._checkpoint import CheckpointDocument, RequestRecord
 from ._engine import live_engines
-from ._exceptions import FeedbackAlreadySettledError
+from ._exceptions import FeedbackAlreadySettledError, InvalidAnswerError
 from ._feedback import AnswerSource, FeedbackResponse, make_response
+from ._request_events import RefusalLog, RequestEvents
 from ._store import CheckpointStore
 
 
@@ -41,13 +42,19 @@ def provide_feedback(
             return engine.feedback.submit_threadsafe(feedback_id, via=via, responded_by=responded_by, **given)
     store = CheckpointStore(checkpoint_dir)
     document, record = store.find_request(feedback_id)
+    events = RequestEvents(store)
+    refused = RefusalLog(events, record.request, given, via, responded_by)
     if document.status.finished:
-        raise FeedbackAlreadySettledError(feedback_id, f"its run {document.run_id} is {document.status.value}")
+        raise refused(FeedbackAlreadySettledError(feedback_id, f"its run {document.run_id} is {document.status.value}"))
     if record.state != "pending":
-        raise FeedbackAlreadySettledError(feedback_id, settled_detail(record.response))
-    response = make_response(record.request, via=via, responded_by=responded_by, **given)
+        raise refused(FeedbackAlreadySettledError(feedback_id, settled_detail(record.response)))
+    try:
+        response = make_response(record.request, via=via, responded_by=responded_by, **given)
+    except InvalidAnswerError as error:
+        raise refused(error) from None
     if not store.file_answer(response):
-        raise FeedbackAlreadySettledError(feedback_id, settled_detail(store.read_answer(feedback_id)))
+        raise refused(FeedbackAlreadySettledError(feedback_id, settled_detail(store.read_answer(feedback_id))))
+    events.answered(record.request, response, None, filed_here=True)
     return response
 
 

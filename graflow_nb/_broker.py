@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from ._checkpoint import RequestRecord, RunStatus
 from ._exceptions import FeedbackAlreadySettledError, FeedbackNotFoundError, InvalidAnswerError
 from ._feedback import AnswerSource, FeedbackRequest, FeedbackResponse, LiveParts, make_response
+from ._request_events import RefusalLog, RequestEvents
 from ._store import CheckpointStore
 
 if TYPE_CHECKING:
@@ -56,6 +57,7 @@ class FeedbackBroker:
         self._engine = engine
         self.poll_interval = poll_interval
         self._waiting: dict[str, _Waiting] = {}
+        self.events = RequestEvents(engine.store)
 
     def refuse(self, feedback_id: str, error: Exception) -> None:
         """Make the task waiting for this request raise ``error`` (e.g. a replay has no answer for it)."""
@@ -90,7 +92,9 @@ class FeedbackBroker:
             if waiting.response is None:
                 for presenter in self._engine.presenters:
                     presenter.show(self._engine, record.request)
-                await self._engine.write_checkpoint()  # so that other processes (the CLI) can answer it
+                await self._engine.save_changes()  # so that other processes (the CLI) can answer it
+                if waiting.response is None:
+                    self.events.waiting(record.request, live.notification)
                 timeout = request.timeout
                 with anyio.move_on_after(math.inf if timeout is None else timeout):
                     await waiting.event.wait()
@@ -101,6 +105,7 @@ class FeedbackBroker:
         if waiting.response is not None:
             return waiting.response
         if not waiting.interrupted:
+            self.events.timed_out(record.request, live.notification)
             self._engine.request_stop(
                 RunStatus.PAUSED,
                 f"no answer to {feedback_id} within {request.timeout:g} s",
@@ -129,6 +134,7 @@ class FeedbackBroker:
             state.records[known[0].feedback_id] = known[0].model_copy(update={"state": "closed"})
         record = RequestRecord(request=request.model_copy(update={"feedback_id": new_feedback_id()}))
         state.records[record.feedback_id] = record
+        self.events.requested(record.request)
         return record
 
     def _checked(
@@ -141,14 +147,24 @@ class FeedbackBroker:
             data = make_response(record.request, data=response.data, model=model).data
         except InvalidAnswerError as error:
             self._engine.store.set_answer_aside(record.feedback_id, str(error))
+            self.events.rejected(
+                record.request,
+                str(error),
+                answer={"data": response.data},
+                via=response.via,
+                responded_by=response.responded_by,
+            )
             self._engine.state.records[record.feedback_id] = record.model_copy(
                 update={"state": "pending", "response": None}
             )
             return None
         return response.model_copy(update={"data": data})
 
-    def _accept(self, feedback_id: str, response: FeedbackResponse) -> bool:
-        """Record a filed answer and wake the task waiting for it; return whether it was accepted."""
+    def _accept(self, feedback_id: str, response: FeedbackResponse, *, filed_here: bool = False) -> bool:
+        """Record a filed answer and wake the task waiting for it; return whether it was accepted.
+
+        ``filed_here``: this process filed the answer (so it, and no other, logs it as the decision).
+        """
         record = self._engine.state.records.get(feedback_id)
         if record is None or record.state != "pending":
             return False
@@ -160,6 +176,8 @@ class FeedbackBroker:
         if waiting is not None:
             waiting.response = checked
             waiting.event.set()
+        notification = waiting.live.notification if waiting else None
+        self.events.answered(record.request, checked, notification, filed_here=filed_here)
         self.tell_settled(record.request, checked)
         self._engine.mark_dirty()
         return True
@@ -185,22 +203,26 @@ class FeedbackBroker:
         record = self._engine.state.records.get(feedback_id)
         if record is None:
             raise FeedbackNotFoundError(feedback_id, self._engine.store.directory)
+        refused = RefusalLog(self.events, record.request, answer, via, responded_by)
         if record.state != "pending" or record.response is not None:
-            raise FeedbackAlreadySettledError(feedback_id, settled_detail(record.response))
+            raise refused(FeedbackAlreadySettledError(feedback_id, settled_detail(record.response)))
         waiting = self._waiting.get(feedback_id)
-        response = make_response(
-            record.request,
-            via=via,
-            responded_by=responded_by,
-            model=waiting.model if waiting else None,
-            **answer,
-        )
+        try:
+            response = make_response(
+                record.request,
+                via=via,
+                responded_by=responded_by,
+                model=waiting.model if waiting else None,
+                **answer,
+            )
+        except InvalidAnswerError as error:
+            raise refused(error) from None
         if not self._engine.store.file_answer(response):
             first = self._engine.store.read_answer(feedback_id)
             if first is not None:
                 self._accept(feedback_id, first)
-            raise FeedbackAlreadySettledError(feedback_id, settled_detail(first))
-        self._accept(feedback_id, response)
+            raise refused(FeedbackAlreadySettledError(feedback_id, settled_detail(first)))
+        self._accept(feedback_id, response, filed_here=True)
         return response
 
     def submit_threadsafe(self, feedback_id: str, **answer: Any) -> FeedbackResponse:

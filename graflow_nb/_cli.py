@@ -1,4 +1,4 @@
-"""The ``graflow-nb`` command: list runs and pending requests, show one, answer one."""
+"""The ``graflow-nb`` command: list runs and pending requests, show one, answer one, print the decision log."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 from ._api import provide_feedback
 from ._checkpoint import CheckpointDocument, RequestRecord
 from ._console import cli_hint
+from ._decision_table import decision_log
 from ._exceptions import CheckpointError, GraflowNbError, InvalidAnswerError
 from ._store import CheckpointStore, default_checkpoint_dir
 
@@ -46,6 +47,11 @@ def _parser() -> argparse.ArgumentParser:
     kind.add_argument("--json", dest="form", metavar="OBJECT", help="answer a form request with a JSON object")
     answer.add_argument("--reason", help="why (with --approve or --reject)")
     answer.add_argument("--by", dest="responded_by", help="who answers (default: your user name)")
+    log = commands.add_parser("log", parents=[common], help="the decision log: who decided what, when, how")
+    log.add_argument("--workflow", help="only this workflow's entries")
+    log.add_argument("--run", dest="run_id", help="only this run's entries")
+    log.add_argument("--id", dest="feedback_id", help="only this request's entries")
+    log.add_argument("--json", action="store_true", help="print the entries as JSON Lines")
     return parser
 
 
@@ -58,6 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _list(store)
         if args.command == "show":
             return _show(store, args.feedback_id)
+        if args.command == "log":
+            return _log(store, args)
         return _answer(store, args)
     except GraflowNbError as error:
         print(f"graflow-nb: {error}", file=sys.stderr)
@@ -85,6 +93,16 @@ def _list(store: CheckpointStore) -> int:
                     f"  {record.feedback_id}  {record.request.feedback_type.value}"
                     f"  {record.request.task_id}: {record.request.prompt}{note}"
                 )
+    return EXIT_OK
+
+
+def _log(store: CheckpointStore, args: argparse.Namespace) -> int:
+    table = decision_log(store.directory, workflow=args.workflow, run_id=args.run_id, feedback_id=args.feedback_id)
+    if args.json:
+        for entry in table.entries:
+            print(json.dumps(entry, ensure_ascii=False))
+    else:
+        print(table)
     return EXIT_OK
 
 

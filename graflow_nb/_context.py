@@ -87,7 +87,8 @@ class TaskExecutionContext:
             range,
             key,
         )
-        response = self._engine.call_from_worker(self._engine.feedback.ask, request, LiveParts(model, preview))
+        live = LiveParts(model, preview, notification_config)
+        response = self._engine.call_from_worker(self._engine.feedback.ask, request, live)
         return self._received(response)
 
     async def request_feedback_async(
@@ -125,7 +126,8 @@ class TaskExecutionContext:
             range,
             key,
         )
-        return self._received(await self._engine.feedback.ask(request, LiveParts(model, preview)))
+        live = LiveParts(model, preview, notification_config)
+        return self._received(await self._engine.feedback.ask(request, live))
 
     def _build(
         self,

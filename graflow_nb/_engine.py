@@ -33,6 +33,7 @@ from ._context import TaskExecutionContext, TaskStopped
 from ._feedback import FeedbackRequest, FeedbackResponse, utc_now
 from ._graph import TaskGraph, result_key
 from ._jsonable import find_non_json
+from ._notification import scrub_secrets
 from ._outcome import RunOutcome
 from ._store import CheckpointStore
 
@@ -295,15 +296,16 @@ class Engine:
         self._volatile_results[task_id] = result
 
     def _fail(self, task_id: str, error: Exception) -> None:
+        message = scrub_secrets(str(error))
         self.state.error = TaskError(
             task_id=task_id,
             error_type=type(error).__qualname__,
-            message=str(error),
-            traceback="".join(traceback.format_exception(error)),
+            message=message,
+            traceback=scrub_secrets("".join(traceback.format_exception(error))),
         )
         if self._exception is None:
             self._exception = error
-        self.request_stop(RunStatus.FAILED, f"task {task_id!r} raised {type(error).__name__}: {error}")
+        self.request_stop(RunStatus.FAILED, f"task {task_id!r} raised {type(error).__name__}: {message}")
 
     def cancel(self, reason: str) -> None:
         """End the run as cancelled (what ``ctx.cancel_workflow`` asks for)."""
@@ -328,6 +330,7 @@ class Engine:
             for feedback_id, record in list(state.records.items()):
                 if record.state == "pending":
                     state.records[feedback_id] = record.model_copy(update={"state": "closed"})
+                    self.feedback.events.closed(record.request, state.reason)
                     self.feedback.tell_settled(record.request, None)
 
     def outcome(self) -> RunOutcome:
@@ -395,11 +398,25 @@ class Engine:
     async def write_checkpoint(self) -> Path:
         """Write the checkpoint now (in a worker thread, one write at a time, newest last)."""
         async with self._write_lock:
-            changes = self._changes
-            document = self.document()
-            path = await anyio.to_thread.run_sync(self.store.write, document)
-            self._written_changes = changes
-            return path
+            return await self._write_locked()
+
+    async def save_changes(self) -> None:
+        """Return once the state as of now is on disk: a write under way or queued may already cover it.
+
+        Many tasks asking at once (a batch of requests) share a few writes instead of one each.
+        """
+        self._changes += 1
+        wanted = self._changes
+        async with self._write_lock:
+            if self._written_changes < wanted:
+                await self._write_locked()
+
+    async def _write_locked(self) -> Path:
+        changes = self._changes
+        document = self.document()
+        path = await anyio.to_thread.run_sync(self.store.write, document)
+        self._written_changes = changes
+        return path
 
     async def _write_checkpoints_when_dirty(self) -> None:
         """Coalesce checkpoint writes: at most one per ``checkpoint_interval`` while tasks finish."""

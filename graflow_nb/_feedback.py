@@ -13,7 +13,7 @@ import getpass
 import math
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Literal
 
@@ -59,10 +59,12 @@ def default_responder() -> str:
 
 @dataclass(frozen=True)
 class LiveParts:
-    """What a request carries that is never saved: the form's model class and the preview function."""
+    """What a request carries that is never saved: the form's model, the preview function, and the
+    notification config with its URL in clear (a secret, kept out of reprs too)."""
 
     model: type[BaseModel] | None = None
     preview: Callable[[Any], Any] | None = None
+    notification: dict[str, Any] | None = field(default=None, repr=False)
 
 
 class FeedbackRequest(BaseModel):

@@ -46,6 +46,13 @@ def notebook_path() -> tuple[Path | None, str]:
     return _found
 
 
+def current_notebook() -> Path | None:
+    """The running notebook's file; None outside a notebook (no lookup is tried there) or if unknown."""
+    if _found is None and running_kernel() is None and not os.environ.get(NOTEBOOK_ENV):
+        return None
+    return notebook_path()[0]
+
+
 def notebook_checkpoint_dir() -> Path | None:
     """The checkpoint folder beside the running notebook; the working directory, with a warning, when
     the notebook cannot be found; None outside a kernel."""

@@ -5,6 +5,7 @@ The URL in a config is a secret (Slack's carry a token). Only the redacted form 
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -12,6 +13,9 @@ from ._exceptions import InvalidFeedbackRequestError
 
 #: The URL key each notification type uses, as the guide writes them.
 URL_KEYS = {"webhook": "url", "slack": "webhook_url"}
+
+_seen_urls: set[str] = set()
+_seen_lock = threading.Lock()
 
 
 def validate_notification_config(config: Any) -> dict[str, Any] | None:
@@ -31,6 +35,8 @@ def validate_notification_config(config: Any) -> dict[str, Any] | None:
     url = config.get(url_key)
     if not isinstance(url, str) or not url:
         raise InvalidFeedbackRequestError(f"notification_config of type {kind!r} needs {url_key!r}")
+    with _seen_lock:
+        _seen_urls.add(url)
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidFeedbackRequestError(
@@ -61,3 +67,17 @@ def redact_notification_config(config: dict[str, Any] | None) -> dict[str, Any] 
     redacted = dict(config)
     redacted[url_key] = redact_url(config[url_key])
     return redacted
+
+
+def scrub_secrets(text: str) -> str:
+    """``text`` with every notification URL this process has seen replaced by its redacted form.
+
+    For text graflow_nb stores or shows that may quote a task's code or arguments (error messages,
+    tracebacks).
+    """
+    with _seen_lock:
+        urls = sorted(_seen_urls, key=len, reverse=True)
+    for url in urls:
+        if url in text:
+            text = text.replace(url, redact_url(url))
+    return text

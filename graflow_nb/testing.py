@@ -1,6 +1,8 @@
-"""Test doubles for code that runs graflow_nb workflows: answer requests from a script, or record them.
+"""Helpers for trying and testing graflow_nb workflows.
 
-Both are real presenters: pass them as ``wf.run(presenters=[...])``.
+``ScriptedAnswers`` and ``RecordingPresenter`` are real presenters (``wf.run(presenters=[...])``)
+that answer requests from a script or record them; ``WebhookReceiver`` is a local HTTP server
+that records the notifications POSTed to it.
 """
 
 from __future__ import annotations
@@ -11,11 +13,12 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ._feedback import FeedbackRequest, FeedbackResponse
+from ._webhook_receiver import ReceivedPost, WebhookReceiver
 
 if TYPE_CHECKING:
     from ._engine import Engine, TaskState
 
-__all__ = ["RecordingPresenter", "ScriptedAnswers"]
+__all__ = ["ReceivedPost", "RecordingPresenter", "ScriptedAnswers", "WebhookReceiver"]
 
 
 class ScriptedAnswers:

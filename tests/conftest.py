@@ -10,6 +10,7 @@ from typing import Any, Protocol
 import pytest
 
 from graflow_nb import RunOutcome, Workflow
+from graflow_nb._engine import live_engines
 
 
 class StartInBackground(Protocol):
@@ -26,6 +27,13 @@ def checkpoint_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return directory
 
 
+@pytest.fixture(autouse=True)
+def no_notifications_leave(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The guide's examples name hooks.slack.com: nothing is sent unless a test turns sending on
+    (and those tests send to 127.0.0.1 only)."""
+    monkeypatch.setenv("GRAFLOW_NB_NOTIFICATIONS", "off")
+
+
 @pytest.fixture
 def background() -> Iterator[StartInBackground]:
     """Run workflows in a thread while the test answers them."""
@@ -35,4 +43,6 @@ def background() -> Iterator[StartInBackground]:
         return pool.submit(wf.run, **options)
 
     yield start
+    for engine in list(live_engines):  # a failed test must not leave a run waiting forever
+        engine.cancel_threadsafe("the test ended")
     pool.shutdown(wait=True, cancel_futures=True)

@@ -7,6 +7,7 @@ import select
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 CLI = [sys.executable, "-m", "graflow_nb"]
@@ -36,3 +37,12 @@ def read_until(descriptor: int, marker: bytes, timeout: float = 30.0) -> bytes:
                 raise TimeoutError(f"stream closed before {marker!r}; got {seen!r}")
             seen += chunk
     return seen
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    """Wait for a file-system condition (nothing signals it), checking every 50 ms up to ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not met within the time limit")
+        time.sleep(0.05)

@@ -7,14 +7,14 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import nbformat
 import pytest
 
+from tests.helpers import wait_until
 from tests.kernel_harness import JupyterServer, Kernel
 
 DEPLOY_CELL = """
@@ -163,15 +163,6 @@ def test_kernel_killed_mid_task_resumes_keeping_finished_tasks(server: JupyterSe
     finally:
         kernel.shutdown()
     assert log.read_text() == "first\nsecond started\nsecond started\n"
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
-    """Wait for a file-system condition (nothing signals it), checking every 50 ms up to ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met within the time limit")
-        time.sleep(0.05)
 
 
 def saved_with_request(checkpoints: Path) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -10,8 +11,10 @@ from graflow_nb import _notebook_path as lookup
 
 
 @pytest.fixture(autouse=True)
-def forget() -> None:
+def forget() -> Iterator[None]:
     lookup.set_notebook_path(None)
+    yield
+    lookup.set_notebook_path(None)  # what a test found must not leak into later tests
 
 
 def test_explicit_environment_variable_wins(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -1,0 +1,129 @@
+"""The decision log: an append-only JSON Lines file of every request, answer, refusal and timeout.
+
+It sits beside the checkpoints (``<checkpoint_dir>/decisions.jsonl``) and answers "who approved
+this?" long after the run. Every entry is one line written with a single ``write`` on a file opened
+for appending, so entries from several processes (a notebook, the CLI) never interleave.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+from ._feedback import AnswerSource, FeedbackRequest, FeedbackResponse, default_responder, utc_now
+from ._jsonable import to_json_data
+
+#: The file name of the log inside a checkpoint directory.
+DECISION_LOG_NAME = "decisions.jsonl"
+
+#: What an entry records.
+DecisionEvent = Literal["requested", "answered", "rejected", "timed_out", "closed"]
+
+
+class DecisionLog:
+    """Appends entries to, and reads, one checkpoint directory's decision log."""
+
+    def __init__(self, directory: Path) -> None:
+        self.path = directory / DECISION_LOG_NAME
+
+    def requested(self, request: FeedbackRequest) -> None:
+        """A task asked a new question."""
+        self._append("requested", request, options=request.options, timeout=request.timeout)
+
+    def answered(self, request: FeedbackRequest, response: FeedbackResponse) -> None:
+        """The first valid answer was filed (this happens once per request, in whichever process won)."""
+        self._append(
+            "answered",
+            request,
+            by=response.responded_by,
+            via=response.via,
+            answer=response.summary(),
+            value=_answer_value(response),
+            at=response.responded_at.isoformat(),
+        )
+
+    def rejected(
+        self,
+        request: FeedbackRequest,
+        reason: str,
+        *,
+        answer: dict[str, Any],
+        via: AnswerSource,
+        responded_by: str | None,
+    ) -> None:
+        """An answer was refused: it did not fit, or the request was already settled."""
+        given = {key: value for key, value in answer.items() if value is not None}
+        self._append(
+            "rejected",
+            request,
+            by=responded_by or default_responder(),
+            via=via,
+            value=to_json_data(given),
+            reason=reason,
+        )
+
+    def timed_out(self, request: FeedbackRequest) -> None:
+        """Nobody answered within the request's timeout; the run pauses."""
+        self._append("timed_out", request, timeout=request.timeout)
+
+    def closed(self, request: FeedbackRequest, reason: str | None) -> None:
+        """The run ended (cancelled, failed, completed) with the request still unanswered."""
+        self._append("closed", request, reason=reason)
+
+    def _append(self, event: DecisionEvent, request: FeedbackRequest, **details: Any) -> None:
+        entry = {
+            "at": utc_now().isoformat(),
+            "event": event,
+            "feedback_id": request.feedback_id,
+            "workflow": request.workflow,
+            "run_id": request.run_id,
+            "task_id": request.task_id,
+            "feedback_type": request.feedback_type.value,
+            "prompt": request.prompt,
+            **{key: value for key, value in details.items() if value is not None},
+        }
+        line = (json.dumps(entry, ensure_ascii=False, default=str) + "\n").encode()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                os.write(descriptor, line)
+            finally:
+                os.close(descriptor)
+        except OSError as error:  # the log must never stop a run; say so instead
+            warnings.warn(f"could not append to the decision log {self.path}: {error}", stacklevel=3)
+
+    def entries(self) -> Iterator[dict[str, Any]]:
+        """Every entry, oldest first; a damaged line is skipped with a warning naming it."""
+        try:
+            handle = self.path.open("rb")
+        except FileNotFoundError:
+            return
+        with handle:
+            for number, raw in enumerate(handle, start=1):
+                if not raw.endswith(b"\n"):  # a line still being written, or cut by a crash
+                    continue
+                try:
+                    entry = json.loads(raw)
+                except ValueError:
+                    entry = None
+                if not isinstance(entry, dict) or "event" not in entry:
+                    warnings.warn(f"{self.path}:{number} is not a decision log entry; skipped", stacklevel=2)
+                    continue
+                yield entry
+
+
+def _answer_value(response: FeedbackResponse) -> Any:
+    field = {
+        "approval": "approved",
+        "text": "text",
+        "selection": "selected",
+        "multi_selection": "selected",
+        "number": "value",
+        "form": "data",
+    }[response.feedback_type.value]
+    return to_json_data(getattr(response, field))

@@ -1,0 +1,115 @@
+"""What happens to a request, told to the decision log and to the people its notification_config names."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from ._console import cli_hint
+from ._decision_log import DecisionLog
+from ._delivery import NOTIFICATIONS_ENV, Delivery, logger, notification_sender, notifications_enabled
+from ._feedback import AnswerSource, FeedbackRequest, FeedbackResponse, utc_now
+from ._notebook_path import current_notebook
+from ._notification import URL_KEYS
+from ._notification_payload import BODY_BUILDERS, Notice, NotificationEvent
+from ._store import CheckpointStore
+
+
+class RequestEvents:
+    """Records each request's events in the decision log and sends the notifications asked for.
+
+    ``notification`` arguments are the task's config with its URL in clear: it lives only in memory
+    (the task passes it again when it asks again after a restart) and is never logged.
+    """
+
+    def __init__(self, store: CheckpointStore) -> None:
+        self._store = store
+        self.log = DecisionLog(store.directory)
+
+    def requested(self, request: FeedbackRequest) -> None:
+        """A new request (logged once, not again when a resumed task asks it again)."""
+        self.log.requested(request)
+
+    def waiting(self, request: FeedbackRequest, notification: dict[str, Any] | None) -> None:
+        """A task waits for the answer: tell people, with the deadline if the request has a timeout."""
+        deadline = utc_now() + timedelta(seconds=request.timeout) if request.timeout is not None else None
+        self._notify("request_created", request, notification, deadline=deadline)
+
+    def answered(
+        self,
+        request: FeedbackRequest,
+        response: FeedbackResponse,
+        notification: dict[str, Any] | None,
+        *,
+        filed_here: bool,
+    ) -> None:
+        """The request was settled; the process that filed the answer logs it (once across processes)."""
+        if filed_here:
+            self.log.answered(request, response)
+        self._notify("request_answered", request, notification, response=response)
+
+    def rejected(
+        self,
+        request: FeedbackRequest,
+        reason: str,
+        *,
+        answer: dict[str, Any],
+        via: AnswerSource,
+        responded_by: str | None,
+    ) -> None:
+        """An answer was refused (it did not fit, or someone answered first)."""
+        self.log.rejected(request, reason, answer=answer, via=via, responded_by=responded_by)
+
+    def timed_out(self, request: FeedbackRequest, notification: dict[str, Any] | None) -> None:
+        """Nobody answered in time; the run pauses."""
+        self.log.timed_out(request)
+        self._notify("request_timed_out", request, notification)
+
+    def closed(self, request: FeedbackRequest, reason: str | None) -> None:
+        """The run ended with the request unanswered."""
+        self.log.closed(request, reason)
+
+    def _notify(
+        self,
+        event: NotificationEvent,
+        request: FeedbackRequest,
+        notification: dict[str, Any] | None,
+        **details: Any,
+    ) -> None:
+        if notification is None:
+            return
+        kind = notification["type"]
+        if not notifications_enabled():
+            logger.info("%s notification %s not sent: $%s is off", kind, event, NOTIFICATIONS_ENV)
+            return
+        located = current_notebook()
+        notice = Notice(
+            event=event,
+            request=request,
+            message=notification.get("message"),
+            answer_command=cli_hint(request, str(self._store.directory.resolve())),
+            notebook=str(located) if located else None,
+            **details,
+        )
+        body = BODY_BUILDERS[kind](notice)
+        label = f"{event} {request.feedback_id}"
+        notification_sender().send(Delivery(url=notification[URL_KEYS[kind]], body=body, label=label))
+
+
+E = TypeVar("E", bound=Exception)
+
+
+@dataclass(frozen=True)
+class RefusalLog:
+    """Logs an answer's refusal and hands back the error to raise: ``raise refused(error)``."""
+
+    events: RequestEvents
+    request: FeedbackRequest
+    answer: dict[str, Any]
+    via: AnswerSource
+    responded_by: str | None
+
+    def __call__(self, error: E) -> E:
+        self.events.rejected(self.request, str(error), answer=self.answer, via=self.via, responded_by=self.responded_by)
+        return error
