@@ -7,10 +7,14 @@ answers folder, and the first valid one wins.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
 import os
 import secrets
 import socket
 import threading
+import time
 import traceback
 import warnings
 import weakref
@@ -32,10 +36,13 @@ from ._checkpoint import CheckpointDocument, RequestRecord, RunStatus, TaskError
 from ._context import TaskExecutionContext, TaskStopped
 from ._feedback import FeedbackRequest, FeedbackResponse, utc_now
 from ._graph import TaskGraph, result_key
+from ._inline import InlineRunner
 from ._jsonable import find_non_json
+from ._kernel_detect import running_kernel
 from ._notification import scrub_secrets
 from ._outcome import RunOutcome
 from ._store import CheckpointStore
+from ._worker_pool import run_in_shared_pool
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
@@ -138,7 +145,16 @@ class Engine:
         self._write_lock = anyio.Lock()
         self._loop_thread: int | None = None
         self._token: anyio.lowlevel.EventLoopToken | None = None
-        self._limiter = anyio.CapacityLimiter(max(40, len(graph.tasks)))
+        # Tasks with a context may wait hours for a person, each holding a thread; the others only
+        # compute or do I/O, and share a pool sized like concurrent.futures' default.
+        self._asking_limiter = anyio.CapacityLimiter(max(40, len(graph.tasks)))
+        self._in_flight = 0
+        self._inline_allowed = True
+        self._inline = InlineRunner(checkpoint_interval, self._save_from_watchdog)
+        self._last_yield = 0.0
+        self._disk_lock = threading.Lock()
+        self._disk_changes = -1
+        self._asyncio_loop: asyncio.AbstractEventLoop | None = None
 
     # -- properties tasks use ------------------------------------------------------------
 
@@ -190,9 +206,13 @@ class Engine:
         return anyio.from_thread.run(func, *args, token=self._token)
 
     def call_soon_on_loop(self, func: Callable[[Unpack[Ts]], object], *args: Unpack[Ts]) -> None:
-        """Run ``func`` on the loop: directly when already there, else from a worker thread."""
+        """Run ``func`` on the loop: directly when already there, else soon, without waiting for it
+        (the loop may be busy with a task running on its thread)."""
         if self.on_loop_thread():
             func(*args)
+        elif self._asyncio_loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: the run is over
+                self._asyncio_loop.call_soon_threadsafe(func, *args)
         else:
             anyio.from_thread.run_sync(func, *args, token=self._token)
 
@@ -202,6 +222,11 @@ class Engine:
         """Run every task not yet completed, then write the final checkpoint."""
         self._loop_thread = threading.get_ident()
         self._token = anyio.lowlevel.current_token()
+        self._inline_allowed = not (threading.current_thread() is threading.main_thread() and running_kernel())
+        try:
+            self._asyncio_loop = asyncio.get_running_loop()
+        except RuntimeError:  # another anyio backend
+            self._asyncio_loop = None
         self.state.status = RunStatus.RUNNING
         live_engines.add(self)
         try:
@@ -221,6 +246,7 @@ class Engine:
             with anyio.CancelScope(shield=True):
                 await self.write_checkpoint()
         finally:
+            self._inline.close()
             live_engines.discard(self)
             for presenter in self.presenters:
                 presenter.run_ended(self)
@@ -234,17 +260,28 @@ class Engine:
         }
         async with anyio.create_task_group() as group:
 
-            async def run_one(task_id: str) -> None:
-                if not await self._run_task(task_id):
-                    return
-                for after in graph.successors[task_id]:
-                    remaining[after] -= 1
-                    if remaining[after] == 0 and after not in completed and self._stop is None:
-                        group.start_soon(run_one, after)
+            async def run_from(task_id: str | None) -> None:
+                """Run a task, then go on along its chain; parallel successors start their own."""
+                try:
+                    while task_id is not None and await self._run_task(task_id):
+                        ready = []
+                        for after in graph.successors[task_id]:
+                            remaining[after] -= 1
+                            if remaining[after] == 0 and after not in completed and self._stop is None:
+                                ready.append(after)
+                        task_id = ready.pop(0) if ready else None
+                        for other in ready:
+                            start(other)
+                finally:
+                    self._in_flight -= 1
+
+            def start(task_id: str) -> None:
+                self._in_flight += 1
+                group.start_soon(run_from, task_id)
 
             for task_id, count in remaining.items():
                 if count == 0 and task_id not in completed:
-                    group.start_soon(run_one, task_id)
+                    start(task_id)
 
     async def _run_task(self, task_id: str) -> bool:
         """Run one task; return whether it completed."""
@@ -258,10 +295,15 @@ class Engine:
         try:
             if wrapper.is_async:
                 result = await wrapper.func(*leading, **arguments)
-            else:
+            elif self._may_run_inline(wrapper.inject_context):
+                result = self._inline.run(functools.partial(wrapper.func, *leading, **arguments))
+                await self._yield_now_and_then()
+            elif wrapper.inject_context:
                 result = await anyio.to_thread.run_sync(
-                    lambda: wrapper.func(*leading, **arguments), limiter=self._limiter
+                    lambda: wrapper.func(*leading, **arguments), limiter=self._asking_limiter
                 )
+            else:
+                result = await run_in_shared_pool(functools.partial(wrapper.func, *leading, **arguments))
         except TaskStopped:
             self._tell_task(task_id, "stopped")
             return False
@@ -276,6 +318,22 @@ class Engine:
             self.request_stop(RunStatus.COMPLETED, context.terminate_reason)
         self.mark_dirty()
         return True
+
+    def _may_run_inline(self, asks_context: bool) -> bool:
+        """Whether a sync task may run on the loop's thread, saving two thread switches.
+
+        Only when it is the only task in flight (nothing else could run meanwhile anyway), cannot
+        ask for feedback (no context: asking blocks, and answers arrive through the loop), and the
+        loop is not a Jupyter kernel's own (which must stay free for other cells and widgets).
+        """
+        return self._inline_allowed and not asks_context and self._in_flight == 1
+
+    async def _yield_now_and_then(self) -> None:
+        """Let the loop serve other work (checkpoint writes, cancels) every few ms of inline tasks."""
+        now = time.monotonic()
+        if now - self._last_yield > 0.005:
+            self._last_yield = now
+            await anyio.lowlevel.checkpoint()
 
     def _input_value(self, key: str, default: Any) -> Any:
         task_id = key.removesuffix(".__result__")
@@ -397,6 +455,7 @@ class Engine:
 
     async def write_checkpoint(self) -> Path:
         """Write the checkpoint now (in a worker thread, one write at a time, newest last)."""
+        self._changes += 1  # e.g. the run's status changed
         async with self._write_lock:
             return await self._write_locked()
 
@@ -414,9 +473,22 @@ class Engine:
     async def _write_locked(self) -> Path:
         changes = self._changes
         document = self.document()
-        path = await anyio.to_thread.run_sync(self.store.write, document)
-        self._written_changes = changes
-        return path
+        return await anyio.to_thread.run_sync(self._write_document, document, changes)
+
+    def _write_document(self, document: CheckpointDocument, changes: int) -> Path:
+        """Write a snapshot unless a newer one is on disk already (the watchdog may have written one)."""
+        with self._disk_lock:
+            if changes > self._disk_changes:
+                self.store.write(document)
+                self._disk_changes = changes
+            self._written_changes = max(self._written_changes, changes)
+        return self.checkpoint_path
+
+    def _save_from_watchdog(self) -> None:
+        """Save unsaved progress while a long task runs on the loop's thread (the state is still)."""
+        changes = self._changes
+        if changes != self._written_changes:
+            self._write_document(self.document(), changes)
 
     async def _write_checkpoints_when_dirty(self) -> None:
         """Coalesce checkpoint writes: at most one per ``checkpoint_interval`` while tasks finish."""

@@ -188,12 +188,14 @@ class TestResumeChecks:
 WRITER = textwrap.dedent(
     """
     import sys
+    import time
     from graflow_nb import task, workflow
 
     with workflow("hammer", checkpoint_dir=sys.argv[1]) as wf:
         steps = []
         for index in range(20000):
             def step(**_):
+                time.sleep(0.0005)  # the run lasts ~10 s: long enough to be killed mid-flight
                 return {"payload": ["x" * 64] * 10}
             steps.append(task(id=f"s{index}")(step))
         flow = steps[0]

@@ -17,14 +17,16 @@ from graflow_nb import (
     ChannelValueError,
     RunStatus,
     TaskExecutionContext,
+    Workflow,
     WorkflowFailed,
     provide_feedback,
     task,
     workflow,
 )
+from graflow_nb._engine import live_engines
 from graflow_nb.testing import RecordingPresenter, ScriptedAnswers
 from tests.conftest import StartInBackground
-from tests.helpers import read_until
+from tests.helpers import read_until, wait_until
 
 
 class TestConcurrency:
@@ -359,3 +361,50 @@ def test_start_outside_a_notebook_runs_in_the_background_and_wait_returns_the_re
         run = wf.start(presenters=[ScriptedAnswers({"ask": [{"text": "ada"}]})])
         assert run.wait() == "ada"
         assert run.status is RunStatus.COMPLETED
+
+
+class TestTasksOnTheLoopThread:
+    """A lone sync task without a context runs on the loop's thread; nothing may suffer for it."""
+
+    def long_second_step(self, release: threading.Event, started: threading.Event) -> Workflow:
+        with workflow("inline") as wf:
+
+            @task
+            def first() -> int:
+                return 1
+
+            @task
+            def second(first: int) -> int:
+                started.set()
+                assert release.wait(timeout=30), "the test never released the task"
+                return first + 1
+
+            first >> second
+        return wf
+
+    def test_progress_is_saved_while_a_long_task_runs_there(
+        self, background: StartInBackground, checkpoint_dir: Path
+    ) -> None:
+        release, started = threading.Event(), threading.Event()
+        running = background(self.long_second_step(release, started), presenters=[])
+        assert started.wait(timeout=10)
+
+        def first_saved() -> bool:
+            saved = [json.loads(p.read_text()) for p in checkpoint_dir.glob("inline-*.json")]
+            return bool(saved) and saved[0]["completed"] == ["first"]
+
+        wait_until(first_saved, timeout=10)  # the watchdog wrote it: the loop is busy with `second`
+        release.set()
+        assert running.result(timeout=10).result == 2
+
+    def test_a_cancel_from_another_thread_does_not_wait_for_the_task(self, background: StartInBackground) -> None:
+        release, started = threading.Event(), threading.Event()
+        running = background(self.long_second_step(release, started), presenters=[])
+        assert started.wait(timeout=10)
+        (engine,) = list(live_engines)
+        engine.cancel_threadsafe("stop")  # returns at once, although the loop's thread is busy
+        assert not release.is_set()
+        release.set()
+        outcome = running.result(timeout=10)
+        assert outcome.status is RunStatus.CANCELLED
+        assert outcome.reason == "stop"
