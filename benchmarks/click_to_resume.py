@@ -68,6 +68,17 @@ def report(label: str, samples: list[float]) -> None:
     print(f"{label:<38} median {statistics.median(ordered):7.2f} ms   p95 {p95:7.2f} ms   (n={len(ordered)})")
 
 
+def measure_clicks() -> list[float]:
+    """Click -> resumed samples (ms) in ipykernel 7 with ``wf.start()`` (the slower of the two modes)."""
+    with tempfile.TemporaryDirectory() as work:
+        kernel = Kernel(sys.executable, Path(work), {"GRAFLOW_NB_CHECKPOINT_DIR": str(Path(work) / "ck")})
+        try:
+            kernel.run(SETUP)
+            return click_through(kernel, "run = clicks_workflow('bench-start').start()")
+        finally:
+            kernel.shutdown()
+
+
 def main() -> None:
     pythons = {"ipykernel 7": Path(sys.executable), "ipykernel 6": ROOT / ".venv-ipykernel6" / "bin" / "python"}
     print(f"click reaching the kernel -> waiting task running again, {CLICKS} clicks each")

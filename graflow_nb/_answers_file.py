@@ -66,7 +66,7 @@ class AnswersFileError(GraflowNbError, ValueError):
 class RecordedAnswer(BaseModel):
     """One answer in an answers file."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     workflow: str | None = None
     task: str | None = None
@@ -100,7 +100,7 @@ class RecordedAnswer(BaseModel):
 class AnswersDocument(BaseModel):
     """A whole answers file."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     version: Literal[1] = 1
     answers: list[RecordedAnswer] = Field(default_factory=list)

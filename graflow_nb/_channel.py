@@ -69,6 +69,11 @@ class Channel:
         """A counter that grows with every change, to tell whether a checkpoint is stale."""
         return self._version
 
+    def snapshot(self) -> dict[str, Any]:
+        """A shallow copy of the channel's items (values are JSON data or pydantic models)."""
+        with self._lock:
+            return dict(self._data)
+
     def to_json_data(self) -> dict[str, Any]:
         """A JSON-ready copy of the whole channel."""
         with self._lock:

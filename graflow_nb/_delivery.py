@@ -15,8 +15,6 @@ import os
 import queue
 import threading
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
@@ -128,6 +126,9 @@ class NotificationSender:
 
 def _post(url: str, data: bytes, timeout: float) -> None:
     """POST once; raise _RetryableError or _FinalError with a reason free of the URL."""
+    import urllib.error  # here, not at the top: urllib.request (with ssl) is slow to import
+    import urllib.request
+
     request = urllib.request.Request(
         url,
         data=data,

@@ -450,7 +450,7 @@ class Engine:
             completed=list(state.completed),
             requests=list(state.records.values()),
             error=state.error,
-            channel=state.channel.to_json_data(),
+            channel=state.channel.snapshot(),
         )
 
     async def write_checkpoint(self) -> Path:

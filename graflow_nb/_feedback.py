@@ -70,7 +70,7 @@ class LiveParts:
 class FeedbackRequest(BaseModel):
     """A question a task asked, as stored in the checkpoint and shown to people."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     feedback_id: str
     feedback_type: FeedbackType
@@ -109,7 +109,7 @@ class FeedbackRequest(BaseModel):
 class FeedbackResponse(BaseModel):
     """A person's answer to a :class:`FeedbackRequest`."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     feedback_id: str
     feedback_type: FeedbackType

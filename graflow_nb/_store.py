@@ -21,7 +21,14 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from ._atomic import create_exclusively, is_temporary, write_atomically
-from ._checkpoint import SCHEMA_NAME, SCHEMA_VERSION, CheckpointDocument, RequestRecord
+from ._checkpoint import (
+    SCHEMA_NAME,
+    SCHEMA_VERSION,
+    CheckpointDocument,
+    RequestRecord,
+    decode_document,
+    encode_document,
+)
 from ._exceptions import (
     CheckpointDirectoryError,
     CheckpointError,
@@ -77,7 +84,7 @@ class CheckpointStore:
         """Save a run's document atomically and return its path."""
         path = self.run_path(document.run_id)
         self.directory.mkdir(parents=True, exist_ok=True)
-        write_atomically(path, document.model_dump_json(by_alias=True, indent=1).encode())
+        write_atomically(path, encode_document(document))
         return path
 
     def load(self, path: Path) -> CheckpointDocument:
@@ -87,7 +94,7 @@ class CheckpointStore:
         except OSError as error:
             raise CorruptCheckpointError(path, f"cannot be read ({error.strerror})") from None
         try:
-            return CheckpointDocument.model_validate_json(raw)
+            return decode_document(raw)
         except ValidationError as error:
             raise self._explain_invalid(path, raw, error) from None
 
