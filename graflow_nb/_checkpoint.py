@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import gc
+import re
 from datetime import datetime
 from typing import Any, Literal
 
@@ -119,6 +120,8 @@ def decode_document(raw: bytes) -> CheckpointDocument:
 
     Raises pydantic's ValidationError for anything that is not a valid document, invalid JSON included.
     """
+    if _LONG_NUMBER.search(raw):  # orjson would read an int beyond 64 bits as a float: lossy
+        return CheckpointDocument.model_validate_json(raw)
     collecting = gc.isenabled()
     gc.disable()  # parsing creates many containers and no cycles: a collection pass would double the time
     try:
@@ -129,6 +132,10 @@ def decode_document(raw: bytes) -> CheckpointDocument:
         if collecting:
             gc.enable()
     return CheckpointDocument.model_validate(data)
+
+
+#: A run of 19+ digits not after a decimal point: possibly an int orjson cannot hold exactly.
+_LONG_NUMBER = re.compile(rb"(?<![.\d])\d{19,}")
 
 
 def _model_as_json(value: Any) -> Any:

@@ -109,7 +109,7 @@ class DecisionLog:
                     continue
                 try:
                     entry = json.loads(raw)
-                except ValueError:
+                except (ValueError, RecursionError):
                     entry = None
                 if not isinstance(entry, dict) or "event" not in entry:
                     warnings.warn(f"{self.path}:{number} is not a decision log entry; skipped", stacklevel=2)

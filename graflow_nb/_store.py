@@ -102,7 +102,7 @@ class CheckpointStore:
     def _explain_invalid(path: Path, raw: bytes, error: ValidationError) -> CheckpointError:
         try:
             data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as parse_error:
+        except (ValueError, UnicodeDecodeError, RecursionError) as parse_error:
             return CorruptCheckpointError(path, f"not valid JSON ({parse_error})")
         if not isinstance(data, dict) or data.get("schema") != SCHEMA_NAME:
             return CorruptCheckpointError(path, "not a graflow_nb checkpoint (no 'schema' marker)")

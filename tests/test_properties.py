@@ -1,0 +1,137 @@
+"""Property-based attacks: any checkpoint file and any answer give a clear error, never a crash."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from graflow_nb import CheckpointError, CheckpointStore, FeedbackResponse, InvalidAnswerError
+from graflow_nb._feedback import build_request, make_response
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=10), children, max_size=5),
+    max_leaves=30,
+)
+
+SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+def a_valid_document(tmp_path: Path) -> bytes:
+    from graflow_nb import task, workflow
+
+    with workflow("prop", checkpoint_dir=tmp_path / "seed") as wf:
+
+        @task
+        def only() -> dict[str, int]:
+            return {"n": 1}
+
+    outcome = wf.run(presenters=[])
+    return outcome.checkpoint_path.read_bytes()
+
+
+def load_or_explain(tmp_path: Path, raw: bytes) -> None:
+    store = CheckpointStore(tmp_path / "attacked")
+    store.directory.mkdir(parents=True, exist_ok=True)
+    path = store.directory / "run.json"
+    path.write_bytes(raw)
+    try:
+        store.load(path)
+    except CheckpointError as error:
+        refusal = str(error)
+        assert str(path) in refusal  # the message names the file
+
+
+@SETTINGS
+@given(raw=st.binary(max_size=300))
+def test_random_bytes_are_refused_clearly(tmp_path: Path, raw: bytes) -> None:
+    load_or_explain(tmp_path, raw)
+
+
+@SETTINGS
+@given(value=json_values)
+def test_json_of_the_wrong_shape_is_refused_clearly(tmp_path: Path, value: Any) -> None:
+    load_or_explain(tmp_path, json.dumps(value).encode())
+
+
+@SETTINGS
+@given(cut=st.floats(min_value=0.0, max_value=1.0), field=st.sampled_from(["channel", "requests", "status"]))
+def test_truncated_or_edited_documents_are_refused_clearly(tmp_path: Path, cut: float, field: str) -> None:
+    valid = a_valid_document(tmp_path)
+    load_or_explain(tmp_path, valid[: int(len(valid) * cut)])
+    edited = json.loads(valid)
+    edited[field] = 12345
+    load_or_explain(tmp_path, json.dumps(edited).encode())
+
+
+def test_huge_values_load_or_are_refused_clearly(tmp_path: Path) -> None:
+    valid = json.loads(a_valid_document(tmp_path))
+    valid["channel"]["big"] = 10**40  # beyond 64 bits: must come back exactly, not as a float
+    load_or_explain(tmp_path, json.dumps(valid).encode())
+    store = CheckpointStore(tmp_path / "attacked")
+    assert store.load(store.directory / "run.json").channel["big"] == 10**40
+    valid["channel"]["wide"] = "x" * 5_000_000
+    text = json.dumps(valid)
+    load_or_explain(tmp_path, text.encode())
+    deep = "[" * 5000 + "]" * 5000  # deeper than any parser's recursion: a clear refusal
+    load_or_explain(tmp_path, text.replace('"channel": {', f'"channel": {{"deep": {deep}, ', 1).encode())
+
+
+REQUESTS: dict[str, dict[str, Any]] = {
+    "approval": {},
+    "text": {},
+    "selection": {"options": ["a", "b"]},
+    "multi_selection": {"options": ["a", "b", "c"]},
+    "number": {"minimum": 0, "maximum": 10, "step": 1},
+}
+
+
+@SETTINGS
+@given(
+    kind=st.sampled_from(sorted(REQUESTS)),
+    field=st.sampled_from(["approved", "text", "selected", "value", "data", "reason"]),
+    value=json_values,
+)
+def test_any_answer_is_accepted_or_refused_with_invalid_answer_error(kind: str, field: str, value: Any) -> None:
+    extra = REQUESTS[kind]
+    request = build_request(
+        kind,
+        "?",
+        options=extra.get("options"),
+        timeout=None,
+        notification_config=None,
+        metadata=None,
+        default=None,
+        minimum=extra.get("minimum"),
+        maximum=extra.get("maximum"),
+        step=extra.get("step"),
+        model=None,
+        feedback_id="fb-0000000000000000",
+        workflow="w",
+        run_id="r",
+        task_id="t",
+        call_index=0,
+    )
+    try:
+        response = make_response(request, **{field: value})
+    except InvalidAnswerError as error:
+        refusal = str(error)
+        assert "fb-0000000000000000" in refusal
+        return
+    assert isinstance(response, FeedbackResponse)
+    assert response.feedback_type.value == kind
+
+
+@pytest.mark.parametrize("payload", ["__import__('os').system('touch pwned')", "!!python/object:os.system"])
+def test_a_checkpoint_is_data_never_code(tmp_path: Path, payload: str) -> None:
+    valid = json.loads(a_valid_document(tmp_path))
+    valid["channel"]["code"] = payload
+    load_or_explain(tmp_path, json.dumps(valid).encode())
+    assert not (Path.cwd() / "pwned").exists()
+    store = CheckpointStore(tmp_path / "attacked")
+    assert store.load(store.directory / "run.json").channel["code"] == payload
