@@ -7,10 +7,11 @@ from typing import Any
 
 from ._broker import settled_detail
 from ._checkpoint import CheckpointDocument, RequestRecord
+from ._decision_log import RefusalLog
 from ._engine import live_engines
 from ._exceptions import FeedbackAlreadySettledError, InvalidAnswerError
 from ._feedback import AnswerSource, FeedbackResponse, make_response
-from ._request_events import RefusalLog, RequestEvents
+from ._request_events import RequestEvents
 from ._store import CheckpointStore
 
 
@@ -43,7 +44,7 @@ def provide_feedback(
     store = CheckpointStore(checkpoint_dir)
     document, record = store.find_request(feedback_id)
     events = RequestEvents(store)
-    refused = RefusalLog(events, record.request, given, via, responded_by)
+    refused = RefusalLog(events.log, record.request, given, via, responded_by)
     if document.status.finished:
         raise refused(FeedbackAlreadySettledError(feedback_id, f"its run {document.run_id} is {document.status.value}"))
     if record.state != "pending":

@@ -19,9 +19,10 @@ import anyio.to_thread
 from pydantic import BaseModel
 
 from ._checkpoint import RequestRecord, RunStatus
+from ._decision_log import RefusalLog
 from ._exceptions import FeedbackAlreadySettledError, FeedbackNotFoundError, InvalidAnswerError
 from ._feedback import AnswerSource, FeedbackRequest, FeedbackResponse, LiveParts, make_response
-from ._request_events import RefusalLog, RequestEvents
+from ._request_events import RequestEvents
 from ._store import CheckpointStore
 
 if TYPE_CHECKING:
@@ -147,13 +148,10 @@ class FeedbackBroker:
             data = make_response(record.request, data=response.data, model=model).data
         except InvalidAnswerError as error:
             self._engine.store.set_answer_aside(record.feedback_id, str(error))
-            self.events.rejected(
-                record.request,
-                str(error),
-                answer={"data": response.data},
-                via=response.via,
-                responded_by=response.responded_by,
+            refused = RefusalLog(
+                self.events.log, record.request, {"data": response.data}, response.via, response.responded_by
             )
+            refused(error)
             self._engine.state.records[record.feedback_id] = record.model_copy(
                 update={"state": "pending", "response": None}
             )
@@ -203,7 +201,7 @@ class FeedbackBroker:
         record = self._engine.state.records.get(feedback_id)
         if record is None:
             raise FeedbackNotFoundError(feedback_id, self._engine.store.directory)
-        refused = RefusalLog(self.events, record.request, answer, via, responded_by)
+        refused = RefusalLog(self.events.log, record.request, answer, via, responded_by)
         if record.state != "pending" or record.response is not None:
             raise refused(FeedbackAlreadySettledError(feedback_id, settled_detail(record.response)))
         waiting = self._waiting.get(feedback_id)

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ._exceptions import ChannelValueError
-from ._jsonable import find_non_json, to_json_data
+from ._jsonable import find_non_json
 
 
 class Channel:
@@ -73,11 +73,6 @@ class Channel:
         """A shallow copy of the channel's items (values are JSON data or pydantic models)."""
         with self._lock:
             return dict(self._data)
-
-    def to_json_data(self) -> dict[str, Any]:
-        """A JSON-ready copy of the whole channel."""
-        with self._lock:
-            return to_json_data(self._data)  # type: ignore[no-any-return]
 
     def __repr__(self) -> str:
         return f"Channel({self.keys()!r})"

@@ -11,8 +11,9 @@ import json
 import os
 import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from ._feedback import AnswerSource, FeedbackRequest, FeedbackResponse, default_responder, utc_now
 from ._jsonable import to_json_data
@@ -127,3 +128,21 @@ def _answer_value(response: FeedbackResponse) -> Any:
         "form": "data",
     }[response.feedback_type.value]
     return to_json_data(getattr(response, field))
+
+
+E = TypeVar("E", bound=Exception)
+
+
+@dataclass(frozen=True)
+class RefusalLog:
+    """Logs an answer's refusal and hands back the error to raise: ``raise refused(error)``."""
+
+    log: DecisionLog
+    request: FeedbackRequest
+    answer: dict[str, Any]
+    via: AnswerSource
+    responded_by: str | None
+
+    def __call__(self, error: E) -> E:
+        self.log.rejected(self.request, str(error), answer=self.answer, via=self.via, responded_by=self.responded_by)
+        return error

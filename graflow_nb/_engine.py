@@ -42,7 +42,7 @@ from ._kernel_detect import running_kernel
 from ._notification import scrub_secrets
 from ._outcome import RunOutcome
 from ._store import CheckpointStore
-from ._worker_pool import run_in_shared_pool
+from ._worker_pool import run_in_shared_pool, running_asyncio_loop
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
@@ -223,10 +223,7 @@ class Engine:
         self._loop_thread = threading.get_ident()
         self._token = anyio.lowlevel.current_token()
         self._inline_allowed = not (threading.current_thread() is threading.main_thread() and running_kernel())
-        try:
-            self._asyncio_loop = asyncio.get_running_loop()
-        except RuntimeError:  # another anyio backend
-            self._asyncio_loop = None
+        self._asyncio_loop = running_asyncio_loop()
         self.state.status = RunStatus.RUNNING
         live_engines.add(self)
         try:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from ._console import cli_hint
 from ._decision_log import DecisionLog
 from ._delivery import NOTIFICATIONS_ENV, Delivery, logger, notification_sender, notifications_enabled
-from ._feedback import AnswerSource, FeedbackRequest, FeedbackResponse, utc_now
+from ._feedback import FeedbackRequest, FeedbackResponse, utc_now
 from ._notebook_path import current_notebook
 from ._notification import URL_KEYS
 from ._notification_payload import BODY_BUILDERS, Notice, NotificationEvent
@@ -49,18 +48,6 @@ class RequestEvents:
             self.log.answered(request, response)
         self._notify("request_answered", request, notification, response=response)
 
-    def rejected(
-        self,
-        request: FeedbackRequest,
-        reason: str,
-        *,
-        answer: dict[str, Any],
-        via: AnswerSource,
-        responded_by: str | None,
-    ) -> None:
-        """An answer was refused (it did not fit, or someone answered first)."""
-        self.log.rejected(request, reason, answer=answer, via=via, responded_by=responded_by)
-
     def timed_out(self, request: FeedbackRequest, notification: dict[str, Any] | None) -> None:
         """Nobody answered in time; the run pauses."""
         self.log.timed_out(request)
@@ -95,21 +82,3 @@ class RequestEvents:
         body = BODY_BUILDERS[kind](notice)
         label = f"{event} {request.feedback_id}"
         notification_sender().send(Delivery(url=notification[URL_KEYS[kind]], body=body, label=label))
-
-
-E = TypeVar("E", bound=Exception)
-
-
-@dataclass(frozen=True)
-class RefusalLog:
-    """Logs an answer's refusal and hands back the error to raise: ``raise refused(error)``."""
-
-    events: RequestEvents
-    request: FeedbackRequest
-    answer: dict[str, Any]
-    via: AnswerSource
-    responded_by: str | None
-
-    def __call__(self, error: E) -> E:
-        self.events.rejected(self.request, str(error), answer=self.answer, via=self.via, responded_by=self.responded_by)
-        return error

@@ -31,11 +31,18 @@ def _shared_pool() -> ThreadPoolExecutor:
         return _pool
 
 
+def running_asyncio_loop() -> asyncio.AbstractEventLoop | None:
+    """The running asyncio loop; None under another anyio backend (trio)."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
 async def run_in_shared_pool(func: Callable[[], T]) -> T:
     """Run ``func`` in the shared pool and return its result; a cancel waits for it to finish."""
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:  # another anyio backend (trio)
+    loop = running_asyncio_loop()
+    if loop is None:
         return await anyio.to_thread.run_sync(func)
     context = contextvars.copy_context()
     future = loop.run_in_executor(_shared_pool(), context.run, func)

@@ -182,7 +182,7 @@ def test_cli_answer_while_the_kernel_waits_shows_in_the_control(server: JupyterS
     kernel = connect(server, server.open_notebook("notebooks/cli.ipynb"))
     try:
         kernel.run(DEPLOY_CELL.replace("restartable", "cli-answered").replace("side_effects", "cli_effects"))
-        kernel.find_widget("ButtonModel", description="Approve")
+        approve = kernel.find_widget("ButtonModel", description="Approve")
         feedback_id = saved_with_request(folder / "cli.graflow_nb")["requests"][0]["request"]["feedback_id"]
         answered = subprocess.run(
             [
@@ -207,6 +207,15 @@ def test_cli_answer_while_the_kernel_waits_shows_in_the_control(server: JupyterS
             lambda: any("by oncall via cli" in str(state.get("value", "")) for state in kernel.widget_states.values()),
             timeout=5,
             what="the control showing the CLI answer",
+        )
+        kernel.click(approve)  # a late click, e.g. from a second tab whose view is not disabled yet
+        kernel.wait_for(
+            lambda: any(
+                "already answered by oncall via cli" in str(state.get("value", ""))
+                for state in kernel.widget_states.values()
+            ),
+            timeout=5,
+            what="the control refusing the late click, naming who answered first",
         )
         assert kernel.run("print(await run)").strip() == "deployed 3"
     finally:
