@@ -1,0 +1,198 @@
+"""Attacks the product must survive: processes killed at random moments, cancels with requests pending,
+tasks that raise. After each, the files on disk load and say exactly what happened, and resuming ends
+where an uninterrupted run ends."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from graflow_nb import (
+    CheckpointStore,
+    NoResumableRunError,
+    RunStatus,
+    TaskExecutionContext,
+    Workflow,
+    decision_log,
+    task,
+    workflow,
+)
+from graflow_nb._engine import live_engines
+from graflow_nb.testing import RecordingPresenter
+
+from .conftest import StartInBackground
+from .helpers import run_cli
+
+ROUNDS = 200
+
+#: Imports graflow_nb once, then forks a child per round that runs (or resumes) the workflow and is
+#: killed with SIGKILL after a random delay; after each kill every file in the folder must load.
+KILLER = textwrap.dedent(
+    """
+    import json, os, random, signal, sys, time
+    from graflow_nb import CheckpointError, CheckpointStore, task, workflow
+
+    folder, rounds = sys.argv[1], int(sys.argv[2])
+
+    def build():
+        with workflow("killed", checkpoint_dir=folder) as wf:
+            previous = None
+            for index in range(120):
+                @task(id=f"s{index:03d}", inject_context=True)
+                def step(ctx, index=index):
+                    time.sleep(0.002)
+                    channel = ctx.get_channel()  # idempotent, as the guide asks: from the last step's value
+                    channel.set(f"v{index}", channel.get(f"v{index - 1}", 1) * 3 % 1000003 + index)
+                if previous is not None:
+                    previous >> step
+                previous = step
+        return wf
+
+    def child(resume):
+        build().run(presenters=[], resume=resume)
+        os._exit(0)
+
+    rng = random.Random(20261124)
+    store = CheckpointStore(folder)
+    killed = unreadable = 0
+    for _ in range(rounds):
+        pid = os.fork()
+        if pid == 0:
+            child("auto")
+        time.sleep(rng.uniform(0.01, 0.25))
+        try:
+            os.kill(pid, signal.SIGKILL)
+            killed += 1
+        except ProcessLookupError:
+            pass
+        os.waitpid(pid, 0)
+        for path, document in store.documents():
+            if isinstance(document, CheckpointError):
+                unreadable += 1
+                print("UNREADABLE", path, document, file=sys.stderr)
+    pid = os.fork()  # finish whatever run is unfinished, uninterrupted
+    if pid == 0:
+        child("auto")
+    os.waitpid(pid, 0)
+    finished = [
+        {"status": d.status.value, "completed": len(d.completed), "channel": d.channel}
+        for _path, d in store.documents()
+    ]
+    reference_folder = folder + "-reference"
+    folder = reference_folder
+    outcome = build().run(presenters=[])
+    reference = CheckpointStore(reference_folder).load_run(outcome.run_id)
+    print(json.dumps({"killed": killed, "unreadable": unreadable, "runs": finished,
+                      "reference": {"status": outcome.status.value, "channel": reference.channel}}))
+    """
+)
+
+
+def test_killed_at_random_moments_hundreds_of_times_every_run_ends_as_an_uninterrupted_one(tmp_path: Path) -> None:
+    script = tmp_path / "killer.py"
+    script.write_text(KILLER)
+    folder = tmp_path / "runs"
+    done = subprocess.run(
+        [sys.executable, str(script), str(folder), str(ROUNDS)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["unreadable"] == 0, done.stderr
+    assert report["killed"] >= ROUNDS * 0.8  # most rounds really were killed mid-run
+    runs = report["runs"]
+    assert runs, "no run was written"
+    reference = report["reference"]
+    assert reference["status"] == "completed"
+    assert all(run["status"] == "completed" for run in runs), [run["status"] for run in runs]
+    assert all(run["channel"] == reference["channel"] for run in runs)
+    assert len(runs) < ROUNDS / 3  # kills were resumed, not restarted from scratch
+
+
+def waiting_and_cancelling(name: str) -> Workflow:
+    with workflow(name) as wf:
+
+        @task(inject_context=True)
+        def wait_for_person(ctx: TaskExecutionContext) -> bool:
+            return bool(ctx.request_feedback("approval", "Ship?").approved)
+
+        @task(inject_context=True)
+        def prepare(ctx: TaskExecutionContext) -> None:
+            ctx.get_channel().set("prepared", True)
+
+    return wf
+
+
+def test_a_run_cancelled_with_requests_pending_says_so_on_disk(
+    background: StartInBackground, checkpoint_dir: Path
+) -> None:
+    watcher = RecordingPresenter()
+    running = background(waiting_and_cancelling("cancelled"), presenters=[watcher])
+    request = watcher.next_request()
+    (engine,) = list(live_engines)
+    engine.cancel_threadsafe("the release was called off")
+    outcome = running.result(timeout=30)
+    assert outcome.status is RunStatus.CANCELLED
+
+    document = CheckpointStore(checkpoint_dir).load(outcome.checkpoint_path)
+    assert document.status is RunStatus.CANCELLED
+    assert document.reason == "the release was called off"
+    assert document.completed == ["prepare"]
+    assert document.channel["prepared"] is True
+    (record,) = document.requests
+    assert (record.feedback_id, record.state, record.response) == (request.feedback_id, "closed", None)
+    assert [e["event"] for e in decision_log().entries] == ["requested", "closed"]
+    listing = run_cli("list", directory=checkpoint_dir).stdout
+    assert "cancelled" in listing
+    assert "the release was called off" in listing
+    late = run_cli("answer", request.feedback_id, "--approve", directory=checkpoint_dir)
+    assert late.returncode == 1
+    assert "is cancelled" in late.stderr
+    with pytest.raises(NoResumableRunError):  # cancelled is final
+        waiting_and_cancelling("cancelled").resume()
+
+
+def test_a_task_that_raises_leaves_the_error_on_disk_and_resumes_once_fixed(checkpoint_dir: Path) -> None:
+    attempts: list[str] = []
+
+    def flaky_workflow(broken: bool) -> Workflow:
+        with workflow("flaky") as wf:
+
+            @task
+            def load() -> list[int]:
+                attempts.append("load")
+                return [1, 2, 3]
+
+            @task
+            def total(load: list[int]) -> int:
+                attempts.append("total")
+                if broken:
+                    raise ValueError("column 'amount' is missing")
+                return sum(load)
+
+            load >> total
+
+        return wf
+
+    failed = flaky_workflow(broken=True).run(presenters=[])
+    assert failed.status is RunStatus.FAILED
+    document = CheckpointStore(checkpoint_dir).load(failed.checkpoint_path)
+    assert document.status is RunStatus.FAILED
+    assert document.completed == ["load"]
+    assert document.error is not None
+    assert (document.error.task_id, document.error.error_type) == ("total", "ValueError")
+    assert "column 'amount' is missing" in document.error.message
+    assert "raise ValueError" in document.error.traceback
+    assert "failed" in run_cli("list", directory=checkpoint_dir).stdout
+    resumed = flaky_workflow(broken=False).run(resume=True, presenters=[])
+    assert resumed.status is RunStatus.COMPLETED
+    assert resumed.result == 6
+    assert attempts == ["load", "total", "total"]  # the completed task did not run again
