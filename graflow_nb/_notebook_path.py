@@ -16,7 +16,6 @@ import json
 import os
 import re
 import sys
-import urllib.request
 import warnings
 from pathlib import Path
 from typing import Any
@@ -148,6 +147,8 @@ def _from_servers(timeout: float = 0.5) -> Path | None:
 
 
 def _ask_server(info: dict[str, Any], kernel_id: str, timeout: float) -> Path | None:
+    import urllib.request  # here: with ssl, it is slow to import and rarely needed
+
     url = f"http://127.0.0.1:{info.get('port')}{info.get('base_url', '/')}api/sessions"
     request = urllib.request.Request(url, headers={"Authorization": f"token {info.get('token', '')}"})
     try:

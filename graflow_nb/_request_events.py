@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._console import cli_hint
 from ._decision_log import DecisionLog
@@ -11,8 +11,10 @@ from ._delivery import NOTIFICATIONS_ENV, Delivery, logger, notification_sender,
 from ._feedback import FeedbackRequest, FeedbackResponse, utc_now
 from ._notebook_path import current_notebook
 from ._notification import URL_KEYS
-from ._notification_payload import BODY_BUILDERS, Notice, NotificationEvent
 from ._store import CheckpointStore
+
+if TYPE_CHECKING:
+    from ._notification_payload import NotificationEvent
 
 
 class RequestEvents:
@@ -66,6 +68,8 @@ class RequestEvents:
     ) -> None:
         if notification is None:
             return
+        from ._notification_payload import BODY_BUILDERS, Notice  # only runs that notify need it
+
         kind = notification["type"]
         if not notifications_enabled():
             logger.info("%s notification %s not sent: $%s is off", kind, event, NOTIFICATIONS_ENV)

@@ -17,12 +17,9 @@ def test_all_lists_exactly_the_public_names() -> None:
     assert set(graflow_nb.testing.__all__) <= set(vars(graflow_nb.testing))
 
 
-def test_import_does_not_load_notebook_libraries() -> None:
-    code = (
-        "import sys, graflow_nb; "
-        "loaded = [m for m in ('IPython', 'ipywidgets', 'ipykernel', 'nbformat') if m in sys.modules]; "
-        "print(','.join(loaded))"
-    )
+def test_import_does_not_load_notebook_libraries_or_http() -> None:
+    heavy = ("IPython", "ipywidgets", "ipykernel", "nbformat", "urllib.request")
+    code = f"import sys, graflow_nb; loaded = [m for m in {heavy!r} if m in sys.modules]; print(','.join(loaded))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert result.stdout.strip() == ""
 
