@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import enum
 import gc
-import re
 from datetime import datetime
 from typing import Any, Literal
 
@@ -120,7 +119,7 @@ def decode_document(raw: bytes) -> CheckpointDocument:
 
     Raises pydantic's ValidationError for anything that is not a valid document, invalid JSON included.
     """
-    if _LONG_NUMBER.search(raw):  # orjson would read an int beyond 64 bits as a float: lossy
+    if _has_long_number(raw):  # orjson would read an int beyond 64 bits as a float: lossy
         return CheckpointDocument.model_validate_json(raw)
     collecting = gc.isenabled()
     gc.disable()  # parsing creates many containers and no cycles: a collection pass would double the time
@@ -134,8 +133,17 @@ def decode_document(raw: bytes) -> CheckpointDocument:
     return CheckpointDocument.model_validate(data)
 
 
-#: A run of 19+ digits not after a decimal point: possibly an int orjson cannot hold exactly.
-_LONG_NUMBER = re.compile(rb"(?<![.\d])\d{19,}")
+#: Maps every digit to "0" and every other byte to a space, to find runs of digits at C speed.
+_DIGITS_AS_ZEROS = bytes(0x30 if 0x30 <= code <= 0x39 else 0x20 for code in range(256))
+
+
+def _has_long_number(raw: bytes) -> bool:
+    """Whether ``raw`` has a run of 19+ digits: possibly an int orjson cannot hold exactly.
+
+    (A float's repr never has such a run: at most 17 significant digits.) A regex scan of 7 MB
+    takes ~10x longer than this translation and substring search.
+    """
+    return b"0" * 19 in raw.translate(_DIGITS_AS_ZEROS)
 
 
 def _model_as_json(value: Any) -> Any:
