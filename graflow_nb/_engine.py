@@ -19,6 +19,7 @@ import traceback
 import warnings
 import weakref
 from collections.abc import Callable, Coroutine, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -42,7 +43,7 @@ from ._kernel_detect import running_kernel
 from ._notification import scrub_secrets
 from ._outcome import RunOutcome
 from ._store import CheckpointStore
-from ._worker_pool import run_in_shared_pool, running_asyncio_loop
+from ._worker_pool import PooledCalls, run_in_shared_pool, running_asyncio_loop
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
@@ -149,6 +150,7 @@ class Engine:
         # compute or do I/O, and share a pool sized like concurrent.futures' default.
         self._asking_limiter = anyio.CapacityLimiter(max(40, len(graph.tasks)))
         self._in_flight = 0
+        self._waiting_on: dict[str, int] = {}
         self._inline_allowed = True
         self._inline = InlineRunner(checkpoint_interval, self._save_from_watchdog)
         self._last_yield = 0.0
@@ -251,66 +253,129 @@ class Engine:
 
     async def _run_tasks(self) -> None:
         graph, completed = self.graph, self.state.completed
-        remaining = {
+        self._waiting_on = {
             task_id: sum(1 for before in graph.predecessors[task_id] if before not in completed)
             for task_id in graph.tasks
         }
+        loop = running_asyncio_loop()
+        pooled = PooledCalls(loop) if loop is not None else None
+        collecting = False
         async with anyio.create_task_group() as group:
 
             async def run_from(task_id: str | None) -> None:
                 """Run a task, then go on along its chain; parallel successors start their own."""
                 try:
                     while task_id is not None and await self._run_task(task_id):
-                        ready = []
-                        for after in graph.successors[task_id]:
-                            remaining[after] -= 1
-                            if remaining[after] == 0 and after not in completed and self._stop is None:
-                                ready.append(after)
-                        task_id = ready.pop(0) if ready else None
+                        ready = self._ready_after(task_id)
+                        task_id = ready.pop(0) if len(ready) == 1 else None
                         for other in ready:
                             start(other)
                 finally:
                     self._in_flight -= 1
 
-            def start(task_id: str) -> None:
-                self._in_flight += 1
-                group.start_soon(run_from, task_id)
+            async def collect_pooled(pooled: PooledCalls) -> None:
+                """Settle pooled tasks as they finish and start what they make ready."""
+                nonlocal collecting
+                try:
+                    while pooled.running:
+                        for task_id, future in await pooled.next_finished():
+                            self._in_flight -= 1
+                            if self._settle_pooled(task_id, future):
+                                for after in self._ready_after(task_id):
+                                    start(after)
+                except BaseException:  # the run is interrupted: keep what still finishes, start nothing
+                    with anyio.CancelScope(shield=True):  # never abandon a running task
+                        while pooled.running:
+                            for task_id, future in await pooled.next_finished():
+                                self._in_flight -= 1
+                                self._settle_pooled(task_id, future)
+                    raise
+                finally:
+                    collecting = False
 
-            for task_id, count in remaining.items():
+            def start(task_id: str) -> None:
+                nonlocal collecting
+                self._in_flight += 1
+                if pooled is None or not self._runs_in_pool(task_id):
+                    group.start_soon(run_from, task_id)
+                    return
+                if self._stop is not None:
+                    self._in_flight -= 1
+                    return
+                pooled.submit(task_id, self._prepare_call(task_id)[1])
+                if not collecting:
+                    collecting = True
+                    group.start_soon(collect_pooled, pooled)
+
+            for task_id, count in self._waiting_on.items():
                 if count == 0 and task_id not in completed:
                     start(task_id)
+
+    def _ready_after(self, task_id: str) -> list[str]:
+        """The successors of a task just completed that now have all they wait for."""
+        ready = []
+        for after in self.graph.successors[task_id]:
+            self._waiting_on[after] -= 1
+            if self._waiting_on[after] == 0 and after not in self.state.completed and self._stop is None:
+                ready.append(after)
+        return ready
+
+    def _runs_in_pool(self, task_id: str) -> bool:
+        """Whether a task, started beside others, goes to the shared pool: sync, and unable to ask."""
+        wrapper = self.graph.tasks[task_id]
+        return not (wrapper.is_async or wrapper.inject_context or self._may_run_inline(False))
+
+    def _prepare_call(self, task_id: str) -> tuple[TaskExecutionContext, Callable[[], Any]]:
+        """The task's context and the call that runs it with its inputs; presenters hear it is running."""
+        wrapper = self.graph.tasks[task_id]
+        context = TaskExecutionContext(self, task_id)
+        arguments = self.graph.inputs_for(task_id, self._input_value)
+        leading = (context,) if wrapper.inject_context else ()
+        self._tell_task(task_id, "running")
+        return context, functools.partial(wrapper.func, *leading, **arguments)
 
     async def _run_task(self, task_id: str) -> bool:
         """Run one task; return whether it completed."""
         if self._stop is not None:
             return False
         wrapper = self.graph.tasks[task_id]
-        context = TaskExecutionContext(self, task_id)
-        arguments = self.graph.inputs_for(task_id, self._input_value)
-        leading = (context,) if wrapper.inject_context else ()
-        self._tell_task(task_id, "running")
+        context, call = self._prepare_call(task_id)
         try:
             if wrapper.is_async:
-                result = await wrapper.func(*leading, **arguments)
+                result = await call()
             elif self._may_run_inline(wrapper.inject_context):
-                result = self._inline.run(functools.partial(wrapper.func, *leading, **arguments))
+                result = self._inline.run(call)
                 await self._yield_now_and_then()
             elif wrapper.inject_context:
-                result = await anyio.to_thread.run_sync(
-                    lambda: wrapper.func(*leading, **arguments), limiter=self._asking_limiter
-                )
+                result = await anyio.to_thread.run_sync(call, limiter=self._asking_limiter)
             else:
-                result = await run_in_shared_pool(functools.partial(wrapper.func, *leading, **arguments))
-        except TaskStopped:
+                result = await run_in_shared_pool(call)
+        except (TaskStopped, Exception) as error:  # noqa: BLE001 - any task error fails the run, recorded
+            return self._settle(task_id, context, error=error)
+        return self._settle(task_id, context, result)
+
+    def _settle_pooled(self, task_id: str, future: Future[Any]) -> bool:
+        """Settle a task that ran in the pool; return whether it completed."""
+        try:
+            result = future.result()
+        except Exception as error:  # noqa: BLE001 - any task error fails the run, recorded
+            return self._settle(task_id, None, error=error)
+        return self._settle(task_id, None, result)
+
+    def _settle(
+        self, task_id: str, context: TaskExecutionContext | None, result: Any = None, error: BaseException | None = None
+    ) -> bool:
+        """Record how a task ended (its result, or the error that stopped it); return whether it completed."""
+        if isinstance(error, TaskStopped):
             self._tell_task(task_id, "stopped")
             return False
-        except Exception as error:  # noqa: BLE001 - any task error fails the run, recorded
+        if isinstance(error, Exception):
             self._fail(task_id, error)
             self._tell_task(task_id, "failed")
             return False
         self._store_result(task_id, result)
         self._tell_task(task_id, "completed")
-        if context.terminate_reason is not None:
+        if context is not None and context.terminate_reason is not None:
             self._terminated_by = task_id
             self.request_stop(RunStatus.COMPLETED, context.terminate_reason)
         self.mark_dirty()

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import os
 import threading
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -49,3 +51,42 @@ async def run_in_shared_pool(func: Callable[[], T]) -> T:
     with anyio.CancelScope(shield=True):  # like anyio.to_thread: never abandon a running task
         result = await future
     return result  # noqa: RET504 - returning inside the scope would hide the return from mypy
+
+
+class PooledCalls:
+    """Calls handed to the shared pool straight from the event loop, collected in batches as they finish.
+
+    Awaiting each call in an event-loop task of its own costs more than a trivial task does: here the
+    loop only submits, and one collector takes whatever finished since it last woke (one wake-up per
+    batch, not per call). Made and used on the loop's thread; only ``_finished`` runs in workers.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._done: deque[tuple[str, Future[Any]]] = deque()
+        self._wake = asyncio.Event()
+        self._wake_scheduled = False
+        self.running = 0
+
+    def submit(self, key: str, func: Callable[[], Any]) -> None:
+        """Start ``func`` in the pool (in a copy of the current context); ``key`` names it when it is done."""
+        future = _shared_pool().submit(contextvars.copy_context().run, func)
+        self.running += 1
+        future.add_done_callback(functools.partial(self._finished, key))
+
+    def _finished(self, key: str, future: Future[Any]) -> None:
+        """In the worker (or the loop, for a call done before its callback was added): queue, wake once."""
+        self._done.append((key, future))
+        if not self._wake_scheduled:
+            self._wake_scheduled = True
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    async def next_finished(self) -> list[tuple[str, Future[Any]]]:
+        """Wait until some calls have finished and return them (empty when none is running)."""
+        while not self._done and self.running:
+            await self._wake.wait()
+            self._wake.clear()
+        self._wake_scheduled = False  # before taking the batch: a call finishing later wakes us again
+        batch = [self._done.popleft() for _ in range(len(self._done))]
+        self.running -= len(batch)
+        return batch

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import anyio
@@ -105,6 +107,86 @@ class TestConcurrency:
             assert other_finished.wait(10)
             provide_feedback(request.feedback_id, approved=True)
             assert running.result(timeout=10).result == {"wait_for_person": True, "compute": 42}
+
+
+class TestFanOut:
+    """Many sync tasks without a context, ready at once, go to the shared pool and are collected in batches."""
+
+    def fan(self, name: str, branch: Callable[[int], int], width: int) -> Workflow:
+        with workflow(name) as wf:
+
+            @task
+            def start() -> int:
+                return 0
+
+            @task(inject_context=True)
+            def join(ctx: TaskExecutionContext) -> list[int]:
+                return [ctx.get_channel().get(f"b{index}.__result__") for index in range(width)]
+
+            for index in range(width):
+                start >> task(id=f"b{index}")(functools.partial(branch, index)) >> join
+        return wf
+
+    def test_every_branch_runs_in_the_pool_and_the_join_sees_all_results(self) -> None:
+        threads: set[str] = set()
+
+        def branch(index: int) -> int:
+            threads.add(threading.current_thread().name)
+            return index * 2
+
+        outcome = self.fan("wide", branch, width=80).run(presenters=[])
+        assert outcome.result == [index * 2 for index in range(80)]
+        assert threads
+        assert all(name.startswith("graflow-nb") for name in threads)
+        saved = json.loads(outcome.checkpoint_path.read_text())
+        assert len(saved["completed"]) == 82
+
+    def test_a_failing_branch_fails_the_run_once_the_running_branches_have_finished(self) -> None:
+        all_started = threading.Barrier(4, timeout=10)
+        failed = threading.Event()
+        finished: list[int] = []
+
+        def branch(index: int) -> int:
+            all_started.wait()
+            if index == 0:
+                failed.set()
+                raise ValueError("bad row")
+            assert failed.wait(timeout=10)
+            finished.append(index)
+            return index
+
+        outcome = self.fan("one-fails", branch, width=4).run(presenters=[])
+        assert outcome.status is RunStatus.FAILED
+        assert outcome.error is not None
+        assert (outcome.error.task_id, outcome.error.message) == ("b0", "bad row")
+        saved = json.loads(outcome.checkpoint_path.read_text())
+        assert sorted(finished) == [1, 2, 3]
+        assert set(saved["completed"]) == {"start", "b1", "b2", "b3"}  # their work is kept; the join never ran
+
+    def test_an_interrupted_run_waits_for_running_branches_keeps_their_results_and_resumes(self) -> None:
+        all_started = threading.Barrier(4, timeout=10)
+        release = threading.Event()
+
+        def branch(index: int) -> int:
+            all_started.wait()
+            assert release.wait(timeout=10)
+            return index
+
+        wf = self.fan("interrupted-fan", branch, width=3)
+
+        async def interrupt_while_branches_run() -> None:
+            async with anyio.create_task_group() as group:
+                group.start_soon(functools.partial(wf.run_async, presenters=[]))
+                await anyio.to_thread.run_sync(all_started.wait)
+                group.cancel_scope.cancel()  # before the branches can end: they wait for `release`
+                release.set()
+
+        anyio.run(interrupt_while_branches_run)
+        (document,) = wf.runs()
+        assert (document.status, document.reason) == (RunStatus.PAUSED, "interrupted before it finished")
+        assert set(document.completed) == {"start", "b0", "b1", "b2"}
+        outcome = wf.run(resume=True, presenters=[])  # the branches are not run again (the barrier would break)
+        assert outcome.result == [0, 1, 2]
 
 
 class TestCancelAndTerminate:
