@@ -3,15 +3,18 @@
 Write workflows as Graflow's guide does, with only the import changed::
 
     from graflow_nb import TaskExecutionContext, task, workflow
+
+Defining a workflow loads only what defining needs; the engine, pydantic and the checkpoint models
+load with the first run, and the other names below on first use.
 """
 
-from ._answers_file import AnswersFileError, MissingAnswerError, RecordAnswers, ReplayAnswers
-from ._api import pending_requests, provide_feedback
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._channel import Channel
-from ._checkpoint import CheckpointDocument, RequestRecord, RunStatus, TaskError
 from ._context import TaskExecutionContext
-from ._decision_table import DecisionTable, decision_log
-from ._delivery import DeliveryPolicy, configure_notifications
 from ._exceptions import (
     ChannelValueError,
     CheckpointDirectoryError,
@@ -35,12 +38,47 @@ from ._exceptions import (
     WorkflowFailed,
     WorkflowPaused,
 )
-from ._feedback import AnswerSource, FeedbackRequest, FeedbackResponse, FeedbackType
 from ._graph import Flow, TaskWrapper, task
-from ._notebook_path import set_notebook_path
-from ._outcome import RunOutcome
-from ._store import CheckpointStore
 from ._workflow import Workflow, workflow
+
+if TYPE_CHECKING:
+    from ._answers_file import AnswersFileError, MissingAnswerError, RecordAnswers, ReplayAnswers
+    from ._api import pending_requests, provide_feedback
+    from ._checkpoint import CheckpointDocument, RequestRecord, RunStatus, TaskError
+    from ._decision_table import DecisionTable, decision_log
+    from ._delivery import DeliveryPolicy, configure_notifications
+    from ._feedback import AnswerSource, FeedbackRequest, FeedbackResponse, FeedbackType
+    from ._notebook_path import set_notebook_path
+    from ._outcome import RunOutcome
+    from ._store import CheckpointStore
+
+#: Names loaded on first use, by module.
+_LAZY = {
+    "._answers_file": ("AnswersFileError", "MissingAnswerError", "RecordAnswers", "ReplayAnswers"),
+    "._api": ("pending_requests", "provide_feedback"),
+    "._checkpoint": ("CheckpointDocument", "RequestRecord", "RunStatus", "TaskError"),
+    "._decision_table": ("DecisionTable", "decision_log"),
+    "._delivery": ("DeliveryPolicy", "configure_notifications"),
+    "._feedback": ("AnswerSource", "FeedbackRequest", "FeedbackResponse", "FeedbackType"),
+    "._notebook_path": ("set_notebook_path",),
+    "._outcome": ("RunOutcome",),
+    "._store": ("CheckpointStore",),
+}
+_MODULE_OF = {name: module for module, names in _LAZY.items() for name in names}
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'graflow_nb' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __all__ = [
     "AnswerSource",

@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from pydantic import BaseModel
-
-from ._channel import Channel
-from ._feedback import FeedbackRequest, FeedbackResponse, FeedbackType, LiveParts, build_request
-
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from ._channel import Channel
     from ._engine import Engine
+    from ._feedback import FeedbackRequest, FeedbackResponse, FeedbackType, LiveParts
 
 
 class TaskStopped(BaseException):
@@ -87,7 +86,7 @@ class TaskExecutionContext:
             range,
             key,
         )
-        live = LiveParts(model, preview, notification_config)
+        live = _live_parts(model, preview, notification_config)
         response = self._engine.call_from_worker(self._engine.feedback.ask, request, live)
         return self._received(response)
 
@@ -126,8 +125,9 @@ class TaskExecutionContext:
             range,
             key,
         )
-        live = LiveParts(model, preview, notification_config)
-        return self._received(await self._engine.feedback.ask(request, live))
+        return self._received(
+            await self._engine.feedback.ask(request, _live_parts(model, preview, notification_config))
+        )
 
     def _build(
         self,
@@ -146,6 +146,8 @@ class TaskExecutionContext:
         value_range: bool,
         key: str | None,
     ) -> FeedbackRequest:
+        from ._feedback import build_request
+
         call_index = self._calls
         self._calls += 1
         return build_request(
@@ -184,3 +186,11 @@ class TaskExecutionContext:
     def terminate_workflow(self, reason: str = "terminated") -> None:
         """End the run as completed once this task returns; tasks not yet started never run."""
         self.terminate_reason = reason
+
+
+def _live_parts(
+    model: type[BaseModel] | None, preview: Callable[[Any], Any] | None, notification: dict[str, Any] | None
+) -> LiveParts:
+    from ._feedback import LiveParts  # with pydantic: loaded by the first request, not on import
+
+    return LiveParts(model, preview, notification)

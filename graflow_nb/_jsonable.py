@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
-from pydantic import BaseModel
-
 _SCALARS = (str, int, float, bool, type(None))
+
+
+def is_model(value: Any) -> bool:
+    """Whether ``value`` is a pydantic model (pydantic is not imported for it: no model exists before it is)."""
+    pydantic = sys.modules.get("pydantic")
+    return pydantic is not None and isinstance(value, pydantic.BaseModel)
 
 
 def find_non_json(value: Any, path: str = "") -> tuple[str, str] | None:
@@ -14,7 +19,7 @@ def find_non_json(value: Any, path: str = "") -> tuple[str, str] | None:
 
     Accepted: str, int, float, bool, None, lists and tuples, dicts with str keys, pydantic models.
     """
-    if isinstance(value, (*_SCALARS, BaseModel)):
+    if isinstance(value, _SCALARS):
         return None
     if isinstance(value, (list, tuple)):
         for index, item in enumerate(value):
@@ -30,15 +35,15 @@ def find_non_json(value: Any, path: str = "") -> tuple[str, str] | None:
             if found:
                 return found
         return None
-    return (path, type(value).__name__)
+    return None if is_model(value) else (path, type(value).__name__)
 
 
 def to_json_data(value: Any) -> Any:
     """Turn pydantic models inside ``value`` into plain JSON data."""
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
     if isinstance(value, (list, tuple)):
         return [to_json_data(item) for item in value]
     if isinstance(value, dict):
         return {key: to_json_data(item) for key, item in value.items()}
+    if is_model(value):
+        return value.model_dump(mode="json")
     return value

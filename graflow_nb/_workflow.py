@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import os
-import socket
 import sys
 import threading
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -13,26 +11,15 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import anyio
-
-from ._answers_file import answer_presenters
-from ._channel import Channel
-from ._checkpoint import CheckpointDocument, RunStatus
-from ._console import ConsolePresenter
-from ._engine import Engine, FeedbackPresenter, RunState, live_engines, new_run_id, run_id_prefix
-from ._exceptions import (
-    CheckpointMismatchError,
-    NoResumableRunError,
-    RunInUseError,
-    UnknownTaskError,
-)
-from ._graph import Flowable, TaskGraph, TaskWrapper, current_workflow, describe_differences
+from ._graph import Flowable, TaskGraph, TaskWrapper, current_workflow
 from ._kernel_detect import running_kernel
-from ._outcome import RunOutcome
-from ._store import CheckpointStore
 
 if TYPE_CHECKING:
+    from ._checkpoint import CheckpointDocument
+    from ._engine import Engine, FeedbackPresenter
     from ._notebook import NotebookRun
+    from ._outcome import RunOutcome
+    from ._store import CheckpointStore
 
 T = TypeVar("T")
 
@@ -78,6 +65,8 @@ class Workflow:
     @property
     def store(self) -> CheckpointStore:
         """The checkpoint directory this workflow's runs are saved in."""
+        from ._store import CheckpointStore
+
         return CheckpointStore(self.checkpoint_dir)
 
     def show_info(self) -> None:
@@ -107,7 +96,9 @@ class Workflow:
         answers file to replay (default: ``$GRAFLOW_NB_ANSWERS``; see the README).
         """
         if presenters is None:
-            presenters = [ConsolePresenter(interactive=_wants_console(console))]
+            from ._console import ConsolePresenter
+
+            presenters = [ConsolePresenter(interactive=wants_console(console))]
         engine = self.prepare(
             channel=channel, start_node=start_node, resume=resume, presenters=presenters, answers=answers
         )
@@ -127,18 +118,11 @@ class Workflow:
         ``resume="auto"`` continues the newest unfinished run of this workflow when there is one that
         this definition can continue (what re-running a notebook's cells does), else starts afresh.
         """
-        self.store.check_writable()
-        document = self._auto_resume_document() if resume == "auto" else None
-        if document is not None:
-            state, graph = RunState.from_document(document), self.graph
-        elif resume and resume != "auto":
-            state, graph = self._state_to_resume(None if resume is True else resume)
-        else:
-            graph = self.graph if start_node is None else self._part_from(start_node)
-            initial = Channel(channel)
-            graph.check(initial.keys())
-            state = RunState(workflow=self.name, run_id=new_run_id(self.name), channel=initial)
-        return Engine(graph, state, self.store, [*presenters, *answer_presenters(answers)])
+        from ._runs import prepare_engine  # the engine and checkpoints load with the first run, not on import
+
+        return prepare_engine(
+            self, channel=channel, start_node=start_node, resume=resume, presenters=presenters, answers=answers
+        )
 
     async def execute_async(self, **options: Any) -> Any:
         """:meth:`run_async`, returning the result or raising WorkflowPaused/Cancelled/Failed."""
@@ -203,90 +187,6 @@ class Workflow:
         found = [d for d in self.store.readable_documents() if d.workflow == self.name]
         return sorted(found, key=lambda d: d.created_at)
 
-    # -- resuming --------------------------------------------------------------------------
-
-    def _newest_unfinished(self) -> CheckpointDocument | None:
-        """The newest unfinished run, reading only this workflow's files, newest first, until one is found."""
-        for document in self.store.newest_first(run_id_prefix(self.name)):
-            if document.workflow == self.name and not document.status.finished:
-                return document
-        return None
-
-    def _auto_resume_document(self) -> CheckpointDocument | None:
-        """The run to continue automatically, announced on stdout; None (the reason on stderr) if none."""
-        document = self._newest_unfinished()
-        if document is None:
-            return None
-        difference = describe_differences(self.graph, document.tasks, document.edges)
-        try:
-            if difference:
-                raise CheckpointMismatchError(difference)
-            _refuse_if_live(document)
-        except (CheckpointMismatchError, RunInUseError) as error:
-            print(
-                f"graflow_nb: starting a new run of {self.name!r}; not resuming {document.run_id}: {error}",
-                file=sys.stderr,
-            )
-            return None
-        answered = sum(1 for r in document.pending if self.store.read_answer(r.feedback_id) is not None)
-        print(
-            f"graflow_nb: resuming run {document.run_id} of {self.name!r} ({document.status.value}"
-            + (f": {document.reason}" if document.reason else "")
-            + f"; {len(document.completed)}/{len(document.tasks)} tasks done, {len(document.pending)} pending, "
-            f"{answered} answered meanwhile). Start afresh with resume=False."
-        )  # stdout: resuming is the expected course of things, not a warning
-        return document
-
-    def _part_from(self, start_node: str) -> TaskGraph:
-        if start_node not in self.graph.tasks:
-            raise UnknownTaskError(start_node, list(self.graph.tasks))
-        return self.graph.downstream_of(start_node)
-
-    def _state_to_resume(self, run_id: str | None) -> tuple[RunState, TaskGraph]:
-        document = self._document_to_resume(run_id)
-        difference = describe_differences(self.graph, document.tasks, document.edges)
-        if difference:
-            raise CheckpointMismatchError(
-                f"run {document.run_id} was saved by a different definition of workflow "
-                f"{self.name!r}: {difference}. Restore the old tasks, or start a new run with execute()."
-            )
-        _refuse_if_live(document)
-        return RunState.from_document(document), self.graph
-
-    def _document_to_resume(self, run_id: str | None) -> CheckpointDocument:
-        store = self.store
-        if run_id is not None:
-            document = store.load_run(run_id)
-            if document.workflow != self.name:
-                raise NoResumableRunError(f"run {run_id} belongs to workflow {document.workflow!r}, not {self.name!r}")
-            if document.status.finished:
-                raise NoResumableRunError(f"run {run_id} is {document.status.value}; nothing to resume")
-            return document
-        newest = self._newest_unfinished()
-        if newest is None:
-            raise NoResumableRunError(
-                f"no unfinished run of workflow {self.name!r} in {store.directory.resolve()}; start one with execute()"
-            )
-        return newest
-
-
-def _refuse_if_live(document: CheckpointDocument) -> None:
-    """Refuse to resume a run that a live process (this one or another on this host) still executes."""
-    if any(engine.run_id == document.run_id for engine in live_engines):
-        raise RunInUseError(f"run {document.run_id} is running in this process")
-    pid = document.owner_pid
-    if document.status is not RunStatus.RUNNING or pid is None or pid == os.getpid():
-        return
-    if document.owner_host != socket.gethostname():
-        return
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return  # the process that ran it is gone: it crashed, so the run can be resumed
-    except PermissionError:
-        pass
-    raise RunInUseError(f"run {document.run_id} is still running in process {pid}")
-
 
 def workflow(name: str, *, checkpoint_dir: str | os.PathLike[str] | None = None) -> Workflow:
     """A workflow to define with ``with workflow("name") as wf:`` (Graflow's call).
@@ -296,21 +196,15 @@ def workflow(name: str, *, checkpoint_dir: str | os.PathLike[str] | None = None)
     return Workflow(name, checkpoint_dir=checkpoint_dir)
 
 
-def _wants_console(console: bool | None) -> bool:
-    if console is not None:
-        return console
-    in_kernel = "ipykernel" in sys.modules
-    try:
-        return sys.stdin is not None and sys.stdin.isatty() and not in_kernel
-    except (AttributeError, ValueError):
-        return False
-
-
 def run_blocking(start: Callable[[], Awaitable[T]]) -> T:
     """Run an async function to completion from sync code.
 
     Where this thread already runs an event loop (a Jupyter kernel), the run gets a thread of its own.
     """
+    import asyncio  # with anyio: loaded by the first run, not on import
+
+    import anyio
+
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -334,3 +228,13 @@ def run_blocking(start: Callable[[], Awaitable[T]]) -> T:
     if failure:
         raise failure[0]
     return outcome[0]
+
+
+def wants_console(console: bool | None) -> bool:
+    if console is not None:
+        return console
+    in_kernel = "ipykernel" in sys.modules
+    try:
+        return sys.stdin is not None and sys.stdin.isatty() and not in_kernel
+    except (AttributeError, ValueError):
+        return False
