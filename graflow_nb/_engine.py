@@ -13,6 +13,7 @@ import functools
 import os
 import secrets
 import socket
+import sys
 import threading
 import time
 import traceback
@@ -52,6 +53,9 @@ Ts = TypeVarTuple("Ts")
 _STOP_RANK = {RunStatus.COMPLETED: 1, RunStatus.PAUSED: 2, RunStatus.CANCELLED: 3, RunStatus.FAILED: 3}
 
 live_engines: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+#: Seconds an interrupted run gives its running tasks to stop before saying that it waits for them.
+INTERRUPT_GRACE = 0.5
 
 
 #: What a presenter hears about a task: it started, completed, or stopped without completing.
@@ -150,6 +154,9 @@ class Engine:
         # compute or do I/O, and share a pool sized like concurrent.futures' default.
         self._asking_limiter = anyio.CapacityLimiter(max(40, len(graph.tasks)))
         self._in_flight = 0
+        self._running: dict[str, None] = {}  # tasks executing now, in start order
+        self._nothing_running: anyio.Event | None = None
+        self._landed = anyio.Event()
         self._waiting_on: dict[str, int] = {}
         self._inline_allowed = True
         self._inline = InlineRunner(checkpoint_interval, self._save_from_watchdog)
@@ -271,7 +278,7 @@ class Engine:
                         for other in ready:
                             start(other)
                 finally:
-                    self._in_flight -= 1
+                    self._land()
 
             async def collect_pooled(pooled: PooledCalls) -> None:
                 """Settle pooled tasks as they finish and start what they make ready."""
@@ -279,7 +286,7 @@ class Engine:
                 try:
                     while pooled.running:
                         for task_id, future in await pooled.next_finished():
-                            self._in_flight -= 1
+                            self._land()
                             if self._settle_pooled(task_id, future):
                                 for after in self._ready_after(task_id):
                                     start(after)
@@ -287,7 +294,7 @@ class Engine:
                     with anyio.CancelScope(shield=True):  # never abandon a running task
                         while pooled.running:
                             for task_id, future in await pooled.next_finished():
-                                self._in_flight -= 1
+                                self._land()
                                 self._settle_pooled(task_id, future)
                     raise
                 finally:
@@ -300,7 +307,7 @@ class Engine:
                     group.start_soon(run_from, task_id)
                     return
                 if self._stop is not None:
-                    self._in_flight -= 1
+                    self._land()
                     return
                 pooled.submit(task_id, self._prepare_call(task_id)[1])
                 if not collecting:
@@ -310,6 +317,7 @@ class Engine:
             for task_id, count in self._waiting_on.items():
                 if count == 0 and task_id not in completed:
                     start(task_id)
+            await self._until_all_landed()
 
     def _ready_after(self, task_id: str) -> list[str]:
         """The successors of a task just completed that now have all they wait for."""
@@ -331,6 +339,7 @@ class Engine:
         context = TaskExecutionContext(self, task_id)
         arguments = self.graph.inputs_for(task_id, self._input_value)
         leading = (context,) if wrapper.inject_context else ()
+        self._running[task_id] = None
         self._tell_task(task_id, "running")
         return context, functools.partial(wrapper.func, *leading, **arguments)
 
@@ -352,10 +361,13 @@ class Engine:
                 result = await run_in_shared_pool(call)
         except (TaskStopped, Exception) as error:  # noqa: BLE001 - any task error fails the run, recorded
             return self._settle(task_id, context, error=error)
+        finally:
+            self._task_ended(task_id)
         return self._settle(task_id, context, result)
 
     def _settle_pooled(self, task_id: str, future: Future[Any]) -> bool:
         """Settle a task that ran in the pool; return whether it completed."""
+        self._task_ended(task_id)
         try:
             result = future.result()
         except Exception as error:  # noqa: BLE001 - any task error fails the run, recorded
@@ -380,6 +392,45 @@ class Engine:
             self.request_stop(RunStatus.COMPLETED, context.terminate_reason)
         self.mark_dirty()
         return True
+
+    def _task_ended(self, task_id: str) -> None:
+        self._running.pop(task_id, None)
+        if not self._running and self._nothing_running is not None:
+            self._nothing_running.set()
+
+    def _land(self) -> None:
+        """A task, or a chain of them, in flight has ended."""
+        self._in_flight -= 1
+        if self._in_flight == 0:
+            self._landed.set()
+
+    async def _until_all_landed(self) -> None:
+        """Wait until nothing is in flight; interrupted meanwhile, say so if running tasks keep the run waiting."""
+        try:
+            while self._in_flight:  # (it may touch 0 for a moment, between a task and its successors)
+                self._landed = anyio.Event()
+                await self._landed.wait()
+        except BaseException:  # the group waits for running tasks next, which may take long
+            with anyio.CancelScope(shield=True):
+                await self._say_when_waiting_for_running_tasks()
+            raise
+
+    async def _say_when_waiting_for_running_tasks(self) -> None:
+        """If running tasks have not stopped a short while after an interruption, say on disk and on stderr
+        that the run waits for them (a sync task cannot be stopped from outside)."""
+        self._nothing_running = anyio.Event()
+        with anyio.move_on_after(INTERRUPT_GRACE):
+            await self._nothing_running.wait()
+        if not self._running:
+            return
+        names = ", ".join(repr(task_id) for task_id in self._running)
+        self.state.reason = f"interrupted; waiting for {names} to finish"
+        await self.write_checkpoint()  # status still running, with this live process as its owner
+        print(
+            f"graflow_nb: run {self.run_id} interrupted; waiting for {names} to finish, then it is saved as "
+            "paused (if this process is killed meanwhile, the run can still be resumed)",
+            file=sys.stderr,
+        )
 
     def _may_run_inline(self, asks_context: bool) -> bool:
         """Whether a sync task may run on the loop's thread, saving two thread switches.

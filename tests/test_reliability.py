@@ -1,10 +1,12 @@
 """Attacks the product must survive: processes killed at random moments, cancels with requests pending,
-tasks that raise. After each, the files on disk load and say exactly what happened, and resuming ends
+tasks that raise or hang. After each, the files on disk load and say exactly what happened, and resuming ends
 where an uninterrupted run ends."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -15,6 +17,7 @@ import pytest
 from graflow_nb import (
     CheckpointStore,
     NoResumableRunError,
+    RunInUseError,
     RunStatus,
     TaskExecutionContext,
     Workflow,
@@ -26,7 +29,7 @@ from graflow_nb._engine import live_engines
 from graflow_nb.testing import RecordingPresenter
 
 from .conftest import StartInBackground
-from .helpers import run_cli
+from .helpers import read_until, run_cli
 
 ROUNDS = 200
 
@@ -196,3 +199,82 @@ def test_a_task_that_raises_leaves_the_error_on_disk_and_resumes_once_fixed(chec
     assert resumed.status is RunStatus.COMPLETED
     assert resumed.result == 6
     assert attempts == ["load", "total", "total"]  # the completed task did not run again
+
+
+#: A run whose task hangs (until a line arrives on stdin), for the test below.
+HANGING_SCRIPT = """
+import sys
+from graflow_nb import task, workflow
+
+with workflow("hanging") as wf:
+    @task
+    def first() -> int:
+        return 1
+
+    @task
+    def hangs(first: int) -> int:
+        print("hanging", file=sys.stderr, flush=True)
+        sys.stdin.readline()
+        return first + 1
+
+    @task
+    def quick(first: int) -> int:
+        return first + 2
+
+    first >> (hangs | quick)
+    wf.execute()
+"""
+
+
+def hanging_workflow() -> Workflow:
+    """The script's workflow as the resuming process defines it; its hanging task must not run again."""
+    with workflow("hanging") as wf:
+
+        @task
+        def first() -> int:
+            raise AssertionError("completed tasks are not run again")
+
+        @task
+        def hangs(first: int) -> int:
+            raise AssertionError("completed tasks are not run again")
+
+        @task
+        def quick(first: int) -> int:
+            raise AssertionError("completed tasks are not run again")
+
+        first >> (hangs | quick)
+    return wf
+
+
+def test_a_hanging_task_interrupted_says_on_disk_that_the_run_waits_for_it(
+    tmp_path: Path, checkpoint_dir: Path
+) -> None:
+    """A sync task cannot be stopped from outside: Ctrl-C waits for it, and says so at once on disk and on
+    stderr; the run cannot be resumed elsewhere meanwhile, and is saved as paused once the task ends."""
+    script = tmp_path / "hanging.py"
+    script.write_text(HANGING_SCRIPT)
+    env = {**os.environ, "GRAFLOW_NB_CHECKPOINT_DIR": str(checkpoint_dir)}
+    with subprocess.Popen(
+        [sys.executable, str(script)], stdin=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+    ) as process:
+        assert process.stdin is not None
+        assert process.stderr is not None
+        read_until(process.stderr.fileno(), b"hanging")
+        process.send_signal(signal.SIGINT)
+        read_until(process.stderr.fileno(), b"waiting for 'hangs' to finish")
+        (path,) = checkpoint_dir.glob("hanging-*.json")
+        waiting = CheckpointStore(checkpoint_dir).load(path)
+        assert (waiting.status, waiting.reason) == (RunStatus.RUNNING, "interrupted; waiting for 'hangs' to finish")
+        assert waiting.owner_pid == process.pid
+        assert "first" in waiting.completed
+        assert "hangs" not in waiting.completed
+        assert "interrupted; waiting for 'hangs' to finish" in run_cli("list", directory=checkpoint_dir).stdout
+        with pytest.raises(RunInUseError, match=f"still running in process {process.pid}"):
+            hanging_workflow().resume()
+        process.stdin.write(b"go on\n")
+        process.stdin.close()
+        assert process.wait(timeout=30) != 0  # the KeyboardInterrupt, once the task has ended
+    saved = CheckpointStore(checkpoint_dir).load(path)
+    assert (saved.status, saved.reason, saved.owner_pid) == (RunStatus.PAUSED, "interrupted before it finished", None)
+    assert sorted(saved.completed) == ["first", "hangs", "quick"]  # the task's work is kept
+    assert hanging_workflow().resume() == {"hangs": 2, "quick": 3}
