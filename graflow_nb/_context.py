@@ -70,7 +70,7 @@ class TaskExecutionContext:
         matched to recorded answers by their order within the task.
         """
         self._engine.require_worker_thread("ctx.request_feedback_async")
-        request = self._build(
+        request, live = self._build(
             feedback_type,
             prompt,
             options,
@@ -86,7 +86,6 @@ class TaskExecutionContext:
             range,
             key,
         )
-        live = _live_parts(model, preview, notification_config)
         response = self._engine.call_from_worker(self._engine.feedback.ask, request, live)
         return self._received(response)
 
@@ -109,7 +108,7 @@ class TaskExecutionContext:
         key: str | None = None,
     ) -> FeedbackResponse:
         """:meth:`request_feedback` for ``async def`` tasks."""
-        request = self._build(
+        request, live = self._build(
             feedback_type,
             prompt,
             options,
@@ -125,9 +124,7 @@ class TaskExecutionContext:
             range,
             key,
         )
-        return self._received(
-            await self._engine.feedback.ask(request, _live_parts(model, preview, notification_config))
-        )
+        return self._received(await self._engine.feedback.ask(request, live))
 
     def _build(
         self,
@@ -145,12 +142,13 @@ class TaskExecutionContext:
         preview: Callable[[Any], Any] | None,
         value_range: bool,
         key: str | None,
-    ) -> FeedbackRequest:
-        from ._feedback import build_request
+    ) -> tuple[FeedbackRequest, LiveParts]:
+        """The request to save, and the parts of it that are never saved."""
+        from ._feedback import LiveParts, build_request  # with pydantic: loaded by the first request
 
         call_index = self._calls
         self._calls += 1
-        return build_request(
+        request = build_request(
             feedback_type,
             prompt,
             options=options,
@@ -171,6 +169,7 @@ class TaskExecutionContext:
             task_id=self.task_id,
             call_index=call_index,
         )
+        return request, LiveParts(model, preview, notification_config)
 
     @staticmethod
     def _received(response: FeedbackResponse | None) -> FeedbackResponse:
@@ -186,11 +185,3 @@ class TaskExecutionContext:
     def terminate_workflow(self, reason: str = "terminated") -> None:
         """End the run as completed once this task returns; tasks not yet started never run."""
         self.terminate_reason = reason
-
-
-def _live_parts(
-    model: type[BaseModel] | None, preview: Callable[[Any], Any] | None, notification: dict[str, Any] | None
-) -> LiveParts:
-    from ._feedback import LiveParts  # with pydantic: loaded by the first request, not on import
-
-    return LiveParts(model, preview, notification)

@@ -284,18 +284,10 @@ class Engine:
                 """Settle pooled tasks as they finish and start what they make ready."""
                 nonlocal collecting
                 try:
-                    while pooled.running:
-                        for task_id, future in await pooled.next_finished():
-                            self._land()
-                            if self._settle_pooled(task_id, future):
-                                for after in self._ready_after(task_id):
-                                    start(after)
+                    await self._settle_pooled_until_idle(pooled, start)
                 except BaseException:  # the run is interrupted: keep what still finishes, start nothing
                     with anyio.CancelScope(shield=True):  # never abandon a running task
-                        while pooled.running:
-                            for task_id, future in await pooled.next_finished():
-                                self._land()
-                                self._settle_pooled(task_id, future)
+                        await self._settle_pooled_until_idle(pooled, None)
                     raise
                 finally:
                     collecting = False
@@ -364,6 +356,15 @@ class Engine:
         finally:
             self._task_ended(task_id)
         return self._settle(task_id, context, result)
+
+    async def _settle_pooled_until_idle(self, pooled: PooledCalls, start: Callable[[str], None] | None) -> None:
+        """Settle pooled tasks as they finish until none runs; with ``start``, start what each makes ready."""
+        while pooled.running:
+            for task_id, future in await pooled.next_finished():
+                self._land()
+                if self._settle_pooled(task_id, future) and start is not None:
+                    for after in self._ready_after(task_id):
+                        start(after)
 
     def _settle_pooled(self, task_id: str, future: Future[Any]) -> bool:
         """Settle a task that ran in the pool; return whether it completed."""

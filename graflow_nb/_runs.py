@@ -33,7 +33,8 @@ def prepare_engine(
     answers: str | os.PathLike[str] | None,
 ) -> Engine:
     """Check the definition (or the run to resume) and build the engine that will run it (see ``Workflow.prepare``)."""
-    wf.store.check_writable()
+    store = wf.store
+    store.check_writable()
     document = _auto_resume_document(wf) if resume == "auto" else None
     if document is not None:
         state, graph = RunState.from_document(document), wf.graph
@@ -44,7 +45,7 @@ def prepare_engine(
         initial = Channel(channel)
         graph.check(initial.keys())
         state = RunState(workflow=wf.name, run_id=new_run_id(wf.name), channel=initial)
-    return Engine(graph, state, wf.store, [*presenters, *answer_presenters(answers)])
+    return Engine(graph, state, store, [*presenters, *answer_presenters(answers)])
 
 
 def _newest_unfinished(wf: Workflow) -> CheckpointDocument | None:

@@ -98,7 +98,7 @@ class Workflow:
         if presenters is None:
             from ._console import ConsolePresenter
 
-            presenters = [ConsolePresenter(interactive=wants_console(console))]
+            presenters = [ConsolePresenter(interactive=_wants_console(console))]
         engine = self.prepare(
             channel=channel, start_node=start_node, resume=resume, presenters=presenters, answers=answers
         )
@@ -196,6 +196,16 @@ def workflow(name: str, *, checkpoint_dir: str | os.PathLike[str] | None = None)
     return Workflow(name, checkpoint_dir=checkpoint_dir)
 
 
+def _wants_console(console: bool | None) -> bool:
+    if console is not None:
+        return console
+    in_kernel = "ipykernel" in sys.modules
+    try:
+        return sys.stdin is not None and sys.stdin.isatty() and not in_kernel
+    except (AttributeError, ValueError):
+        return False
+
+
 def run_blocking(start: Callable[[], Awaitable[T]]) -> T:
     """Run an async function to completion from sync code.
 
@@ -228,13 +238,3 @@ def run_blocking(start: Callable[[], Awaitable[T]]) -> T:
     if failure:
         raise failure[0]
     return outcome[0]
-
-
-def wants_console(console: bool | None) -> bool:
-    if console is not None:
-        return console
-    in_kernel = "ipykernel" in sys.modules
-    try:
-        return sys.stdin is not None and sys.stdin.isatty() and not in_kernel
-    except (AttributeError, ValueError):
-        return False
