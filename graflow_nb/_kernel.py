@@ -5,24 +5,39 @@ clicks would wait until the cell ends: a deadlock when the cell waits for the cl
 cell waits, :class:`ShellPump` reads the shell messages itself: comm messages (widget clicks and
 value changes) are handled at once; anything else (the next cells of "Run All") is handed back to
 the kernel, in order, when the cell ends. Supports ipykernel 6 and 7.
+
+Every widget message handled while a cell runs is framed as the kernel frames it between cells: a
+``busy`` and an ``idle`` status whose parent is that message, and the message as the parent of what the
+handler sends back (ipywidgets' echo of the new value). ipywidgets' frontend keeps one update per
+control in flight and sends the next only after that ``idle``; without it, only the first change to a
+control would ever reach the kernel.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import json
 import os
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import zmq
 
 from ._kernel_detect import running_kernel
 
-__all__ = ["MainThreadCalls", "ShellPump", "await_serving_widgets", "handle_comm_message", "running_kernel"]
+__all__ = [
+    "MainThreadCalls",
+    "ShellPump",
+    "answering",
+    "await_serving_widgets",
+    "frame_concurrent_widget_messages",
+    "handle_comm_message",
+    "running_kernel",
+]
 
 _LET_EARLIER_MESSAGES_QUEUE = 5  # event-loop turns for ipykernel 7's pending shell tasks to reach its lock
 _COMM_MESSAGES = frozenset({"comm_open", "comm_msg", "comm_close"})
@@ -40,11 +55,70 @@ def handle_comm_message(kernel: Any, frames: list[Any], reply_stream: Any) -> bo
     if handler is None:
         return False
     message = session.deserialize(message_frames, content=True, copy=False)
-    try:
-        handler(reply_stream, idents, message)
-    except Exception:
-        kernel.log.exception("graflow_nb: widget message handler failed")
+    with answering(kernel, idents, message):
+        try:
+            handler(reply_stream, idents, message)
+        except Exception:
+            kernel.log.exception("graflow_nb: widget message handler failed")
     return True
+
+
+def _kernel_parent(kernel: Any) -> tuple[Any, Any]:
+    """The shell request the kernel answers now (a running cell's), as (idents, message)."""
+    ident_var = getattr(kernel, "_shell_parent_ident", None)
+    if ident_var is not None:  # ipykernel 7 keeps them in context variables
+        return ident_var.get(), kernel._shell_parent.get()
+    return kernel._parent_ident.get("shell"), kernel._parents.get("shell")
+
+
+@contextlib.contextmanager
+def answering(kernel: Any, idents: Any, message: dict[str, Any]) -> Iterator[None]:
+    """Frame a widget message handled while a cell runs as the kernel frames one between cells.
+
+    Only the kernel's own parent changes (ipykernel's base ``set_parent``), not the output streams':
+    what the cell and its tasks print meanwhile still goes to the cell.
+    """
+    from ipykernel.kernelbase import Kernel as BaseKernel
+
+    set_kernel_parent: Callable[..., None] = BaseKernel.set_parent
+    cell_idents, cell = _kernel_parent(kernel)
+    kernel._publish_status("busy", "shell", parent=message)
+    set_kernel_parent(kernel, idents, message, "shell")
+    try:
+        yield
+    finally:
+        set_kernel_parent(kernel, cell_idents, cell, "shell")
+        kernel._publish_status("idle", "shell", parent=message)
+        if cell:  # the cell still runs: keep the kernel shown as busy
+            kernel._publish_status("busy", "shell", parent=cell)
+
+
+def frame_concurrent_widget_messages(kernel: Any) -> None:
+    """Make ipykernel 7 frame the widget messages it handles while a cell awaits (once per kernel).
+
+    ipykernel 7 dispatches them beside the awaiting cell (``concurrent=True``) but publishes no busy or
+    idle status for them, so a control's second change would never be sent by the browser.
+    """
+    original = type(kernel).dispatch_shell
+    if "concurrent" not in inspect.signature(original).parameters or "dispatch_shell" in vars(kernel):
+        return
+
+    async def dispatch_shell(msg: Any, /, subshell_id: str | None = None, *, concurrent: bool = False) -> None:
+        if not concurrent:
+            await original(kernel, msg, subshell_id=subshell_id)
+            return
+        _, frames = kernel.session.feed_identities(msg, copy=False)
+        header = kernel.session.deserialize(frames, content=False, copy=False)  # no digest recorded
+        cell = kernel.get_parent("shell")
+        kernel._publish_status("busy", "shell", parent=header)
+        try:
+            await original(kernel, msg, subshell_id=subshell_id, concurrent=True)
+        finally:
+            kernel._publish_status("idle", "shell", parent=header)
+            if cell and kernel._main_asyncio_lock.locked():  # the awaiting cell still runs
+                kernel._publish_status("busy", "shell", parent=cell)
+
+    kernel.dispatch_shell = dispatch_shell
 
 
 async def await_serving_widgets(kernel: Any, finished: asyncio.Future[Any]) -> None:

@@ -25,13 +25,20 @@ from ._checkpoint import RunStatus
 from ._controls import RequestControl
 from ._engine import Engine
 from ._feedback import FeedbackResponse
-from ._kernel import MainThreadCalls, ShellPump, await_serving_widgets, running_kernel
+from ._kernel import (
+    MainThreadCalls,
+    ShellPump,
+    await_serving_widgets,
+    frame_concurrent_widget_messages,
+    running_kernel,
+)
 from ._outcome import RunOutcome
 from ._panel import RunPanel
 from ._workflow import Workflow
 
 
 def _panel_for(engine: Engine, calls: MainThreadCalls) -> RunPanel:
+    frame_concurrent_widget_messages(running_kernel())
     panel = RunPanel(calls, engine)
     engine.presenters.append(panel)
     panel.display()
@@ -186,6 +193,9 @@ class NotebookRun:
                 await asyncio.wait({self._task})
             else:
                 await anyio.to_thread.run_sync(self._finished.wait)
+            # The task may have ended just now, its done callback (which sets _finished) not yet run:
+            # give the loop a turn, or this loop would spin without ever letting it run.
+            await asyncio.sleep(0)
         return self.result()
 
     def __repr__(self) -> str:

@@ -6,6 +6,7 @@ import json
 import sys
 import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -324,3 +325,40 @@ class TestRunAllOrder:
             for msg_id in (first, *later):
                 assert kernel.reply(msg_id)["content"]["status"] == "ok"
             assert kernel.run("print(order)").strip() == "['cell 1', 'cell 1 ends', 'cell 2', 'cell 3', 'cell 4']"
+
+
+class TestWidgetMessagesWhileACellRuns:
+    """ipywidgets' frontend sends a control's next change only after the kernel's idle status for the
+    previous one (parent: that change). While a cell runs, each change must still get it, and the
+    kernel's echo of the value must name it as parent, or the browser drops all but the first change."""
+
+    @pytest.mark.parametrize("mode", ["execute", "await"])
+    def test_each_change_is_framed_by_busy_and_idle_and_echoed_to_it(self, kernel: Kernel, mode: str) -> None:
+        mark = kernel.mark()
+        question = "feedback_type='text', prompt='Name?'"
+        if mode == "execute":
+            cell = kernel.submit(f"answer = asking('framed-{mode}', {question}).execute()")
+        else:
+            kernel.run(f"run = asking('framed-{mode}', {question}).start()")
+            cell = kernel.submit("answer = await run")
+        area = kernel.find_widget("TextareaModel", after=mark)
+        kernel.wait_for(lambda: kernel._idle_after(cell) is False and kernel.outputs(cell), what="cell running")
+        sent = []
+        for typed in ("h", "he", "hel", "hell", "hello"):
+            update = {"method": "update", "state": {"value": typed}, "buffer_paths": []}
+            message = kernel.client.session.msg("comm_msg", {"comm_id": area, "data": update})
+            kernel.client.shell_channel.send(message)
+            msg_id = message["header"]["msg_id"]
+            sent.append(msg_id)
+            # the browser would wait for exactly this before sending the next keystroke
+            kernel.wait_for(partial(kernel._idle_after, msg_id), timeout=10, what=f"idle for {typed!r}")
+        for msg_id in sent:
+            replies = kernel.outputs(msg_id)
+            states = [m["content"]["execution_state"] for m in replies if m["msg_type"] == "status"]
+            assert states == ["busy", "idle"]
+            echoes = [m["content"]["data"] for m in replies if m["msg_type"] == "comm_msg"]
+            assert [echo["method"] for echo in echoes] == ["echo_update"]
+        assert not kernel._idle_after(cell), "the running cell must not look finished"
+        kernel.click(kernel.find_widget("ButtonModel", after=mark, description="Submit"))
+        assert kernel.reply(cell)["content"]["status"] == "ok"
+        assert kernel.run("print(answer['text'])").strip() == "hello"

@@ -1,0 +1,200 @@
+"""A Jupyter server and Debian's Chromium (driven by Playwright), for tests that act as a person does."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+IPYKERNEL6_PYTHON = ROOT / ".venv-ipykernel6" / "bin" / "python"
+#: The kernelspec that starts ipykernel 6 (installed in the server's JUPYTER_PATH when that venv exists).
+IPYKERNEL6_SPEC = "ipykernel6"
+KERNEL_DISPLAY_NAMES = {"python3": "Python 3 (ipykernel)", IPYKERNEL6_SPEC: "Python 3 (ipykernel 6)"}
+
+
+def require_chromium() -> None:
+    """Fail (not skip) without a browser: ./scripts/test installs it, so its absence is a broken set-up."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: ./scripts/test installs Debian's chromium", pytrace=False)
+
+
+@dataclass
+class JupyterServer:
+    """A running JupyterLab / Notebook 7 server on 127.0.0.1 with a token."""
+
+    url: str
+    token: str
+    root: Path
+
+    def lab_url(self, name: str) -> str:
+        """Open ``name`` in JupyterLab, in a workspace of its own (reset, so nothing carries over)."""
+        return f"{self.url}/lab/workspaces/{Path(name).stem}/tree/{name}?reset&token={self.token}"
+
+    def notebook7_url(self, name: str) -> str:
+        """Open ``name`` in Notebook 7's single-document page."""
+        return f"{self.url}/notebooks/{name}?token={self.token}"
+
+
+def _kernelspecs(directory: Path) -> Path:
+    """A JUPYTER_PATH with an ipykernel 6 kernelspec beside the default one (when its venv exists)."""
+    kernels = directory / "kernels"
+    if IPYKERNEL6_PYTHON.exists():
+        spec = kernels / IPYKERNEL6_SPEC
+        spec.mkdir(parents=True)
+        (spec / "kernel.json").write_text(
+            json.dumps(
+                {
+                    "argv": [str(IPYKERNEL6_PYTHON), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                    "display_name": KERNEL_DISPLAY_NAMES[IPYKERNEL6_SPEC],
+                    "language": "python",
+                }
+            )
+        )
+    return directory
+
+
+@contextlib.contextmanager
+def jupyter_server(root: Path, app: str = "jupyterlab") -> Iterator[JupyterServer]:
+    """Start ``python -m <app>`` (jupyterlab or notebook) serving ``root``; stop it afterwards."""
+    from tests.kernel_harness import _free_port
+
+    port, token = _free_port(), os.urandom(12).hex()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRAFLOW_NB_")}
+    env["JUPYTER_PATH"] = str(_kernelspecs(root / ".jupyter-path"))
+    log = (root / f".{app}.log").open("wb")
+    with (
+        log,
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                app,
+                "--no-browser",
+                "--ServerApp.ip=127.0.0.1",
+                f"--ServerApp.port={port}",
+                "--ServerApp.port_retries=0",
+                f"--IdentityProvider.token={token}",
+                f"--ServerApp.root_dir={root}",
+                "--ServerApp.allow_root=True",
+                "--LabApp.news_url=",
+                "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            ],
+            env={**env, "JUPYTER_RUNTIME_DIR": str(root / ".runtime")},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        ) as server,
+    ):
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=5).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise TimeoutError(f"{app} did not start; see {log.name}") from None
+                time.sleep(0.2)  # nothing to wait on but the port
+        try:
+            yield JupyterServer(url, token, root)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+
+@contextlib.contextmanager
+def chromium_page(width: int = 1280, height: int = 2400, dark: bool = False) -> Iterator[Any]:
+    """A fresh headless Chromium page (Debian's build)."""
+    from playwright import sync_api
+
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
+        try:
+            page = browser.new_page(
+                viewport={"width": width, "height": height}, color_scheme="dark" if dark else "light"
+            )
+            page.set_default_timeout(60_000)
+            yield page
+        finally:
+            browser.close()
+
+
+def write_notebook(path: Path, cells: list[str], kernel: str = "python3") -> Path:
+    """A notebook of code cells (a leading ``#md`` line makes a markdown cell)."""
+    notebook = nbformat.v4.new_notebook()
+    for source in cells:
+        if source.startswith("#md\n"):
+            notebook.cells.append(nbformat.v4.new_markdown_cell(source.removeprefix("#md\n")))
+        else:
+            notebook.cells.append(nbformat.v4.new_code_cell(source))
+    display_name = KERNEL_DISPLAY_NAMES.get(kernel, kernel)
+    notebook.metadata["kernelspec"] = {"name": kernel, "display_name": display_name, "language": "python"}
+    nbformat.write(notebook, path)
+    return path
+
+
+def run_all(page: Any) -> None:
+    """Run ▸ Run All Cells, from the menu bar as a person would (JupyterLab and Notebook 7).
+
+    A notebook whose kernel has only just connected can drop the first request; then the first
+    cell's prompt stays ``[ ]`` and the menu is used again, as a person would.
+    """
+    first_prompt = page.locator(".jp-CodeCell .jp-InputPrompt").first
+    for _ in range(5):
+        page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+        page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+        try:
+            page.wait_for_function(
+                "prompt => !/\\[\\s*\\]/.test(prompt.innerText)", arg=first_prompt.element_handle(), timeout=5_000
+            )
+            return
+        except Exception:  # noqa: BLE001 - playwright's TimeoutError: try the menu again
+            continue
+    raise AssertionError("Run All Cells did not start the notebook")
+
+
+def wait_for_kernel(page: Any) -> None:
+    """Wait until the notebook's kernel has started and is idle (status bar or toolbar indicator)."""
+    page.locator(".jp-Notebook").wait_for()
+    page.wait_for_function(
+        """() => {
+            const dialog = document.querySelector('.jp-Dialog');
+            if (dialog !== null) throw new Error('a dialog opened: ' + dialog.innerText);
+            const text = document.body.innerText;
+            if (/\\| Idle/.test(text)) return true;   // JupyterLab's status bar
+            const indicator = document.querySelector('.jp-Notebook-ExecutionIndicator');
+            return indicator !== null && indicator.getAttribute('data-status') === 'idle';  // Notebook 7
+        }""",
+        timeout=90_000,
+    )
+
+
+def screenshot(page: Any, name: str, full_page: bool = True) -> Path:
+    """Save a screenshot under test-artifacts/ and return its path."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=full_page)
+    return path

@@ -1,0 +1,259 @@
+"""Every control type, changed as a person changes it, in Chromium: what is recorded is what was shown.
+
+One notebook asks eight questions at once (approval with a reason, text, toggle buttons, dropdown,
+checkboxes, slider, range slider, form). The test types key by key, drags and uses the keyboard,
+changes its mind, reads what the screen shows, then submits; the task's value, the decision log and
+the answered control must all say what the screen showed. Run in each way a notebook runs a workflow
+(a blocking ``wf.execute()`` cell, ``run = wf.start()`` then ``await run``, ``wf.start()`` with no cell
+running), on ipykernel 7 and 6, in JupyterLab 4 and Notebook 7.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.browser import (
+    IPYKERNEL6_PYTHON,
+    IPYKERNEL6_SPEC,
+    JupyterServer,
+    chromium_page,
+    jupyter_server,
+    require_chromium,
+    run_all,
+    screenshot,
+    wait_for_kernel,
+    write_notebook,
+)
+
+require_chromium()
+pytestmark = pytest.mark.timeout(300)
+
+SETUP = """\
+import json
+from typing import Literal
+from pydantic import BaseModel, Field
+from graflow_nb import TaskExecutionContext, decision_log, task, workflow
+
+class Training(BaseModel):
+    run_name: str = Field(min_length=3)
+    epochs: int = Field(10, ge=1, le=50)
+    shuffle: bool = True
+
+ASKS = {
+    "approve-reason": dict(feedback_type="approval"),
+    "free-text": dict(feedback_type="text"),
+    "toggle-pick": dict(feedback_type="selection", options=["none", "weak", "strong"]),
+    "dropdown-pick": dict(feedback_type="selection", options=["alpha", "beta", "gamma", "delta", "eps", "zeta"]),
+    "tick-boxes": dict(feedback_type="multi_selection", options=["age", "tenure", "income"]),
+    "slider": dict(feedback_type="number", min=0, max=10, step=1, default=2),
+    "band": dict(feedback_type="number", min=0, max=100, step=1, default=[20, 80], range=True),
+    "form": dict(feedback_type="form", model=Training),
+}
+FIELDS = {"approved", "reason", "text", "selected", "value", "data"}
+recorded = {}
+
+def asking(key):
+    @task(id=key, inject_context=True)
+    def ask(ctx: TaskExecutionContext) -> str:
+        response = ctx.request_feedback(prompt=f"Question {key}", **ASKS[key])
+        recorded[key] = response.model_dump(mode="json", include=FIELDS, exclude_none=True)
+        return key
+    return ask
+
+with workflow("controls") as wf:
+    for key in ASKS:
+        asking(key)
+"""
+
+REPORT = """\
+logged = {e["task_id"]: e.get("value") for e in decision_log(workflow="controls").entries if e["event"] == "answered"}
+print("RECORDED " + json.dumps({"task": recorded, "log": logged}, sort_keys=True))
+"""
+
+MODES = {
+    "execute": ["wf.execute()"],
+    "await": ["run = wf.start()", "await run"],
+    "idle": ["run = wf.start()"],
+}
+
+
+def build(root: Path, mode: str, kernel: str) -> str:
+    name = f"controls_{mode}_{kernel}.ipynb"
+    write_notebook(root / name, [SETUP, *MODES[mode], REPORT], kernel=kernel)
+    return name
+
+
+# -- gestures ------------------------------------------------------------------------------
+
+
+def request_box(page: Any, key: str) -> Any:
+    return page.locator(".graflow-nb-request", has_text=f"Question {key}")
+
+
+def type_keys(field: Any, text: str) -> None:
+    """Click into a field and type key by key, as a person types."""
+    field.click()
+    field.press_sequentially(text, delay=25)
+
+
+def drag_handle(page: Any, handle: Any, dx: float) -> None:
+    """Press a slider's handle, move in steps, release."""
+    box = handle.bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + dx, y, steps=8)
+    page.mouse.up()
+
+
+def act_and_read(page: Any) -> dict[str, Any]:
+    """Change every control several times; return what the screen shows just before submitting."""
+    shown: dict[str, Any] = {}
+
+    box = request_box(page, "free-text")
+    area = box.locator("textarea")
+    type_keys(area, "hello wrld")
+    for _ in range(3):
+        area.press("Backspace")
+    type_keys(area, "orld")
+    shown["free-text"] = {"text": area.input_value()}
+
+    box = request_box(page, "toggle-pick")
+    for option in ("strong", "weak", "none"):
+        box.get_by_role("button", name=option, exact=True).click()
+    shown["toggle-pick"] = {"selected": box.locator("button.mod-active").inner_text().strip()}
+
+    box = request_box(page, "dropdown-pick")
+    select = box.locator("select")
+    select.select_option("gamma")
+    select.select_option("zeta")
+    select.focus()
+    select.press("ArrowUp")  # zeta -> eps, by keyboard
+    shown["dropdown-pick"] = {"selected": select.input_value()}
+
+    box = request_box(page, "tick-boxes")
+    boxes = {name: box.get_by_role("checkbox", name=name) for name in ("age", "tenure", "income")}
+    boxes["age"].click()
+    boxes["income"].click()
+    boxes["tenure"].click()
+    boxes["age"].click()  # changed their mind
+    shown["tick-boxes"] = {"selected": [name for name, b in boxes.items() if b.is_checked()]}
+
+    box = request_box(page, "slider")
+    handle = box.locator(".noUi-handle")
+    drag_handle(page, handle, 60)
+    drag_handle(page, handle, 60)
+    handle.focus()
+    handle.press("ArrowRight")
+    handle.press("ArrowRight")
+    handle.press("ArrowLeft")
+    page.wait_for_timeout(300)  # the readout follows the release: let the screen settle before reading it
+    shown["slider"] = {"value": int(box.locator(".widget-readout").inner_text())}
+
+    box = request_box(page, "band")
+    low, high = box.locator(".noUi-handle").nth(0), box.locator(".noUi-handle").nth(1)
+    drag_handle(page, low, -40)
+    drag_handle(page, high, -50)
+    drag_handle(page, low, 25)
+    page.wait_for_timeout(300)
+    readout = box.locator(".widget-readout").inner_text()
+    shown["band"] = {"value": [int(v) for v in re.findall(r"\d+", readout)]}
+
+    box = request_box(page, "form")
+    name_field = box.locator(".widget-text input").first
+    type_keys(name_field, "ab")
+    box.get_by_role("button", name="Submit").click()
+    box.get_by_text("Please fix the fields").wait_for()  # too short: refused, with the field marked
+    type_keys(name_field, "c-run")
+    epochs = box.locator(".noUi-handle")
+    drag_handle(page, epochs, 40)
+    epochs.focus()
+    epochs.press("ArrowRight")
+    shuffle = box.get_by_role("checkbox")
+    shuffle.click()
+    shuffle.click()
+    shuffle.click()
+    page.wait_for_timeout(300)
+    shown["form"] = {
+        "data": {
+            "run_name": name_field.input_value(),
+            "epochs": int(box.locator(".widget-readout").inner_text()),
+            "shuffle": shuffle.is_checked(),
+        }
+    }
+
+    box = request_box(page, "approve-reason")
+    reason = box.locator("input[type=text]")
+    type_keys(reason, "not yet, rerun")
+    reason.press("Backspace")
+    reason.press("Backspace")
+    type_keys(reason, "un with seed 7")
+    shown["approve-reason"] = {"approved": False, "reason": reason.input_value()}
+    return shown
+
+
+def submit_all(page: Any) -> None:
+    for key in ("free-text", "toggle-pick", "dropdown-pick", "tick-boxes", "slider", "band", "form"):
+        request_box(page, key).get_by_role("button", name="Submit").click()
+    request_box(page, "approve-reason").get_by_role("button", name="Reject").click()
+
+
+def recorded_answers(page: Any) -> dict[str, Any]:
+    output = page.locator(".jp-OutputArea-output", has_text="RECORDED ").last
+    output.wait_for(timeout=90_000)
+    return json.loads(output.inner_text().split("RECORDED ", 1)[1])
+
+
+# -- the tests -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
+    with jupyter_server(tmp_path_factory.mktemp("controls")) as running:
+        yield running
+
+
+CASES = [
+    pytest.param("execute", "python3", "lab", id="execute-ipykernel7-lab"),
+    pytest.param("await", "python3", "lab", id="await-ipykernel7-lab"),
+    pytest.param("idle", "python3", "lab", id="idle-ipykernel7-lab"),
+    pytest.param("execute", IPYKERNEL6_SPEC, "lab", id="execute-ipykernel6-lab"),
+    pytest.param("await", IPYKERNEL6_SPEC, "lab", id="await-ipykernel6-lab"),
+    pytest.param("execute", "python3", "notebook7", id="execute-ipykernel7-notebook7"),
+    pytest.param("await", "python3", "notebook7", id="await-ipykernel7-notebook7"),
+]
+
+
+@pytest.mark.parametrize(("mode", "kernel", "ui"), CASES)
+def test_every_control_records_what_the_screen_shows(server: JupyterServer, mode: str, kernel: str, ui: str) -> None:
+    if kernel == IPYKERNEL6_SPEC and not IPYKERNEL6_PYTHON.exists():
+        pytest.skip("no .venv-ipykernel6 (./scripts/test creates it)")
+    name = build(server.root, mode, kernel)
+    artifact = f"controls-{mode}-{kernel}-{ui}"
+    with chromium_page(height=3200) as page:
+        try:
+            page.goto(server.lab_url(name) if ui == "lab" else server.notebook7_url(name))
+            wait_for_kernel(page)
+            run_all(page)
+            request_box(page, "approve-reason").wait_for(timeout=90_000)
+            page.locator(".graflow-nb-request").nth(7).wait_for()
+            shown = act_and_read(page)
+            screenshot(page, f"{artifact}-before-submit")
+            submit_all(page)
+            if mode == "idle":  # no cell ran meanwhile: run the report cell again now that the run is over
+                page.get_by_text("completed", exact=False).first.wait_for()
+                report = page.locator(".jp-CodeCell").last
+                report.locator(".jp-InputArea-editor").click()
+                page.keyboard.press("Shift+Enter")
+            answers = recorded_answers(page)
+        finally:
+            screenshot(page, f"{artifact}-after")
+    assert answers["task"] == shown
+    for key, fields in shown.items():  # the decision log keeps the main field of each answer
+        assert answers["log"][key] == next(iter(fields.values())), key
