@@ -18,12 +18,13 @@ from pydantic import BaseModel, ValidationError
 
 from ._exceptions import FeedbackAlreadySettledError, InvalidAnswerError
 from ._feedback import FeedbackRequest, FeedbackResponse, FeedbackType, LiveParts
+from ._theme import error_text, muted
 
 #: Submits answer fields for a request; raises InvalidAnswerError or FeedbackAlreadySettledError.
 Submit = Callable[..., FeedbackResponse]
 
 _FEW_OPTIONS = 4
-_PREVIEW_QUIET_SECONDS = 0.15  # debounce: run the preview once the control has rested this long
+_PREVIEW_QUIET_SECONDS = 0.15  # a moving control's preview is redrawn at most this often
 _FEW_CHECKBOXES = 6
 
 
@@ -34,11 +35,21 @@ def _button(description: str, style: str, icon: str) -> widgets.Button:
 def metadata_view(metadata: dict[str, Any]) -> widgets.HTML:
     """The request's metadata as a small table."""
     rows = "".join(
-        f"<tr><th style='text-align:left;padding-right:1em'>{html.escape(str(key))}</th>"
+        f"<tr><th style='text-align:left;padding-right:1em;font-weight:normal' class='gnb-muted'>"
+        f"{html.escape(str(key))}</th>"
         f"<td><code>{html.escape(json.dumps(value) if not isinstance(value, str) else value)}</code></td></tr>"
         for key, value in metadata.items()
     )
     return widgets.HTML(f"<table>{rows}</table>")
+
+
+def plain_prompt(prompt: str) -> str:
+    """A markdown prompt as one line of plain text (for the text stand-in): no ``**``, ``>`` or line breaks."""
+    import re
+
+    text = re.sub(r"(\*\*|__|`)", "", prompt)
+    text = re.sub(r"^\s*(>|#+)\s?", "", text, flags=re.MULTILINE)
+    return " ".join(text.split())
 
 
 class RequestControl:
@@ -57,13 +68,16 @@ class RequestControl:
         self._inputs: list[widgets.Widget] = []
         self.submit_buttons: list[widgets.Button] = []
         self._read_answer: Callable[[widgets.Button | None], dict[str, Any]]
+        self._verdict_buttons: dict[bool, widgets.Button] = {}
         self._field_errors: dict[str, widgets.HTML] = {}
         body = self._build()
         prompt = widgets.Output()
         prompt.append_display_data(Markdown(request.prompt))  # type: ignore[no-untyped-call]
         origin = widgets.HTML(
-            f"<span style='color:gray'>{html.escape(request.task_id)} · {request.feedback_type.value} · "
-            f"{request.feedback_id}</span>"
+            muted(
+                f"{request.task_id} · {request.feedback_type.value.replace('_', ' ')} · {request.feedback_id}",
+                title="task · type · feedback id (for graflow-nb answer)",
+            )
         )
         parts: list[widgets.Widget] = [prompt, origin]
         if request.metadata:
@@ -72,15 +86,21 @@ class RequestControl:
         if self._preview is not None:
             parts.append(self.preview_output)
             for control in self._inputs:
+                if hasattr(control, "continuous_update"):  # the preview follows a slider while it is dragged
+                    control.continuous_update = True
                 control.observe(self._value_moved, names="value")
-        self.widget = widgets.VBox(parts, layout=widgets.Layout(border="1px solid #ccc", padding="6px", margin="4px 0"))
+        self.widget = widgets.VBox(parts)
         self.widget.add_class("graflow-nb-request")
         self.widget.add_class(f"graflow-nb-{request.feedback_id}")
+        self._state_class = ""
+        self._mark("asking")
+        self.status.add_class("gnb-status")
         self.deadline: datetime | None = None
         if request.timeout is not None:
             self.deadline = datetime.now(timezone.utc) + timedelta(seconds=request.timeout)
         self.answered = False
         self.response: FeedbackResponse | None = None
+        self._keep_submit_honest()
 
     # -- building ----------------------------------------------------------------------
 
@@ -112,6 +132,7 @@ class RequestControl:
         self._inputs = [reason]
         self._connect(approve)
         self._connect(reject)
+        self._verdict_buttons = {True: approve, False: reject}
         self._read_answer = lambda button: {
             "approved": button is approve,
             "reason": reason.value.strip() or None,
@@ -199,8 +220,8 @@ class RequestControl:
                 field = str(problem["loc"][0]) if problem["loc"] else ""
                 label = self._field_errors.get(field)
                 if label is not None:
-                    label.value = f"<span style='color:#c62828'>{html.escape(problem['msg'])}</span>"
-            self.error.value = "<span style='color:#c62828'>Please fix the fields marked in red.</span>"
+                    label.value = error_text(problem["msg"])
+            self.error.value = error_text("Please fix the fields marked beside them.")
             return False
         return True
 
@@ -208,9 +229,9 @@ class RequestControl:
         try:
             self._submit(self.request.feedback_id, **answer)
         except InvalidAnswerError as error:
-            self.error.value = f"<span style='color:#c62828'>{html.escape(str(error))}</span>"
+            self.error.value = error_text(str(error))
         except FeedbackAlreadySettledError as error:
-            self.error.value = f"<span style='color:#6d4c41'>{html.escape(str(error))}</span>"
+            self.error.value = error_text(str(error))
         else:
             self.error.value = ""
 
@@ -250,7 +271,7 @@ class RequestControl:
         value = answer.get(field)
         self._inputs[0].value = tuple(value) if isinstance(value, list) else value
 
-    def settle(self, response: FeedbackResponse | None) -> None:
+    def settle(self, response: FeedbackResponse | None, note: str | None = None) -> None:
         """Disable the control and show the answer (or that the request closed unanswered)."""
         self.answered = True
         self.response = response
@@ -258,16 +279,71 @@ class RequestControl:
             control.disabled = True
         self.error.value = ""
         if response is None:
-            self.status.value = "<span style='color:gray'>closed without an answer</span>"
+            self._mark("closed")
+            self.status.value = muted("closed without an answer")
             return
+        if response.feedback_type is FeedbackType.APPROVAL:
+            verdict = bool(response.approved)
+            self._mark("approved" if verdict else "rejected")
+            for choice, button in self._verdict_buttons.items():
+                if choice is verdict:
+                    button.add_class("gnb-chosen")
+                else:
+                    button.button_style = ""
+        else:
+            self._mark("answered")
         when = response.responded_at.astimezone().strftime("%H:%M:%S")
         self.status.value = (
-            f"<span style='color:#2e7d32'>✔ {html.escape(response.summary())}</span> "
-            f"<span style='color:gray'>by {html.escape(response.responded_by)} via {response.via} at {when}</span>"
+            f"<b>{html.escape(response.summary())}</b> "
+            f"{muted(f'by {response.responded_by} via {response.via} at {when}')}"
+            + (f"<br>{muted(note)}" if note else "")
         )
 
+    def retire(self, why: str) -> None:
+        """Disable an unanswered control whose run went on elsewhere, saying so."""
+        self.answered = True
+        for control in [*self._inputs, *self.submit_buttons]:
+            control.disabled = True
+        self._mark("closed")
+        self.status.value = muted(why)
+
+    def _mark(self, state: str) -> None:
+        """Colour the control's edge by its state (asking, answered, approved, rejected, timed-out, closed)."""
+        if self._state_class:
+            self.widget.remove_class(self._state_class)
+        self._state_class = f"gnb-{state}"
+        self.widget.add_class(self._state_class)
+
+    def _keep_submit_honest(self) -> None:
+        """An empty text or an empty multi-selection cannot be sent by a stray click, unless the request's
+        own default is that empty answer (``default=""`` or ``default=[]``)."""
+        kind = self.request.feedback_type
+        if kind not in (FeedbackType.TEXT, FeedbackType.MULTI_SELECTION) or not self.submit_buttons:
+            return
+        if self.request.default is not None and not self.request.default:
+            return
+        submit = self.submit_buttons[0]
+
+        def refresh(_change: Any = None) -> None:
+            if self.answered:
+                return
+            answer = next(iter(self._read_answer(None).values()))
+            empty = not (answer.strip() if isinstance(answer, str) else answer)
+            submit.disabled = empty
+            submit.tooltip = (
+                "type an answer first"
+                if kind is FeedbackType.TEXT and empty
+                else ("pick at least one option first" if empty else "Submit")
+            )
+
+        for control in self._inputs:
+            control.observe(refresh, names="value")
+        refresh()
+
     def _value_moved(self, _change: Any) -> None:
-        self._preview_due = time.monotonic() + _PREVIEW_QUIET_SECONDS
+        """Schedule a preview: at most one per quiet interval while the control keeps moving, and one after."""
+        if self._preview_due is None:
+            self._preview_due = time.monotonic() + _PREVIEW_QUIET_SECONDS
 
     def _run_preview(self) -> None:
         """Call the task's preview function with the control's current value; show what it returns."""
@@ -295,12 +371,10 @@ class RequestControl:
             return
         left = (self.deadline - now).total_seconds()
         if left > 0:
-            self.status.value = f"<span style='color:gray'>⏳ {int(left) + 1} s left, then the run pauses</span>"
+            self.status.value = muted(f"{_duration(left)} left to answer, then the run pauses")
         else:
-            self.status.value = (
-                "<span style='color:#e65100'>timed out: the run paused with a checkpoint; "
-                "answering here resumes it</span>"
-            )
+            self._mark("timed-out")
+            self.status.value = "<b>timed out</b>: the run paused with a checkpoint; answering here resumes it"
 
     @property
     def feedback_id(self) -> str:
@@ -310,13 +384,34 @@ class RequestControl:
     def reopen(self, submit: Submit) -> None:
         """Point the control at a new run (after the run paused) and keep it answerable."""
         self._submit = submit
+        timed_out = self.deadline is not None
         self.deadline = None
+        self._mark("timed-out" if timed_out else "paused")
+        self.status.value = (
+            "<b>timed out</b>: " if timed_out else "<b>paused</b>: "
+        ) + "the run is saved; answering here resumes it in this kernel"
+
+
+def _duration(seconds: float) -> str:
+    """``42 s``, ``3 min 05 s``, ``2 h 10 min``: a countdown a person reads at a glance."""
+    whole = int(seconds) + 1
+    if whole < 60:
+        return f"{whole} s"
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60:02d} s"
+    return f"{whole // 3600} h {whole % 3600 // 60:02d} min"
 
 
 def _display_data(shown: Any) -> dict[str, Any]:
-    """An output the Output widget shows as is: ``shown`` formatted by IPython (text, HTML, PNG...)."""
+    """An output the Output widget shows as is: ``shown`` formatted by IPython (text, HTML, PNG...).
+
+    A matplotlib figure becomes a PNG whatever backend the notebook chose (with ``Agg`` IPython would
+    only give its text form, ``<Figure size ...>``).
+    """
     from IPython import get_ipython
 
+    if _is_figure(shown):
+        return {"output_type": "display_data", "data": _figure_png(shown), "metadata": {}}
     shell = get_ipython()
     if isinstance(shown, str) or shell is None:
         data, metadata = {"text/plain": str(shown)}, {}
@@ -325,10 +420,24 @@ def _display_data(shown: Any) -> dict[str, Any]:
     return {"output_type": "display_data", "data": data, "metadata": metadata}
 
 
+def _is_figure(shown: Any) -> bool:
+    figure_module = sys.modules.get("matplotlib.figure")
+    return figure_module is not None and isinstance(shown, figure_module.Figure)
+
+
+def _figure_png(figure: Any) -> dict[str, str]:
+    import base64
+    import io
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", bbox_inches="tight")
+    return {"image/png": base64.b64encode(buffer.getvalue()).decode("ascii"), "text/plain": repr(figure)}
+
+
 def _close_if_figure(shown: Any) -> None:
     """Close a matplotlib figure once displayed, so the cell does not show it again."""
     pyplot = sys.modules.get("matplotlib.pyplot")
-    if pyplot is not None and type(shown).__name__ == "Figure":
+    if pyplot is not None and _is_figure(shown):
         pyplot.close(shown)
 
 

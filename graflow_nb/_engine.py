@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import inspect
 import os
 import secrets
 import socket
@@ -36,6 +37,7 @@ from ._broker import FeedbackBroker
 from ._channel import Channel
 from ._checkpoint import CheckpointDocument, RequestRecord, RunStatus, TaskError
 from ._context import TaskExecutionContext, TaskStopped
+from ._exceptions import UnsavedResultWarning
 from ._feedback import FeedbackRequest, FeedbackResponse, utc_now
 from ._graph import TaskGraph, result_key
 from ._inline import InlineRunner
@@ -460,11 +462,7 @@ class Engine:
             self.channel.set(result_key(task_id), result)
             self.state.completed[task_id] = None
             return
-        warnings.warn(
-            f"task {task_id!r} returned a {type(result).__name__}, which a JSON checkpoint cannot "
-            "hold; it is kept in memory and the task runs again if the run is resumed",
-            stacklevel=1,
-        )
+        warn_unsaved_result(self.graph.tasks[task_id].func, task_id, result)
         self._volatile_results[task_id] = result
 
     def _fail(self, task_id: str, error: Exception) -> None:
@@ -612,3 +610,20 @@ class Engine:
             await anyio.sleep(self.checkpoint_interval)
             if self._changes != self._written_changes:
                 await self.write_checkpoint()
+
+
+def warn_unsaved_result(func: Callable[..., Any], task_id: str, result: Any) -> None:
+    """Warn, pointing at the user's task (not at graflow_nb), that its result cannot be checkpointed."""
+    path, type_name = find_non_json(result) or ("", type(result).__name__)
+    where = f" (at result{path})" if path else ""
+    code = getattr(inspect.unwrap(func), "__code__", None)
+    warnings.warn_explicit(
+        f"task {task_id!r} returned a {type_name}{where}, which a JSON checkpoint cannot hold: it is kept "
+        "in memory only, so if this run pauses and is resumed the task runs again. To keep it, return "
+        "JSON data (dicts, lists, strings, numbers) or a pydantic model, e.g. save a large object to a "
+        "file and return its path.",
+        UnsavedResultWarning,
+        filename=code.co_filename if code else "<task>",
+        lineno=code.co_firstlineno if code else 0,
+        module=getattr(func, "__module__", None) or "__main__",
+    )

@@ -174,3 +174,8 @@ class WorkflowCancelled(RunNotCompletedError):  # noqa: N818 - named after the r
 
 class WorkflowFailed(RunNotCompletedError):  # noqa: N818 - named after the run state
     """Raised when a task raised an error; the work done before it is checkpointed."""
+
+
+class UnsavedResultWarning(UserWarning):
+    """A task returned a value a JSON checkpoint cannot hold: it is kept in memory only, and the task
+    runs again if the run is resumed from its checkpoint."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import getpass
+import json
 import math
 import os
 from collections.abc import Callable
@@ -129,18 +130,39 @@ class FeedbackResponse(BaseModel):
         return self.selected if isinstance(self.selected, list) else None
 
     def summary(self) -> str:
-        """The answer in a few words, e.g. ``approved`` or ``selected 'staging'``."""
+        """The answer as a person writes it: ``approved``, ``rejected: too risky``, ``age, tenure``, ``20 – 80``."""
         kind = self.feedback_type
         if kind is FeedbackType.APPROVAL:
             verdict = "approved" if self.approved else "rejected"
-            return f"{verdict} ({self.reason})" if self.reason else verdict
+            return f"{verdict}: {self.reason}" if self.reason else verdict
         if kind is FeedbackType.TEXT:
-            return f"text {self.text!r}"
-        if kind in _OPTION_TYPES:
-            return f"selected {self.selected!r}"
+            return self.text if self.text else "(no text)"
+        if kind is FeedbackType.MULTI_SELECTION:
+            return ", ".join(self.selected or []) if self.selected else "(nothing selected)"
+        if kind is FeedbackType.SELECTION:
+            return str(self.selected)
         if kind is FeedbackType.NUMBER:
-            return f"value {self.value!r}"
-        return f"form {to_json_data(self.data)!r}"
+            if isinstance(self.value, list):
+                return " – ".join(_number_text(v) for v in self.value)
+            return _number_text(self.value)
+        data = to_json_data(self.data)
+        if isinstance(data, dict):
+            return ", ".join(f"{key}: {_field_text(value)}" for key, value in data.items())
+        return _field_text(data)
+
+
+def _number_text(value: float | None) -> str:
+    return "(none)" if value is None else str(value)
+
+
+def _field_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return _number_text(value)
+    if isinstance(value, (str, int)) or value is None:
+        return str(value)
+    return json.dumps(value, ensure_ascii=False)
 
 
 def parse_feedback_type(feedback_type: FeedbackType | str) -> FeedbackType:

@@ -172,6 +172,10 @@ class MainThreadCalls:
                 return
         self._loop.call_soon_threadsafe(function)
 
+    def call_on_loop(self, function: Callable[[], object]) -> None:
+        """Run ``function`` on the kernel's event loop (from any thread), even after a blocking cell ended."""
+        self._loop.call_soon_threadsafe(function)
+
     def pumping(self, pump: ShellPump | None) -> None:
         """Route calls through ``pump`` while it runs (None when it stops)."""
         with self._lock:

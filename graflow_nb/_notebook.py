@@ -79,6 +79,7 @@ class NotebookRun:
             answers=options.get("answers"),
         )
         handle = cls(wf, _panel_for(engine, calls))
+        wf.last_run = handle
         handle._launch(engine)
         return handle
 
@@ -219,6 +220,7 @@ def run_in_cell(wf: Workflow, **options: Any) -> RunOutcome:
         answers=options.get("answers"),
     )
     handle = NotebookRun(wf, None)
+    wf.last_run = handle
     panel = _panel_for(engine, calls)
     handle.panel = panel
     panel.on_paused_answer = handle._answer_paused
@@ -240,5 +242,4 @@ def run_in_cell(wf: Workflow, **options: Any) -> RunOutcome:
         calls.pumping(None)
         thread.join()
     handle._outcome = outcome[0]
-    print(panel.recap())
     return outcome[0]

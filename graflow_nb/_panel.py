@@ -9,16 +9,16 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
-from IPython.display import display
+from IPython.display import DisplayHandle, display
 
-from ._controls import RequestControl, Submit
+from ._controls import RequestControl, Submit, plain_prompt
 from ._feedback import FeedbackRequest, FeedbackResponse
 from ._kernel import MainThreadCalls
+from ._theme import STYLESHEET, muted, state_label
 
 if TYPE_CHECKING:
     from ._engine import Engine, TaskState
-
-_STATE_MARKS = {"waiting": "·", "running": "▶", "completed": "✔", "stopped": "■", "failed": "✖"}
+    from ._panel_watch import PausedRunWatch
 
 
 class RunPanel:
@@ -38,54 +38,55 @@ class RunPanel:
         self._started = time.monotonic()
         self._ended = False
         self.header = widgets.HTML()
-        self.progress = widgets.IntProgress(min=0, max=len(self.task_states), description="tasks")
-        self.elapsed = widgets.Label()
         self.tasks = widgets.HTML()
         self.requests = widgets.VBox()
-        self.cancel_reason = widgets.Text(placeholder="reason", layout=widgets.Layout(width="14em"))
-        self.cancel_button = widgets.Button(description="Cancel run", icon="stop", button_style="warning")
-        self.cancel_button.on_click(self._cancel_clicked)
-        self.widget = widgets.VBox(
-            [
-                self.header,
-                widgets.HBox([self.progress, self.elapsed]),
-                self.tasks,
-                self.requests,
-                widgets.HBox([self.cancel_button, self.cancel_reason]),
-            ]
+        self.cancel_button = widgets.Button(
+            description="Cancel run", tooltip="Stop the run for good (it cannot be resumed)"
         )
+        self.cancel_button.on_click(self._cancel_clicked)
+        self.cancel_reason = widgets.Text(placeholder="why (optional)", layout=widgets.Layout(width="16em"))
+        self.footer = widgets.HBox([self.cancel_button, self.cancel_reason])
+        self.widget = widgets.VBox([self.header, self.tasks, self.requests, self.footer])
         self.widget.add_class("graflow-nb-panel")
+        self._handle: DisplayHandle | None = None
+        self._elapsed = 0
+        self._watch: PausedRunWatch | None = None
         self._status = "running"
         self._redraw()
 
     def follow(self, engine: Engine) -> None:
         """Show a new engine's run here (a paused run resumed from this panel)."""
+        self._stop_watching()
         self._engine = engine
         self._ended = False
         self._status = "running"
-        self.cancel_button.disabled = False
+        self._set_cancellable(True)
+        self._redraw()
 
     # -- display -----------------------------------------------------------------------
 
     def display(self) -> None:
-        """Show the panel in the current cell's output, with a plain-text stand-in where widgets do not render."""
-        bundle = {
+        """Show the panel in the current cell's output; its plain-text stand-in is :meth:`recap`.
+
+        Where widgets cannot render (nbconvert, GitHub, a terminal) the stand-in is what shows; it is
+        brought up to date when the run ends.
+        """
+        self._handle = display(self._bundle(), raw=True, display_id=True)  # type: ignore[no-untyped-call]
+
+    def _bundle(self) -> dict[str, Any]:
+        return {
             "application/vnd.jupyter.widget-view+json": {
                 "version_major": 2,
                 "version_minor": 0,
                 "model_id": self.widget.model_id,
             },
-            "text/plain": f"graflow_nb: live panel of workflow {self.workflow!r}",
+            "text/plain": self.recap(),
         }
-        display(bundle, raw=True)  # type: ignore[no-untyped-call]
 
     def recap(self) -> str:
-        """The run in plain text, with no times or ids, so stored notebook outputs stay comparable.
-
-        Printed when a blocking run ends: what nbconvert, GitHub previews and nbval see of the run.
-        """
+        """The run in plain text, one line per request, with no times or ids (stored outputs stay comparable)."""
         done = sum(1 for s in self.task_states.values() if s == "completed")
-        lines = [f"graflow_nb: {self.workflow!r} {self._status}, {done}/{len(self.task_states)} tasks done"]
+        lines = [f"graflow_nb: workflow {self.workflow!r} {self._status}, {done}/{len(self.task_states)} tasks done"]
         order = {task_id: index for index, task_id in enumerate(self.task_states)}
         by_task = sorted(self.controls.values(), key=lambda c: (order.get(c.request.task_id, 0), c.request.call_index))
         for control in by_task:
@@ -95,26 +96,37 @@ class RunPanel:
                 if response is not None
                 else ("closed without an answer" if control.answered else "waiting")
             )
-            lines.append(f"- {request.task_id}: {request.prompt} -> {answer}")
+            lines.append(f"- {request.task_id}: {plain_prompt(request.prompt)} -> {answer}")
         return "\n".join(lines)
 
     def _redraw(self) -> None:
         done = sum(1 for s in self.task_states.values() if s == "completed")
-        self.progress.value = done
+        run_id = self._engine.run_id if self._engine else ""
         self.header.value = (
-            f"<b>{html.escape(self.workflow)}</b> "
-            f"<span style='color:gray'>{html.escape(self._engine.run_id if self._engine else '')}</span> — "
-            f"{html.escape(self._status)}"
+            f"{STYLESHEET}<div class='gnb-header'>"
+            f"<span class='gnb-title' title='run {html.escape(run_id)}'>{html.escape(self.workflow)}</span>"
+            f"{state_label(self._status, self._status_kind)}"
+            f"{muted(f'{done}/{len(self.task_states)} tasks')}"
+            f"{muted(f'{self._elapsed} s') if self._elapsed else ''}"
+            "</div>"
         )
-        self.tasks.value = " ".join(
-            f"<span title='{html.escape(state)}'>{_STATE_MARKS.get(state, '?')} {html.escape(task_id)}</span>"
-            for task_id, state in self.task_states.items()
-        )
+        self.tasks.value = "<div class='gnb-tasks'>" + "".join(map(_task_label, self.task_states.items())) + "</div>"
+
+    @property
+    def _status_kind(self) -> str:
+        return self._status.split(":", 1)[0]
+
+    def _set_cancellable(self, cancellable: bool) -> None:
+        self.cancel_button.disabled = not cancellable
+        self.cancel_reason.disabled = not cancellable
 
     def tick(self) -> None:
         """Refresh elapsed time and countdowns (main thread)."""
         if not self._ended:
-            self.elapsed.value = f"{time.monotonic() - self._started:.0f} s"
+            elapsed = int(time.monotonic() - self._started)
+            if elapsed != self._elapsed:
+                self._elapsed = elapsed
+                self._redraw()
         now = datetime.now(timezone.utc)
         for control in self.controls.values():
             control.tick(now)
@@ -172,19 +184,62 @@ class RunPanel:
             self._engine = engine
             self._status = outcome.status.value + (f": {outcome.reason}" if outcome.reason else "")
             self._ended = outcome.status.finished
-            if outcome.status.finished:
-                self.cancel_button.disabled = True
-            elif self.on_paused_answer is not None:
+            self._set_cancellable(False)
+            if not outcome.status.finished and self.on_paused_answer is not None:
                 submit = self.on_paused_answer()
                 for feedback_id in outcome.pending_feedback_ids:
                     control = self.controls.get(feedback_id)
                     if control is not None:
                         control.reopen(submit)
+                self._watch_paused(engine)
             self._redraw()
             self.tick()
+            if self._handle is not None:  # the plain-text stand-in now tells how the run ended
+                self._handle.update(self._bundle(), raw=True)  # type: ignore[no-untyped-call]
 
         self.calls.call(update)
+
+    # -- after a pause (main thread) -------------------------------------------------------
+
+    def _watch_paused(self, engine: Engine) -> None:
+        """Keep watching the paused run's files from the kernel's loop, once the cell has ended."""
+        from ._panel_watch import PausedRunWatch
+
+        self._stop_watching()
+        watch = PausedRunWatch(self, engine.store, engine.run_id)
+        self._watch = watch
+        self.calls.call_on_loop(watch.start)
+
+    def _stop_watching(self) -> None:
+        watch, self._watch = self._watch, None
+        if watch is not None:
+            self.calls.call_on_loop(watch.stop)
+
+    def open_request_ids(self) -> list[str]:
+        """The requests still waiting for an answer here."""
+        return [feedback_id for feedback_id, control in self.controls.items() if not control.answered]
+
+    def answered_elsewhere(self, feedback_id: str, response: FeedbackResponse) -> None:
+        """A paused request was answered from outside this panel (CLI, API, another notebook)."""
+        control = self.controls.get(feedback_id)
+        if control is not None and not control.answered:
+            control.settle(response, note="answered elsewhere: re-run the workflow's cell (or wf.resume()) to go on")
+            self._redraw()
+
+    def moved_on(self, where: str) -> None:
+        """The paused run went on without this panel: nothing here can answer it any more."""
+        self._watch = None
+        self._status = f"moved on: {where}"
+        for control in self.controls.values():
+            if not control.answered:
+                control.retire(f"this run was {where}")
+        self._redraw()
 
     def _cancel_clicked(self, _button: widgets.Button) -> None:
         if self._engine is not None:
             self._engine.cancel_threadsafe(self.cancel_reason.value.strip() or "cancelled from the notebook")
+
+
+def _task_label(item: tuple[str, str]) -> str:
+    task_id, state = html.escape(item[0]), item[1]
+    return f"<span class='gnb-task gnb-{state}' title='{task_id}: {state}'>{task_id}</span>"

@@ -34,6 +34,9 @@ class Workflow:
         self.graph = TaskGraph()
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
         self._tokens: list[contextvars.Token[Workflow | None]] = []
+        #: The handle of this workflow's latest run started in this kernel (``wf.start()`` or a blocking
+        #: ``wf.execute()``); it follows a paused run resumed from its panel: ``wf.last_run.result()``.
+        self.last_run: NotebookRun | None = None
 
     def __enter__(self) -> Workflow:
         self._tokens.append(current_workflow.set(self))

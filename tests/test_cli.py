@@ -83,7 +83,7 @@ def test_list_show_answer_and_resume(checkpoint_dir: Path) -> None:
         "answer", approve, "--approve", "--reason", "looks good", "--by", "carol", directory=checkpoint_dir
     )
     assert answered.returncode == 0, answered.stderr
-    assert "approved (looks good) (by carol)" in answered.stdout
+    assert "approved: looks good (by carol)" in answered.stdout
     assert "when resumed" in answered.stdout
     assert run_cli("answer", pick, "--select", "eu", "--select", "asia", directory=checkpoint_dir).returncode == 0
     assert run_cli("answer", depth, "--value", "7", directory=checkpoint_dir).returncode == 0

@@ -81,7 +81,7 @@ def test_answers_refusals_and_who_from_api_and_cli(
         key=str,
     )
     by_event = {(e["event"], e["task_id"]): e for e in entries}
-    assert by_event["answered", "gate"]["answer"] == "approved (checked the diff)"
+    assert by_event["answered", "gate"]["answer"] == "approved: checked the diff"
     assert "already answered by carol via api" in str(by_event["rejected", "gate"]["reason"])
     assert "'mars' is not one of the options" in str(by_event["rejected", "region"]["reason"])
     assert all(e["workflow"] == "release" and str(e["at"]).endswith("+00:00") for e in entries)
@@ -91,7 +91,7 @@ def test_answers_refusals_and_who_from_api_and_cli(
     header, *rows = printed.stdout.splitlines()
     assert header.split() == ["when", "event", "workflow", "task", "feedback", "id", "who", "via", "what"]
     assert len(rows) == 6
-    assert any("hub-alice" in row and "cli" in row and row.endswith("selected 'eu'") for row in rows)
+    assert any("hub-alice" in row and "cli" in row and row.endswith("  eu") for row in rows)
     as_json = run_cli("log", "--json", "--id", gate, directory=checkpoint_dir)
     assert [json.loads(line)["event"] for line in as_json.stdout.splitlines()] == ["requested", "answered", "rejected"]
     table = decision_log(feedback_id=region)._repr_html_()

@@ -490,3 +490,28 @@ class TestTasksOnTheLoopThread:
         outcome = running.result(timeout=10)
         assert outcome.status is RunStatus.CANCELLED
         assert outcome.reason == "stop"
+
+
+class TestResultsACheckpointCannotHold:
+    def test_the_warning_points_at_the_users_task_and_says_what_to_do(self) -> None:
+        from graflow_nb import UnsavedResultWarning
+
+        class Model:  # stands in for a fitted estimator
+            pass
+
+        with workflow("unsaved") as wf:
+
+            @task
+            def fit() -> dict:
+                return {"model": Model(), "score": 0.9}
+
+        with pytest.warns(UnsavedResultWarning) as caught:
+            result = wf.execute()
+        assert isinstance(result["model"], Model)
+        warning = caught[0]
+        assert warning.filename == __file__  # the user's code, not a line inside graflow_nb
+        assert warning.lineno == fit.func.__code__.co_firstlineno
+        message = str(warning.message)
+        assert "task 'fit' returned a Model (at result['model'])" in message
+        assert "runs again" in message
+        assert "return JSON data" in message

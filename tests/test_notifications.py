@@ -205,7 +205,7 @@ def test_slack_payload_has_the_message_prompt_options_and_cli_command(
     assert "graflow-nb answer fb-" in text
     assert "--select OPTION" in text
     assert created.body["blocks"][0]["text"] == {"type": "mrkdwn", "text": text}
-    assert "Answered by erin via api: selected 'eu-west'" in answered.body["text"]
+    assert "Answered by erin via api: eu-west" in answered.body["text"]
     assert "graflow-nb answer" not in answered.body["text"]
 
 
