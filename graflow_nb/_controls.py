@@ -126,7 +126,9 @@ class RequestControl:
         button.on_click(self._clicked)
 
     def _build_approval(self) -> widgets.Widget:
-        reason = widgets.Text(placeholder="reason (optional)", description="Reason")
+        reason = widgets.Text(
+            placeholder="optional", description="Reason", layout=widgets.Layout(width="100%", max_width="40em")
+        )
         approve = _button("Approve", "success", "check")
         reject = _button("Reject", "danger", "times")
         self._inputs = [reason]
@@ -292,9 +294,11 @@ class RequestControl:
                     button.button_style = ""
         else:
             self._mark("answered")
+            for button in self.submit_buttons:  # the answer below says it all; a dimmed Submit only confuses
+                button.layout.display = "none"
         when = response.responded_at.astimezone().strftime("%H:%M:%S")
         self.status.value = (
-            f"<b>{html.escape(response.summary())}</b> "
+            f"<b>{html.escape(response.summary())}</b><br>"
             f"{muted(f'by {response.responded_by} via {response.via} at {when}')}"
             + (f"<br>{muted(note)}" if note else "")
         )

@@ -61,6 +61,7 @@ class RunPanel:
         self._ended = False
         self._status = "running"
         self._set_cancellable(True)
+        self.footer.layout.display = None
         self._redraw()
 
     # -- display -----------------------------------------------------------------------
@@ -185,6 +186,8 @@ class RunPanel:
             self._status = outcome.status.value + (f": {outcome.reason}" if outcome.reason else "")
             self._ended = outcome.status.finished
             self._set_cancellable(False)
+            if outcome.status.finished:  # nothing left to cancel: the footer goes
+                self.footer.layout.display = "none"
             if not outcome.status.finished and self.on_paused_answer is not None:
                 submit = self.on_paused_answer()
                 for feedback_id in outcome.pending_feedback_ids:

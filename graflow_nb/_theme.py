@@ -36,6 +36,9 @@ STYLESHEET = """<style>
 .graflow-nb-panel .gnb-error { color: var(--jp-error-color0); }
 body[data-jp-theme-light="false"] .graflow-nb-panel .gnb-error { color: var(--jp-error-color2); }
 .graflow-nb-request .gnb-chosen:disabled { opacity: 1; box-shadow: 0 0 0 2px var(--jp-ui-font-color1) inset; }
+.graflow-nb-request .widget-toggle-buttons .jupyter-button.mod-active {
+  box-shadow: inset 0 0 0 2px var(--jp-brand-color1); font-weight: 600; }
+.graflow-nb-request .widget-toggle-buttons .jupyter-button.mod-active:disabled { opacity: 1; }
 .graflow-nb-request .jp-RenderedMarkdown p { margin: 0 0 4px 0; }
 </style>"""
 

@@ -85,6 +85,9 @@ def jupyter_server(root: Path, app: str = "jupyterlab") -> Iterator[JupyterServe
     port, token = _free_port(), os.urandom(12).hex()
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRAFLOW_NB_")}
     env["JUPYTER_PATH"] = str(_kernelspecs(root / ".jupyter-path"))
+    # JupyterLab's settings (the theme) and workspaces of its own: a test never changes a person's own
+    env["JUPYTERLAB_SETTINGS_DIR"] = str(root / ".lab-settings")
+    env["JUPYTERLAB_WORKSPACES_DIR"] = str(root / ".lab-workspaces")
     log = (root / f".{app}.log").open("wb")
     with (
         log,

@@ -54,6 +54,8 @@ ASKS = {
     "slider": dict(feedback_type="number", min=0, max=10, step=1, default=2),
     "band": dict(feedback_type="number", min=0, max=100, step=1, default=[20, 80], range=True),
     "form": dict(feedback_type="form", model=Training),
+    "many-picks": dict(feedback_type="multi_selection", options=[f"feature_{n}" for n in range(8)]),
+    "float-box": dict(feedback_type="number", default=0.5),
 }
 FIELDS = {"approved", "reason", "text", "selected", "value", "data"}
 recorded = {}
@@ -188,6 +190,22 @@ def act_and_read(page: Any) -> dict[str, Any]:
         }
     }
 
+    box = request_box(page, "many-picks")
+    select = box.locator("select")
+    select.select_option(["feature_1", "feature_4"])
+    select.select_option(["feature_2", "feature_4", "feature_7"])  # changed their mind
+    shown["many-picks"] = {"selected": select.evaluate("s => [...s.selectedOptions].map(o => o.value)")}
+
+    box = request_box(page, "float-box")
+    number = box.locator("input")
+    number.click()
+    number.press("Control+A")
+    number.press_sequentially("0.125", delay=25)
+    number.press("Backspace")
+    number.press_sequentially("75", delay=25)
+    number.press("Enter")
+    shown["float-box"] = {"value": float(number.input_value())}
+
     box = request_box(page, "approve-reason")
     reason = box.locator("input[type=text]")
     type_keys(reason, "not yet, rerun")
@@ -198,8 +216,21 @@ def act_and_read(page: Any) -> dict[str, Any]:
     return shown
 
 
+SUBMITTED = (
+    "free-text",
+    "toggle-pick",
+    "dropdown-pick",
+    "tick-boxes",
+    "slider",
+    "band",
+    "form",
+    "many-picks",
+    "float-box",
+)
+
+
 def submit_all(page: Any) -> None:
-    for key in ("free-text", "toggle-pick", "dropdown-pick", "tick-boxes", "slider", "band", "form"):
+    for key in SUBMITTED:
         request_box(page, key).get_by_role("button", name="Submit").click()
     request_box(page, "approve-reason").get_by_role("button", name="Reject").click()
 
@@ -207,7 +238,10 @@ def submit_all(page: Any) -> None:
 def recorded_answers(page: Any) -> dict[str, Any]:
     output = page.locator(".jp-OutputArea-output", has_text="RECORDED ").last
     output.wait_for(timeout=90_000)
-    return json.loads(output.inner_text().split("RECORDED ", 1)[1])
+    text = output.inner_text()
+    found = re.search(r"RECORDED\s+(\{.*\})", text, flags=re.DOTALL)
+    assert found, f"no record in the report cell's output: {text!r}"
+    return json.loads(found.group(1))
 
 
 # -- the tests -----------------------------------------------------------------------------
@@ -242,7 +276,7 @@ def test_every_control_records_what_the_screen_shows(server: JupyterServer, mode
             wait_for_kernel(page)
             run_all(page)
             request_box(page, "approve-reason").wait_for(timeout=90_000)
-            page.locator(".graflow-nb-request").nth(7).wait_for()
+            page.locator(".graflow-nb-request").nth(9).wait_for()
             shown = act_and_read(page)
             screenshot(page, f"{artifact}-before-submit")
             submit_all(page)
@@ -257,3 +291,40 @@ def test_every_control_records_what_the_screen_shows(server: JupyterServer, mode
     assert answers["task"] == shown
     for key, fields in shown.items():  # the decision log keeps the main field of each answer
         assert answers["log"][key] == next(iter(fields.values())), key
+
+
+CANCEL = """\
+from graflow_nb import TaskExecutionContext, WorkflowCancelled, task, workflow
+
+with workflow("to-cancel") as wf:
+    @task(inject_context=True)
+    def ask(ctx: TaskExecutionContext) -> str:
+        return ctx.request_feedback(feedback_type="approval", prompt="Never answered").reason
+
+try:
+    wf.execute()
+except WorkflowCancelled as cancelled:
+    print("CANCELLED [" + cancelled.outcome.reason + "]")
+"""
+
+
+def test_cancel_with_a_typed_reason_records_the_reason_shown(server: JupyterServer) -> None:
+    write_notebook(server.root / "cancel.ipynb", [CANCEL])
+    with chromium_page(height=1400) as page:
+        try:
+            page.goto(server.lab_url("cancel.ipynb"))
+            wait_for_kernel(page)
+            run_all(page)
+            why = page.get_by_placeholder("why (optional)")
+            type_keys(why, "wrong data set")
+            for _ in range(3):
+                why.press("Backspace")
+            type_keys(why, "snapshot")
+            shown = why.input_value()
+            page.get_by_role("button", name="Cancel run").click()
+            printed = page.locator(".jp-OutputArea-output", has_text="CANCELLED [").inner_text()
+            assert not page.get_by_role("button", name="Cancel run").is_visible()  # nothing left to cancel
+        finally:
+            screenshot(page, "cancel-with-reason")
+    assert shown == "wrong data snapshot"
+    assert printed.strip() == f"CANCELLED [{shown}]"

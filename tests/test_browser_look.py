@@ -143,7 +143,7 @@ def test_the_panel_reads_at_a_glance(server: JupyterServer, theme: str) -> None:
             empty_cols = box(page, "Drop which columns?").get_by_role("button", name="Submit")
             assert empty_cols.is_disabled(), "an empty multi-selection must not be sent by a stray click"
             cancel = page.get_by_role("button", name="Cancel run")
-            assert cancel.get_attribute("type") != "checkbox"
+            assert cancel.is_enabled()
             assert cancel.locator("i").count() == 0, "no icon that makes Cancel look like a checkbox"
 
             answer_everything(page)
@@ -168,19 +168,21 @@ def test_the_panel_reads_at_a_glance(server: JupyterServer, theme: str) -> None:
                     "Train",
                 )
             }
-            assert statuses["Ship"].startswith("approved by ")
-            assert statuses["Delete the"].startswith("rejected: still in use by ")
-            assert statuses["A note"].startswith("checked by hand by ")
-            assert statuses["Which environment?"].startswith("staging by ")
-            assert statuses["Drop which"].startswith("age, tenure by ")
-            assert statuses["Polynomial"].startswith("4 by ")
-            assert statuses["Train"].startswith("test_share: 0.2, stratify: yes by ")
+            assert statuses["Ship"].startswith("approved\nby ")  # the answer, then who, how and when below it
+            assert statuses["Delete the"].startswith("rejected: still in use\nby ")
+            assert statuses["A note"].startswith("checked by hand\nby ")
+            assert statuses["Which environment?"].startswith("staging\nby ")
+            assert statuses["Drop which"].startswith("age, tenure\nby ")
+            assert statuses["Polynomial"].startswith("4\nby ")
+            assert statuses["Train"].startswith("test_share: 0.2, stratify: yes\nby ")
+            assert not box(page, "A note").get_by_role("button", name="Submit").is_visible()
 
             text = panel.inner_text()
             assert not EMOJI.search(text), f"a glyph that needs an emoji font: {EMOJI.findall(text)}"
             ratios = page.locator(".gnb-status, .gnb-muted, .gnb-state, .gnb-task, .gnb-title").evaluate_all(CONTRAST)
             low = [r for r in ratios if r["text"] and r["ratio"] < 4.5]
             assert not low, f"status text below 4.5:1 in {theme}: {low}"
+            assert not cancel.is_visible(), "once the run has ended there is nothing to cancel"
             header = panel.locator(".gnb-header").inner_text()
             assert re.fullmatch(r"look\s+completed\s+7/7 tasks(\s+\d+ s)?", header.strip()), header
             cell_text = page.locator(".jp-CodeCell").first.locator(".jp-Cell-outputArea").inner_text()

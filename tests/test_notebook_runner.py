@@ -68,7 +68,7 @@ def result_of(kernel: Kernel) -> str:
 class TestEveryControlType:
     def test_approval_approve_with_reason(self, kernel: Kernel) -> None:
         mark = start_and_wait(kernel, "approve", "feedback_type='approval', prompt='Deploy?'")
-        reason = kernel.find_widget("TextModel", after=mark, placeholder="reason (optional)")
+        reason = kernel.find_widget("TextModel", after=mark, placeholder="optional")
         kernel.set_value(reason, value="all green")
         kernel.click(kernel.find_widget("ButtonModel", after=mark, description="Approve"))
         assert result_of(kernel) == "{'approved': True, 'reason': 'all green', 'via': 'widget'}"
@@ -305,6 +305,39 @@ class TestPreviewAndPrompt:
         kernel.click(kernel.find_widget("ButtonModel", after=mark, description="Submit"))
         assert result_of(kernel) == "{'value': 4, 'via': 'widget'}"
         assert "**Tree depth**" in json.dumps(list(kernel.widget_states.values())[mark:])  # markdown prompt
+
+    def test_a_matplotlib_preview_is_an_image_whatever_the_backend(self, kernel: Kernel) -> None:
+        if kernel.run("import importlib.util; print(importlib.util.find_spec('matplotlib') is None)").strip() == "True":
+            pytest.skip("matplotlib is not installed beside this kernel (the ipykernel 6 venv stays minimal)")
+        mark = kernel.mark()
+        kernel.run(
+            "import matplotlib\n"
+            "matplotlib.use('Agg')  # as notebook 05 does: IPython alone would show '<Figure size ...>'\n"
+            "import matplotlib.pyplot as plt\n"
+            "def curve(degree):\n"
+            "    figure, axes = plt.subplots(figsize=(3, 2))\n"
+            "    axes.plot(range(degree + 1))\n"
+            "    return figure\n"
+            "run = asking('figure', feedback_type='number', prompt='Degree', min=1, max=9, default=3,"
+            " preview=curve).start()"
+        )
+        slider = kernel.find_widget("IntSliderModel", after=mark)
+        assert kernel.widget_state(slider)["continuous_update"] is True  # the preview follows a drag
+
+        def images() -> list[dict]:
+            return [
+                output["data"]
+                for state in list(kernel.widget_states.values())[mark:]
+                if state.get("_model_name") == "OutputModel"
+                for output in state.get("outputs", [])
+                if "image/png" in output.get("data", {})
+            ]
+
+        shown = kernel.wait_for(images, what="the preview drawn as a PNG")
+        assert shown[-1]["image/png"]  # base64 PNG data
+        assert kernel.run("print(len(plt.get_fignums()))").strip() == "0"  # shown once, then closed
+        kernel.click(kernel.find_widget("ButtonModel", after=mark, description="Submit"))
+        assert result_of(kernel) == "{'value': 3, 'via': 'widget'}"
 
 
 class TestAwaitInACell:
