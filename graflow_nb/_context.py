@@ -28,6 +28,9 @@ class TaskExecutionContext:
         self.task_id = task_id
         self._calls = 0
         self.terminate_reason: str | None = None
+        #: Set when this task was told to stop (TaskStopped raised into it); a task that still returns
+        #: normally caught the stop, and its result is not kept (see Engine._settle).
+        self.stop_raised = False
 
     @property
     def run_id(self) -> str:
@@ -171,15 +174,16 @@ class TaskExecutionContext:
         )
         return request, LiveParts(model, preview, notification_config)
 
-    @staticmethod
-    def _received(response: FeedbackResponse | None) -> FeedbackResponse:
+    def _received(self, response: FeedbackResponse | None) -> FeedbackResponse:
         if response is None:
+            self.stop_raised = True
             raise TaskStopped("the run is stopping")
         return response
 
     def cancel_workflow(self, reason: str = "cancelled") -> NoReturn:
         """Stop this task now and end the run as cancelled; tasks not yet started never run."""
         self._engine.call_soon_on_loop(self._engine.cancel, reason)
+        self.stop_raised = True
         raise TaskStopped(reason)
 
     def terminate_workflow(self, reason: str = "terminated") -> None:

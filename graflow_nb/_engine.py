@@ -37,7 +37,7 @@ from ._broker import FeedbackBroker
 from ._channel import Channel
 from ._checkpoint import CheckpointDocument, RequestRecord, RunStatus, TaskError
 from ._context import TaskExecutionContext, TaskStopped
-from ._exceptions import UnsavedResultWarning
+from ._exceptions import SwallowedStopWarning, UnsavedResultWarning
 from ._feedback import FeedbackRequest, FeedbackResponse, utc_now
 from ._graph import TaskGraph, result_key
 from ._inline import InlineRunner
@@ -45,6 +45,7 @@ from ._jsonable import find_non_json
 from ._kernel_detect import running_kernel
 from ._notification import scrub_secrets
 from ._outcome import RunOutcome
+from ._run_claim import RunClaim
 from ._store import CheckpointStore
 from ._worker_pool import PooledCalls, run_in_shared_pool, running_asyncio_loop
 
@@ -134,10 +135,16 @@ class Engine:
         presenters: Sequence[FeedbackPresenter] = (),
         checkpoint_interval: float = 0.2,
         answer_poll_interval: float = 0.1,
+        claim: RunClaim | None = None,
     ) -> None:
         self.graph = graph
         self.state = state
         self.store = store
+        #: This engine's hold on its run (see _run_claim): released when the run ends, or when the
+        #: engine is dropped without running.
+        self.claim = claim
+        if claim is not None:
+            weakref.finalize(self, claim.release)
         self.presenters = list(presenters)
         self.checkpoint_interval = checkpoint_interval
         self._stop: RunStatus | None = None
@@ -256,6 +263,8 @@ class Engine:
         finally:
             self._inline.close()
             live_engines.discard(self)
+            if self.claim is not None:
+                self.claim.release()
             for presenter in self.presenters:
                 presenter.run_ended(self)
         return self.outcome()
@@ -382,6 +391,12 @@ class Engine:
     ) -> bool:
         """Record how a task ended (its result, or the error that stopped it); return whether it completed."""
         if isinstance(error, TaskStopped):
+            self._tell_task(task_id, "stopped")
+            return False
+        if error is None and context is not None and context.stop_raised:
+            # the task caught the stop (a bare `except:` around request_feedback) and returned anyway:
+            # its request is still open, so keep nothing of it; it runs again when the run resumes
+            warn_swallowed_stop(self.graph.tasks[task_id].func, task_id)
             self._tell_task(task_id, "stopped")
             return False
         if isinstance(error, Exception):
@@ -612,18 +627,38 @@ class Engine:
                 await self.write_checkpoint()
 
 
-def warn_unsaved_result(func: Callable[..., Any], task_id: str, result: Any) -> None:
-    """Warn, pointing at the user's task (not at graflow_nb), that its result cannot be checkpointed."""
-    path, type_name = find_non_json(result) or ("", type(result).__name__)
-    where = f" (at result{path})" if path else ""
+def warn_at_task(func: Callable[..., Any], category: type[Warning], message: str) -> None:
+    """Warn, pointing at the user's task (its file and line), not at a line inside graflow_nb."""
     code = getattr(inspect.unwrap(func), "__code__", None)
     warnings.warn_explicit(
+        message,
+        category,
+        filename=code.co_filename if code else "<task>",
+        lineno=code.co_firstlineno if code else 0,
+        module=getattr(func, "__module__", None) or "__main__",
+    )
+
+
+def warn_unsaved_result(func: Callable[..., Any], task_id: str, result: Any) -> None:
+    """The task's result cannot be checkpointed: it is kept in memory only."""
+    path, type_name = find_non_json(result) or ("", type(result).__name__)
+    where = f" (at result{path})" if path else ""
+    warn_at_task(
+        func,
+        UnsavedResultWarning,
         f"task {task_id!r} returned a {type_name}{where}, which a JSON checkpoint cannot hold: it is kept "
         "in memory only, so if this run pauses and is resumed the task runs again. To keep it, return "
         "JSON data (dicts, lists, strings, numbers) or a pydantic model, e.g. save a large object to a "
         "file and return its path.",
-        UnsavedResultWarning,
-        filename=code.co_filename if code else "<task>",
-        lineno=code.co_firstlineno if code else 0,
-        module=getattr(func, "__module__", None) or "__main__",
+    )
+
+
+def warn_swallowed_stop(func: Callable[..., Any], task_id: str) -> None:
+    """The task caught graflow_nb's stop and returned anyway: it runs again on resume."""
+    warn_at_task(
+        func,
+        SwallowedStopWarning,
+        f"task {task_id!r} caught graflow_nb's stop (a bare `except:` or `except BaseException:` around "
+        "request_feedback or cancel_workflow) and returned anyway: its result is not kept and the task runs "
+        "again when the run resumes, where its request gets its answer. Catch Exception instead.",
     )

@@ -179,3 +179,8 @@ class WorkflowFailed(RunNotCompletedError):  # noqa: N818 - named after the run 
 class UnsavedResultWarning(UserWarning):
     """A task returned a value a JSON checkpoint cannot hold: it is kept in memory only, and the task
     runs again if the run is resumed from its checkpoint."""
+
+
+class SwallowedStopWarning(UserWarning):
+    """A task caught the stop graflow_nb raised into it (pause, cancel) and returned anyway: its result is
+    not kept and it runs again on resume."""

@@ -7,7 +7,6 @@ models load only when a workflow runs.
 from __future__ import annotations
 
 import os
-import socket
 import sys
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -15,9 +14,10 @@ from typing import TYPE_CHECKING, Any
 from ._answers_file import answer_presenters
 from ._channel import Channel
 from ._checkpoint import CheckpointDocument, RunStatus
-from ._engine import Engine, FeedbackPresenter, RunState, live_engines, new_run_id, run_id_prefix
+from ._engine import Engine, FeedbackPresenter, RunState, new_run_id, run_id_prefix
 from ._exceptions import CheckpointMismatchError, NoResumableRunError, RunInUseError, UnknownTaskError
 from ._graph import TaskGraph, describe_differences
+from ._run_claim import RunClaim
 
 if TYPE_CHECKING:
     from ._workflow import Workflow
@@ -32,20 +32,26 @@ def prepare_engine(
     presenters: Sequence[FeedbackPresenter],
     answers: str | os.PathLike[str] | None,
 ) -> Engine:
-    """Check the definition (or the run to resume) and build the engine that will run it (see ``Workflow.prepare``)."""
+    """Check the definition (or the run to resume) and build the engine that will run it (see ``Workflow.prepare``).
+
+    The engine holds its run's claim (see _run_claim) from here on: nobody else can run that run
+    until this engine has ended (or been dropped unrun).
+    """
     store = wf.store
     store.check_writable()
-    document = _auto_resume_document(wf) if resume == "auto" else None
-    if document is not None:
+    claimed = _auto_resume_document(wf) if resume == "auto" else None
+    if claimed is not None:
+        document, claim = claimed
         state, graph = RunState.from_document(document), wf.graph
     elif resume and resume != "auto":
-        state, graph = _state_to_resume(wf, None if resume is True else resume)
+        state, graph, claim = _state_to_resume(wf, None if resume is True else resume)
     else:
         graph = wf.graph if start_node is None else _part_from(wf, start_node)
         initial = Channel(channel)
         graph.check(initial.keys())
         state = RunState(workflow=wf.name, run_id=new_run_id(wf.name), channel=initial)
-    return Engine(graph, state, store, [*presenters, *answer_presenters(answers)])
+        claim = RunClaim.acquire(store.directory, state.run_id)
+    return Engine(graph, state, store, [*presenters, *answer_presenters(answers)], claim=claim)
 
 
 def _newest_unfinished(wf: Workflow) -> CheckpointDocument | None:
@@ -56,8 +62,29 @@ def _newest_unfinished(wf: Workflow) -> CheckpointDocument | None:
     return None
 
 
-def _auto_resume_document(wf: Workflow) -> CheckpointDocument | None:
-    """The run to continue automatically, announced on stdout; None (the reason on stderr) if none."""
+def _claim(wf: Workflow, document: CheckpointDocument) -> tuple[CheckpointDocument, RunClaim]:
+    """Claim the run, then read it again: another process may have run it on while we looked."""
+    try:
+        claim = RunClaim.acquire(wf.store.directory, document.run_id)
+    except RunInUseError:
+        if document.status is RunStatus.RUNNING and document.owner_pid is not None:
+            raise RunInUseError(
+                f"run {document.run_id} is still running in process {document.owner_pid}; wait until it pauses or ends"
+            ) from None
+        raise
+    try:
+        current = wf.store.load_run(document.run_id)
+    except BaseException:
+        claim.release()
+        raise
+    if current.status.finished:
+        claim.release()
+        raise NoResumableRunError(f"run {document.run_id} was {current.status.value} meanwhile; nothing to resume")
+    return current, claim
+
+
+def _auto_resume_document(wf: Workflow) -> tuple[CheckpointDocument, RunClaim] | None:
+    """The run to continue automatically (claimed), announced on stdout; None (the reason on stderr) if none."""
     document = _newest_unfinished(wf)
     if document is None:
         return None
@@ -65,8 +92,8 @@ def _auto_resume_document(wf: Workflow) -> CheckpointDocument | None:
     try:
         if difference:
             raise CheckpointMismatchError(difference)
-        _refuse_if_live(document)
-    except (CheckpointMismatchError, RunInUseError) as error:
+        document, claim = _claim(wf, document)
+    except (CheckpointMismatchError, RunInUseError, NoResumableRunError) as error:
         print(
             f"graflow_nb: starting a new run of {wf.name!r}; not resuming {document.run_id}: {error}",
             file=sys.stderr,
@@ -79,7 +106,7 @@ def _auto_resume_document(wf: Workflow) -> CheckpointDocument | None:
         + f"; {len(document.completed)}/{len(document.tasks)} tasks done, {len(document.pending)} pending, "
         f"{answered} answered meanwhile). Start afresh with resume=False."
     )  # stdout: resuming is the expected course of things, not a warning
-    return document
+    return document, claim
 
 
 def _part_from(wf: Workflow, start_node: str) -> TaskGraph:
@@ -88,7 +115,7 @@ def _part_from(wf: Workflow, start_node: str) -> TaskGraph:
     return wf.graph.downstream_of(start_node)
 
 
-def _state_to_resume(wf: Workflow, run_id: str | None) -> tuple[RunState, TaskGraph]:
+def _state_to_resume(wf: Workflow, run_id: str | None) -> tuple[RunState, TaskGraph, RunClaim]:
     document = _document_to_resume(wf, run_id)
     difference = describe_differences(wf.graph, document.tasks, document.edges)
     if difference:
@@ -96,8 +123,8 @@ def _state_to_resume(wf: Workflow, run_id: str | None) -> tuple[RunState, TaskGr
             f"run {document.run_id} was saved by a different definition of workflow "
             f"{wf.name!r}: {difference}. Restore the old tasks, or start a new run with execute()."
         )
-    _refuse_if_live(document)
-    return RunState.from_document(document), wf.graph
+    document, claim = _claim(wf, document)
+    return RunState.from_document(document), wf.graph, claim
 
 
 def _document_to_resume(wf: Workflow, run_id: str | None) -> CheckpointDocument:
@@ -115,21 +142,3 @@ def _document_to_resume(wf: Workflow, run_id: str | None) -> CheckpointDocument:
             f"no unfinished run of workflow {wf.name!r} in {store.directory.resolve()}; start one with execute()"
         )
     return newest
-
-
-def _refuse_if_live(document: CheckpointDocument) -> None:
-    """Refuse to resume a run that a live process (this one or another on this host) still executes."""
-    if any(engine.run_id == document.run_id for engine in live_engines):
-        raise RunInUseError(f"run {document.run_id} is running in this process")
-    pid = document.owner_pid
-    if document.status is not RunStatus.RUNNING or pid is None or pid == os.getpid():
-        return
-    if document.owner_host != socket.gethostname():
-        return
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return  # the process that ran it is gone: it crashed, so the run can be resumed
-    except PermissionError:
-        pass
-    raise RunInUseError(f"run {document.run_id} is still running in process {pid}")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import secrets
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -66,7 +67,7 @@ class CheckpointStore:
 
     def check_writable(self) -> None:
         """Raise CheckpointDirectoryError now, before any task runs, if checkpoints cannot be written here."""
-        probe = self.directory / f".write-probe-{os.getpid()}"
+        probe = self.directory / f".write-probe-{os.getpid()}-{secrets.token_hex(6)}"  # one per call: threads race
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             probe.write_bytes(b"")

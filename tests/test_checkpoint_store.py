@@ -157,25 +157,35 @@ class TestResumeChecks:
             with pytest.raises(NoResumableRunError, match="no unfinished run of workflow 'fresh'"):
                 wf.resume()
 
-    def test_run_owned_by_a_live_process_is_not_resumed_twice(self) -> None:
+    def test_run_held_by_a_live_process_is_not_resumed_twice(self, checkpoint_dir: Path) -> None:
         path = paused_run("owned")
-        saved = json.loads(path.read_text())
-        other = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+        run_id = json.loads(path.read_text())["run_id"]
+        holder = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "import sys; from pathlib import Path; from graflow_nb._run_claim import RunClaim\n"
+                f"claim = RunClaim.acquire(Path({str(checkpoint_dir)!r}), {run_id!r}); print('held', flush=True)\n"
+                "sys.stdin.read()",
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         try:
-            saved["status"] = "running"
-            saved["owner_pid"] = other.pid
-            path.write_text(json.dumps(saved))
+            assert holder.stdout is not None
+            assert holder.stdout.readline().strip() == "held"
             with workflow("owned") as wf:
 
                 @task(inject_context=True)
                 def ask(ctx: TaskExecutionContext) -> bool:
                     return True
 
-                with pytest.raises(RunInUseError, match=f"still running in process {other.pid}"):
+                with pytest.raises(RunInUseError, match=f"run {run_id} is being run by another process"):
                     wf.resume()
         finally:
-            other.communicate(b"")
-        # once that process is gone the run counts as crashed and resumes
+            holder.communicate("")
+        # once that process is gone (however it ended) its hold is gone too, and the run resumes
         with workflow("owned") as wf:
 
             @task(inject_context=True)
@@ -183,6 +193,40 @@ class TestResumeChecks:
                 return True
 
             assert wf.resume() is True
+
+    def test_a_crashed_run_whose_pid_now_belongs_to_another_process_resumes(self) -> None:
+        path = paused_run("recycled")
+        saved = json.loads(path.read_text())
+        unrelated = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+        try:
+            saved["status"] = "running"  # as a run killed mid-flight leaves it...
+            saved["owner_pid"] = unrelated.pid  # ...whose process id the system then gave to another program
+            path.write_text(json.dumps(saved))
+            with workflow("recycled") as wf:
+
+                @task(inject_context=True)
+                def ask(ctx: TaskExecutionContext) -> bool:
+                    return True
+
+                assert wf.resume() is True
+        finally:
+            unrelated.communicate(b"")
+
+    def test_one_run_prepared_twice_in_one_process_is_refused(self) -> None:
+        paused_run("twice")
+        with workflow("twice") as wf:
+
+            @task(inject_context=True)
+            def ask(ctx: TaskExecutionContext) -> bool:
+                return True
+
+            first = wf.prepare(resume=True)
+            with pytest.raises(RunInUseError, match=f"run {first.run_id} is being run"):
+                wf.prepare(resume=True)
+            assert first.claim is not None
+            first.claim.release()  # as the engine does when it ends
+            second = wf.prepare(resume=True)
+            assert second.run_id == first.run_id
 
 
 WRITER = textwrap.dedent(

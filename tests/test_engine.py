@@ -515,3 +515,30 @@ class TestResultsACheckpointCannotHold:
         assert "task 'fit' returned a Model (at result['model'])" in message
         assert "runs again" in message
         assert "return JSON data" in message
+
+
+class TestATaskThatSwallowsTheStop:
+    def test_its_fallback_is_not_kept_and_the_answer_given_later_is_used_on_resume(self) -> None:
+        from graflow_nb import SwallowedStopWarning
+
+        with workflow("swallower") as wf:
+
+            @task(inject_context=True)
+            def ask(ctx: TaskExecutionContext) -> str:
+                try:
+                    return ctx.request_feedback(feedback_type="text", prompt="Name?", timeout=0.05).text or ""
+                except BaseException:  # noqa: BLE001 - the mistake under test
+                    return "fallback"
+
+        with pytest.warns(SwallowedStopWarning, match="task 'ask' caught graflow_nb's stop") as caught:
+            outcome = wf.run()
+        assert caught[0].filename == __file__
+        assert outcome.status is RunStatus.PAUSED
+        assert outcome.pending_feedback_ids, "the request stays open"
+        assert "ask.__result__" not in outcome_channel(outcome)
+        provide_feedback(outcome.pending_feedback_ids[0], text="ada")
+        assert wf.resume() == "ada"
+
+
+def outcome_channel(outcome) -> dict:
+    return json.loads(outcome.checkpoint_path.read_text())["channel"]

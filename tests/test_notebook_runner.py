@@ -322,7 +322,9 @@ class TestPreviewAndPrompt:
             " preview=curve).start()"
         )
         slider = kernel.find_widget("IntSliderModel", after=mark)
-        assert kernel.widget_state(slider)["continuous_update"] is True  # the preview follows a drag
+        kernel.wait_for(  # the preview follows a drag
+            lambda: kernel.widget_state(slider).get("continuous_update") is True, what="a slider that follows a drag"
+        )
 
         def images() -> list[dict]:
             return [
