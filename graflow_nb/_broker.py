@@ -29,6 +29,10 @@ if TYPE_CHECKING:
     from ._engine import Engine
 
 
+#: The fields of a response that carry the answer itself.
+ANSWER_FIELDS = ("approved", "reason", "text", "selected", "value", "data")
+
+
 def new_feedback_id() -> str:
     """A unique feedback id."""
     return f"fb-{secrets.token_hex(8)}"
@@ -141,22 +145,29 @@ class FeedbackBroker:
     def _checked(
         self, record: RequestRecord, response: FeedbackResponse, model: type[BaseModel] | None
     ) -> FeedbackResponse | None:
-        """A recorded response, with a form's data validated by the task's model; None if refused."""
-        if model is None:
-            return response
+        """A filed or recorded response checked against its request as any answer is (and a form's data
+        by the task's model); None if refused: the answer is set aside, the refusal logged, and the
+        request stays answerable. Answers read from disk may have been written by anyone."""
+        given = {field: getattr(response, field) for field in ANSWER_FIELDS if getattr(response, field) is not None}
         try:
-            data = make_response(record.request, data=response.data, model=model).data
+            if response.feedback_type != record.request.feedback_type:
+                raise InvalidAnswerError(
+                    record.feedback_id,
+                    f"the answer is for a {response.feedback_type.value} request, "
+                    f"this one is {record.request.feedback_type.value}",
+                )
+            checked = make_response(
+                record.request, **given, via=response.via, responded_by=response.responded_by, model=model
+            )
         except InvalidAnswerError as error:
             self._engine.store.set_answer_aside(record.feedback_id, str(error))
-            refused = RefusalLog(
-                self.events.log, record.request, {"data": response.data}, response.via, response.responded_by
-            )
+            refused = RefusalLog(self.events.log, record.request, given, response.via, response.responded_by)
             refused(error)
             self._engine.state.records[record.feedback_id] = record.model_copy(
                 update={"state": "pending", "response": None}
             )
             return None
-        return response.model_copy(update={"data": data})
+        return checked.model_copy(update={"responded_at": response.responded_at})
 
     def _accept(self, feedback_id: str, response: FeedbackResponse, *, filed_here: bool = False) -> bool:
         """Record a filed answer and wake the task waiting for it; return whether it was accepted.
@@ -250,7 +261,7 @@ def _read_filed(store: CheckpointStore, folder: Path, wanted: list[str]) -> dict
     found = {}
     for feedback_id in wanted:
         if f"{feedback_id}.json" in present:
-            response = store.read_answer(feedback_id)
+            response = store.read_answer(feedback_id, set_aside=True)
             if response is not None:
                 found[feedback_id] = response
     return found

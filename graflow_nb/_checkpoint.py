@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import gc
+import re
 from datetime import datetime
 from typing import Any, Literal
 
@@ -15,6 +16,9 @@ from ._feedback import FeedbackRequest, FeedbackResponse
 
 SCHEMA_NAME: Literal["graflow_nb.checkpoint"] = "graflow_nb.checkpoint"
 SCHEMA_VERSION = 1
+#: Ids as graflow_nb writes them; ids read from a file must match, so none can name a path elsewhere.
+RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,200}")
+FEEDBACK_ID_PATTERN = re.compile(r"fb-[0-9a-f]{16}")
 
 
 class RunStatus(str, enum.Enum):
@@ -85,6 +89,15 @@ class CheckpointDocument(BaseModel):
 
     @model_validator(mode="after")
     def _names_are_consistent(self) -> CheckpointDocument:
+        if self.schema_version != SCHEMA_VERSION:
+            raise ValueError(
+                f"schema_version {self.schema_version} is not {SCHEMA_VERSION}, the one this graflow_nb reads"
+            )
+        if not RUN_ID_PATTERN.fullmatch(self.run_id):
+            raise ValueError(f"run_id {self.run_id[:80]!r} is not an id graflow_nb writes")
+        odd = [r.feedback_id[:80] for r in self.requests if not FEEDBACK_ID_PATTERN.fullmatch(r.feedback_id)]
+        if odd:
+            raise ValueError(f"feedback ids {odd} are not ids graflow_nb writes")
         known = set(self.tasks)
         strangers = {name for edge in self.edges for name in edge} | set(self.completed)
         strangers |= {record.request.task_id for record in self.requests}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -90,9 +91,10 @@ class DecisionLog:
         line = (json.dumps(entry, ensure_ascii=False, default=str) + "\n").encode()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            # never through a link: a folder from elsewhere must not make us append to a file elsewhere
+            descriptor = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
             try:
-                os.write(descriptor, line)
+                _append_whole_line(descriptor, line)
             finally:
                 os.close(descriptor)
         except OSError as error:  # the log must never stop a run; say so instead
@@ -101,8 +103,15 @@ class DecisionLog:
     def entries(self) -> Iterator[dict[str, Any]]:
         """Every entry, oldest first; a damaged line is skipped with a warning naming it."""
         try:
-            handle = self.path.open("rb")
+            handle = os.fdopen(os.open(self.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | os.O_NONBLOCK), "rb")
         except FileNotFoundError:
+            return
+        except OSError as error:
+            warnings.warn(f"not reading the decision log {self.path}: {error.strerror}", stacklevel=2)
+            return
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            handle.close()
+            warnings.warn(f"not reading the decision log {self.path}: not a regular file", stacklevel=2)
             return
         with handle:
             for number, raw in enumerate(handle, start=1):
@@ -116,6 +125,17 @@ class DecisionLog:
                     warnings.warn(f"{self.path}:{number} is not a decision log entry; skipped", stacklevel=2)
                     continue
                 yield entry
+
+
+def _append_whole_line(descriptor: int, line: bytes) -> None:
+    """Append ``line`` whole: a short write is completed, and a line left torn before (a full disk, a
+    crash) is ended first, so that it never swallows this entry."""
+    size = os.fstat(descriptor).st_size
+    if size and os.pread(descriptor, 1, size - 1) != b"\n":
+        line = b"\n" + line
+    view = memoryview(line)
+    while view:
+        view = view[os.write(descriptor, view) :]
 
 
 def _answer_value(response: FeedbackResponse) -> Any:

@@ -11,18 +11,15 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 from pathlib import Path
 
+from ._checkpoint import RUN_ID_PATTERN
 from ._exceptions import RunInUseError
 
 try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows: no flock; runs are then not guarded across processes
     fcntl = None  # type: ignore[assignment]
-
-#: A run id as graflow_nb writes it: no path separators, nothing that leaves the folder.
-RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,200}")
 
 
 class RunClaim:

@@ -21,8 +21,15 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from ._atomic import create_exclusively, is_temporary, write_atomically
+from ._atomic import (
+    create_exclusively,
+    is_temporary,
+    read_regular_file,
+    sweep_stale_temporaries,
+    write_atomically,
+)
 from ._checkpoint import (
+    FEEDBACK_ID_PATTERN,
     SCHEMA_NAME,
     SCHEMA_VERSION,
     CheckpointDocument,
@@ -44,6 +51,8 @@ from ._notebook_path import notebook_checkpoint_dir
 CHECKPOINT_DIR_ENV = "GRAFLOW_NB_CHECKPOINT_DIR"
 #: The default checkpoint directory, relative to the working directory, when nothing else is set.
 DEFAULT_CHECKPOINT_DIR = ".graflow_nb"
+#: The largest answer file read (answers are small; a form's data is a few kB).
+ANSWER_FILE_LIMIT = 16 * 2**20
 
 
 def default_checkpoint_dir() -> Path:
@@ -74,6 +83,8 @@ class CheckpointStore:
             probe.unlink()
         except OSError as error:
             raise CheckpointDirectoryError(self.directory, error.strerror or str(error)) from None
+        sweep_stale_temporaries(self.directory)
+        sweep_stale_temporaries(self.answers_directory)
 
     def run_path(self, run_id: str) -> Path:
         """The checkpoint file of a run."""
@@ -89,15 +100,24 @@ class CheckpointStore:
         return path
 
     def load(self, path: Path) -> CheckpointDocument:
-        """Load and check one document; raise a CheckpointError naming the file if it is unusable."""
+        """Load and check one document; raise a CheckpointError naming the file if it is unusable.
+
+        Only a regular file within the size limit is read (see ``read_regular_file``), and its run id
+        must be the one its file name says: a document from elsewhere cannot point outside the folder.
+        """
         try:
-            raw = path.read_bytes()
+            raw = read_regular_file(path)
         except OSError as error:
             raise CorruptCheckpointError(path, f"cannot be read ({error.strerror})") from None
         try:
-            return decode_document(raw)
+            document = decode_document(raw)
         except ValidationError as error:
             raise self._explain_invalid(path, raw, error) from None
+        if document.run_id != path.stem:
+            raise CorruptCheckpointError(
+                path, f"its run_id {document.run_id!r} is not its file name (the file was renamed or edited)"
+            )
+        return document
 
     @staticmethod
     def _explain_invalid(path: Path, raw: bytes, error: ValidationError) -> CheckpointError:
@@ -159,7 +179,9 @@ class CheckpointStore:
     # -- answers ---------------------------------------------------------------------------
 
     def answer_path(self, feedback_id: str) -> Path:
-        """The file holding the answer to a request."""
+        """The file holding the answer to a request (only ids graflow_nb writes: nothing outside the folder)."""
+        if not FEEDBACK_ID_PATTERN.fullmatch(feedback_id):
+            raise FeedbackNotFoundError(feedback_id, self.directory)
         return self.answers_directory / f"{feedback_id}.json"
 
     def file_answer(self, response: FeedbackResponse) -> bool:
@@ -168,18 +190,31 @@ class CheckpointStore:
         data = response.model_dump_json(indent=1).encode()
         return create_exclusively(self.answer_path(response.feedback_id), data)
 
-    def read_answer(self, feedback_id: str) -> FeedbackResponse | None:
-        """The filed answer to a request, or None; an unreadable answer file is set aside."""
+    def read_answer(self, feedback_id: str, *, set_aside: bool = False) -> FeedbackResponse | None:
+        """The filed answer to a request, or None if there is none or it is unusable.
+
+        Reading changes nothing; only the run that waits for the answer passes ``set_aside=True``, so
+        that an unusable answer file is moved out of the way and the request can be answered again.
+        """
         path = self.answer_path(feedback_id)
         try:
-            raw = path.read_bytes()
+            raw = read_regular_file(path, ANSWER_FILE_LIMIT)
         except FileNotFoundError:
             return None
-        try:
-            return FeedbackResponse.model_validate_json(raw)
-        except ValidationError as error:
-            self.set_answer_aside(feedback_id, f"unreadable answer file: {error.errors()[0]['msg']}")
-            return None
+        except OSError as error:
+            problem = f"unreadable answer file: {error.strerror}"
+        else:
+            try:
+                response = FeedbackResponse.model_validate_json(raw)
+            except ValidationError as error:
+                problem = f"unreadable answer file: {error.errors()[0]['msg']}"
+            else:
+                if response.feedback_id == feedback_id:
+                    return response
+                problem = f"the answer file holds an answer to {response.feedback_id!r}"
+        if set_aside:
+            self.set_answer_aside(feedback_id, problem)
+        return None
 
     def set_answer_aside(self, feedback_id: str, reason: str) -> None:
         """Move a filed answer that was refused out of the way, so the request can be answered again."""

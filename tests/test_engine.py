@@ -17,6 +17,7 @@ import pytest
 
 from graflow_nb import (
     ChannelValueError,
+    RunOutcome,
     RunStatus,
     TaskExecutionContext,
     Workflow,
@@ -540,5 +541,5 @@ class TestATaskThatSwallowsTheStop:
         assert wf.resume() == "ada"
 
 
-def outcome_channel(outcome) -> dict:
+def outcome_channel(outcome: RunOutcome) -> dict:
     return json.loads(outcome.checkpoint_path.read_text())["channel"]

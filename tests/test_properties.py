@@ -32,13 +32,24 @@ def a_valid_document(tmp_path: Path) -> bytes:
             return {"n": 1}
 
     outcome = wf.run(presenters=[])
-    return outcome.checkpoint_path.read_bytes()
+    document = json.loads(outcome.checkpoint_path.read_bytes())
+    document["run_id"] = RUN_ID  # one name for the attacked file, whichever run made it
+    return json.dumps(document).encode()
+
+
+#: The run id of every attacked document, and so its file name (a run id must be its file's name).
+RUN_ID = "prop-20260101T000000000-abcdef"
+
+
+def stored_path(tmp_path: Path) -> Path:
+    """Where the attacked document lies: a file named after the valid document's run id."""
+    return tmp_path / "attacked" / f"{RUN_ID}.json"
 
 
 def load_or_explain(tmp_path: Path, raw: bytes) -> None:
     store = CheckpointStore(tmp_path / "attacked")
     store.directory.mkdir(parents=True, exist_ok=True)
-    path = store.directory / "run.json"
+    path = stored_path(tmp_path)
     path.write_bytes(raw)
     try:
         store.load(path)
@@ -74,7 +85,7 @@ def test_huge_values_load_or_are_refused_clearly(tmp_path: Path) -> None:
     valid["channel"]["big"] = 10**40  # beyond 64 bits: must come back exactly, not as a float
     load_or_explain(tmp_path, json.dumps(valid).encode())
     store = CheckpointStore(tmp_path / "attacked")
-    assert store.load(store.directory / "run.json").channel["big"] == 10**40
+    assert store.load(stored_path(tmp_path)).channel["big"] == 10**40
     valid["channel"]["wide"] = "x" * 5_000_000
     text = json.dumps(valid)
     load_or_explain(tmp_path, text.encode())
@@ -134,4 +145,4 @@ def test_a_checkpoint_is_data_never_code(tmp_path: Path, payload: str) -> None:
     load_or_explain(tmp_path, json.dumps(valid).encode())
     assert not (Path.cwd() / "pwned").exists()
     store = CheckpointStore(tmp_path / "attacked")
-    assert store.load(store.directory / "run.json").channel["code"] == payload
+    assert store.load(stored_path(tmp_path)).channel["code"] == payload
