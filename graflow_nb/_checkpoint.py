@@ -78,7 +78,7 @@ class CheckpointDocument(BaseModel):
     reason: str | None = None
     created_at: datetime
     updated_at: datetime
-    owner_pid: int | None = None
+    owner_pid: int | None = Field(default=None, ge=1, lt=2**32)
     owner_host: str | None = None
     tasks: list[str]
     edges: list[tuple[str, str]]

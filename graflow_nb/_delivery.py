@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from ._notification import redact_url
+from ._notification import redact_url, scrub_secrets
 
 logger = logging.getLogger("graflow_nb.notifications")
 
@@ -89,6 +89,8 @@ class NotificationSender:
             delivery = destination.get()
             try:
                 self._deliver(delivery)
+            except Exception as error:  # noqa: BLE001 - whatever goes wrong, say so (URL redacted) and go on
+                self._give_up(delivery, 1, scrub_secrets(f"{type(error).__name__}: {error}"))
             finally:
                 with self._idle:
                     self._unfinished -= 1

@@ -15,7 +15,7 @@ import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -207,6 +207,14 @@ def build_request(
             raise InvalidFeedbackRequestError(
                 f"timeout must be a positive, finite number of seconds (or None), got {timeout!r}"
             )
+        try:
+            utc_now() + timedelta(seconds=timeout)
+        except OverflowError:
+            raise InvalidFeedbackRequestError(
+                f"timeout {timeout:g} s is too long to have a deadline; use None to wait until answered"
+            ) from None
+    if key is not None and not isinstance(key, str):
+        raise InvalidFeedbackRequestError(f"key must be a string naming the request, got {type(key).__name__}")
     _check_options(kind, options)
     numbers = _check_number_bounds(kind, minimum, maximum, step, default, value_range)
     if not value_range:
@@ -382,15 +390,24 @@ def make_response(
         raise InvalidAnswerError(fid, f"a {kind.value!r} request needs {expected!r}")
     if reason is not None and kind is not FeedbackType.APPROVAL:
         raise InvalidAnswerError(fid, "a reason only goes with an approval")
+    if reason is not None and not isinstance(reason, str):
+        raise InvalidAnswerError(fid, f"a reason must be text, got {type(reason).__name__}")
+    if responded_by is not None and not isinstance(responded_by, str):
+        raise InvalidAnswerError(fid, f"responded_by must be a name, got {type(responded_by).__name__}")
     checked = _check_answer_value(request, fields[expected], model)
-    return FeedbackResponse(
-        feedback_id=fid,
-        feedback_type=kind,
-        reason=reason,
-        via=via,
-        responded_by=responded_by or default_responder(),
-        **{expected: checked},
-    )
+    try:
+        return FeedbackResponse(
+            feedback_id=fid,
+            feedback_type=kind,
+            reason=reason,
+            via=via,
+            responded_by=responded_by or default_responder(),
+            **{expected: checked},
+        )
+    except ValidationError as error:  # e.g. an unknown `via`
+        problem = error.errors()[0]
+        where = ".".join(str(part) for part in problem["loc"])
+        raise InvalidAnswerError(fid, f"{where}: {problem['msg']}") from None
 
 
 def _check_answer_value(request: FeedbackRequest, given: Any, model: type[BaseModel] | None) -> Any:
@@ -437,10 +454,19 @@ def _check_number_answer(request: FeedbackRequest, given: Any) -> int | float | 
     return [low, high]
 
 
+def _is_finite(number: int | float) -> bool:
+    """Finite, and small enough for a float (an int beyond ~1.8e308 is not)."""
+    try:
+        return math.isfinite(number)
+    except OverflowError:
+        return False
+
+
 def _check_one_number(request: FeedbackRequest, given: Any) -> int | float:
     fid = request.feedback_id
-    if not _is_number(given) or not math.isfinite(given):
-        raise InvalidAnswerError(fid, f"value must be a finite number, got {given!r}")
+    if not _is_number(given) or not _is_finite(given):
+        shown = f"{given!r}"[:40] + ("..." if len(f"{given!r}") > 40 else "")
+        raise InvalidAnswerError(fid, f"value must be a finite number a float can hold, got {shown}")
     if request.integer:
         if float(given) != int(given):
             raise InvalidAnswerError(fid, f"value must be a whole number, got {given!r}")
@@ -460,15 +486,61 @@ def _check_form_answer(request: FeedbackRequest, given: Any, model: type[BaseMod
             given = given.model_dump(mode="json")
         if not isinstance(given, dict):
             raise InvalidAnswerError(fid, f"form data must be an object, got {type(given).__name__}")
+        _check_plain_data(fid, given)
         missing = [name for name in (request.form_schema or {}).get("required", []) if name not in given]
         if missing:
             raise InvalidAnswerError(fid, f"form is missing required fields {missing}")
+        if request.form_schema is not None:  # where the task's model is not at hand: its saved schema
+            _check_against_schema(fid, given, request.form_schema)
         return given
     try:
-        if isinstance(given, model):
-            return given
-        source = given.model_dump() if isinstance(given, BaseModel) else given
-        return model.model_validate(source)
+        checked = (
+            given
+            if isinstance(given, model)
+            else model.model_validate(given.model_dump() if isinstance(given, BaseModel) else given)
+        )
     except ValidationError as error:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(form)'}: {e['msg']}" for e in error.errors())
         raise InvalidAnswerError(fid, f"form does not validate: {problems}") from None
+    _check_plain_data(fid, checked.model_dump(mode="python"))
+    return checked
+
+
+def _check_plain_data(fid: str, data: Any) -> None:
+    """Form data must be JSON data with finite numbers: what a checkpoint stores exactly."""
+    found = find_non_json(data)
+    if found is not None:
+        raise InvalidAnswerError(fid, f"form field {found[0] or '(form)'} holds a {found[1]}, not JSON data")
+    bad = _first_non_finite(data)
+    if bad is not None:
+        raise InvalidAnswerError(fid, f"form field {bad} is not a finite number")
+
+
+def _first_non_finite(value: Any, path: str = "") -> str | None:
+    if isinstance(value, float) and not math.isfinite(value):
+        return path or "(form)"
+    if isinstance(value, dict):
+        value = {str(key): item for key, item in value.items()}
+        items: Any = value.items()
+    elif isinstance(value, (list, tuple)):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        found = _first_non_finite(item, f"{path}[{key!r}]")
+        if found is not None:
+            return found
+    return None
+
+
+def _check_against_schema(fid: str, data: dict[str, Any], schema: dict[str, Any]) -> None:
+    """Validate form data with the JSON schema the task's model had when it asked."""
+    import jsonschema  # only for form answers given where the model is not at hand
+
+    try:
+        error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(data))
+    except (jsonschema.exceptions.SchemaError, jsonschema.exceptions.RefResolutionError) as broken:
+        raise InvalidAnswerError(fid, f"the form's saved schema cannot be used: {broken}") from None
+    if error is not None:
+        where = ".".join(str(part) for part in error.absolute_path) or "(form)"
+        raise InvalidAnswerError(fid, f"form does not validate: {where}: {error.message}")

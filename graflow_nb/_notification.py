@@ -37,15 +37,33 @@ def validate_notification_config(config: Any) -> dict[str, Any] | None:
         raise InvalidFeedbackRequestError(f"notification_config of type {kind!r} needs {url_key!r}")
     with _seen_lock:
         _seen_urls.add(url)
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    problem = _url_problem(url)
+    if problem:
         raise InvalidFeedbackRequestError(
-            f"notification_config {url_key!r} must be an http(s) URL with a host, got {redact_url(url)!r}"
+            f"notification_config {url_key!r} must be an http(s) URL with a host: {problem} in {redact_url(url)!r}"
         )
     message = config.get("message")
     if message is not None and not isinstance(message, str):
         raise InvalidFeedbackRequestError("notification_config 'message' must be a string")
     return dict(config)
+
+
+def _url_problem(url: str) -> str | None:
+    """What makes ``url`` unusable for a POST (the URL itself is a secret: never part of the answer)."""
+    if any(character.isspace() or ord(character) < 0x20 or ord(character) == 0x7F for character in url):
+        return "spaces or control characters"
+    if not url.isascii():
+        return "characters outside ASCII (percent-encode them)"
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        return f"scheme {parts.scheme or '(none)'!r}"
+    if not parts.hostname:
+        return "no host"
+    try:
+        parts.port  # noqa: B018 - parsing the port raises for a non-numeric or out-of-range one
+    except ValueError:
+        return "a port that is not a number from 0 to 65535"
+    return None
 
 
 def redact_url(url: str) -> str:

@@ -58,14 +58,14 @@ def slack_body(notice: Notice) -> dict[str, Any]:
     event, request, deadline, response = notice.event, notice.request, notice.deadline, notice.response
     message, notebook = notice.message, notice.notebook
     headline = _HEADLINES[event]
-    if response is not None:
-        headline = f"{headline} by {response.responded_by} via {response.via}: {response.summary()}"
+    if response is not None:  # the answer and the name come from people: escaped, like everything shown
+        headline = f"{headline} by {_escape(response.responded_by)} via {response.via}: {_escape(response.summary())}"
     lines = [f"*{_escape(message)}*" if message else None, f"{headline}", f"> {_escape(request.prompt)}"]
     if request.options:
         lines.append("Options: " + ", ".join(f"`{_escape(option)}`" for option in request.options))
-    where = f"Workflow `{request.workflow}`, task `{request.task_id}`, run `{request.run_id}`"
+    where = f"Workflow `{_escape(request.workflow)}`, task `{_escape(request.task_id)}`, run `{request.run_id}`"
     if notebook:
-        where += f", notebook `{notebook}`"
+        where += f", notebook `{_escape(notebook)}`"
     lines.append(where)
     if deadline is not None and event == "request_created":
         lines.append(f"Waits until {deadline:%Y-%m-%d %H:%M:%S %Z}")

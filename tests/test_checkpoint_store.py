@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import random
@@ -29,6 +30,7 @@ from graflow_nb import (
     workflow,
 )
 from graflow_nb._graph import Flowable
+from tests.helpers import wait_until
 
 
 def paused_run(name: str = "stored") -> Path:
@@ -258,7 +260,7 @@ def test_sigkill_while_writing_never_leaves_a_file_that_fails_to_load(tmp_path: 
     directory = tmp_path / "hammered"
     rng = random.Random(1234)
     killed = 0
-    for _round in range(15):
+    for round_index in range(15):
         process = subprocess.Popen(
             [sys.executable, str(script), str(directory)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
         )
@@ -266,6 +268,9 @@ def test_sigkill_while_writing_never_leaves_a_file_that_fails_to_load(tmp_path: 
         ready, _, _ = select.select([process.stdout], [], [], 60)
         assert ready, "the writer did not start within 60 s"
         assert process.stdout.readline().strip() == b"ready"
+        # the run has written its first checkpoint (preparing 20,000 tasks may outlast the shortest wait
+        # below on a busy machine, and a run killed before that leaves no file to check)
+        wait_until(functools.partial(files_written, directory, round_index + 1), timeout=60)
         # let it write for a random while (a few checkpoint intervals), then kill it mid-flight
         try:
             process.wait(timeout=rng.uniform(0.3, 1.2))
@@ -281,6 +286,10 @@ def test_sigkill_while_writing_never_leaves_a_file_that_fails_to_load(tmp_path: 
             assert not isinstance(document, Exception), f"{path}: {document}"
     assert len(list(directory.glob("*.json"))) == 15
     assert killed == 15, "every round should be killed while the run is still writing"
+
+
+def files_written(directory: Path, count: int) -> bool:
+    return len(list(directory.glob("hammer-*.json"))) == count
 
 
 @pytest.fixture

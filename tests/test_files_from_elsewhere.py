@@ -7,6 +7,7 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -213,3 +214,78 @@ class TestLeftovers:
         with pytest.warns(UserWarning, match="is not a decision log entry"):
             entries = list(DecisionLog(checkpoint_dir).entries())
         assert [e["workflow"] for e in entries if e["event"] == "requested"] == ["torn", "torn-after"]
+
+
+class TestEveryBadInputIsADocumentedError:
+    """Bad answers raise InvalidAnswerError, bad requests InvalidFeedbackRequestError, never a raw error."""
+
+    @pytest.mark.parametrize(
+        ("question", "answer", "problem"),
+        [
+            ({"feedback_type": "number", "min": 0, "max": 10}, {"value": 10**400}, "finite number a float can hold"),
+            ({"feedback_type": "approval"}, {"approved": True, "reason": 123}, "a reason must be text"),
+            ({"feedback_type": "approval"}, {"approved": True, "via": "carrier pigeon"}, "via"),
+            ({"feedback_type": "form"}, {"data": {"lr": object()}}, "holds a object, not JSON data"),
+            ({"feedback_type": "form"}, {"data": {"lr": float("nan")}}, "is not a finite number"),
+            ({"feedback_type": "form"}, {"data": {"lr": "abc"}}, "lr: 'abc' is not of type 'number'"),
+        ],
+    )
+    def test_bad_answers(self, checkpoint_dir: Path, question: dict, answer: dict, problem: str) -> None:
+        from pydantic import BaseModel
+
+        from graflow_nb import InvalidAnswerError, provide_feedback
+
+        class Tuning(BaseModel):
+            lr: float = 0.1
+
+        if question["feedback_type"] == "form":
+            question = {**question, "model": Tuning}
+        name = f"bad-{question['feedback_type']}-{abs(hash(repr(answer))) % 10**6}"
+        _, feedback_id = paused(name, **question)
+        with pytest.raises(InvalidAnswerError, match=problem):
+            provide_feedback(feedback_id, **answer)
+        # the request stays answerable: a valid answer is taken afterwards
+        valid: dict[str, dict[str, Any]] = {
+            "number": {"value": 3},
+            "approval": {"approved": True},
+            "form": {"data": {"lr": 0.5}},
+        }
+        assert provide_feedback(feedback_id, **valid[question["feedback_type"]]).feedback_id == feedback_id
+
+    @pytest.mark.parametrize(
+        ("extra", "problem"),
+        [({"key": 123}, "key must be a string"), ({"timeout": 1e12}, "too long to have a deadline")],
+    )
+    def test_bad_requests(self, extra: dict, problem: str) -> None:
+        from graflow_nb import InvalidFeedbackRequestError
+
+        with workflow(f"bad-request-{next(iter(extra))}") as wf:
+
+            @task(inject_context=True)
+            def ask(ctx: TaskExecutionContext) -> object:
+                return ctx.request_feedback(feedback_type="approval", prompt="?", **extra)
+
+        outcome = wf.run()
+        assert outcome.status is RunStatus.FAILED
+        assert isinstance(outcome.exception, InvalidFeedbackRequestError)
+        assert problem in str(outcome.exception)
+
+    def test_a_huge_owner_pid_in_a_file_is_a_clear_load_error(self, checkpoint_dir: Path) -> None:
+        path, _ = paused("huge-pid")
+        rewrite(path, owner_pid=2**70, status="running")
+        with pytest.raises(CorruptCheckpointError, match="owner_pid"):
+            CheckpointStore(checkpoint_dir).load(path)
+
+    def test_a_form_answer_from_the_cli_is_checked_against_the_saved_schema(self, checkpoint_dir: Path) -> None:
+        from pydantic import BaseModel
+
+        class Tuning(BaseModel):
+            lr: float = 0.1
+
+        _, feedback_id = paused("cli-form", feedback_type="form", model=Tuning)
+        refused = run_cli("answer", feedback_id, "--json", '{"lr": "abc"}', directory=checkpoint_dir)
+        assert refused.returncode != 0
+        assert "lr: 'abc' is not of type 'number'" in refused.stderr
+        assert "Traceback" not in refused.stderr
+        accepted = run_cli("answer", feedback_id, "--json", '{"lr": 0.5}', directory=checkpoint_dir)
+        assert accepted.returncode == 0, accepted.stderr

@@ -229,3 +229,71 @@ def test_sending_can_be_turned_off_for_ci(receiver: WebhookReceiver, caplog: pyt
 def test_bad_delivery_settings_are_refused(changes: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         configure_notifications(**changes)
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("http://127.0.0.1:9/hooks/T0 SECRET", "spaces or control characters"),
+        ("http://127.0.0.1:9/hooks/\tSECRET", "spaces or control characters"),
+        ("http://127.0.0.1:port/hooks/SECRET", "a port that is not a number"),
+        ("http://127.0.0.1:9/hooks/é-SECRET", "characters outside ASCII"),
+        ("ftp://127.0.0.1/SECRET", "scheme 'ftp'"),
+    ],
+)
+def test_a_bad_webhook_url_is_refused_when_the_request_is_made_without_showing_it(url: str, problem: str) -> None:
+    outcome = approval_workflow({"type": "webhook", "url": url}).run(presenters=[])
+    assert outcome.status is RunStatus.FAILED
+    message = str(outcome.exception)
+    assert problem in message
+    assert "SECRET" not in message
+    assert "SECRET" not in outcome.checkpoint_path.read_text()
+
+
+def test_a_failure_inside_the_sender_is_logged_redacted_and_sending_goes_on(
+    sending: None, receiver: WebhookReceiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    from graflow_nb._delivery import Delivery
+
+    sender = notification_sender()
+    poisoned_body: dict[str, Any] = {"self": None}
+    poisoned_body["self"] = poisoned_body  # a cycle: json.dumps raises ValueError inside the sender thread
+    with caplog.at_level(logging.WARNING, logger="graflow_nb.notifications"):
+        sender.send(Delivery(f"{receiver.url}/hooks/T0/SECRET", poisoned_body, "broken"))
+        sender.send(Delivery(f"{receiver.url}/hooks/T0/SECRET", {"ok": True}, "fine"))
+        assert sender.flush(timeout=30)
+        (delivered,) = receiver.wait_for(1)
+    assert delivered.body == {"ok": True}
+    assert "not delivered" in caplog.text
+    assert "ValueError" in caplog.text
+    assert "SECRET" not in caplog.text
+
+
+def test_slack_messages_escape_what_people_typed(
+    sending: None, receiver: WebhookReceiver, background: StartInBackground
+) -> None:
+    with workflow("escape") as wf:
+
+        @task(inject_context=True)
+        def gate(ctx: TaskExecutionContext) -> bool:
+            config = {"type": "slack", "webhook_url": f"{receiver.url}/services/T0/B0/XYZ"}
+            return bool(
+                ctx.request_feedback(feedback_type="approval", prompt="Go?", notification_config=config).approved
+            )
+
+    running = background(wf, presenters=[])
+    (created,) = receiver.wait_for(1)
+    provide_feedback(
+        running_request_id(created),
+        approved=False,
+        reason="<!channel> see <http://x.test|here>",
+        responded_by="<!here>",
+    )
+    running.result(timeout=30)
+    _, answered = receiver.wait_for(2)
+    text = answered.body["text"]
+    assert "<!channel>" not in text
+    assert "<!here>" not in text
+    assert "<http://x.test|here>" not in text
+    assert "&lt;!channel&gt; see &lt;http://x.test|here&gt;" in text
+    assert "by &lt;!here&gt;" in text
