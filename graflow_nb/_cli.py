@@ -70,6 +70,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GraflowNbError as error:
         print(f"graflow-nb: {error}", file=sys.stderr)
         return EXIT_USAGE if isinstance(error, InvalidAnswerError) else EXIT_REFUSED
+    except OSError as error:  # a full disk, a folder one may not write to: one line, not a traceback
+        where = f" ({error.filename})" if error.filename else ""
+        print(f"graflow-nb: cannot use {store.directory}: {error.strerror or error}{where}", file=sys.stderr)
+        return EXIT_REFUSED
 
 
 def _list(store: CheckpointStore) -> int:

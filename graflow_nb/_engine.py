@@ -37,7 +37,7 @@ from ._broker import FeedbackBroker
 from ._channel import Channel
 from ._checkpoint import CheckpointDocument, RequestRecord, RunStatus, TaskError
 from ._context import TaskExecutionContext, TaskStopped
-from ._exceptions import SwallowedStopWarning, UnsavedResultWarning
+from ._exceptions import CheckpointSaveError, SwallowedStopWarning, UnsavedResultWarning
 from ._feedback import FeedbackRequest, FeedbackResponse, utc_now
 from ._graph import TaskGraph, result_key
 from ._inline import InlineRunner
@@ -150,6 +150,7 @@ class Engine:
         self._stop: RunStatus | None = None
         self._stop_reason: str | None = None
         self._exception: BaseException | None = None
+        self._save_error: CheckpointSaveError | None = None
         self._terminated_by: str | None = None
         self.feedback = FeedbackBroker(self, answer_poll_interval)
         self._volatile_results: dict[str, Any] = {}
@@ -521,13 +522,16 @@ class Engine:
     def outcome(self) -> RunOutcome:
         """How the run stands: final once :meth:`run` has returned."""
         state = self.state
+        status, reason = state.status, state.reason
+        if self._save_error is not None:  # what the disk keeps is the last good checkpoint, not this end
+            status, reason = RunStatus.FAILED, str(self._save_error)
         return RunOutcome(
             workflow=state.workflow,
             run_id=state.run_id,
-            status=state.status,
+            status=status,
             checkpoint_path=self.checkpoint_path,
-            reason=state.reason,
-            result=self._result() if state.status is RunStatus.COMPLETED else None,
+            reason=reason,
+            result=self._result() if status is RunStatus.COMPLETED else None,
             pending_feedback_ids=tuple(r.feedback_id for r in state.records.values() if r.state == "pending"),
             error=state.error,
             exception=self._exception,
@@ -599,23 +603,41 @@ class Engine:
 
     async def _write_locked(self) -> Path:
         changes = self._changes
-        document = self.document()
-        return await anyio.to_thread.run_sync(self._write_document, document, changes)
+        try:
+            document = self.document()
+            return await anyio.to_thread.run_sync(self._write_document, document, changes)
+        except CheckpointSaveError as error:
+            self._saving_failed(error)
+            return self.checkpoint_path
 
     def _write_document(self, document: CheckpointDocument, changes: int) -> Path:
         """Write a snapshot unless a newer one is on disk already (the watchdog may have written one)."""
         with self._disk_lock:
             if changes > self._disk_changes:
-                self.store.write(document)
+                try:
+                    self.store.write(document)
+                except (OSError, ValueError, TypeError, RecursionError) as error:
+                    raise CheckpointSaveError(self.checkpoint_path, _save_problem(error)) from error
                 self._disk_changes = changes
             self._written_changes = max(self._written_changes, changes)
         return self.checkpoint_path
+
+    def _saving_failed(self, error: CheckpointSaveError) -> None:
+        """A checkpoint could not be written: the run fails (once), its last good checkpoint kept on disk."""
+        if self._save_error is not None:
+            return
+        self._save_error = error
+        self._exception = error
+        self.request_stop(RunStatus.FAILED, str(error))
 
     def _save_from_watchdog(self) -> None:
         """Save unsaved progress while a long task runs on the loop's thread (the state is still)."""
         changes = self._changes
         if changes != self._written_changes:
-            self._write_document(self.document(), changes)
+            try:
+                self._write_document(self.document(), changes)
+            except CheckpointSaveError as error:
+                self.call_soon_on_loop(self._saving_failed, error)
 
     async def _write_checkpoints_when_dirty(self) -> None:
         """Coalesce checkpoint writes: at most one per ``checkpoint_interval`` while tasks finish."""
@@ -625,6 +647,13 @@ class Engine:
             await anyio.sleep(self.checkpoint_interval)
             if self._changes != self._written_changes:
                 await self.write_checkpoint()
+
+
+def _save_problem(error: BaseException) -> str:
+    """Why a checkpoint could not be written, in a few words."""
+    if isinstance(error, OSError):
+        return error.strerror or type(error).__name__
+    return scrub_secrets(f"a value cannot be encoded ({type(error).__name__}: {error})")
 
 
 def warn_at_task(func: Callable[..., Any], category: type[Warning], message: str) -> None:

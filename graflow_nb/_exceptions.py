@@ -16,6 +16,7 @@ Every error derives from :class:`GraflowNbError` and also from the builtin that 
     │   ├── CorruptCheckpointError (ValueError)
     │   ├── CheckpointVersionError (ValueError)
     │   ├── CheckpointMismatchError (ValueError)
+    │   ├── CheckpointSaveError (OSError)        a checkpoint could not be written
     │   ├── CheckpointDirectoryError (PermissionError)
     │   ├── NoResumableRunError (LookupError)
     │   └── RunInUseError (RuntimeError)
@@ -72,10 +73,10 @@ class ChannelValueError(GraflowNbError, TypeError):
 
     def __init__(self, key: str, path: str, type_name: str) -> None:
         self.key = key
-        where = f" at {path}" if path else ""
+        where = f" at {path[:60]}{'...' if len(path) > 60 else ''}" if path else ""
         super().__init__(
-            f"channel key {key!r}: value{where} of type {type_name} is not JSON-compatible; "
-            "store str, int, float, bool, None, lists, dicts with str keys, or pydantic models"
+            f"channel key {key!r}: value{where} of type {type_name} cannot be saved exactly in a JSON checkpoint; "
+            "store str, int, finite float, bool, None, lists, dicts with str keys, or pydantic models"
         )
 
 
@@ -127,6 +128,18 @@ class CheckpointVersionError(CheckpointError, ValueError):
         super().__init__(
             f"checkpoint {path} has schema version {found}; this graflow_nb reads up to "
             f"version {supported}. Upgrade graflow_nb to resume it."
+        )
+
+
+class CheckpointSaveError(CheckpointError, OSError):
+    """Raised (as the cause of a failed run) when a checkpoint could not be written: a full disk, a folder
+    that became unwritable, or a value that cannot be encoded. The last good checkpoint is kept."""
+
+    def __init__(self, path: Path, detail: str) -> None:
+        self.path = path
+        super().__init__(
+            f"could not save the checkpoint {path}: {detail}; the last good checkpoint is kept, so the run "
+            "can be resumed from it once that is fixed"
         )
 
 

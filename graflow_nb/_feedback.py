@@ -507,30 +507,10 @@ def _check_form_answer(request: FeedbackRequest, given: Any, model: type[BaseMod
 
 
 def _check_plain_data(fid: str, data: Any) -> None:
-    """Form data must be JSON data with finite numbers: what a checkpoint stores exactly."""
+    """Form data must be what a checkpoint stores exactly: JSON data, finite numbers, valid Unicode."""
     found = find_non_json(data)
     if found is not None:
         raise InvalidAnswerError(fid, f"form field {found[0] or '(form)'} holds a {found[1]}, not JSON data")
-    bad = _first_non_finite(data)
-    if bad is not None:
-        raise InvalidAnswerError(fid, f"form field {bad} is not a finite number")
-
-
-def _first_non_finite(value: Any, path: str = "") -> str | None:
-    if isinstance(value, float) and not math.isfinite(value):
-        return path or "(form)"
-    if isinstance(value, dict):
-        value = {str(key): item for key, item in value.items()}
-        items: Any = value.items()
-    elif isinstance(value, (list, tuple)):
-        items = enumerate(value)
-    else:
-        return None
-    for key, item in items:
-        found = _first_non_finite(item, f"{path}[{key!r}]")
-        if found is not None:
-            return found
-    return None
 
 
 def _check_against_schema(fid: str, data: dict[str, Any], schema: dict[str, Any]) -> None:

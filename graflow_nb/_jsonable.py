@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from typing import Any
 
@@ -14,16 +15,28 @@ def is_model(value: Any) -> bool:
     return pydantic is not None and isinstance(value, pydantic.BaseModel)
 
 
-def find_non_json(value: Any, path: str = "") -> tuple[str, str] | None:
-    """Return ``(path, type name)`` of the first part of ``value`` that JSON cannot hold, else None.
+#: Deeper values are refused: JSON parsers (orjson, pydantic) stop at a few hundred levels.
+MAX_DEPTH = 100
 
-    Accepted: str, int, float, bool, None, lists and tuples, dicts with str keys, pydantic models.
+
+def find_non_json(value: Any, path: str = "", depth: int = 0) -> tuple[str, str] | None:
+    """Return ``(path, what)`` of the first part of ``value`` a JSON checkpoint cannot hold exactly, else None.
+
+    ``what`` names the type (``DataFrame``), or the type and the problem (``float NaN or infinity``,
+    ``str with lone surrogates``, ``list nested deeper than 100 levels``). Accepted: str (valid
+    Unicode), int, finite float, bool, None, lists and tuples, dicts with str keys, pydantic models.
     """
+    if isinstance(value, str):
+        return None if value.isascii() or _encodes(value) else (path, "str with lone surrogates (undecodable bytes)")
+    if isinstance(value, float):
+        return None if math.isfinite(value) else (path, "float NaN or infinity")
     if isinstance(value, _SCALARS):
         return None
+    if isinstance(value, (list, tuple, dict)) and depth >= MAX_DEPTH:
+        return (path, f"{type(value).__name__} nested deeper than {MAX_DEPTH} levels")
     if isinstance(value, (list, tuple)):
         for index, item in enumerate(value):
-            found = find_non_json(item, f"{path}[{index}]")
+            found = find_non_json(item, f"{path}[{index}]", depth + 1)
             if found:
                 return found
         return None
@@ -31,11 +44,21 @@ def find_non_json(value: Any, path: str = "") -> tuple[str, str] | None:
         for key, item in value.items():
             if not isinstance(key, str):
                 return (f"{path}[{key!r}] (key)", type(key).__name__)
-            found = find_non_json(item, f"{path}[{key!r}]")
+            if not (key.isascii() or _encodes(key)):
+                return (f"{path}[{key!r}] (key)", "str with lone surrogates (undecodable bytes)")
+            found = find_non_json(item, f"{path}[{key!r}]", depth + 1)
             if found:
                 return found
         return None
     return None if is_model(value) else (path, type(value).__name__)
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def to_json_data(value: Any) -> Any:

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from pydantic import BaseModel
 
-from graflow_nb import Channel, ChannelValueError, TaskExecutionContext, provide_feedback, task, workflow
+from graflow_nb import (
+    Channel,
+    ChannelValueError,
+    RunStatus,
+    TaskExecutionContext,
+    provide_feedback,
+    task,
+    workflow,
+)
 
 
 class Plan(BaseModel):
@@ -61,3 +71,42 @@ def test_pydantic_models_are_stored_and_come_back_as_dicts_after_resume() -> Non
         provide_feedback(paused.pending_feedback_ids[0], approved=True)
         wf.resume()
     assert seen_at_start == [None, {"replicas": 2}]
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("caf\udcc3.csv", "str with lone surrogates"),  # what os.listdir gives for an undecodable name
+        (float("nan"), "float NaN or infinity"),
+        ([1.0, float("-inf")], "float NaN or infinity"),
+        ({"caf\udcc3": 1}, "str with lone surrogates"),
+    ],
+)
+def test_values_a_checkpoint_cannot_hold_exactly_are_refused_at_set(value: object, problem: str) -> None:
+    channel = Channel()
+    with pytest.raises(ChannelValueError, match=problem):
+        channel.set("k", value)
+    assert "k" not in channel
+
+
+def test_values_nested_too_deep_are_refused_at_set() -> None:
+    deep: list = []
+    innermost = deep
+    for _ in range(300):
+        innermost.append([])
+        innermost = innermost[0]
+    with pytest.raises(ChannelValueError, match="nested deeper than 100 levels"):
+        Channel().set("deep", deep)
+
+
+def test_a_run_whose_task_tries_such_values_fails_clearly_and_is_saved() -> None:
+    with workflow("surrogates") as wf:
+
+        @task(inject_context=True)
+        def scan(ctx: TaskExecutionContext) -> None:
+            ctx.get_channel().set("files", ["ok.csv", "caf\udcc3.csv"])
+
+    outcome = wf.run()
+    assert outcome.status is RunStatus.FAILED
+    assert "lone surrogates" in (outcome.reason or "")
+    assert json.loads(outcome.checkpoint_path.read_text())["status"] == "failed"

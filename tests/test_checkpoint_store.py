@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -30,7 +31,7 @@ from graflow_nb import (
     workflow,
 )
 from graflow_nb._graph import Flowable
-from tests.helpers import wait_until
+from tests.helpers import run_cli, wait_until
 
 
 def paused_run(name: str = "stored") -> Path:
@@ -294,17 +295,26 @@ def files_written(directory: Path, count: int) -> bool:
 
 @pytest.fixture
 def read_only_folder(tmp_path: Path) -> Iterator[Path]:
-    """A folder nobody may write to: chmod for normal users, the immutable flag for root."""
+    """A folder nobody may write to."""
     folder = tmp_path / "locked"
     folder.mkdir()
+    with unwritable(folder):
+        yield folder
+
+
+@contextlib.contextmanager
+def unwritable(folder: Path) -> Iterator[None]:
+    """Make ``folder`` unwritable for a while: chmod for normal users, the immutable flag for root."""
     if os.geteuid() != 0:
         folder.chmod(0o555)
-        yield folder
-        folder.chmod(0o755)
+        try:
+            yield
+        finally:
+            folder.chmod(0o755)
         return
     subprocess.run(["chattr", "+i", str(folder)], check=True, capture_output=True)
     try:
-        yield folder
+        yield
     finally:
         subprocess.run(["chattr", "-i", str(folder)], check=True, capture_output=True)
 
@@ -324,3 +334,18 @@ def test_read_only_folder_is_refused_before_any_task_runs(read_only_folder: Path
     assert "GRAFLOW_NB_CHECKPOINT_DIR" in message
     assert isinstance(raised.value, PermissionError)
     assert ran == []
+
+
+def test_the_cli_answering_into_a_folder_it_cannot_write_prints_one_line(tmp_path: Path) -> None:
+    folder = tmp_path / "shared"
+    path = paused_run("locked-later")
+    folder.mkdir()
+    (folder / path.name).write_bytes(path.read_bytes())
+    feedback_id = json.loads(path.read_text())["requests"][0]["request"]["feedback_id"]
+    with unwritable(folder):
+        answered = run_cli("answer", feedback_id, "--approve", directory=folder)
+    assert answered.returncode != 0
+    assert "Traceback" not in answered.stderr
+    lines = answered.stderr.strip().splitlines()
+    assert len(lines) == 1, answered.stderr
+    assert lines[0].startswith(f"graflow-nb: cannot use {folder}: ")

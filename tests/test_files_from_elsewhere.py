@@ -226,7 +226,7 @@ class TestEveryBadInputIsADocumentedError:
             ({"feedback_type": "approval"}, {"approved": True, "reason": 123}, "a reason must be text"),
             ({"feedback_type": "approval"}, {"approved": True, "via": "carrier pigeon"}, "via"),
             ({"feedback_type": "form"}, {"data": {"lr": object()}}, "holds a object, not JSON data"),
-            ({"feedback_type": "form"}, {"data": {"lr": float("nan")}}, "is not a finite number"),
+            ({"feedback_type": "form"}, {"data": {"lr": float("nan")}}, "holds a float NaN or infinity"),
             ({"feedback_type": "form"}, {"data": {"lr": "abc"}}, "lr: 'abc' is not of type 'number'"),
         ],
     )

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from graflow_nb import (
+    CheckpointSaveError,
     CheckpointStore,
     NoResumableRunError,
     RunInUseError,
@@ -278,3 +279,72 @@ def test_a_hanging_task_interrupted_says_on_disk_that_the_run_waits_for_it(
     assert (saved.status, saved.reason, saved.owner_pid) == (RunStatus.PAUSED, "interrupted before it finished", None)
     assert sorted(saved.completed) == ["first", "hangs", "quick"]  # the task's work is kept
     assert hanging_workflow().resume() == {"hangs": 2, "quick": 3}
+
+
+FULL_DISK = textwrap.dedent(
+    """
+    import resource, signal, sys
+    from graflow_nb import CheckpointSaveError, WorkflowFailed, task, workflow
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # past the limit a write fails with EFBIG, as on a full disk
+
+    with workflow("full-disk", checkpoint_dir=sys.argv[1]) as wf:
+        @task
+        def small() -> int:
+            return 1
+
+        @task
+        def big(small: int) -> str:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))  # the disk fills up now
+            return "x" * 100_000  # a result that no longer fits
+
+        @task
+        def after(big: str) -> str:
+            return "never"
+
+        small >> big >> after
+
+    try:
+        wf.execute()
+    except WorkflowFailed as failed:
+        cause = failed.__cause__
+        print("FAILED", type(cause).__name__, isinstance(cause, CheckpointSaveError), failed.outcome.status.value)
+        print(failed.outcome.reason)
+    """
+)
+
+
+def test_a_full_disk_fails_the_run_clearly_and_keeps_the_last_good_checkpoint(tmp_path: Path) -> None:
+    folder = tmp_path / "checkpoints"
+    script = tmp_path / "full_disk.py"
+    script.write_text(FULL_DISK)
+    ran = subprocess.run(
+        [sys.executable, str(script), str(folder)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert ran.returncode == 0, ran.stderr
+    first, reason = ran.stdout.splitlines()[:2]
+    assert first == "FAILED CheckpointSaveError True failed"
+    assert "could not save the checkpoint" in reason
+    assert "the last good checkpoint is kept" in reason
+    assert "Traceback" not in ran.stderr
+    (path,) = folder.glob("full-disk-*.json")
+    kept = CheckpointStore(folder).load(path)  # the last good checkpoint: whole, and resumable
+    assert kept.status is RunStatus.RUNNING
+    assert "big" not in kept.completed
+    listed = run_cli("list", directory=folder)
+    assert listed.returncode == 0, listed.stderr
+
+
+def test_a_channel_value_changed_after_set_into_something_unsaveable_fails_the_run_clearly() -> None:
+    with workflow("mutated") as wf:
+
+        @task(inject_context=True)
+        def keep(ctx: TaskExecutionContext) -> None:
+            rows: list = [1, 2]
+            ctx.get_channel().set("rows", rows)
+            rows.append(object())  # checked at set, changed afterwards
+
+    outcome = wf.run()
+    assert outcome.status is RunStatus.FAILED
+    assert isinstance(outcome.exception, CheckpointSaveError)
+    assert "a value cannot be encoded" in (outcome.reason or "")
