@@ -25,14 +25,15 @@ from __future__ import annotations
 import json
 import os
 import threading
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ._atomic import write_atomically
+from ._atomic import read_regular_file, write_atomically
 from ._exceptions import GraflowNbError, InvalidAnswerError
-from ._feedback import FeedbackRequest, FeedbackResponse
+from ._feedback import ANSWER_FIELDS, FeedbackRequest, FeedbackResponse
 from ._jsonable import to_json_data
 
 if TYPE_CHECKING:
@@ -42,8 +43,6 @@ if TYPE_CHECKING:
 ANSWERS_ENV = "GRAFLOW_NB_ANSWERS"
 #: Environment variable choosing ``replay`` (the default) or ``record``.
 ANSWERS_MODE_ENV = "GRAFLOW_NB_ANSWERS_MODE"
-
-_ANSWER_FIELDS = ("approved", "reason", "text", "selected", "value", "data")
 
 
 class MissingAnswerError(GraflowNbError, LookupError):
@@ -57,6 +56,10 @@ class MissingAnswerError(GraflowNbError, LookupError):
             f"{request.task_id!r} ({request.prompt!r}); add {example} to its answers, or record the answers "
             f"once with {ANSWERS_MODE_ENV}=record"
         )
+
+
+#: The largest answers file read (a few thousand answers are a few MB).
+ANSWERS_FILE_LIMIT = 256 * 2**20
 
 
 class AnswersFileError(GraflowNbError, ValueError):
@@ -80,6 +83,10 @@ class RecordedAnswer(BaseModel):
 
     @model_validator(mode="after")
     def _answers_or_lets_time_out(self) -> RecordedAnswer:
+        unknown = sorted(set(self.answer) - set(ANSWER_FIELDS))
+        if unknown:
+            hint = " ('via' is always 'replay'; name the person with 'responded_by')" if "via" in unknown else ""
+            raise ValueError(f"unknown answer fields {unknown}; use {list(ANSWER_FIELDS)}{hint}")
         if not self.answer and not self.let_time_out:
             raise ValueError("an entry needs an 'answer' (or 'let_time_out': true)")
         if self.key is None and (self.task is None or self.call is None):
@@ -109,15 +116,26 @@ class AnswersDocument(BaseModel):
 def load_answers(path: Path) -> AnswersDocument:
     """Read an answers file; a missing file is empty; a damaged one raises AnswersFileError naming it."""
     try:
-        raw = path.read_bytes()
+        raw = read_regular_file(path, ANSWERS_FILE_LIMIT)
     except FileNotFoundError:
         return AnswersDocument()
+    except OSError as error:
+        raise AnswersFileError(f"answers file {path.absolute()} cannot be read: {error.strerror}") from None
     try:
         return AnswersDocument.model_validate_json(raw)
     except ValidationError as error:
         first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "(file)"
-        raise AnswersFileError(f"answers file {path} is not usable: {where}: {first['msg']}") from None
+        raise AnswersFileError(
+            f"answers file {path.absolute()} is not usable: {_entry_name(first['loc'])}: {first['msg']}"
+        ) from None
+
+
+def _entry_name(location: tuple[int | str, ...]) -> str:
+    """``entry 3 (answers[2])``, or the field's path outside the entries."""
+    if len(location) >= 2 and location[0] == "answers" and isinstance(location[1], int):
+        rest = ".".join(str(part) for part in location[2:])
+        return f"entry {location[1] + 1} (answers[{location[1]}]{'.' + rest if rest else ''})"
+    return ".".join(str(part) for part in location) or "(file)"
 
 
 class ReplayAnswers:
@@ -169,12 +187,18 @@ class RecordAnswers:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
+        folder = self.path.parent if self.path.parent != Path() else Path.cwd()
+        if self.path.is_dir() or not os.access(folder if folder.exists() else folder.parent, os.W_OK):
+            raise AnswersFileError(
+                f"answers file {self.path.absolute()} cannot be written (record mode): choose a file in a "
+                "folder you can write to"
+            )
 
     def settle(self, request: FeedbackRequest, response: FeedbackResponse | None) -> None:
         """Save the answer (replacing an earlier one for the same request)."""
         if response is None or response.via == "replay":
             return
-        given = response.model_dump(include=set(_ANSWER_FIELDS), exclude_none=True)
+        given = response.model_dump(include=set(ANSWER_FIELDS), exclude_none=True)
         entry = RecordedAnswer(
             workflow=request.workflow,
             task=None if request.key else request.task_id,
@@ -184,11 +208,18 @@ class RecordAnswers:
             responded_by=response.responded_by,
         )
         with self._lock:
-            document = load_answers(self.path)
-            kept = [e for e in document.answers if not e.matches(request)]
-            updated = AnswersDocument(answers=[*kept, entry])
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            write_atomically(self.path, updated.model_dump_json(indent=2, exclude_none=True).encode())
+            try:
+                document = load_answers(self.path)
+                kept = [e for e in document.answers if not e.matches(request)]
+                updated = AnswersDocument(answers=[*kept, entry])
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                write_atomically(self.path, updated.model_dump_json(indent=2, exclude_none=True).encode())
+            except (OSError, AnswersFileError) as error:  # the answer was used; only recording it failed
+                warnings.warn(
+                    f"the answer to {request.feedback_id} was used but not recorded in {self.path.absolute()}: "
+                    f"{getattr(error, 'strerror', None) or error}",
+                    stacklevel=2,
+                )
 
     def show(self, engine: Engine, request: FeedbackRequest) -> None:
         """Nothing to do: people answer."""

@@ -21,16 +21,12 @@ from pydantic import BaseModel
 from ._checkpoint import RequestRecord, RunStatus
 from ._decision_log import RefusalLog
 from ._exceptions import FeedbackAlreadySettledError, FeedbackNotFoundError, InvalidAnswerError
-from ._feedback import AnswerSource, FeedbackRequest, FeedbackResponse, LiveParts, make_response
+from ._feedback import ANSWER_FIELDS, AnswerSource, FeedbackRequest, FeedbackResponse, LiveParts, make_response
 from ._request_events import RequestEvents
 from ._store import CheckpointStore
 
 if TYPE_CHECKING:
     from ._engine import Engine
-
-
-#: The fields of a response that carry the answer itself.
-ANSWER_FIELDS = ("approved", "reason", "text", "selected", "value", "data")
 
 
 def new_feedback_id() -> str:

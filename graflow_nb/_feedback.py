@@ -40,6 +40,8 @@ class FeedbackType(str, enum.Enum):
 AnswerSource = Literal["widget", "api", "cli", "console", "replay"]
 
 _OPTION_TYPES = (FeedbackType.SELECTION, FeedbackType.MULTI_SELECTION)
+#: The fields of a response that carry the answer itself.
+ANSWER_FIELDS = ("approved", "reason", "text", "selected", "value", "data")
 
 
 def utc_now() -> datetime:

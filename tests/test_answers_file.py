@@ -151,3 +151,42 @@ def test_let_time_out_without_a_timeout_fails_instead_of_hanging(tmp_path: Path)
         outcome = wf.run(answers=answers)
     assert outcome.status is RunStatus.FAILED
     assert "would wait forever" in (outcome.reason or "")
+
+
+class TestAnswersFileMistakes:
+    """Each mistake in an answers file is an AnswersFileError naming the file (absolute) and the entry."""
+
+    @pytest.mark.parametrize(
+        ("entry", "problem"),
+        [
+            ({"task": "review", "call": 0, "answer": {"aproved": True}}, "unknown answer fields ['aproved']"),
+            ({"task": "review", "call": 0, "answer": {"approved": True, "via": "cli"}}, "'via' is always 'replay'"),
+        ],
+    )
+    def test_a_bad_entry_names_the_file_and_the_entry(self, tmp_path: Path, entry: dict, problem: str) -> None:
+        path = write_answers(tmp_path / "answers.json", {"task": "other", "call": 0, "answer": {"text": "x"}}, entry)
+        with pytest.raises(AnswersFileError) as raised:
+            review_workflow().execute(answers=path)
+        message = str(raised.value)
+        assert str(path.absolute()) in message
+        assert "entry 2 (answers[1]" in message
+        assert problem in message
+
+    def test_a_folder_given_as_the_answers_file_is_a_clear_error(self, tmp_path: Path) -> None:
+        with pytest.raises(AnswersFileError, match="cannot be read: is not a regular file"):
+            review_workflow().execute(answers=tmp_path)
+
+    def test_record_mode_to_a_place_that_cannot_be_written_fails_before_any_task(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("GRAFLOW_NB_ANSWERS_MODE", "record")
+        ran: list[int] = []
+        with workflow("record-nowhere") as wf:
+
+            @task
+            def only() -> None:
+                ran.append(1)
+
+        with pytest.raises(AnswersFileError, match="cannot be written \\(record mode\\)"):
+            wf.execute(answers=tmp_path / "no-such-folder" / "deeper" / "answers.json")
+        assert ran == []
