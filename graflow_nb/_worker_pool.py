@@ -63,6 +63,10 @@ class PooledCalls:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
+        # Workers append and decide whether to wake the loop; the loop takes a batch and re-arms the
+        # wake-up. Both steps hold this lock: a worker preempted between its append and its check could
+        # otherwise leave the wake-up armed with nothing queued, and no later call would wake the loop.
+        self._lock = threading.Lock()
         self._done: deque[tuple[str, Future[Any]]] = deque()
         self._wake = asyncio.Event()
         self._wake_scheduled = False
@@ -76,17 +80,23 @@ class PooledCalls:
 
     def _finished(self, key: str, future: Future[Any]) -> None:
         """In the worker (or the loop, for a call done before its callback was added): queue, wake once."""
-        self._done.append((key, future))
-        if not self._wake_scheduled:
+        with self._lock:
+            self._done.append((key, future))
+            if self._wake_scheduled:
+                return
             self._wake_scheduled = True
-            self._loop.call_soon_threadsafe(self._wake.set)
+        self._loop.call_soon_threadsafe(self._wake.set)
 
     async def next_finished(self) -> list[tuple[str, Future[Any]]]:
         """Wait until some calls have finished and return them (empty when none is running)."""
-        while not self._done and self.running:
+        while True:
+            with self._lock:
+                if self._done or not self.running:
+                    self._wake_scheduled = False  # re-armed with the batch taken: a later call wakes us again
+                    batch = list(self._done)
+                    self._done.clear()
+                    break
             await self._wake.wait()
             self._wake.clear()
-        self._wake_scheduled = False  # before taking the batch: a call finishing later wakes us again
-        batch = [self._done.popleft() for _ in range(len(self._done))]
         self.running -= len(batch)
         return batch
