@@ -162,21 +162,21 @@ def write_notebook(path: Path, cells: list[str], kernel: str = "python3") -> Pat
 def run_all(page: Any) -> None:
     """Run ▸ Run All Cells, from the menu bar as a person would (JupyterLab and Notebook 7).
 
-    A notebook whose kernel has only just connected can drop the first request; then the first
-    cell's prompt stays ``[ ]`` and the menu is used again, as a person would.
+    Every code cell is then queued (``[*]``) or done. A notebook whose kernel has only just connected
+    sometimes runs the first cell and drops the rest, leaving them ``[ ]``: then the menu is used again,
+    as a person would.
     """
-    first_prompt = page.locator(".jp-CodeCell .jp-InputPrompt").first
+    every_cell_started = """() => [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]
+        .every(prompt => !/\\[\\s*\\]/.test(prompt.innerText))"""
     for _ in range(5):
         page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
         page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
         try:
-            page.wait_for_function(
-                "prompt => !/\\[\\s*\\]/.test(prompt.innerText)", arg=first_prompt.element_handle(), timeout=5_000
-            )
+            page.wait_for_function(every_cell_started, timeout=5_000)
             return
         except Exception:  # noqa: BLE001 - playwright's TimeoutError: try the menu again
             continue
-    raise AssertionError("Run All Cells did not start the notebook")
+    raise AssertionError("Run All Cells did not start every cell")
 
 
 def wait_for_kernel(page: Any) -> None:
