@@ -485,8 +485,8 @@ class TestTasksOnTheLoopThread:
         running = background(self.long_second_step(release, started), presenters=[])
         assert started.wait(timeout=10)
         (engine,) = list(live_engines)
-        engine.cancel_threadsafe("stop")  # returns at once, although the loop's thread is busy
-        assert not release.is_set()
+        engine.cancel_threadsafe("stop")  # returns at once (were it to wait for the task, this test would hang)
+        assert not running.done(), "the task still holds the run: the cancel did not wait for it"
         release.set()
         outcome = running.result(timeout=10)
         assert outcome.status is RunStatus.CANCELLED

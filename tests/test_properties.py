@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,14 @@ json_values = st.recursive(
     max_leaves=30,
 )
 
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+#: In CI the examples are the same on every run (derandomize): a failure there is one anyone can replay.
+SETTINGS = settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+    derandomize=bool(os.environ.get("CI")),
+    database=None,
+)
 
 
 def a_valid_document(tmp_path: Path) -> bytes:
