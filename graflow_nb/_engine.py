@@ -253,11 +253,14 @@ class Engine:
                     await self.write_checkpoint()
                     await self._run_tasks()
                     background.cancel_scope.cancel()
-            except BaseException:  # Ctrl-C or the caller cancelled: save the run as paused, then go on
+            except BaseException as error:  # Ctrl-C or the caller cancelled: save the run as paused, then go on
                 self.state.status, self.state.reason = RunStatus.PAUSED, "interrupted before it finished"
                 with anyio.CancelScope(shield=True):
                     await self.write_checkpoint()
-                raise
+                inner = sole_exception(error)
+                if inner is error:
+                    raise
+                raise inner from None  # the run's own error, not the task group that carried it
             self._finish()
             with anyio.CancelScope(shield=True):
                 await self.write_checkpoint()
@@ -647,6 +650,15 @@ class Engine:
             await anyio.sleep(self.checkpoint_interval)
             if self._changes != self._written_changes:
                 await self.write_checkpoint()
+
+
+def sole_exception(error: BaseException) -> BaseException:
+    """The one error inside (nested) exception groups of one error each; else ``error`` itself."""
+    while True:
+        inner = getattr(error, "exceptions", None)
+        if not isinstance(inner, tuple) or len(inner) != 1 or not isinstance(inner[0], BaseException):
+            return error
+        error = inner[0]
 
 
 def _save_problem(error: BaseException) -> str:

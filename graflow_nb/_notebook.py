@@ -24,7 +24,7 @@ import anyio
 from ._checkpoint import RunStatus
 from ._controls import RequestControl
 from ._engine import Engine
-from ._feedback import FeedbackResponse
+from ._feedback import FeedbackRequest, FeedbackResponse
 from ._kernel import (
     MainThreadCalls,
     ShellPump,
@@ -59,33 +59,38 @@ class NotebookRun:
         self.workflow = wf
         self.panel = panel
         self._outcome: RunOutcome | None = None
+        self._error: BaseException | None = None  # what ended the run other than an outcome (re-raised)
         self._finished = threading.Event()
         self._engine: Engine | None = None
         self._task: asyncio.Task[RunOutcome] | None = None
 
     @classmethod
     def start(cls, wf: Workflow, **options: Any) -> NotebookRun:
-        """Start a run: on the kernel's loop inside a kernel, else in a background thread."""
+        """Start a run: on the kernel's loop inside a kernel, else in a background thread.
+
+        The run is prepared here, so a missing input or a misspelled option raises now, and the
+        handle knows its run id at once.
+        """
         if running_kernel() is None:
+            engine = wf.prepared(**options)
             handle = cls(wf, None)
-            thread = threading.Thread(target=handle._run_in_thread, args=(options,), daemon=True)
+            handle._engine = engine
+            wf.last_run = handle
+            thread = threading.Thread(target=handle._run_in_thread, args=(engine,), name="graflow-nb-run", daemon=True)
             thread.start()
             return handle
         calls = MainThreadCalls(_kernel_loop())
-        engine = wf.prepare(
-            channel=options.get("channel"),
-            start_node=options.get("start_node"),
-            resume=options.get("resume", False),
-            answers=options.get("answers"),
-        )
+        engine = wf.prepared(**{**options, "presenters": list(options.get("presenters") or [])})
         handle = cls(wf, _panel_for(engine, calls))
         wf.last_run = handle
         handle._launch(engine)
         return handle
 
-    def _run_in_thread(self, options: dict[str, Any]) -> None:
+    def _run_in_thread(self, engine: Engine) -> None:
         try:
-            self._outcome = self.workflow.run(**options)
+            self._outcome = anyio.run(engine.run)
+        except BaseException as error:  # noqa: BLE001 - kept for result()/wait(), not lost to excepthook
+            self._error = error
         finally:
             self._finished.set()
 
@@ -102,7 +107,11 @@ class NotebookRun:
         loop.create_task(self._tick())
 
     def _done(self, task: asyncio.Task[RunOutcome]) -> None:
-        if not task.cancelled() and task.exception() is None:
+        if task.cancelled():
+            self._error = asyncio.CancelledError("the run's task was cancelled")
+        elif task.exception() is not None:
+            self._error = task.exception()
+        else:
             self._outcome = task.result()
         self._finished.set()
 
@@ -133,8 +142,15 @@ class NotebookRun:
 
     @property
     def run_id(self) -> str | None:
-        """The run's id (once known)."""
+        """The run's id (known from the start)."""
         return self._engine.run_id if self._engine else (self._outcome.run_id if self._outcome else None)
+
+    @property
+    def pending_requests(self) -> list[FeedbackRequest]:
+        """The requests waiting for an answer now (in scripts and notebooks alike)."""
+        if self._engine is None:
+            return []
+        return [record.request for record in self._engine.state.records.values() if record.state == "pending"]
 
     @property
     def status(self) -> RunStatus:
@@ -160,10 +176,13 @@ class NotebookRun:
         return self._finished.is_set()
 
     def result(self) -> Any:
-        """The result of a completed run; raises WorkflowPaused/Cancelled/Failed, or RuntimeError while running."""
+        """The result of a completed run; raises WorkflowPaused/Cancelled/Failed (or whatever stopped the
+        run), or RuntimeError while it still runs."""
+        if self._finished.is_set() and self._error is not None:
+            raise self._error
         outcome = self.outcome
         if outcome is None:
-            waiting = ", ".join(c.feedback_id for c in self.pending) or "nothing"
+            waiting = ", ".join(r.feedback_id for r in self.pending_requests) or "no request: tasks are running"
             raise RuntimeError(f"the run is still going (waiting for {waiting}); `await run` or answer it first")
         return outcome.raise_for_status()
 
@@ -213,12 +232,7 @@ def run_in_cell(wf: Workflow, **options: Any) -> RunOutcome:
     calls = MainThreadCalls(_kernel_loop())
     pump = ShellPump(kernel)
     calls.pumping(pump)
-    engine = wf.prepare(
-        channel=options.get("channel"),
-        start_node=options.get("start_node"),
-        resume=options.get("resume", False),
-        answers=options.get("answers"),
-    )
+    engine = wf.prepared(**{**options, "presenters": list(options.get("presenters") or [])})
     handle = NotebookRun(wf, None)
     wf.last_run = handle
     panel = _panel_for(engine, calls)
@@ -230,6 +244,8 @@ def run_in_cell(wf: Workflow, **options: Any) -> RunOutcome:
     def run_engine() -> None:
         try:
             outcome.append(anyio.run(engine.run))
+        except BaseException as error:  # noqa: BLE001 - re-raised in the cell, not lost to excepthook
+            handle._error = error
         finally:
             handle._finished.set()
             pump.wake()
@@ -241,5 +257,8 @@ def run_in_cell(wf: Workflow, **options: Any) -> RunOutcome:
     finally:
         calls.pumping(None)
         thread.join()
+    if not outcome:  # the engine's thread ended with an error of its own (e.g. sys.exit in a task)
+        assert handle._error is not None
+        raise handle._error
     handle._outcome = outcome[0]
     return outcome[0]

@@ -98,14 +98,38 @@ class Workflow:
         True (default: stdin is a terminal outside Jupyter), asked at the prompt. ``answers`` names an
         answers file to replay (default: ``$GRAFLOW_NB_ANSWERS``; see the README).
         """
+        engine = self.prepared(
+            channel=channel,
+            start_node=start_node,
+            resume=resume,
+            presenters=presenters,
+            console=console,
+            answers=answers,
+        )
+        return await engine.run()
+
+    def prepared(
+        self,
+        *,
+        channel: Mapping[str, Any] | None = None,
+        start_node: str | None = None,
+        resume: bool | str = False,
+        presenters: Sequence[FeedbackPresenter] | None = None,
+        console: bool | None = None,
+        answers: str | os.PathLike[str] | None = None,
+    ) -> Engine:
+        """:meth:`prepare` with :meth:`run_async`'s options and defaults (presenters from ``console``).
+
+        Every way of running goes through here, so an option is never dropped and a misspelled one is a
+        TypeError; errors found before any task runs are raised to the caller.
+        """
         if presenters is None:
             from ._console import ConsolePresenter
 
             presenters = [ConsolePresenter(interactive=_wants_console(console))]
-        engine = self.prepare(
+        return self.prepare(
             channel=channel, start_node=start_node, resume=resume, presenters=presenters, answers=answers
         )
-        return await engine.run()
 
     def prepare(
         self,

@@ -426,3 +426,32 @@ class TestWidgetMessagesWhileACellRuns:
         kernel.click(kernel.find_widget("ButtonModel", after=mark, description="Submit"))
         assert kernel.reply(cell)["content"]["status"] == "ok"
         assert kernel.run("print(answer['text'])").strip() == "hello"
+
+
+class TestRunHandlesKeepTheRunsError:
+    def test_an_engine_error_in_a_blocking_cell_is_the_runs_own_error(self, kernel: Kernel) -> None:
+        cell = kernel.submit(
+            "with workflow('exits-blocking') as exiting:\n"
+            "    @task\n"
+            "    def leave():\n"
+            "        raise SystemExit(3)\n"
+            "exiting.execute()"
+        )
+        kernel.reply(cell)
+        shown = kernel.text_of(cell)
+        assert "SystemExit" in shown
+        assert "IndexError" not in shown
+
+    def test_await_run_re_raises_what_ended_the_run(self, kernel: Kernel) -> None:
+        kernel.run(
+            "class Abandon(BaseException): pass  # not an Exception: the engine does not record it as a task error\n"
+            "with workflow('exits-awaited') as exiting:\n"
+            "    @task\n"
+            "    async def leave():\n"
+            "        raise Abandon('gone')\n"
+            "run = exiting.start()"
+        )
+        printed = kernel.run(
+            "try:\n    await run\nexcept BaseException as error:\n    print('RAISED', type(error).__name__, error)"
+        )
+        assert printed.strip() == "RAISED Abandon gone"

@@ -1,0 +1,83 @@
+"""The handle wf.start() returns, outside a kernel: it knows its run at once and never loses the run's error."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from graflow_nb import (
+    MissingInputError,
+    RunStatus,
+    TaskExecutionContext,
+    Workflow,
+    WorkflowCancelled,
+    provide_feedback,
+    task,
+    workflow,
+)
+from tests.helpers import wait_until
+
+
+def gate() -> Workflow:
+    with workflow("handle") as wf:
+
+        @task(inject_context=True)
+        def ask(ctx: TaskExecutionContext) -> bool:
+            return bool(ctx.request_feedback(feedback_type="approval", prompt="Go?").approved)
+
+    return wf
+
+
+def test_preparation_errors_are_raised_by_start_itself() -> None:
+    with workflow("needs-input") as wf:
+
+        @task
+        def uses(missing_value: int) -> int:
+            return missing_value
+
+    with pytest.raises(MissingInputError):
+        wf.start(presenters=[])
+
+
+def test_a_misspelled_option_is_a_type_error() -> None:
+    with pytest.raises(TypeError, match="presenter"):
+        gate().start(presenter=[])
+
+
+def test_the_handle_knows_its_run_its_pending_requests_and_can_cancel() -> None:
+    run = gate().start(presenters=[])
+    assert run.run_id is not None
+    assert run.run_id.startswith("handle-")
+
+    wait_until(lambda: bool(run.pending_requests), timeout=30)
+    (request,) = run.pending_requests
+    assert request.prompt == "Go?"
+    with pytest.raises(RuntimeError, match=f"waiting for {request.feedback_id}"):
+        run.result()
+    run.cancel("changed my mind")
+    with pytest.raises(WorkflowCancelled, match="changed my mind"):
+        run.wait()
+    assert run.status is RunStatus.CANCELLED
+
+
+def test_an_answer_completes_the_run_and_wait_returns_its_result() -> None:
+    run = gate().start(presenters=[])
+    wait_until(lambda: bool(run.pending_requests), timeout=30)
+    provide_feedback(run.pending_requests[0].feedback_id, approved=True)
+    assert run.wait() is True
+
+
+def test_an_error_that_ends_the_engine_is_re_raised_by_wait_and_result() -> None:
+    with workflow("exits") as wf:
+
+        @task
+        def leave() -> None:
+            sys.exit(3)
+
+    run = wf.start(presenters=[])
+    with pytest.raises(SystemExit) as raised:
+        run.wait()
+    assert raised.value.code == 3
+    with pytest.raises(SystemExit):
+        run.result()
