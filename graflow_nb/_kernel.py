@@ -199,6 +199,11 @@ class ShellPump:
         self._calls: deque[Callable[[], object]] = deque()
         self._wake_read, self._wake_write = os.pipe()
         os.set_blocking(self._wake_read, False)
+        os.set_blocking(self._wake_write, False)
+        # wake() runs in other threads; closing the pipe under the same lock means no thread ever writes
+        # to its descriptor number after it was closed (and perhaps reused for another file)
+        self._pipe_lock = threading.Lock()
+        self._pipe_open = True
 
     def enqueue(self, function: Callable[[], object]) -> None:
         """Queue a call for the main thread and wake the pump (any thread)."""
@@ -207,8 +212,10 @@ class ShellPump:
 
     def wake(self) -> None:
         """Make the pump look at its queue and its stop condition now (any thread)."""
-        with contextlib.suppress(OSError):  # closed: the pump has stopped
-            os.write(self._wake_write, b"x")
+        with self._pipe_lock:
+            if self._pipe_open:
+                with contextlib.suppress(BlockingIOError):  # the pipe is full: the pump is awake anyway
+                    os.write(self._wake_write, b"x")
 
     def run_until(self, finished: Callable[[], bool], tick: Callable[[], object], tick_seconds: float = 0.1) -> None:
         """Serve widget messages and queued calls until ``finished()``; call ``tick`` regularly."""
@@ -228,8 +235,10 @@ class ShellPump:
         finally:
             self._run_calls()
             self._hand_back()
-            os.close(self._wake_read)
-            os.close(self._wake_write)
+            with self._pipe_lock:
+                self._pipe_open = False
+                os.close(self._wake_read)
+                os.close(self._wake_write)
 
     def _run_calls(self) -> None:
         while self._calls:

@@ -229,10 +229,10 @@ def run_in_cell(wf: Workflow, **options: Any) -> RunOutcome:
         from ._workflow import run_blocking
 
         return run_blocking(lambda: wf.run_async(**{**options, "presenters": []}))
+    engine = wf.prepared(**{**options, "presenters": list(options.get("presenters") or [])})  # may raise: first
     calls = MainThreadCalls(_kernel_loop())
     pump = ShellPump(kernel)
     calls.pumping(pump)
-    engine = wf.prepared(**{**options, "presenters": list(options.get("presenters") or [])})
     handle = NotebookRun(wf, None)
     wf.last_run = handle
     panel = _panel_for(engine, calls)

@@ -39,6 +39,16 @@ def prepare_engine(
     """
     store = wf.store
     store.check_writable()
+    given = [name for name, value in (("channel", channel), ("start_node", start_node)) if value is not None]
+    if resume == "auto" and given:  # the run would ignore them: start afresh, and say so
+        unfinished = _newest_unfinished(wf)
+        if unfinished is not None:
+            print(
+                f"graflow_nb: starting a new run of {wf.name!r} with the {' and '.join(given)} given; not resuming "
+                f"{unfinished.run_id} (continue that one with wf.resume({unfinished.run_id!r}))",
+                file=sys.stderr,
+            )
+        resume = False
     claimed = _auto_resume_document(wf) if resume == "auto" else None
     if claimed is not None:
         document, claim = claimed

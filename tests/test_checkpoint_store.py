@@ -349,3 +349,17 @@ def test_the_cli_answering_into_a_folder_it_cannot_write_prints_one_line(tmp_pat
     lines = answered.stderr.strip().splitlines()
     assert len(lines) == 1, answered.stderr
     assert lines[0].startswith(f"graflow-nb: cannot use {folder}: ")
+
+
+def test_auto_resume_never_drops_a_channel_or_start_node_given(capsys: pytest.CaptureFixture[str]) -> None:
+    paused_run("tuning")
+    with workflow("tuning") as wf:
+
+        @task(inject_context=True)
+        def ask(ctx: TaskExecutionContext) -> float:
+            return float(ctx.get_channel().get("lr"))
+
+        outcome = wf.run(resume="auto", channel={"lr": 0.5})
+    assert outcome.status is RunStatus.COMPLETED
+    assert outcome.result == 0.5  # the new channel, not the paused run's
+    assert "starting a new run of 'tuning' with the channel given; not resuming tuning-" in capsys.readouterr().err

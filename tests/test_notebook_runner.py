@@ -455,3 +455,28 @@ class TestRunHandlesKeepTheRunsError:
             "try:\n    await run\nexcept BaseException as error:\n    print('RAISED', type(error).__name__, error)"
         )
         assert printed.strip() == "RAISED Abandon gone"
+
+
+class TestResources:
+    def test_a_failing_blocking_cell_leaks_no_file_descriptors(self, kernel: Kernel) -> None:
+        kernel.run(
+            "import os\n"
+            "from graflow_nb import MissingInputError\n"
+            "with workflow('needs-input') as needy:\n"
+            "    @task\n"
+            "    def uses(missing_value):\n"
+            "        return missing_value\n"
+            "def failing_runs(count):\n"
+            "    for _ in range(count):\n"
+            "        try:\n"
+            "            needy.execute()\n"
+            "        except MissingInputError:\n"
+            "            pass\n"
+            "failing_runs(5)  # anything opened once (imports, pools) is open before counting\n"
+        )
+        printed = kernel.run(
+            "before = len(os.listdir('/proc/self/fd'))\n"
+            "failing_runs(50)\n"
+            "print(len(os.listdir('/proc/self/fd')) - before)"
+        )
+        assert int(printed.strip()) <= 0
