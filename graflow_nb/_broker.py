@@ -234,7 +234,13 @@ class FeedbackBroker:
         """:meth:`submit` from any thread (console readers, widget callbacks, other threads)."""
         if self._engine.on_loop_thread():
             return self.submit(feedback_id, **answer)
-        return anyio.from_thread.run_sync(lambda: self.submit(feedback_id, **answer), token=self._engine.token)
+        try:
+            return anyio.from_thread.run_sync(lambda: self.submit(feedback_id, **answer), token=self._engine.token)
+        except (anyio.RunFinishedError, RuntimeError):  # the run's event loop has ended (e.g. a stale second tab)
+            status = self._engine.state.status.value
+            raise FeedbackAlreadySettledError(
+                feedback_id, f"its run has ended ({status}); re-run the workflow's cell to start or resume one"
+            ) from None
 
     async def poll_filed_answers(self) -> None:
         """Pick up answers other processes filed (CLI, API) while tasks wait."""

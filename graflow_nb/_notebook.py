@@ -24,6 +24,7 @@ import anyio
 from ._checkpoint import RunStatus
 from ._controls import RequestControl
 from ._engine import Engine
+from ._exceptions import RunInUseError
 from ._feedback import FeedbackRequest, FeedbackResponse
 from ._kernel import (
     MainThreadCalls,
@@ -131,8 +132,12 @@ class NotebookRun:
             response = provide_feedback(
                 feedback_id, via="widget", checkpoint_dir=self.workflow.store.directory, **answer
             )
-            if outcome is not None and outcome.status is RunStatus.PAUSED:
-                engine = self.workflow.prepare(resume=outcome.run_id, presenters=[self.panel] if self.panel else [])
+            # resume once: a second quick click finds the run going again (or another cell resuming it)
+            if outcome is not None and outcome.status is RunStatus.PAUSED and self._finished.is_set():
+                try:
+                    engine = self.workflow.prepare(resume=outcome.run_id, presenters=[self.panel] if self.panel else [])
+                except RunInUseError:  # resumed elsewhere meanwhile: the answer is filed, that run takes it
+                    return response
                 self._launch(engine)
             return response
 

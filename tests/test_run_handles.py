@@ -16,6 +16,7 @@ from graflow_nb import (
     task,
     workflow,
 )
+from graflow_nb._engine import Engine
 from tests.helpers import wait_until
 
 
@@ -81,3 +82,29 @@ def test_an_error_that_ends_the_engine_is_re_raised_by_wait_and_result() -> None
     assert raised.value.code == 3
     with pytest.raises(SystemExit):
         run.result()
+
+
+def test_a_click_on_a_stale_control_after_the_run_ended_says_so() -> None:
+    """A widget in a second tab calls the engine's thread-safe submit after the run's loop has ended."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from graflow_nb import FeedbackAlreadySettledError
+    from graflow_nb.testing import RecordingPresenter
+
+    class Keeper(RecordingPresenter):
+        engine = None
+
+        def run_ended(self, engine: Engine) -> None:
+            Keeper.engine = engine
+            super().run_ended(engine)
+
+    keeper = Keeper()
+    run = gate().start(presenters=[keeper])
+    request = keeper.next_request()
+    provide_feedback(request.feedback_id, approved=True)
+    assert run.wait() is True
+    assert Keeper.engine is not None
+    with ThreadPoolExecutor(1) as other_thread:  # not the loop's thread, as a widget callback is not
+        late = other_thread.submit(Keeper.engine.feedback.submit_threadsafe, request.feedback_id, approved=False)
+        with pytest.raises(FeedbackAlreadySettledError):  # a documented error, never anyio's RunFinishedError
+            late.result(timeout=10)
