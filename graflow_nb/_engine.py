@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import functools
 import inspect
 import os
@@ -348,7 +349,8 @@ class Engine:
         leading = (context,) if wrapper.inject_context else ()
         self._running[task_id] = None
         self._tell_task(task_id, "running")
-        return context, functools.partial(wrapper.func, *leading, **arguments)
+        run_as = _as_async_task if wrapper.is_async else _as_task
+        return context, functools.partial(run_as, task_id, wrapper.func, *leading, **arguments)
 
     async def _run_task(self, task_id: str) -> bool:
         """Run one task; return whether it completed."""
@@ -650,6 +652,27 @@ class Engine:
             await anyio.sleep(self.checkpoint_interval)
             if self._changes != self._written_changes:
                 await self.write_checkpoint()
+
+
+#: The task whose code runs in this context (None outside tasks): a workflow run from inside a task
+#: can tell, wherever the task runs (a worker thread, the shared pool, the loop).
+running_task: contextvars.ContextVar[str | None] = contextvars.ContextVar("graflow_nb_running_task", default=None)
+
+
+def _as_task(task_id: str, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    token = running_task.set(task_id)
+    try:
+        return func(*args, **kwargs)
+    finally:
+        running_task.reset(token)
+
+
+async def _as_async_task(task_id: str, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    token = running_task.set(task_id)
+    try:
+        return await func(*args, **kwargs)
+    finally:
+        running_task.reset(token)
 
 
 def sole_exception(error: BaseException) -> BaseException:

@@ -12,6 +12,7 @@ Every error derives from :class:`GraflowNbError` and also from the builtin that 
     ├── InvalidAnswerError (ValueError)           an answer does not fit its request
     ├── FeedbackNotFoundError (LookupError)       no request has that feedback id
     ├── FeedbackAlreadySettledError (ValueError)  the request was answered or closed before
+    ├── NestedRunError (RuntimeError)             a notebook ran a workflow from inside a task
     ├── CheckpointError                           a checkpoint cannot be used
     │   ├── CorruptCheckpointError (ValueError)
     │   ├── CheckpointVersionError (ValueError)
@@ -106,6 +107,18 @@ class FeedbackAlreadySettledError(GraflowNbError, ValueError):
     def __init__(self, feedback_id: str, detail: str) -> None:
         self.feedback_id = feedback_id
         super().__init__(f"feedback request {feedback_id} cannot be answered: {detail}")
+
+
+class NestedRunError(GraflowNbError, RuntimeError):
+    """Raised when a notebook runs a workflow from inside another workflow's task, where its requests
+    could be shown nowhere."""
+
+    def __init__(self, workflow: str, task_id: str) -> None:
+        super().__init__(
+            f"workflow {workflow!r} was run from inside task {task_id!r}: in a notebook a workflow runs from "
+            "a cell, where its panel is drawn; from inside a task its requests could be shown nowhere. Run it "
+            "from a cell, or make its tasks part of the outer workflow"
+        )
 
 
 class CheckpointError(GraflowNbError):

@@ -11,6 +11,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ._exceptions import NestedRunError
 from ._graph import Flowable, TaskGraph, TaskWrapper, current_workflow
 from ._kernel_detect import running_kernel
 
@@ -162,6 +163,7 @@ class Workflow:
         answerable while the cell blocks.
         """
         if running_kernel() is not None:
+            self._refuse_inside_a_task()
             options.setdefault("resume", "auto")
             if options.get("presenters") is None:
                 from ._notebook import run_in_cell
@@ -178,8 +180,17 @@ class Workflow:
         from ._notebook import NotebookRun
 
         if running_kernel() is not None:
+            self._refuse_inside_a_task()
             options.setdefault("resume", "auto")
         return NotebookRun.start(self, **options)
+
+    def _refuse_inside_a_task(self) -> None:
+        """In a notebook, a run started from inside a task would show its requests nowhere: refuse it."""
+        from ._engine import running_task
+
+        task_id = running_task.get()
+        if task_id is not None:
+            raise NestedRunError(self.name, task_id)
 
     def execute(
         self,
