@@ -217,21 +217,39 @@ class ShellPump:
                 with contextlib.suppress(BlockingIOError):  # the pipe is full: the pump is awake anyway
                     os.write(self._wake_write, b"x")
 
-    def run_until(self, finished: Callable[[], bool], tick: Callable[[], object], tick_seconds: float = 0.1) -> None:
-        """Serve widget messages and queued calls until ``finished()``; call ``tick`` regularly."""
+    def run_until(
+        self,
+        finished: Callable[[], bool],
+        tick: Callable[[], object],
+        tick_seconds: float = 0.1,
+        on_interrupt: Callable[[], object] | None = None,
+    ) -> bool:
+        """Serve widget messages and queued calls until ``finished()``; call ``tick`` regularly.
+
+        An interrupt (the ■ button, nbclient's interrupt_on_timeout) calls ``on_interrupt`` and the pump
+        goes on serving until ``finished()``: the run it waits for must first save itself. Returns
+        whether it was interrupted (the caller raises KeyboardInterrupt once everything has ended).
+        """
         poller = zmq.Poller()
         poller.register(self._socket, zmq.POLLIN)
         poller.register(self._wake_read, zmq.POLLIN)
+        interrupted = False
         try:
             while True:
-                self._run_calls()
-                self._read_shell()
-                if finished():
-                    break
-                tick()
-                poller.poll(int(tick_seconds * 1000))
-                with contextlib.suppress(BlockingIOError):
-                    os.read(self._wake_read, 4096)
+                try:
+                    self._run_calls()
+                    self._read_shell()
+                    if finished():
+                        break
+                    tick()
+                    poller.poll(int(tick_seconds * 1000))
+                    with contextlib.suppress(BlockingIOError):
+                        os.read(self._wake_read, 4096)
+                except KeyboardInterrupt:
+                    if on_interrupt is None:
+                        raise
+                    interrupted = True
+                    on_interrupt()
         finally:
             self._run_calls()
             self._hand_back()
@@ -239,6 +257,7 @@ class ShellPump:
                 self._pipe_open = False
                 os.close(self._wake_read)
                 os.close(self._wake_write)
+        return interrupted
 
     def _run_calls(self) -> None:
         while self._calls:

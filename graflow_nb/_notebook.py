@@ -210,6 +210,16 @@ class NotebookRun:
         return self._wait_async().__await__()
 
     async def _wait_async(self) -> Any:
+        try:
+            return await self._wait_for_the_end()
+        except (KeyboardInterrupt, asyncio.CancelledError):  # the ■ button on an `await run` cell
+            if self._engine is not None and not self._finished.is_set():
+                self._engine.call_soon_on_loop(
+                    self._engine.request_stop, RunStatus.PAUSED, "interrupted from the notebook"
+                )
+            raise
+
+    async def _wait_for_the_end(self) -> Any:
         kernel = running_kernel()
         while not self._finished.is_set():
             if self._task is not None and kernel is not None:
@@ -255,10 +265,13 @@ def run_in_cell(wf: Workflow, **options: Any) -> RunOutcome:
             handle._finished.set()
             pump.wake()
 
+    def pause_for_interrupt() -> None:  # the ■ button: save the run as paused, as Ctrl-C does in a script
+        engine.call_soon_on_loop(engine.request_stop, RunStatus.PAUSED, "interrupted from the notebook")
+
     thread = threading.Thread(target=run_engine, name="graflow-nb-run")
     thread.start()
     try:
-        pump.run_until(handle._finished.is_set, panel.tick)
+        interrupted = pump.run_until(handle._finished.is_set, panel.tick, on_interrupt=pause_for_interrupt)
     finally:
         calls.pumping(None)
         thread.join()
@@ -266,4 +279,6 @@ def run_in_cell(wf: Workflow, **options: Any) -> RunOutcome:
         assert handle._error is not None
         raise handle._error
     handle._outcome = outcome[0]
+    if interrupted:
+        raise KeyboardInterrupt(f"run {engine.run_id} saved as {outcome[0].status.value}; re-run the cell to resume it")
     return outcome[0]

@@ -503,3 +503,25 @@ class TestNestedRuns:
         kind, message = printed.strip().splitlines()[-1].split(" | ", 1)  # after any 'resuming run' line
         assert kind == "NestedRunError"
         assert "workflow 'inner' was run from inside task 'runs_inner'" in message
+
+
+class TestInterruptButton:
+    def test_one_interrupt_saves_a_blocking_run_as_paused_and_the_kernel_stays_usable(self, kernel: Kernel) -> None:
+        assert kernel.manager is not None
+        mark = kernel.mark()
+        kernel.run("interrupted_wf = asking('interrupt-me', feedback_type='approval', prompt='Wait?')")
+        cell = kernel.submit("interrupted_wf.execute()")
+        kernel.find_widget("ButtonModel", after=mark, description="Approve")  # the run waits for a person
+        kernel.manager.interrupt_kernel()  # what the ■ button does
+        reply = kernel.reply(cell, timeout=30)
+        assert reply["content"]["status"] == "error"
+        assert reply["content"]["ename"] == "KeyboardInterrupt"
+        assert "saved as paused" in reply["content"]["evalue"]
+        # the next cell runs at once, and the run is on disk as paused
+        assert kernel.run("print(interrupted_wf.runs()[-1].status.value)", timeout=10).strip() == "paused"
+        # re-running the cell resumes it; a click completes it
+        mark = kernel.mark()
+        again = kernel.submit("print(interrupted_wf.execute())")
+        kernel.click(kernel.find_widget("ButtonModel", after=mark, description="Approve"))
+        assert kernel.reply(again)["content"]["status"] == "ok"
+        assert "'approved': True" in kernel.printed(again)
