@@ -525,3 +525,24 @@ class TestInterruptButton:
         kernel.click(kernel.find_widget("ButtonModel", after=mark, description="Approve"))
         assert kernel.reply(again)["content"]["status"] == "ok"
         assert "'approved': True" in kernel.printed(again)
+
+    def test_one_interrupt_of_an_await_run_cell_pauses_the_run(self, kernel: Kernel) -> None:
+        assert kernel.manager is not None
+        mark = kernel.mark()
+        kernel.run("awaited_wf = asking('interrupt-await', feedback_type='approval', prompt='Wait?')")
+        kernel.run("run = awaited_wf.start()")
+        kernel.find_widget("ButtonModel", after=mark, description="Approve")
+        cell = kernel.submit("await run")
+        kernel.wait_for(lambda: kernel.outputs(cell), what="the await cell running")
+        kernel.manager.interrupt_kernel()
+        reply = kernel.reply(cell, timeout=30)
+        assert reply["content"]["status"] == "error"
+        status = kernel.run(
+            "import asyncio\n"
+            "async def ended():\n"
+            "    while not run.done():\n"
+            "        await asyncio.sleep(0.02)\n"
+            "await asyncio.wait_for(ended(), 20)\n"
+            "print(run.status.value)"
+        )
+        assert status.strip() == "paused"
