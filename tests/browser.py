@@ -77,6 +77,15 @@ def _kernelspecs(directory: Path) -> Path:
     return directory
 
 
+def _lab_settings(directory: Path) -> Path:
+    """JupyterLab settings for the tests: start the notebook's own kernel without asking (a freshly
+    started server sometimes asks which kernel to use before it has listed them)."""
+    tracker = directory / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings"
+    tracker.parent.mkdir(parents=True, exist_ok=True)
+    tracker.write_text(json.dumps({"autoStartDefaultKernel": True}))
+    return directory
+
+
 @contextlib.contextmanager
 def jupyter_server(root: Path, app: str = "jupyterlab") -> Iterator[JupyterServer]:
     """Start ``python -m <app>`` (jupyterlab or notebook) serving ``root``; stop it afterwards."""
@@ -86,7 +95,7 @@ def jupyter_server(root: Path, app: str = "jupyterlab") -> Iterator[JupyterServe
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRAFLOW_NB_")}
     env["JUPYTER_PATH"] = str(_kernelspecs(root / ".jupyter-path"))
     # JupyterLab's settings (the theme) and workspaces of its own: a test never changes a person's own
-    env["JUPYTERLAB_SETTINGS_DIR"] = str(root / ".lab-settings")
+    env["JUPYTERLAB_SETTINGS_DIR"] = str(_lab_settings(root / ".lab-settings"))
     env["JUPYTERLAB_WORKSPACES_DIR"] = str(root / ".lab-workspaces")
     log = (root / f".{app}.log").open("wb")
     with (
@@ -162,17 +171,19 @@ def write_notebook(path: Path, cells: list[str], kernel: str = "python3") -> Pat
 def run_all(page: Any) -> None:
     """Run ▸ Run All Cells, from the menu bar as a person would (JupyterLab and Notebook 7).
 
-    Every code cell is then queued (``[*]``) or done. A notebook whose kernel has only just connected
-    sometimes runs the first cell and drops the rest, leaving them ``[ ]``: then the menu is used again,
-    as a person would.
+    Then some cell is queued or running (``[*]``, which a just-started kernel shows for a while) and no
+    code cell is left ``[ ]``. A notebook whose kernel has only just connected sometimes ignores the
+    command, or runs the first cell and drops the rest: then the menu is used again, as a person would.
     """
-    every_cell_started = """() => [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]
-        .every(prompt => !/\\[\\s*\\]/.test(prompt.innerText))"""
+    prompts = "[...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')].map(p => p.innerText)"
+    some_cell_queued = f"() => {prompts}.some(text => /\\[\\*\\]/.test(text))"
+    no_cell_left_out = f"() => {prompts}.every(text => !/\\[\\s*\\]/.test(text))"
     for _ in range(5):
         page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
         page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
         try:
-            page.wait_for_function(every_cell_started, timeout=5_000)
+            page.wait_for_function(some_cell_queued, timeout=5_000)
+            page.wait_for_function(no_cell_left_out, timeout=5_000)
             return
         except Exception:  # noqa: BLE001 - playwright's TimeoutError: try the menu again
             continue
