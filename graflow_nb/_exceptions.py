@@ -13,6 +13,7 @@ Every error derives from :class:`GraflowNbError` and also from the builtin that 
     ├── FeedbackNotFoundError (LookupError)       no request has that feedback id
     ├── FeedbackAlreadySettledError (ValueError)  the request was answered or closed before
     ├── NestedRunError (RuntimeError)             a notebook ran a workflow from inside a task
+    ├── LoopRunsWouldFreezeError (RuntimeError)   a blocking cell would freeze wf.start() runs
     ├── CheckpointError                           a checkpoint cannot be used
     │   ├── CorruptCheckpointError (ValueError)
     │   ├── CheckpointVersionError (ValueError)
@@ -118,6 +119,18 @@ class NestedRunError(GraflowNbError, RuntimeError):
             f"workflow {workflow!r} was run from inside task {task_id!r}: in a notebook a workflow runs from "
             "a cell, where its panel is drawn; from inside a task its requests could be shown nowhere. Run it "
             "from a cell, or make its tasks part of the outer workflow"
+        )
+
+
+class LoopRunsWouldFreezeError(GraflowNbError, RuntimeError):
+    """Raised when a cell would block (``wf.execute()``) while runs started with ``wf.start()`` go on in the
+    kernel's event loop, which a blocking cell would freeze."""
+
+    def __init__(self, running: list[str]) -> None:
+        super().__init__(
+            f"runs started with wf.start() are still going in this kernel ({', '.join(running)}); a blocking "
+            "wf.execute() would freeze them until it ends. `await` those runs first, or use "
+            "`run = wf.start()` and `await run` here too"
         )
 
 

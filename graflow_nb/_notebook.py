@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import weakref
 from collections.abc import Generator
 from typing import Any
 
@@ -24,7 +25,7 @@ import anyio
 from ._checkpoint import RunStatus
 from ._controls import RequestControl
 from ._engine import Engine
-from ._exceptions import RunInUseError
+from ._exceptions import LoopRunsWouldFreezeError, RunInUseError
 from ._feedback import FeedbackRequest, FeedbackResponse
 from ._kernel import (
     MainThreadCalls,
@@ -105,6 +106,7 @@ class NotebookRun:
         loop = _kernel_loop()
         self._task = loop.create_task(engine.run())
         self._task.add_done_callback(self._done)
+        _runs_on_the_loop.add(self)
         loop.create_task(self._tick())
 
     def _done(self, task: asyncio.Task[RunOutcome]) -> None:
@@ -237,6 +239,10 @@ class NotebookRun:
         return f"<NotebookRun {self.workflow.name!r} {self.status.value}, {len(self.pending)} pending>"
 
 
+#: Runs started with wf.start() in this kernel (weakly held): a blocking cell would freeze those still going.
+_runs_on_the_loop: weakref.WeakSet[NotebookRun] = weakref.WeakSet()
+
+
 def run_in_cell(wf: Workflow, **options: Any) -> RunOutcome:
     """``wf.run()`` inside a kernel: draw the panel and keep it answerable while the cell blocks."""
     kernel = running_kernel()
@@ -244,6 +250,9 @@ def run_in_cell(wf: Workflow, **options: Any) -> RunOutcome:
         from ._workflow import run_blocking
 
         return run_blocking(lambda: wf.run_async(**{**options, "presenters": []}))
+    going = [run.run_id or run.workflow.name for run in list(_runs_on_the_loop) if not run.done()]
+    if going:  # the pump serves widgets, not the kernel's event loop, where those runs go on
+        raise LoopRunsWouldFreezeError(going)
     engine = wf.prepared(**{**options, "presenters": list(options.get("presenters") or [])})  # may raise: first
     calls = MainThreadCalls(_kernel_loop())
     pump = ShellPump(kernel)

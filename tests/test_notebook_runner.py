@@ -55,6 +55,24 @@ def kernel(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         running.shutdown()
 
 
+@pytest.fixture(autouse=True)
+def no_run_left_going(kernel: Kernel) -> Iterator[None]:
+    """A test that fails mid-way must not leave a started run going in the shared kernel: the next
+    blocking cell would (rightly) be refused while it goes on."""
+    yield
+    kernel.run(
+        "import asyncio as _asyncio\n"
+        "from graflow_nb._notebook import _runs_on_the_loop as _going\n"
+        "async def _ended(run):\n"
+        "    while not run.done():\n"
+        "        await _asyncio.sleep(0.02)\n"
+        "for _run in [r for r in list(_going) if not r.done()]:\n"
+        "    _run.cancel('the test ended')\n"
+        "    await _asyncio.wait_for(_ended(_run), 20)\n",
+        timeout=30,
+    )
+
+
 def start_and_wait(kernel: Kernel, name: str, question: str) -> int:
     mark = kernel.mark()
     kernel.run(f"run = asking({name!r}, {question}).start()")
@@ -167,8 +185,9 @@ class TestKernelStaysResponsive:
         slider = kernel.find_widget("IntSliderModel", after=mark)
         kernel.set_value(slider, value=3)
         kernel.wait_for(lambda: kernel.run("print(other.value)").strip() == "3", what="other widget updated")
+        approve = kernel.find_widget("ButtonModel", after=mark, description="Approve")  # the request is shown
         assert kernel.run("print(run.status.value, len(run.pending))").strip() == "running 1"
-        kernel.click(kernel.find_widget("ButtonModel", after=mark, description="Approve"))
+        kernel.click(approve)
         assert "'approved': True" in result_of(kernel)
 
     def test_programmatic_answer_goes_through_the_control(self, kernel: Kernel) -> None:
@@ -541,3 +560,20 @@ class TestInterruptButton:
         kernel.wait_for(
             lambda: kernel.run("print(run.status.value)", timeout=10).strip() == "paused", timeout=20, what="paused"
         )
+
+
+class TestBlockingBesideLoopRuns:
+    def test_a_blocking_cell_is_refused_while_a_started_run_goes_on(self, kernel: Kernel) -> None:
+        mark = kernel.mark()
+        kernel.run("going = asking('going-on', feedback_type='approval', prompt='Still here?').start()")
+        approve = kernel.find_widget("ButtonModel", after=mark, description="Approve")
+        refused = kernel.run(
+            "from graflow_nb import LoopRunsWouldFreezeError\n"
+            "try:\n"
+            "    asking('blocking', feedback_type='approval', prompt='Block?').execute()\n"
+            "except LoopRunsWouldFreezeError as error:\n"
+            "    print('REFUSED', error)"
+        )
+        assert refused.startswith("REFUSED runs started with wf.start() are still going in this kernel (going-on-")
+        kernel.click(approve)  # the started run was never frozen: it completes
+        assert kernel.run("print(await going)").strip().startswith("{'approved': True")
