@@ -9,6 +9,7 @@ with the reason and the redacted URL (the URL itself is a secret: Slack's carry 
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import json
 import logging
 import os
@@ -40,6 +41,7 @@ class DeliveryPolicy:
     max_backoff: float = 8.0
     timeout: float = 5.0  #: seconds for one POST (connect + answer)
     exit_wait: float = 5.0  #: seconds the interpreter waits at exit for deliveries still under way
+    idle_exit: float = 30.0  #: seconds a destination's thread waits for more before it ends
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,9 @@ class _FinalError(Exception):
 
 
 class NotificationSender:
-    """Posts deliveries in the background; one ordered queue and daemon thread per destination."""
+    """Posts deliveries in the background; one ordered queue and daemon thread per destination, which
+    ends once the destination has been idle for ``policy.idle_exit`` seconds (many one-off URLs do not
+    leave as many threads behind)."""
 
     def __init__(self, policy: DeliveryPolicy | None = None) -> None:
         self.policy = policy or DeliveryPolicy()
@@ -71,22 +75,31 @@ class NotificationSender:
 
     def send(self, delivery: Delivery) -> None:
         """Queue a delivery and return at once."""
-        with self._lock:
+        with self._lock:  # the put too: a destination's thread retires under this lock, never with work queued
             self._unfinished += 1
             destination = self._queues.get(delivery.url)
             if destination is None:
                 destination = self._queues[delivery.url] = queue.Queue()
-                threading.Thread(target=self._serve, args=(destination,), name="graflow-nb-notify", daemon=True).start()
-        destination.put(delivery)
+                threading.Thread(
+                    target=self._serve, args=(delivery.url, destination), name="graflow-nb-notify", daemon=True
+                ).start()
+            destination.put(delivery)
 
     def flush(self, timeout: float) -> bool:
         """Wait until every queued delivery succeeded or was given up; return False on timeout."""
         with self._idle:
             return self._idle.wait_for(lambda: self._unfinished == 0, timeout)
 
-    def _serve(self, destination: queue.Queue[Delivery]) -> None:
+    def _serve(self, url: str, destination: queue.Queue[Delivery]) -> None:
         while True:
-            delivery = destination.get()
+            try:
+                delivery = destination.get(timeout=self.policy.idle_exit)
+            except queue.Empty:
+                with self._lock:
+                    if destination.empty():
+                        del self._queues[url]
+                        return
+                continue
             try:
                 self._deliver(delivery)
             except Exception as error:  # noqa: BLE001 - whatever goes wrong, say so (URL redacted) and go on
@@ -183,13 +196,10 @@ def configure_notifications(
             raise ValueError(f"{name} must be a non-negative number, got {value!r}")
     if attempts is not None and attempts < 1:
         raise ValueError(f"attempts must be at least 1, got {attempts}")
-    sender.policy = DeliveryPolicy(
-        attempts=int(attempts) if attempts is not None else current.attempts,
-        first_backoff=first_backoff if first_backoff is not None else current.first_backoff,
-        max_backoff=current.max_backoff,
-        timeout=timeout if timeout is not None else current.timeout,
-        exit_wait=exit_wait if exit_wait is not None else current.exit_wait,
-    )
+    given: dict[str, Any] = {name: value for name, value in changes.items() if value is not None}
+    if attempts is not None:
+        given["attempts"] = int(attempts)
+    sender.policy = dataclasses.replace(current, **given)
     return sender.policy
 
 

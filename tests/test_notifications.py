@@ -297,3 +297,23 @@ def test_slack_messages_escape_what_people_typed(
     assert "<http://x.test|here>" not in text
     assert "&lt;!channel&gt; see &lt;http://x.test|here&gt;" in text
     assert "by &lt;!here&gt;" in text
+
+
+def test_threads_for_many_one_off_urls_end_once_idle_and_later_deliveries_still_arrive(
+    receiver: WebhookReceiver,
+) -> None:
+    import threading
+
+    from graflow_nb._delivery import Delivery, DeliveryPolicy, NotificationSender
+    from tests.helpers import wait_until
+
+    before = threading.active_count()
+    sender = NotificationSender(DeliveryPolicy(attempts=1, timeout=2.0, idle_exit=0.2))
+    for index in range(30):  # 30 destinations: a thread each while they are busy
+        sender.send(Delivery(f"{receiver.url}/hooks/{index}", {"n": index}, f"one-off {index}"))
+    assert sender.flush(timeout=30)
+    assert len(receiver.wait_for(30)) == 30
+    wait_until(lambda: threading.active_count() <= before, timeout=10)  # all 30 ended once idle
+    sender.send(Delivery(f"{receiver.url}/hooks/0", {"n": "again"}, "after the thread ended"))
+    assert sender.flush(timeout=30)
+    assert receiver.wait_for(31)[-1].body == {"n": "again"}
