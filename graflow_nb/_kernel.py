@@ -82,14 +82,24 @@ def answering(kernel: Any, idents: Any, message: dict[str, Any]) -> Iterator[Non
 
     set_kernel_parent: Callable[..., None] = BaseKernel.set_parent
     cell_idents, cell = _kernel_parent(kernel)
+    with _busy_then_idle(kernel, message, cell, lambda: True):
+        set_kernel_parent(kernel, idents, message, "shell")
+        try:
+            yield
+        finally:
+            set_kernel_parent(kernel, cell_idents, cell, "shell")
+
+
+@contextlib.contextmanager
+def _busy_then_idle(kernel: Any, message: Any, cell: Any, cell_runs: Callable[[], bool]) -> Iterator[None]:
+    """The status frame of one handled message: busy, idle (parent: the message), then busy again for the
+    cell if it still runs, so the kernel is not shown idle while it runs a cell."""
     kernel._publish_status("busy", "shell", parent=message)
-    set_kernel_parent(kernel, idents, message, "shell")
     try:
         yield
     finally:
-        set_kernel_parent(kernel, cell_idents, cell, "shell")
         kernel._publish_status("idle", "shell", parent=message)
-        if cell:  # the cell still runs: keep the kernel shown as busy
+        if cell and cell_runs():
             kernel._publish_status("busy", "shell", parent=cell)
 
 
@@ -110,13 +120,8 @@ def frame_concurrent_widget_messages(kernel: Any) -> None:
         _, frames = kernel.session.feed_identities(msg, copy=False)
         header = kernel.session.deserialize(frames, content=False, copy=False)  # no digest recorded
         cell = kernel.get_parent("shell")
-        kernel._publish_status("busy", "shell", parent=header)
-        try:
+        with _busy_then_idle(kernel, header, cell, kernel._main_asyncio_lock.locked):  # locked: the cell runs
             await original(kernel, msg, subshell_id=subshell_id, concurrent=True)
-        finally:
-            kernel._publish_status("idle", "shell", parent=header)
-            if cell and kernel._main_asyncio_lock.locked():  # the awaiting cell still runs
-                kernel._publish_status("busy", "shell", parent=cell)
 
     kernel.dispatch_shell = dispatch_shell
 

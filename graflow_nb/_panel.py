@@ -46,7 +46,8 @@ class RunPanel:
         self.cancel_button.on_click(self._cancel_clicked)
         self.cancel_reason = widgets.Text(placeholder="why (optional)", layout=widgets.Layout(width="16em"))
         self.footer = widgets.HBox([self.cancel_button, self.cancel_reason])
-        self.widget = widgets.VBox([self.header, self.tasks, self.requests, self.footer])
+        style = widgets.HTML(STYLESHEET)  # once per panel: the header is redrawn every second
+        self.widget = widgets.VBox([style, self.header, self.tasks, self.requests, self.footer])
         self.widget.add_class("graflow-nb-panel")
         self._handle: DisplayHandle | None = None
         self._elapsed = 0
@@ -104,7 +105,7 @@ class RunPanel:
         done = sum(1 for s in self.task_states.values() if s == "completed")
         run_id = self._engine.run_id if self._engine else ""
         self.header.value = (
-            f"{STYLESHEET}<div class='gnb-header'>"
+            "<div class='gnb-header'>"
             f"<span class='gnb-title' title='run {html.escape(run_id)}'>{html.escape(self.workflow)}</span>"
             f"{state_label(self._status, self._status_kind)}"
             f"{muted(f'{done}/{len(self.task_states)} tasks')}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 
-#: Added once per panel, inside its header (a style element in a widget's HTML applies to the page).
+#: Added once per panel, as an HTML widget of its own (a style element in a widget's HTML applies to the page).
 STYLESHEET = """<style>
 .graflow-nb-panel { gap: 4px; color: var(--jp-ui-font-color1); font-family: var(--jp-ui-font-family); }
 .graflow-nb-panel .gnb-header { display: flex; flex-wrap: wrap; align-items: baseline; gap: 0.6em;
