@@ -117,6 +117,8 @@ class DecisionLog:
             for number, raw in enumerate(handle, start=1):
                 if not raw.endswith(b"\n"):  # a line still being written, or cut by a crash
                     continue
+                if not raw.strip():  # a writer that saw another's line still arriving ended it for safety
+                    continue
                 try:
                     entry = json.loads(raw)
                 except (ValueError, RecursionError):
@@ -129,7 +131,8 @@ class DecisionLog:
 
 def _append_whole_line(descriptor: int, line: bytes) -> None:
     """Append ``line`` whole: a short write is completed, and a line left torn before (a full disk, a
-    crash) is ended first, so that it never swallows this entry."""
+    crash) is ended first, so that it never swallows this entry. (Racing with another process's append,
+    the check may see its line still arriving and add a blank line: readers skip blank lines.)"""
     size = os.fstat(descriptor).st_size
     if size and os.pread(descriptor, 1, size - 1) != b"\n":
         line = b"\n" + line
