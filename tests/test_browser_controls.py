@@ -238,7 +238,9 @@ def submit_all(page: Any) -> None:
 def recorded_answers(page: Any) -> dict[str, Any]:
     output = page.locator(".jp-OutputArea-output", has_text="RECORDED ").last
     output.wait_for(timeout=90_000)
-    text = output.inner_text()
+    # DOM text, not rendered text: Notebook 7 and JupyterLab 4.2+ skip rendering cells scrolled out of view
+    # (content-visibility), and an unrendered output's innerText is empty.
+    text = output.text_content() or ""
     found = re.search(r"RECORDED\s+(\{.*\})", text, flags=re.DOTALL)
     assert found, f"no record in the report cell's output: {text!r}"
     return json.loads(found.group(1))
@@ -322,7 +324,7 @@ def test_cancel_with_a_typed_reason_records_the_reason_shown(server: JupyterServ
             type_keys(why, "snapshot")
             shown = why.input_value()
             page.get_by_role("button", name="Cancel run").click()
-            printed = page.locator(".jp-OutputArea-output", has_text="CANCELLED [").inner_text()
+            printed = page.locator(".jp-OutputArea-output", has_text="CANCELLED [").text_content() or ""
             assert not page.get_by_role("button", name="Cancel run").is_visible()  # nothing left to cancel
         finally:
             screenshot(page, "cancel-with-reason")
