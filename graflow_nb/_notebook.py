@@ -17,7 +17,8 @@ from __future__ import annotations
 import asyncio
 import threading
 import weakref
-from collections.abc import Generator
+from collections.abc import Callable, Generator
+from functools import partial
 from typing import Any
 
 import anyio
@@ -65,6 +66,10 @@ class NotebookRun:
         self._finished = threading.Event()
         self._engine: Engine | None = None
         self._task: asyncio.Task[RunOutcome] | None = None
+        # An answer given in a paused panel resumes the run; one given while the run is still ending
+        # (its controls already reopened, its outcome not yet known) resumes it once it has ended.
+        self._ending = threading.Lock()
+        self._when_ended: Callable[[], None] | None = None
 
     @classmethod
     def start(cls, wf: Workflow, **options: Any) -> NotebookRun:
@@ -74,12 +79,9 @@ class NotebookRun:
         handle knows its run id at once.
         """
         if running_kernel() is None:
-            engine = wf.prepared(**options)
             handle = cls(wf, None)
-            handle._engine = engine
+            handle._start_thread(wf.prepared(**options))
             wf.last_run = handle
-            thread = threading.Thread(target=handle._run_in_thread, args=(engine,), name="graflow-nb-run", daemon=True)
-            thread.start()
             return handle
         calls = MainThreadCalls(_kernel_loop())
         engine = wf.prepared(**{**options, "presenters": list(options.get("presenters") or [])})
@@ -88,13 +90,20 @@ class NotebookRun:
         handle._launch(engine)
         return handle
 
+    def _start_thread(self, engine: Engine) -> None:
+        """Run ``engine`` in a background thread (outside a kernel)."""
+        self._engine = engine
+        self._finished.clear()
+        thread = threading.Thread(target=self._run_in_thread, args=(engine,), name="graflow-nb-run", daemon=True)
+        thread.start()
+
     def _run_in_thread(self, engine: Engine) -> None:
         try:
-            self._outcome = anyio.run(engine.run)
+            outcome = anyio.run(engine.run)
         except BaseException as error:  # noqa: BLE001 - kept for result()/wait(), not lost to excepthook
-            self._error = error
-        finally:
-            self._finished.set()
+            self._ended(error=error)
+        else:
+            self._ended(outcome)
 
     def _launch(self, engine: Engine) -> None:
         """Run ``engine`` on the kernel's loop, with its panel ticking."""
@@ -103,6 +112,7 @@ class NotebookRun:
         self._finished.clear()
         self.panel.follow(engine)
         self.panel.on_paused_answer = self._answer_paused
+        self.panel.on_cancel = self.cancel
         loop = _kernel_loop()
         self._task = loop.create_task(engine.run())
         self._task.add_done_callback(self._done)
@@ -111,12 +121,25 @@ class NotebookRun:
 
     def _done(self, task: asyncio.Task[RunOutcome]) -> None:
         if task.cancelled():
-            self._error = asyncio.CancelledError("the run's task was cancelled")
+            self._ended(error=asyncio.CancelledError("the run's task was cancelled"))
         elif task.exception() is not None:
-            self._error = task.exception()
+            self._ended(error=task.exception())
         else:
-            self._outcome = task.result()
-        self._finished.set()
+            self._ended(task.result())
+
+    def _ended(self, outcome: RunOutcome | None = None, *, error: BaseException | None = None) -> None:
+        """Record how the run ended; then do what was asked of the paused run while it was ending."""
+        with self._ending:
+            self._outcome, self._error = outcome, error
+            self._finished.set()
+            then, self._when_ended = self._when_ended, None
+        if then is not None:
+            then()
+
+    def _pausing(self) -> bool:
+        """Whether the run has stopped paused but this handle has not yet heard so (call under _ending)."""
+        engine = self._engine
+        return not self._finished.is_set() and engine is not None and engine.state.status is RunStatus.PAUSED
 
     async def _tick(self) -> None:
         assert self.panel is not None
@@ -130,20 +153,43 @@ class NotebookRun:
         def submit(feedback_id: str, **answer: Any) -> FeedbackResponse:
             from ._api import provide_feedback
 
-            outcome = self._outcome
             response = provide_feedback(
                 feedback_id, via="widget", checkpoint_dir=self.workflow.store.directory, **answer
             )
-            # resume once: a second quick click finds the run going again (or another cell resuming it)
-            if outcome is not None and outcome.status is RunStatus.PAUSED and self._finished.is_set():
-                try:
-                    engine = self.workflow.prepare(resume=outcome.run_id, presenters=[self.panel] if self.panel else [])
-                except RunInUseError:  # resumed elsewhere meanwhile: the answer is filed, that run takes it
+            with self._ending:
+                if self._pausing():  # _ended resumes it (unless it is to be cancelled)
+                    self._when_ended = self._when_ended or self._resume_paused
                     return response
-                self._launch(engine)
+                if not self._finished.is_set():  # going again: the run takes the answer itself
+                    return response
+            self._resume_paused()
             return response
 
         return submit
+
+    def _resume_paused(self) -> None:
+        """Resume the run here if it ended paused (once: a second quick click finds it going again)."""
+        outcome = self._outcome
+        if outcome is None or outcome.status is not RunStatus.PAUSED or not self._finished.is_set():
+            return
+        try:
+            engine = self.workflow.prepare(resume=outcome.run_id, presenters=[self.panel] if self.panel else [])
+        except RunInUseError:  # resumed elsewhere meanwhile: the answer is filed, that run takes it
+            return
+        self._launch(engine)
+
+    def _cancel_paused(self, reason: str) -> None:
+        """End the paused run for good: it is resumed only to be cancelled (no task runs), so its
+        pending requests close unanswered, and the decision log and the panel say so."""
+        outcome = self._outcome
+        if outcome is None or outcome.status is not RunStatus.PAUSED or not self._finished.is_set():
+            return
+        engine = self.workflow.prepare(resume=outcome.run_id, presenters=[self.panel] if self.panel else [])
+        engine.cancel(reason)
+        if self.panel is not None:
+            self._launch(engine)
+        else:
+            self._start_thread(engine)
 
     # -- what users call -----------------------------------------------------------------
 
@@ -204,9 +250,18 @@ class NotebookRun:
         return self.result()
 
     def cancel(self, reason: str = "cancelled from the notebook") -> None:
-        """Cancel the run (what the panel's Cancel button does)."""
-        if self._engine is not None:
-            self._engine.cancel_threadsafe(reason)
+        """Cancel the run, going or paused (what the panel's Cancel button does); a cancelled run is
+        never resumed. Raises RunInUseError if a paused run was resumed elsewhere meanwhile."""
+        with self._ending:
+            if self._engine is None:
+                return
+            if self._pausing():
+                self._when_ended = partial(self._cancel_paused, reason)  # outranks a resume asked meanwhile
+                return
+            if not self._finished.is_set():
+                self._engine.cancel_threadsafe(reason)
+                return
+        self._cancel_paused(reason)
 
     def __await__(self) -> Generator[Any, None, Any]:
         return self._wait_async().__await__()
@@ -262,16 +317,19 @@ def run_in_cell(wf: Workflow, **options: Any) -> RunOutcome:
     panel = _panel_for(engine, calls)
     handle.panel = panel
     panel.on_paused_answer = handle._answer_paused
+    panel.on_cancel = handle.cancel
     handle._engine = engine
     outcome: list[RunOutcome] = []
+    error: list[BaseException] = []
+    engine_done = threading.Event()
 
     def run_engine() -> None:
         try:
             outcome.append(anyio.run(engine.run))
-        except BaseException as error:  # noqa: BLE001 - re-raised in the cell, not lost to excepthook
-            handle._error = error
+        except BaseException as failure:  # noqa: BLE001 - re-raised in the cell, not lost to excepthook
+            error.append(failure)
         finally:
-            handle._finished.set()
+            engine_done.set()
             pump.wake()
 
     def pause_for_interrupt() -> None:  # the ■ button: save the run as paused, as Ctrl-C does in a script
@@ -280,14 +338,13 @@ def run_in_cell(wf: Workflow, **options: Any) -> RunOutcome:
     thread = threading.Thread(target=run_engine, name="graflow-nb-run")
     thread.start()
     try:
-        interrupted = pump.run_until(handle._finished.is_set, panel.tick, on_interrupt=pause_for_interrupt)
+        interrupted = pump.run_until(engine_done.is_set, panel.tick, on_interrupt=pause_for_interrupt)
     finally:
         calls.pumping(None)
         thread.join()
-    if not outcome:  # the engine's thread ended with an error of its own (e.g. sys.exit in a task)
-        assert handle._error is not None
-        raise handle._error
-    handle._outcome = outcome[0]
+        handle._ended(outcome[0] if outcome else None, error=error[0] if error else None)
+    if error:  # the engine's thread ended with an error of its own (e.g. sys.exit in a task)
+        raise error[0]
     if interrupted:
         raise KeyboardInterrupt(f"run {engine.run_id} saved as {outcome[0].status.value}; re-run the cell to resume it")
     return outcome[0]

@@ -12,6 +12,7 @@ import ipywidgets as widgets
 from IPython.display import DisplayHandle, display
 
 from ._controls import RequestControl, Submit, plain_prompt
+from ._exceptions import GraflowNbError
 from ._feedback import FeedbackRequest, FeedbackResponse
 from ._kernel import MainThreadCalls
 from ._theme import STYLESHEET, muted, state_label
@@ -34,6 +35,7 @@ class RunPanel:
         self.controls: dict[str, RequestControl] = {}
         self._settled_early: dict[str, FeedbackResponse | None] = {}  # settled before its control was drawn
         self.on_paused_answer: Callable[[], Submit] | None = None
+        self.on_cancel: Callable[[str], None] | None = None  # cancels the run, going or paused
         self._engine: Engine | None = engine
         self._started = time.monotonic()
         self._ended = False
@@ -186,7 +188,7 @@ class RunPanel:
             self._engine = engine
             self._status = outcome.status.value + (f": {outcome.reason}" if outcome.reason else "")
             self._ended = outcome.status.finished
-            self._set_cancellable(False)
+            self._set_cancellable(not outcome.status.finished and self.on_cancel is not None)
             if outcome.status.finished:  # nothing left to cancel: the footer goes
                 self.footer.layout.display = "none"
             if not outcome.status.finished and self.on_paused_answer is not None:
@@ -240,8 +242,16 @@ class RunPanel:
         self._redraw()
 
     def _cancel_clicked(self, _button: widgets.Button) -> None:
-        if self._engine is not None:
-            self._engine.cancel_threadsafe(self.cancel_reason.value.strip() or "cancelled from the notebook")
+        reason = self.cancel_reason.value.strip() or "cancelled from the notebook"
+        if self.on_cancel is None:
+            if self._engine is not None:
+                self._engine.cancel_threadsafe(reason)
+            return
+        try:
+            self.on_cancel(reason)
+        except GraflowNbError as error:  # e.g. the paused run was resumed elsewhere meanwhile
+            self._status = f"not cancelled: {error}"
+            self._redraw()
 
 
 def _task_label(item: tuple[str, str]) -> str:

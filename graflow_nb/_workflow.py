@@ -220,6 +220,16 @@ class Workflow:
         """Continue the newest unfinished run (or ``run_id``); returns or raises as :meth:`execute`."""
         return self.run(resume=run_id or True, console=console).raise_for_status()
 
+    def cancel_run(self, run_id: str | None = None, reason: str = "cancelled") -> RunOutcome:
+        """End a paused run for good (the newest unfinished one, or ``run_id``) and return its outcome.
+
+        No task runs: its pending requests close unanswered (the decision log says why) and no later
+        ``execute()`` resumes it. Raises RunInUseError while another process runs it.
+        """
+        engine = self.prepare(resume=run_id or True)
+        engine.cancel(reason)
+        return run_blocking(engine.run)
+
     def runs(self) -> list[CheckpointDocument]:
         """This workflow's runs in its checkpoint directory, oldest first."""
         found = [d for d in self.store.readable_documents() if d.workflow == self.name]

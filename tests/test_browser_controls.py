@@ -330,3 +330,49 @@ def test_cancel_with_a_typed_reason_records_the_reason_shown(server: JupyterServ
             screenshot(page, "cancel-with-reason")
     assert shown == "wrong data snapshot"
     assert printed.strip() == f"CANCELLED [{shown}]"
+
+
+PAUSED_CANCEL = """\
+from graflow_nb import TaskExecutionContext, WorkflowPaused, task, workflow
+
+with workflow("paused-cancel") as wf:
+    @task(inject_context=True)
+    def ask(ctx: TaskExecutionContext) -> str:
+        return ctx.request_feedback(feedback_type="approval", prompt="Answered too late", timeout=1).reason
+
+try:
+    wf.execute(resume=False)
+except WorkflowPaused:
+    print("PAUSED")
+"""
+
+PAUSED_REPORT = 'print("STATE", wf.runs()[-1].status.value, "[" + str(wf.runs()[-1].reason) + "]")'
+
+
+def test_cancel_on_a_paused_panel_ends_the_run_with_the_reason_shown(server: JupyterServer) -> None:
+    write_notebook(server.root / "paused-cancel.ipynb", [PAUSED_CANCEL, PAUSED_REPORT])
+    with chromium_page(height=1400) as page:
+        try:
+            page.goto(server.lab_url("paused-cancel.ipynb"))
+            wait_for_kernel(page)
+            run_all(page)
+            # case-sensitive (has_text with a string is not): the workflow's name has "paused" in it
+            page.locator(".jp-OutputArea-output", has_text=re.compile(r"^PAUSED$", re.MULTILINE)).wait_for(
+                timeout=60_000
+            )
+            page.locator(".graflow-nb-panel", has_text="timed out").wait_for()
+            why = page.get_by_placeholder("why (optional)")
+            type_keys(why, "superseded")
+            shown = why.input_value()
+            page.get_by_role("button", name="Cancel run").click()
+            page.locator(".graflow-nb-panel", has_text="cancelled: superseded").wait_for(timeout=30_000)
+            assert not page.get_by_role("button", name="Cancel run").is_visible()  # nothing left to cancel
+            report = page.locator(".jp-CodeCell").last
+            report.locator(".jp-InputArea-editor").click()
+            page.keyboard.press("Shift+Enter")
+            printed = page.locator(".jp-OutputArea-output", has_text="STATE cancelled")
+            printed.wait_for(timeout=30_000)
+            state = printed.text_content() or ""
+        finally:
+            screenshot(page, "cancel-paused-with-reason")
+    assert state.strip() == f"STATE cancelled [{shown}]"

@@ -249,6 +249,30 @@ class TestPauseCancelFallback:
         )
         assert waited.strip() == "True True"
 
+    def test_an_answer_given_while_the_run_is_pausing_resumes_it(self, kernel: Kernel) -> None:
+        # The click lands after the panel has reopened its controls for the paused run and before the
+        # handle has heard how the run ended (a presenter's run_ended queues it on the loop, ahead of
+        # the run task's done callback): the answer must resume the run, not just be filed.
+        text = kernel.run(
+            "import asyncio\n"
+            "class ClickAsItPauses:\n"
+            "    def task_changed(self, engine, task_id, state): pass\n"
+            "    def show(self, engine, request): pass\n"
+            "    def settle(self, request, response): pass\n"
+            "    def run_ended(self, engine):\n"
+            "        click = lambda: window_wf.last_run.pending[0].respond(approved=True)\n"
+            "        asyncio.get_running_loop().call_soon(click)\n"
+            "window_wf = asking('pausing-window', feedback_type='approval', prompt='Now?', timeout=0.3)\n"
+            "run = window_wf.start(presenters=[ClickAsItPauses()])\n"
+            "async def completed():\n"
+            "    while not window_wf.runs() or window_wf.runs()[-1].status.value != 'completed':\n"
+            "        await asyncio.sleep(0.02)\n"
+            "await asyncio.wait_for(completed(), 20)\n"
+            "print(window_wf.runs()[-1].channel['ask.__result__']['approved'], len(window_wf.runs()))",
+            timeout=30,
+        )
+        assert text.strip() == "True 1"
+
     def test_a_paused_panel_shows_an_answer_given_elsewhere_and_where_the_run_went(self, kernel: Kernel) -> None:
         mark = kernel.mark()
         text = kernel.run(
@@ -272,6 +296,38 @@ class TestPauseCancelFallback:
         # the run goes on in another cell: the first panel says where it went
         assert kernel.run("print(elsewhere_wf.execute()['text'])").strip().endswith("\nfrom the CLI")
         kernel.wait_for(lambda: status_says("moved on: "), timeout=5, what="the old panel saying where the run went")
+
+    def test_cancel_on_a_paused_panel_ends_the_run_for_good(self, kernel: Kernel) -> None:
+        mark = kernel.mark()
+        text = kernel.run(
+            "from graflow_nb import WorkflowPaused\n"
+            "dropped_wf = asking('drop-paused', feedback_type='approval', prompt='Still wanted?', timeout=0.3)\n"
+            "try:\n    dropped_wf.execute()\nexcept WorkflowPaused as error:\n    print('PAUSED', error.outcome.run_id)"
+        )
+        run_id = text.split()[-1]
+        reason = kernel.find_widget("TextModel", after=mark, placeholder="why (optional)")
+        assert not kernel.widget_states[reason].get("disabled"), "a paused run can still be cancelled"
+        kernel.set_value(reason, value="superseded")
+        kernel.click(kernel.find_widget("ButtonModel", after=mark, description="Cancel run"))
+        kernel.wait_for(
+            lambda: kernel.run("print(dropped_wf.runs()[-1].status.value)", timeout=10).strip() == "cancelled",
+            timeout=20,
+            what="the paused run cancelled on disk",
+        )
+        checked = kernel.run(
+            "from graflow_nb import decision_log\n"
+            "last = dropped_wf.runs()[-1]\n"
+            "closed = [e['event'] for e in decision_log(dropped_wf.store.directory, run_id=last.run_id).entries]\n"
+            "print(last.run_id, last.reason, len(last.pending), closed[-1])"
+        )
+        assert checked.split() == [run_id, "superseded", "0", "closed"]
+        # nothing resumes it: the next execute() starts afresh
+        mark = kernel.mark()
+        again = kernel.submit("print(dropped_wf.execute(resume='auto')['approved'])")
+        kernel.click(kernel.find_widget("ButtonModel", after=mark, description="Approve"))
+        assert kernel.reply(again)["content"]["status"] == "ok"
+        assert "resuming run" not in kernel.text_of(again)
+        assert kernel.run("print(len(dropped_wf.runs()))").strip() == "2"
 
     def test_cancel_button_cancels_the_run(self, kernel: Kernel) -> None:
         mark = start_and_wait(kernel, "cancel-me", "feedback_type='approval', prompt='Never'")

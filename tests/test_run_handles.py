@@ -8,10 +8,13 @@ import pytest
 
 from graflow_nb import (
     MissingInputError,
+    NoResumableRunError,
     RunStatus,
     TaskExecutionContext,
     Workflow,
     WorkflowCancelled,
+    WorkflowPaused,
+    decision_log,
     provide_feedback,
     task,
     workflow,
@@ -108,3 +111,42 @@ def test_a_click_on_a_stale_control_after_the_run_ended_says_so() -> None:
         late = other_thread.submit(Keeper.engine.feedback.submit_threadsafe, request.feedback_id, approved=False)
         with pytest.raises(FeedbackAlreadySettledError):  # a documented error, never anyio's RunFinishedError
             late.result(timeout=10)
+
+
+def paused_gate() -> Workflow:
+    with workflow("paused-handle") as wf:
+
+        @task(inject_context=True)
+        def ask(ctx: TaskExecutionContext) -> bool:
+            return bool(ctx.request_feedback(feedback_type="approval", prompt="Go?", timeout=0.05).approved)
+
+    return wf
+
+
+def test_a_paused_runs_handle_cancels_it_for_good() -> None:
+    wf = paused_gate()
+    run = wf.start(presenters=[])
+    with pytest.raises(WorkflowPaused):
+        run.wait()
+    assert run.outcome is not None
+    (feedback_id,) = run.outcome.pending_feedback_ids
+    run.cancel("superseded")
+    with pytest.raises(WorkflowCancelled, match="superseded"):
+        run.wait()
+    (document,) = wf.runs()
+    assert (document.status, document.reason, document.pending) == (RunStatus.CANCELLED, "superseded", [])
+    assert [e["event"] for e in decision_log(wf.store.directory, feedback_id=feedback_id).entries][-1] == "closed"
+    with pytest.raises(NoResumableRunError):
+        wf.resume()
+
+
+def test_cancel_run_ends_a_paused_run_without_running_a_task() -> None:
+    wf = paused_gate()
+    paused = wf.run(presenters=[])
+    assert paused.status is RunStatus.PAUSED
+    provide_feedback(paused.pending_feedback_ids[0], approved=True, checkpoint_dir=wf.store.directory)
+    outcome = wf.cancel_run(reason="no longer needed")
+    assert (outcome.run_id, outcome.status, outcome.reason) == (paused.run_id, RunStatus.CANCELLED, "no longer needed")
+    assert "ask" not in wf.runs()[-1].completed, "the answer given meanwhile did not run the task"
+    with pytest.raises(NoResumableRunError):
+        wf.cancel_run(paused.run_id)
