@@ -7,7 +7,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ._exceptions import ChannelValueError
-from ._jsonable import find_non_json
+from ._jsonable import NotJsonError, json_copy
 
 
 class Channel:
@@ -30,14 +30,19 @@ class Channel:
             return self._data.get(key, default)
 
     def set(self, key: str, value: Any) -> None:
-        """Store ``value`` under ``key``; raise ChannelValueError if it cannot be saved as JSON."""
+        """Store a copy of ``value`` under ``key``; raise ChannelValueError if it cannot be saved as JSON.
+
+        A copy: changing ``value`` afterwards changes nothing here (``set`` it again to keep a change), so
+        what a checkpoint saves is what was set.
+        """
         if not isinstance(key, str):
             raise ChannelValueError(repr(key), "", f"{type(key).__name__} (keys must be str)")
-        bad = find_non_json(value)
-        if bad:
-            raise ChannelValueError(key, bad[0], bad[1])
+        try:
+            copied = json_copy(value)
+        except NotJsonError as error:
+            raise ChannelValueError(key, error.path, error.what) from None
         with self._lock:
-            self._data[key] = value
+            self._data[key] = copied
             self._version += 1
 
     def delete(self, key: str) -> bool:

@@ -38,7 +38,7 @@ from ._broker import FeedbackBroker
 from ._channel import Channel
 from ._checkpoint import CheckpointDocument, RequestRecord, RunStatus, TaskError
 from ._context import TaskExecutionContext, TaskStopped
-from ._exceptions import CheckpointSaveError, SwallowedStopWarning, UnsavedResultWarning
+from ._exceptions import ChannelValueError, CheckpointSaveError, SwallowedStopWarning, UnsavedResultWarning
 from ._feedback import FeedbackRequest, FeedbackResponse, utc_now
 from ._graph import TaskGraph, result_key
 from ._inline import InlineRunner
@@ -479,8 +479,11 @@ class Engine:
         return self.channel.get(key, default)
 
     def _store_result(self, task_id: str, result: Any) -> None:
-        if find_non_json(result) is None:
+        try:
             self.channel.set(result_key(task_id), result)
+        except ChannelValueError:
+            pass
+        else:
             self.state.completed[task_id] = None
             return
         warn_unsaved_result(self.graph.tasks[task_id].func, task_id, result)

@@ -19,38 +19,60 @@ def is_model(value: Any) -> bool:
 MAX_DEPTH = 100
 
 
-def find_non_json(value: Any, path: str = "", depth: int = 0) -> tuple[str, str] | None:
+class NotJsonError(ValueError):
+    """A part of a value that a JSON checkpoint cannot hold exactly: where (``path``) and ``what`` it is."""
+
+    def __init__(self, path: str, what: str) -> None:
+        super().__init__(f"{path or 'the value'}: {what}")
+        self.path = path
+        self.what = what
+
+
+def find_non_json(value: Any) -> tuple[str, str] | None:
     """Return ``(path, what)`` of the first part of ``value`` a JSON checkpoint cannot hold exactly, else None.
 
     ``what`` names the type (``DataFrame``), or the type and the problem (``float NaN or infinity``,
     ``str with lone surrogates``, ``list nested deeper than 100 levels``). Accepted: str (valid
     Unicode), int, finite float, bool, None, lists and tuples, dicts with str keys, pydantic models.
     """
+    try:
+        json_copy(value)
+    except NotJsonError as error:
+        return (error.path, error.what)
+    return None
+
+
+def json_copy(value: Any, path: str = "", depth: int = 0) -> Any:
+    """A copy of ``value`` that shares no mutable part with it; NotJsonError where a JSON checkpoint
+    could not hold it exactly (see :func:`find_non_json`). Tuples stay tuples, models are deep-copied."""
     if isinstance(value, str):
-        return None if value.isascii() or _encodes(value) else (path, "str with lone surrogates (undecodable bytes)")
+        if value.isascii() or _encodes(value):
+            return value
+        raise NotJsonError(path, "str with lone surrogates (undecodable bytes)")
     if isinstance(value, float):
-        return None if math.isfinite(value) else (path, "float NaN or infinity")
+        if math.isfinite(value):
+            return value
+        raise NotJsonError(path, "float NaN or infinity")
     if isinstance(value, _SCALARS):
-        return None
+        return value
     if isinstance(value, (list, tuple, dict)) and depth >= MAX_DEPTH:
-        return (path, f"{type(value).__name__} nested deeper than {MAX_DEPTH} levels")
-    if isinstance(value, (list, tuple)):
-        for index, item in enumerate(value):
-            found = find_non_json(item, f"{path}[{index}]", depth + 1)
-            if found:
-                return found
-        return None
+        raise NotJsonError(path, f"{type(value).__name__} nested deeper than {MAX_DEPTH} levels")
+    if isinstance(value, list):
+        return [json_copy(item, f"{path}[{index}]", depth + 1) for index, item in enumerate(value)]
+    if isinstance(value, tuple):
+        return tuple(json_copy(item, f"{path}[{index}]", depth + 1) for index, item in enumerate(value))
     if isinstance(value, dict):
+        copied = {}
         for key, item in value.items():
             if not isinstance(key, str):
-                return (f"{path}[{key!r}] (key)", type(key).__name__)
+                raise NotJsonError(f"{path}[{key!r}] (key)", type(key).__name__)
             if not (key.isascii() or _encodes(key)):
-                return (f"{path}[{key!r}] (key)", "str with lone surrogates (undecodable bytes)")
-            found = find_non_json(item, f"{path}[{key!r}]", depth + 1)
-            if found:
-                return found
-        return None
-    return None if is_model(value) else (path, type(value).__name__)
+                raise NotJsonError(f"{path}[{key!r}] (key)", "str with lone surrogates (undecodable bytes)")
+            copied[key] = json_copy(item, f"{path}[{key!r}]", depth + 1)
+        return copied
+    if is_model(value):
+        return value.model_copy(deep=True)
+    raise NotJsonError(path, type(value).__name__)
 
 
 def _encodes(text: str) -> bool:

@@ -34,6 +34,20 @@ def test_get_set_keys_delete() -> None:
     assert len(channel) == 1
 
 
+def test_set_keeps_a_copy_that_later_changes_to_the_value_do_not_reach() -> None:
+    channel = Channel()
+    rows = [1, {"nested": [2]}, (3, [4])]
+    plan = Plan(replicas=2)
+    channel.set("rows", rows)
+    channel.set("plan", plan)
+    rows.append(object())
+    rows[1]["nested"].append(5)  # type: ignore[index]
+    rows[2][1].append(6)  # type: ignore[index]
+    plan.replicas = 9
+    assert channel.get("rows") == [1, {"nested": [2]}, (3, [4])]
+    assert channel.get("plan") == Plan(replicas=2)
+
+
 @pytest.mark.parametrize(
     ("value", "where", "type_name"),
     [

@@ -335,14 +335,29 @@ def test_a_full_disk_fails_the_run_clearly_and_keeps_the_last_good_checkpoint(tm
     assert listed.returncode == 0, listed.stderr
 
 
-def test_a_channel_value_changed_after_set_into_something_unsaveable_fails_the_run_clearly() -> None:
-    with workflow("mutated") as wf:
+def test_a_channel_keeps_what_was_set_whatever_happens_to_the_value_afterwards() -> None:
+    with workflow("mutated-after-set") as wf:
 
         @task(inject_context=True)
         def keep(ctx: TaskExecutionContext) -> None:
-            rows: list = [1, 2]
+            rows: list = [1, {"a": [2]}]
             ctx.get_channel().set("rows", rows)
-            rows.append(object())  # checked at set, changed afterwards
+            rows.append(object())  # checked at set, changed afterwards: the channel holds a copy
+            rows[1]["a"].append(3)
+
+    outcome = wf.run()
+    assert outcome.status is RunStatus.COMPLETED
+    assert wf.runs()[-1].channel["rows"] == [1, {"a": [2]}]
+
+
+def test_a_channel_value_changed_in_place_into_something_unsaveable_fails_the_run_clearly() -> None:
+    with workflow("mutated-after-get") as wf:
+
+        @task(inject_context=True)
+        def keep(ctx: TaskExecutionContext) -> None:
+            channel = ctx.get_channel()
+            channel.set("rows", [1, 2])
+            channel.get("rows").append(object())  # the stored list itself, changed without set
 
     outcome = wf.run()
     assert outcome.status is RunStatus.FAILED
