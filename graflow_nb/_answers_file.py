@@ -26,12 +26,14 @@ import json
 import os
 import threading
 import warnings
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ._atomic import read_regular_file, write_atomically
+from ._background import background_writes
 from ._exceptions import GraflowNbError, InvalidAnswerError
 from ._feedback import ANSWER_FIELDS, FeedbackRequest, FeedbackResponse
 from ._jsonable import to_json_data
@@ -163,7 +165,7 @@ class ReplayAnswers:
                 )
             return
         try:
-            engine.feedback.submit(
+            engine.feedback.submit_soon(
                 request.feedback_id, via="replay", responded_by=entry.responded_by or "replay", **entry.answer
             )
         except InvalidAnswerError as error:
@@ -207,6 +209,9 @@ class RecordAnswers:
             answer=to_json_data(given),
             responded_by=response.responded_by,
         )
+        background_writes.run(partial(self._record, request, entry))  # never on an event loop's thread
+
+    def _record(self, request: FeedbackRequest, entry: RecordedAnswer) -> None:
         with self._lock:
             try:
                 document = load_answers(self.path)

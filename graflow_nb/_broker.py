@@ -7,11 +7,13 @@ is filed exclusively, recorded, and wakes the waiting task.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import anyio.from_thread
@@ -20,13 +22,16 @@ from pydantic import BaseModel
 
 from ._checkpoint import RequestRecord, RunStatus
 from ._decision_log import RefusalLog
-from ._exceptions import FeedbackAlreadySettledError, FeedbackNotFoundError, InvalidAnswerError
+from ._exceptions import FeedbackAlreadySettledError, FeedbackNotFoundError, InvalidAnswerError, RunEndedError
 from ._feedback import ANSWER_FIELDS, AnswerSource, FeedbackRequest, FeedbackResponse, LiveParts, make_response
 from ._request_events import RequestEvents
 from ._store import CheckpointStore
 
 if TYPE_CHECKING:
     from ._engine import Engine
+
+
+T = TypeVar("T")
 
 
 def new_feedback_id() -> str:
@@ -58,6 +63,7 @@ class FeedbackBroker:
         self._engine = engine
         self.poll_interval = poll_interval
         self._waiting: dict[str, _Waiting] = {}
+        self._filing: set[str] = set()  # requests whose answer is being filed now (one at a time)
         self.events = RequestEvents(engine.store)
 
     def refuse(self, feedback_id: str, error: Exception) -> None:
@@ -94,7 +100,7 @@ class FeedbackBroker:
                 for presenter in self._engine.presenters:
                     presenter.show(self._engine, record.request)
                 await self._engine.save_changes()  # so that other processes (the CLI) can answer it
-                if waiting.response is None:
+                if waiting.response is None and feedback_id not in self._filing:  # nobody answered yet
                     self.events.waiting(record.request, live.notification)
                 timeout = request.timeout
                 with anyio.move_on_after(math.inf if timeout is None else timeout):
@@ -173,6 +179,8 @@ class FeedbackBroker:
         record = self._engine.state.records.get(feedback_id)
         if record is None or record.state != "pending":
             return False
+        if not filed_here and feedback_id in self._filing:  # our own answer, seen on disk: its filer accepts it
+            return False
         waiting = self._waiting.get(feedback_id)
         checked = self._checked(record, response, waiting.model if waiting else None)
         if checked is None:
@@ -204,13 +212,90 @@ class FeedbackBroker:
         responded_by: str | None = None,
         **answer: Any,
     ) -> FeedbackResponse:
-        """Answer a request of this run (on the loop thread); the first valid answer wins."""
+        """Answer a request of this run (on the loop thread, filing it there); the first valid answer wins."""
+        response = self._checked_answer(feedback_id, via, responded_by, answer)
+        try:
+            filed = _file(self._engine.store, response)
+        except BaseException:
+            self._filing.discard(feedback_id)
+            raise
+        return self._settle_filed(response, *filed)
+
+    def submit_soon(
+        self, feedback_id: str, *, via: AnswerSource = "api", responded_by: str | None = None, **answer: Any
+    ) -> FeedbackResponse:
+        """Answer from any thread without making the event loop wait on the disk (a widget's click).
+
+        The answer is checked at once (an invalid one raises here). On the loop's thread it is then
+        filed in a worker thread and accepted once filed; if another answer won meanwhile, that one
+        settles the control. Elsewhere this is :meth:`submit_threadsafe`.
+        """
+        if not self._engine.on_loop_thread():
+            return self.submit_threadsafe(feedback_id, via=via, responded_by=responded_by, **answer)
+        response = self._checked_answer(feedback_id, via, responded_by, answer)
+        if not self._engine.spawn(self._file_soon, response):  # the run is not going: file it here
+            try:
+                filed = _file(self._engine.store, response)
+            except BaseException:
+                self._filing.discard(feedback_id)
+                raise
+            return self._settle_filed(response, *filed)
+        return response
+
+    async def _file_soon(self, response: FeedbackResponse) -> None:
+        try:
+            with anyio.CancelScope(shield=True):  # an answer being filed is never abandoned half-way
+                filed = await anyio.to_thread.run_sync(_file, self._engine.store, response)
+        except BaseException:
+            self._filing.discard(response.feedback_id)
+            raise
+        with contextlib.suppress(FeedbackAlreadySettledError):  # the first answer settles the control
+            self._settle_filed(response, *filed)
+
+    def submit_threadsafe(
+        self, feedback_id: str, *, via: AnswerSource = "api", responded_by: str | None = None, **answer: Any
+    ) -> FeedbackResponse:
+        """:meth:`submit` from any thread (console readers, other threads, the API): checked and accepted
+        on the loop, filed in the calling thread."""
+        if self._engine.on_loop_thread():
+            return self.submit(feedback_id, via=via, responded_by=responded_by, **answer)
+        response = self._on_loop(feedback_id, lambda: self._checked_answer(feedback_id, via, responded_by, answer))
+        try:
+            filed = _file(self._engine.store, response)
+        except BaseException:
+            with contextlib.suppress(FeedbackAlreadySettledError):
+                self._on_loop(feedback_id, lambda: self._filing.discard(feedback_id))
+            raise
+        try:
+            return self._on_loop(feedback_id, lambda: self._settle_filed(response, *filed))
+        except FeedbackAlreadySettledError:
+            if filed[0]:  # filed as its run paused: the run takes it when resumed
+                return response
+            raise
+
+    def _on_loop(self, feedback_id: str, call: Callable[[], T]) -> T:
+        """``call()`` on the run's loop thread, waiting for it; FeedbackAlreadySettledError once the run has ended."""
+        try:
+            return self._engine.run_on_loop(call)
+        except RunEndedError as ended:  # e.g. a stale second tab, or an answer as the run paused
+            raise FeedbackAlreadySettledError(
+                feedback_id,
+                f"its run has ended ({ended.status.value}); re-run the workflow's cell to start or resume one",
+            ) from None
+
+    def _checked_answer(
+        self, feedback_id: str, via: AnswerSource, responded_by: str | None, answer: dict[str, Any]
+    ) -> FeedbackResponse:
+        """The answer as a response to the pending request, marked as being filed (on the loop); raises,
+        logging the refusal, if it does not fit or the request is settled or being answered now."""
         record = self._engine.state.records.get(feedback_id)
         if record is None:
             raise FeedbackNotFoundError(feedback_id, self._engine.store.directory)
         refused = RefusalLog(self.events.log, record.request, answer, via, responded_by)
         if record.state != "pending" or record.response is not None:
             raise refused(FeedbackAlreadySettledError(feedback_id, settled_detail(record.response)))
+        if feedback_id in self._filing:
+            raise refused(FeedbackAlreadySettledError(feedback_id, "an answer to it is being recorded right now"))
         waiting = self._waiting.get(feedback_id)
         try:
             response = make_response(
@@ -222,25 +307,24 @@ class FeedbackBroker:
             )
         except InvalidAnswerError as error:
             raise refused(error) from None
-        if not self._engine.store.file_answer(response):
-            first = self._engine.store.read_answer(feedback_id)
-            if first is not None:
-                self._accept(feedback_id, first)
-            raise refused(FeedbackAlreadySettledError(feedback_id, settled_detail(first)))
-        self._accept(feedback_id, response, filed_here=True)
+        self._filing.add(feedback_id)
         return response
 
-    def submit_threadsafe(self, feedback_id: str, **answer: Any) -> FeedbackResponse:
-        """:meth:`submit` from any thread (console readers, widget callbacks, other threads)."""
-        if self._engine.on_loop_thread():
-            return self.submit(feedback_id, **answer)
-        try:
-            return anyio.from_thread.run_sync(lambda: self.submit(feedback_id, **answer), token=self._engine.token)
-        except (anyio.RunFinishedError, RuntimeError):  # the run's event loop has ended (e.g. a stale second tab)
-            status = self._engine.state.status.value
-            raise FeedbackAlreadySettledError(
-                feedback_id, f"its run has ended ({status}); re-run the workflow's cell to start or resume one"
-            ) from None
+    def _settle_filed(
+        self, response: FeedbackResponse, filed: bool, first: FeedbackResponse | None
+    ) -> FeedbackResponse:
+        """Accept an answer this process has just filed, or say who answered first (on the loop)."""
+        feedback_id = response.feedback_id
+        self._filing.discard(feedback_id)
+        if filed:
+            self._accept(feedback_id, response, filed_here=True)
+            return response
+        if first is not None:
+            self._accept(feedback_id, first)
+        request = self._engine.state.records[feedback_id].request
+        given = {field: getattr(response, field) for field in ANSWER_FIELDS if getattr(response, field) is not None}
+        refused = RefusalLog(self.events.log, request, given, response.via, response.responded_by)
+        raise refused(FeedbackAlreadySettledError(feedback_id, settled_detail(first)))
 
     async def poll_filed_answers(self) -> None:
         """Pick up answers other processes filed (CLI, API) while tasks wait."""
@@ -253,6 +337,13 @@ class FeedbackBroker:
             filed = await anyio.to_thread.run_sync(_read_filed, self._engine.store, folder, wanted)
             for feedback_id, response in filed.items():
                 self._accept(feedback_id, response)
+
+
+def _file(store: CheckpointStore, response: FeedbackResponse) -> tuple[bool, FeedbackResponse | None]:
+    """File the answer unless one is filed already: ``(True, None)``, or ``(False, the first answer)``."""
+    if store.file_answer(response):
+        return True, None
+    return False, store.read_answer(response.feedback_id)
 
 
 def _read_filed(store: CheckpointStore, folder: Path, wanted: list[str]) -> dict[str, FeedbackResponse]:

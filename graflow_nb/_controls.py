@@ -230,12 +230,14 @@ class RequestControl:
     def _send(self, answer: dict[str, Any]) -> None:
         try:
             self._submit(self.request.feedback_id, **answer)
-        except InvalidAnswerError as error:
-            self.error.value = error_text(str(error))
-        except FeedbackAlreadySettledError as error:
-            self.error.value = error_text(str(error))
+        except (InvalidAnswerError, FeedbackAlreadySettledError) as error:
+            self.show_error(str(error))
         else:
             self.error.value = ""
+
+    def show_error(self, message: str) -> None:
+        """Say under the control why its answer was not taken (main thread)."""
+        self.error.value = error_text(message)
 
     def respond(self, **answer: Any) -> None:
         """Answer in code: set the controls to ``answer`` and press the button a person would press."""

@@ -13,9 +13,11 @@ import stat
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from ._background import background_writes
 from ._feedback import AnswerSource, FeedbackRequest, FeedbackResponse, default_responder, utc_now
 from ._jsonable import to_json_data
 
@@ -89,6 +91,9 @@ class DecisionLog:
             **{key: value for key, value in details.items() if value is not None},
         }
         line = (json.dumps(entry, ensure_ascii=False, default=str) + "\n").encode()
+        background_writes.run(partial(self._write_line, line))  # never on an event loop's thread
+
+    def _write_line(self, line: bytes) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # never through a link: a folder from elsewhere must not make us append to a file elsewhere
@@ -98,10 +103,12 @@ class DecisionLog:
             finally:
                 os.close(descriptor)
         except OSError as error:  # the log must never stop a run; say so instead
-            warnings.warn(f"could not append to the decision log {self.path}: {error}", stacklevel=3)
+            warnings.warn(f"could not append to the decision log {self.path}: {error}", stacklevel=2)
 
     def entries(self) -> Iterator[dict[str, Any]]:
-        """Every entry, oldest first; a damaged line is skipped with a warning naming it."""
+        """Every entry, oldest first (this process's own appends included); a damaged line is skipped
+        with a warning naming it."""
+        background_writes.wait()
         try:
             handle = os.fdopen(os.open(self.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | os.O_NONBLOCK), "rb")
         except FileNotFoundError:

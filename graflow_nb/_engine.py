@@ -22,23 +22,31 @@ import traceback
 import warnings
 import weakref
 from collections.abc import Callable, Coroutine, Sequence
-from concurrent.futures import Future
+from concurrent.futures import CancelledError, Future
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol, TypeVar
 
 import anyio
+import anyio.abc
 import anyio.from_thread
 import anyio.lowlevel
 import anyio.to_thread
 from typing_extensions import TypeVarTuple, Unpack
 
+from ._background import background_writes
 from ._broker import FeedbackBroker
 from ._channel import Channel
 from ._checkpoint import CheckpointDocument, RequestRecord, RunStatus, TaskError
 from ._context import TaskExecutionContext, TaskStopped
-from ._exceptions import ChannelValueError, CheckpointSaveError, SwallowedStopWarning, UnsavedResultWarning
+from ._exceptions import (
+    ChannelValueError,
+    CheckpointSaveError,
+    RunEndedError,
+    SwallowedStopWarning,
+    UnsavedResultWarning,
+)
 from ._feedback import FeedbackRequest, FeedbackResponse, utc_now
 from ._graph import TaskGraph, result_key
 from ._inline import InlineRunner
@@ -161,6 +169,10 @@ class Engine:
         self._write_lock = anyio.Lock()
         self._loop_thread: int | None = None
         self._token: anyio.lowlevel.EventLoopToken | None = None
+        self._background: anyio.abc.TaskGroup | None = None  # side work of a going run (see spawn)
+        self._crossings: set[Future[Any]] = set()  # calls from other threads waiting for the loop (run_on_loop)
+        self._crossings_lock = threading.Lock()
+        self._crossings_closed = False
         # Tasks with a context may wait hours for a person, each holding a thread; the others only
         # compute or do I/O, and share a pool sized like concurrent.futures' default.
         self._asking_limiter = anyio.CapacityLimiter(max(40, len(graph.tasks)))
@@ -225,6 +237,51 @@ class Engine:
         """Run a coroutine function on the loop from a worker thread and wait for its result."""
         return anyio.from_thread.run(func, *args, token=self._token)
 
+    def run_on_loop(self, func: Callable[[], T]) -> T:
+        """``func()`` on the loop's thread, called from another thread, waiting for it; raises
+        RunEndedError if the run ends before it ran (a call queued as the loop stops never hangs)."""
+        crossing: Future[T] = Future()
+
+        def call() -> None:
+            if crossing.set_running_or_notify_cancel():  # not dropped by the run's end meanwhile
+                try:
+                    crossing.set_result(func())
+                except BaseException as error:  # noqa: BLE001 - handed to the waiting thread
+                    crossing.set_exception(error)
+
+        with self._crossings_lock:
+            if self._crossings_closed or self._token is None:
+                raise RunEndedError(self.state.status)
+            self._crossings.add(crossing)
+        try:
+            if self._asyncio_loop is not None:
+                self._asyncio_loop.call_soon_threadsafe(call)  # RuntimeError once the loop is closed
+            else:
+                anyio.from_thread.run_sync(call, token=self._token)
+            return crossing.result()
+        except (CancelledError, RuntimeError):
+            if crossing.done() and not crossing.cancelled():
+                raise  # func's own RuntimeError
+            raise RunEndedError(self.state.status) from None
+        finally:
+            with self._crossings_lock:
+                self._crossings.discard(crossing)
+
+    def _close_crossings(self) -> None:
+        """The run has ended: calls from other threads not yet run never will (their callers are told)."""
+        with self._crossings_lock:
+            self._crossings_closed = True
+            waiting = list(self._crossings)
+        for crossing in waiting:
+            crossing.cancel()
+
+    def spawn(self, func: Callable[[Unpack[Ts]], Coroutine[Any, Any, object]], *args: Unpack[Ts]) -> bool:
+        """Start ``func(*args)`` beside the run's tasks (call on the loop's thread); False if the run is not going."""
+        if self._background is None:
+            return False
+        self._background.start_soon(func, *args)
+        return True
+
     def call_soon_on_loop(self, func: Callable[[Unpack[Ts]], object], *args: Unpack[Ts]) -> None:
         """Run ``func`` on the loop: directly when already there, else soon, without waiting for it
         (the loop may be busy with a task running on its thread)."""
@@ -249,11 +306,13 @@ class Engine:
         try:
             try:
                 async with anyio.create_task_group() as background:
+                    self._background = background
                     background.start_soon(self._write_checkpoints_when_dirty)
                     background.start_soon(self.feedback.poll_filed_answers)
                     await self.write_checkpoint()
                     await self._run_tasks()
                     background.cancel_scope.cancel()
+                self._background = None
             except BaseException as error:  # Ctrl-C or the caller cancelled: save the run as paused, then go on
                 self.state.status, self.state.reason = RunStatus.PAUSED, "interrupted before it finished"
                 with anyio.CancelScope(shield=True):
@@ -265,11 +324,15 @@ class Engine:
             self._finish()
             with anyio.CancelScope(shield=True):
                 await self.write_checkpoint()
+                await anyio.to_thread.run_sync(background_writes.wait)  # the decision log is complete on return
         finally:
+            self._background = None
+            self._close_crossings()
             self._inline.close()
             live_engines.discard(self)
             if self.claim is not None:
-                self.claim.release()
+                with anyio.CancelScope(shield=True):  # its lock file goes: not on the loop's thread
+                    await anyio.to_thread.run_sync(self.claim.release)
             for presenter in self.presenters:
                 presenter.run_ended(self)
         return self.outcome()

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from ._checkpoint import RunStatus
     from ._outcome import RunOutcome
 
 
@@ -223,3 +224,12 @@ class UnsavedResultWarning(UserWarning):
 class SwallowedStopWarning(UserWarning):
     """A task caught the stop graflow_nb raised into it (pause, cancel) and returned anyway: its result is
     not kept and it runs again on resume."""
+
+
+class RunEndedError(RuntimeError):
+    """A call from another thread came after the run's event loop had ended (internal: callers turn it
+    into the error their users should see)."""
+
+    def __init__(self, status: RunStatus) -> None:
+        super().__init__(f"the run has ended ({status.value})")
+        self.status = status

@@ -150,6 +150,13 @@ async def await_serving_widgets(kernel: Any, finished: asyncio.Future[Any]) -> N
                     kept.append(item)
             await asyncio.wait({finished}, timeout=0.01)
     finally:
+        # Whatever arrived since the last look came after the kept messages: take it too, then put
+        # everything back in the order it arrived (put back alone, the kept ones would go last).
+        while True:
+            try:
+                kept.append(queue.get_nowait())
+            except Exception:  # noqa: BLE001 - asyncio's or tornado's QueueEmpty
+                break
         for item in kept:
             queue.put_nowait(item)
 

@@ -17,17 +17,17 @@ from __future__ import annotations
 import asyncio
 import threading
 import weakref
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Coroutine, Generator
 from functools import partial
 from typing import Any
 
 import anyio
 
 from ._checkpoint import RunStatus
-from ._controls import RequestControl
+from ._controls import RequestControl, Submit
 from ._engine import Engine
-from ._exceptions import LoopRunsWouldFreezeError, RunInUseError
-from ._feedback import FeedbackRequest, FeedbackResponse
+from ._exceptions import FeedbackNotFoundError, GraflowNbError, LoopRunsWouldFreezeError
+from ._feedback import FeedbackRequest, FeedbackResponse, make_response
 from ._kernel import (
     MainThreadCalls,
     ShellPump,
@@ -70,6 +70,7 @@ class NotebookRun:
         # (its controls already reopened, its outcome not yet known) resumes it once it has ended.
         self._ending = threading.Lock()
         self._when_ended: Callable[[], None] | None = None
+        self._steps: set[asyncio.Task[None]] = set()  # a paused panel's answers and resumes under way
 
     @classmethod
     def start(cls, wf: Workflow, **options: Any) -> NotebookRun:
@@ -147,36 +148,44 @@ class NotebookRun:
             self.panel.tick()
             await asyncio.sleep(0.1)
 
-    def _answer_paused(self) -> Any:
-        """The submit used by a paused run's controls: file the answer, then resume the run here."""
+    def _answer_paused(self) -> Submit:
+        """The submit used by a paused run's controls: check the answer at once, then file it and
+        resume the run here, off the event loop's thread (files are read and written meanwhile)."""
 
         def submit(feedback_id: str, **answer: Any) -> FeedbackResponse:
-            from ._api import provide_feedback
-
-            response = provide_feedback(
-                feedback_id, via="widget", checkpoint_dir=self.workflow.store.directory, **answer
-            )
-            with self._ending:
-                if self._pausing():  # _ended resumes it (unless it is to be cancelled)
-                    self._when_ended = self._when_ended or self._resume_paused
-                    return response
-                if not self._finished.is_set():  # going again: the run takes the answer itself
-                    return response
-            self._resume_paused()
+            control = self.panel.controls[feedback_id] if self.panel else None
+            if control is None:
+                raise FeedbackNotFoundError(feedback_id, self.workflow.store.directory)
+            response = make_response(control.request, via="widget", **answer)  # an invalid answer: here and now
+            self._go_on_in_background(self._file_paused_answer(control, answer))
             return response
 
         return submit
 
-    def _resume_paused(self) -> None:
-        """Resume the run here if it ended paused (once: a second quick click finds it going again)."""
-        outcome = self._outcome
-        if outcome is None or outcome.status is not RunStatus.PAUSED or not self._finished.is_set():
-            return
+    async def _file_paused_answer(self, control: RequestControl, answer: dict[str, Any]) -> None:
+        from ._api import provide_feedback
+
+        directory = self.workflow.store.directory
         try:
-            engine = self.workflow.prepare(resume=outcome.run_id, presenters=[self.panel] if self.panel else [])
-        except RunInUseError:  # resumed elsewhere meanwhile: the answer is filed, that run takes it
+            await asyncio.to_thread(
+                partial(provide_feedback, control.request.feedback_id, via="widget", checkpoint_dir=directory, **answer)
+            )
+        except GraflowNbError as error:  # answered elsewhere first, say
+            control.show_error(str(error))
             return
-        self._launch(engine)
+        with self._ending:
+            if self._pausing():  # _ended resumes it (unless it is to be cancelled)
+                self._when_ended = self._when_ended or self._resume_paused
+                return
+            if not self._finished.is_set():  # going again: the run takes the answer itself
+                return
+        self._resume_paused()
+
+    def _resume_paused(self) -> None:
+        """Resume the run here if it ended paused (once: a second quick click finds it claimed)."""
+        outcome = self._outcome
+        if outcome is not None and outcome.status is RunStatus.PAUSED and self._finished.is_set():
+            self._go_on_in_background(self._prepare_and_launch(outcome.run_id))
 
     def _cancel_paused(self, reason: str) -> None:
         """End the paused run for good: it is resumed only to be cancelled (no task runs), so its
@@ -184,12 +193,38 @@ class NotebookRun:
         outcome = self._outcome
         if outcome is None or outcome.status is not RunStatus.PAUSED or not self._finished.is_set():
             return
-        engine = self.workflow.prepare(resume=outcome.run_id, presenters=[self.panel] if self.panel else [])
-        engine.cancel(reason)
         if self.panel is not None:
-            self._launch(engine)
-        else:
-            self._start_thread(engine)
+            self._go_on_in_background(self._prepare_and_launch(outcome.run_id, cancel_reason=reason))
+            return
+        engine = self.workflow.prepare(resume=outcome.run_id, presenters=[])
+        engine.cancel(reason)
+        self._start_thread(engine)
+
+    def _go_on_in_background(self, step: Coroutine[Any, Any, None]) -> None:
+        """Run a step of a paused panel's on the kernel's loop (kept referenced until it is done)."""
+        task = _kernel_loop().create_task(step)
+        self._steps.add(task)
+        task.add_done_callback(self._steps.discard)
+
+    async def _prepare_and_launch(self, run_id: str, cancel_reason: str | None = None) -> None:
+        """Claim and load the paused run in a worker thread, then run it on the loop (to cancel it, maybe)."""
+        panel = self.panel
+        assert panel is not None
+        try:
+            # the same presenters as before (the caller's, an answers file's), not ones made afresh
+            kept = (
+                [presenter for presenter in self._engine.presenters if presenter is not panel] if self._engine else []
+            )
+            engine = await asyncio.to_thread(
+                partial(self.workflow.prepare, resume=run_id, answers="", presenters=[*kept, panel])
+            )
+        except GraflowNbError as error:  # resumed elsewhere meanwhile: the answer is filed, that run takes it
+            if cancel_reason is not None:
+                panel.say(f"not cancelled: {error}")
+            return
+        if cancel_reason is not None:
+            engine.cancel(cancel_reason)
+        self._launch(engine)
 
     # -- what users call -----------------------------------------------------------------
 

@@ -152,7 +152,7 @@ class RunPanel:
         live = engine.feedback.live_parts(request.feedback_id)
 
         def submit(feedback_id: str, **answer: Any) -> FeedbackResponse:
-            return engine.feedback.submit_threadsafe(feedback_id, via="widget", **answer)
+            return engine.feedback.submit_soon(feedback_id, via="widget", **answer)
 
         def add() -> None:
             self._engine = engine
@@ -250,8 +250,12 @@ class RunPanel:
         try:
             self.on_cancel(reason)
         except GraflowNbError as error:  # e.g. the paused run was resumed elsewhere meanwhile
-            self._status = f"not cancelled: {error}"
-            self._redraw()
+            self.say(f"not cancelled: {error}")
+
+    def say(self, status: str) -> None:
+        """Show ``status`` in the header (main thread)."""
+        self._status = status
+        self._redraw()
 
 
 def _task_label(item: tuple[str, str]) -> str:

@@ -27,6 +27,9 @@ class RequestEvents:
     def __init__(self, store: CheckpointStore) -> None:
         self._store = store
         self.log = DecisionLog(store.directory)
+        # Looked up here, where the run is prepared, not on the event loop when a request notifies
+        # (the lookup may ask the Jupyter server, once per kernel).
+        self._notebook = current_notebook()
 
     def requested(self, request: FeedbackRequest) -> None:
         """A new request (logged once, not again when a resumed task asks it again)."""
@@ -74,7 +77,7 @@ class RequestEvents:
         if not notifications_enabled():
             logger.info("%s notification %s not sent: $%s is off", kind, event, NOTIFICATIONS_ENV)
             return
-        located = current_notebook()
+        located = self._notebook
         notice = Notice(
             event=event,
             request=request,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import os
@@ -458,12 +459,19 @@ class TestTasksOnTheLoopThread:
 
             @task
             def second(first: int) -> int:
+                self.on_the_loop.append(_event_loop_running_here())
                 started.set()
                 assert release.wait(timeout=30), "the test never released the task"
                 return first + 1
 
             first >> second
         return wf
+
+    on_the_loop: list[bool]
+
+    @pytest.fixture(autouse=True)
+    def _fresh(self) -> None:
+        self.on_the_loop = []
 
     def test_progress_is_saved_while_a_long_task_runs_there(
         self, background: StartInBackground, checkpoint_dir: Path
@@ -476,7 +484,8 @@ class TestTasksOnTheLoopThread:
             saved = [json.loads(p.read_text()) for p in checkpoint_dir.glob("inline-*.json")]
             return bool(saved) and saved[0]["completed"] == ["first"]
 
-        wait_until(first_saved, timeout=10)  # the watchdog wrote it: the loop is busy with `second`
+        assert self.on_the_loop == [True], "`second` runs on the loop's own thread, so the loop cannot save"
+        wait_until(first_saved, timeout=10)  # so the watchdog wrote it
         release.set()
         assert running.result(timeout=10).result == 2
 
@@ -543,3 +552,11 @@ class TestATaskThatSwallowsTheStop:
 
 def outcome_channel(outcome: RunOutcome) -> dict:
     return json.loads(outcome.checkpoint_path.read_text())["channel"]
+
+
+def _event_loop_running_here() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True

@@ -633,3 +633,75 @@ class TestBlockingBesideLoopRuns:
         assert refused.startswith("REFUSED runs started with wf.start() are still going in this kernel (going-on-")
         kernel.click(approve)  # the started run was never frozen: it completes
         assert kernel.run("print(await going)").strip().startswith("{'approved': True")
+
+
+class TestTheKernelLoopNeverWaitsOnFiles:
+    """In start() mode the run goes on in the kernel's event loop, on the thread that also serves the
+    person's clicks: no file of the run (checkpoints, answers, decision log, answers file) may be opened,
+    renamed or created there. Python's audit hooks see every such call, on whichever thread it is made."""
+
+    def test_a_started_run_answered_live_and_after_a_pause_touches_no_file_on_the_loop(
+        self, kernel: Kernel, tmp_path: Path
+    ) -> None:
+        recorded = tmp_path / f"recorded-{id(kernel)}.json"
+        mark = kernel.mark()
+        kernel.run(
+            "import os, sys, threading\n"
+            "loop_file_calls, watching = [], [False]\n"
+            "watched = (os.environ['GRAFLOW_NB_CHECKPOINT_DIR'], "
+            f"{str(recorded)!r})\n"
+            "def _loop_file_calls(event, args):\n"
+            "    if watching[0] and threading.current_thread() is threading.main_thread() and event in (\n"
+            "        'open', 'os.rename', 'os.mkdir', 'os.remove', 'os.link'):\n"
+            "        if any(str(args[0]).startswith(w) for w in watched):\n"
+            "            loop_file_calls.append((event, str(args[0])))\n"
+            "sys.addaudithook(_loop_file_calls)\n"
+            "os.environ['GRAFLOW_NB_ANSWERS_MODE'] = 'record'\n"
+            "with workflow('no-loop-io') as io_wf:\n"
+            "    @task(inject_context=True)\n"
+            "    def first(ctx: TaskExecutionContext):\n"
+            "        return ctx.request_feedback(feedback_type='approval', prompt='First?').approved\n"
+            "    @task(inject_context=True)\n"
+            "    def second(ctx: TaskExecutionContext):\n"
+            "        return ctx.request_feedback(feedback_type='text', prompt='Second?', timeout=0.5).text\n"
+            "    first >> second\n"
+            f"run = io_wf.start(answers={str(recorded)!r})\n"
+            "del os.environ['GRAFLOW_NB_ANSWERS_MODE']\n"
+            "watching[0] = True"
+        )
+        kernel.click(kernel.find_widget("ButtonModel", after=mark, description="Approve"))
+        # the second request times out: the run pauses, its control stays answerable, and answering it
+        # there files the answer and resumes the run
+        kernel.wait_for(lambda: kernel.run("print(run.status.value)", timeout=10).strip() == "paused", what="paused")
+        area = kernel.find_widget("TextareaModel", after=mark)
+        kernel.set_value(area, value="late but here")
+        kernel.click(kernel.find_widget("ButtonModel", after=mark, description="Submit"))
+        ended = kernel.run(
+            "import asyncio\n"
+            "async def _completed():\n"
+            "    while run.status.value != 'completed':\n"
+            "        await asyncio.sleep(0.02)\n"
+            "await asyncio.wait_for(_completed(), 20)\n"
+            "watching[0] = False\n"
+            "print(run.result(), loop_file_calls)",
+            timeout=30,
+        )
+        assert ended.strip() == "late but here []"
+        entries = json.loads(recorded.read_text())["answers"]
+        assert [e["answer"] for e in entries] == [{"approved": True}, {"text": "late but here"}]
+
+
+class TestCellsQueuedBehindAnAwaitedRun:
+    def test_cells_sent_while_and_as_an_awaited_run_ends_run_in_the_order_sent(self, kernel: Kernel) -> None:
+        """ipykernel 6 queues cells behind an awaiting cell; graflow_nb takes widget messages out of that
+        queue and must put the rest back in order, including cells that arrive as the run ends."""
+        for attempt in range(5):
+            mark = kernel.mark()
+            kernel.run(f"order = []\nrun = asking('queued-{attempt}', feedback_type='approval', prompt='Go?').start()")
+            waiting = kernel.submit("await run\norder.append('awaited')")
+            early = [kernel.submit(f"order.append({n})") for n in range(3)]
+            kernel.click(kernel.find_widget("ButtonModel", after=mark, description="Approve"))
+            late = [kernel.submit(f"order.append({n})") for n in range(3, 15)]
+            for msg_id in (waiting, *early, *late):
+                assert kernel.reply(msg_id)["content"]["status"] == "ok"
+            assert kernel.run("print(order)").strip() == str(["awaited", *range(15)])
