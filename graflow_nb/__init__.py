@@ -73,6 +73,10 @@ _MODULE_OF = {name: module for module, names in _LAZY.items() for name in names}
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":  # read from the installed package's metadata, on first use
+        from importlib.metadata import version
+
+        return version("graflow-nb")
     module = _MODULE_OF.get(name)
     if module is None:
         raise AttributeError(f"module 'graflow_nb' has no attribute {name!r}")

@@ -45,10 +45,15 @@ def provide_feedback(
     document, record = store.find_request(feedback_id)
     events = RequestEvents(store)
     refused = RefusalLog(events.log, record.request, given, via, responded_by)
-    if document.status.finished:
-        raise refused(FeedbackAlreadySettledError(feedback_id, f"its run {document.run_id} is {document.status.value}"))
-    if record.state != "pending":
+    if record.response is not None:  # who answered, when, and what, whether or not the run has finished
         raise refused(FeedbackAlreadySettledError(feedback_id, settled_detail(record.response)))
+    if document.status.finished:
+        ended = f"its run {document.run_id} is {document.status.value}" + (
+            f" ({document.reason})" if document.reason else ""
+        )
+        raise refused(FeedbackAlreadySettledError(feedback_id, f"{ended}; the request was closed without an answer"))
+    if record.state != "pending":
+        raise refused(FeedbackAlreadySettledError(feedback_id, "the request was closed: its task asked a new question"))
     try:
         response = make_response(record.request, via=via, responded_by=responded_by, **given)
     except InvalidAnswerError as error:

@@ -6,13 +6,16 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 from ._api import provide_feedback
+from ._cancel import cancel_stored_run
 from ._checkpoint import CheckpointDocument, RequestRecord
-from ._console import cli_hint
+from ._console import cli_commands
 from ._decision_table import decision_log
 from ._exceptions import CheckpointError, GraflowNbError, InvalidAnswerError
+from ._feedback import default_responder, utc_now
 from ._store import CheckpointStore, default_checkpoint_dir
 
 EXIT_OK = 0
@@ -27,7 +30,13 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help=f"checkpoint directory (default: $GRAFLOW_NB_CHECKPOINT_DIR or {default_checkpoint_dir()})",
     )
-    parser = argparse.ArgumentParser(prog="graflow-nb", description=__doc__, parents=[common])
+    parser = argparse.ArgumentParser(
+        prog="graflow-nb",
+        description="List the runs of workflows and their pending requests, show one, answer one, "
+        "and print the decision log.",
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("list", parents=[common], help="runs and their pending requests")
     show = commands.add_parser("show", parents=[common], help="one request in full")
@@ -47,12 +56,28 @@ def _parser() -> argparse.ArgumentParser:
     kind.add_argument("--json", dest="form", metavar="OBJECT", help="answer a form request with a JSON object")
     answer.add_argument("--reason", help="why (with --approve or --reject)")
     answer.add_argument("--by", dest="responded_by", help="who answers (default: your user name)")
+    cancel = commands.add_parser(
+        "cancel", parents=[common], help="end a paused run for good (its pending requests close unanswered)"
+    )
+    cancel.add_argument("run_id")
+    cancel.add_argument("--reason", help="why (kept in the checkpoint and the decision log)")
+    cancel.add_argument("--by", dest="cancelled_by", help="who cancels (default: your user name)")
+    clear = commands.add_parser(
+        "clear", parents=[common], help="remove finished runs (completed, cancelled, failed); the decision log stays"
+    )
+    clear.add_argument("--older-than", type=float, default=0.0, metavar="DAYS", help="only runs ended this long ago")
     log = commands.add_parser("log", parents=[common], help="the decision log: who decided what, when, how")
     log.add_argument("--workflow", help="only this workflow's entries")
     log.add_argument("--run", dest="run_id", help="only this run's entries")
     log.add_argument("--id", dest="feedback_id", help="only this request's entries")
     log.add_argument("--json", action="store_true", help="print the entries as JSON Lines")
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import version
+
+    return version("graflow-nb")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -66,6 +91,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _show(store, args.feedback_id)
         if args.command == "log":
             return _log(store, args)
+        if args.command == "cancel":
+            return _cancel(store, args)
+        if args.command == "clear":
+            return _clear(store, args.older_than)
         return _answer(store, args)
     except GraflowNbError as error:
         print(f"graflow-nb: {error}", file=sys.stderr)
@@ -100,6 +129,29 @@ def _list(store: CheckpointStore) -> int:
     return EXIT_OK
 
 
+def _cancel(store: CheckpointStore, args: argparse.Namespace) -> int:
+    by = args.cancelled_by or default_responder()
+    cancelled = cancel_stored_run(store, args.run_id, cancelled_by=by, reason=args.reason)
+    closed = sum(1 for record in cancelled.requests if record.state == "closed")
+    print(f"{cancelled.run_id}: {cancelled.reason}; {closed} request(s) closed unanswered; nothing resumes it")
+    return EXIT_OK
+
+
+def _clear(store: CheckpointStore, older_than_days: float) -> int:
+    cutoff = utc_now() - timedelta(days=older_than_days)
+    removed = 0
+    for path, document in list(store.documents()):
+        if isinstance(document, CheckpointError) or not document.status.finished or document.updated_at > cutoff:
+            continue
+        for record in document.requests:
+            store.answer_path(record.feedback_id).unlink(missing_ok=True)
+        path.unlink(missing_ok=True)
+        removed += 1
+        print(f"removed {document.run_id} ({document.status.value})")
+    print(f"{removed} finished run(s) removed from {store.directory}; the decision log keeps what was decided")
+    return EXIT_OK
+
+
 def _log(store: CheckpointStore, args: argparse.Namespace) -> int:
     table = decision_log(store.directory, workflow=args.workflow, run_id=args.run_id, feedback_id=args.feedback_id)
     if args.json:
@@ -124,7 +176,7 @@ def _describe(document: CheckpointDocument, record: RequestRecord, store: Checkp
         "request": record.request.model_dump(mode="json", exclude_none=True),
         "state": "answered" if response else record.state,
         "response": response.model_dump(mode="json", exclude_none=True) if response else None,
-        "answer_with": None if response or document.status.finished else cli_hint(record.request, str(store.directory)),
+        "answer_with": None if response or document.status.finished else cli_commands(record.request, store.directory),
     }
 
 
@@ -149,7 +201,13 @@ def _answer(store: CheckpointStore, args: argparse.Namespace) -> int:
             print(f"graflow-nb: --json is not valid JSON: {error}", file=sys.stderr)
             return EXIT_USAGE
     document, record = store.find_request(args.feedback_id)
-    if record.request.feedback_type.value == "multi_selection" and "selected" in answer:
+    kind = record.request.feedback_type.value
+    wrong = _flags_that_do_not_fit(kind, args)
+    if wrong:
+        article = "an" if kind[0] in "aeiou" else "a"
+        print(f"graflow-nb: {args.feedback_id} is {article} {kind} request: {wrong}", file=sys.stderr)
+        return EXIT_USAGE
+    if kind == "multi_selection" and "selected" in answer:
         answer["selected"] = list(args.select)
     response = provide_feedback(
         args.feedback_id,
@@ -164,6 +222,38 @@ def _answer(store: CheckpointStore, args: argparse.Namespace) -> int:
         + ("now" if document.status.value == "running" else "when resumed")
     )
     return EXIT_OK
+
+
+#: How each kind of request is answered, in the command's own flags.
+_FLAGS_OF = {
+    "approval": "--approve or --reject (with --reason TEXT if you like)",
+    "text": "--text TEXT",
+    "selection": "--select OPTION, once",
+    "multi_selection": "--select OPTION, once per option",
+    "number": "--value N (twice for a range: --value LOW --value HIGH)",
+    "form": "--json '{\"field\": value, ...}'",
+}
+
+
+def _flags_that_do_not_fit(kind: str, args: argparse.Namespace) -> str | None:
+    """Why the flags given cannot answer a request of this kind (in flags), or None when they can."""
+    given = (
+        "approval"
+        if args.approve or args.reject
+        else "text"
+        if args.text is not None
+        else "selection"
+        if args.select is not None
+        else "number"
+        if args.value is not None
+        else "form"
+    )
+    fits = given == kind or (given == "selection" and kind == "multi_selection")
+    if not fits:
+        return f"answer it with {_FLAGS_OF[kind]}"
+    if kind == "selection" and len(args.select) > 1:
+        return f"it takes one option: give --select once (you gave {len(args.select)})"
+    return None
 
 
 if __name__ == "__main__":

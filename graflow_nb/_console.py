@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import queue
 import select
+import shlex
 import sys
 import threading
+from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from ._exceptions import FeedbackAlreadySettledError, InvalidAnswerError
@@ -74,17 +77,65 @@ def prompt_text(request: FeedbackRequest) -> str:
     return "\n".join(lines) + "\n> "
 
 
-def cli_hint(request: FeedbackRequest, directory: str) -> str:
-    """The command that answers a request from another terminal."""
-    flag = {
-        FeedbackType.APPROVAL: "--approve | --reject [--reason TEXT]",
-        FeedbackType.TEXT: "--text TEXT",
-        FeedbackType.SELECTION: "--select OPTION",
-        FeedbackType.MULTI_SELECTION: "--select OPTION [--select OPTION ...]",
-        FeedbackType.NUMBER: "--value N",
-        FeedbackType.FORM: "--json '{...}'",
-    }[request.feedback_type]
-    return f"graflow-nb answer {request.feedback_id} {flag} --dir {directory}"
+def cli_commands(request: FeedbackRequest, directory: str | os.PathLike[str]) -> list[str]:
+    """Complete commands that answer a request from another terminal, one per choice, safe to paste.
+
+    Every word is shell-quoted and the folder is absolute, so a command pasted anywhere does what it
+    says and nothing else; placeholder values (a reason, a text) are plain words to replace.
+    """
+    start = ["graflow-nb", "answer", request.feedback_id]
+    end = ["--dir", str(Path(directory).resolve())]
+    choices: list[list[str]]
+    kind = request.feedback_type
+    options = request.options or []
+    if kind is FeedbackType.APPROVAL:
+        choices = [["--approve"], ["--reject", "--reason", "why not"]]
+    elif kind is FeedbackType.TEXT:
+        choices = [["--text", "your answer"]]
+    elif kind is FeedbackType.SELECTION:
+        choices = [["--select", option] for option in options[:_SPELLED_OUT]]
+    elif kind is FeedbackType.MULTI_SELECTION:
+        choices = [[word for option in options[:2] for word in ("--select", option)]]
+    elif kind is FeedbackType.NUMBER:
+        choices = [[word for number in _example_numbers(request) for word in ("--value", _number(number))]]
+    else:
+        choices = [["--json", json.dumps(_example_form(request), separators=(",", ":"))]]
+    return [shlex.join([*start, *choice, *end]) for choice in choices]
+
+
+def cli_hint(request: FeedbackRequest, directory: str | os.PathLike[str]) -> str:
+    """:func:`cli_commands` as lines of text (with the options left out, when there are many)."""
+    lines = cli_commands(request, directory)
+    hidden = (request.options or [])[_SPELLED_OUT:]
+    if request.feedback_type is FeedbackType.SELECTION and hidden:
+        lines.append(f"(or --select any of: {', '.join(shlex.quote(option) for option in hidden)})")
+    return "\n".join(lines)
+
+
+#: A selection's options spelled out as commands of their own, at most.
+_SPELLED_OUT = 6
+
+
+def _example_numbers(request: FeedbackRequest) -> list[float]:
+    default = request.default
+    if isinstance(default, (int, float)) and not isinstance(default, bool):
+        return [default]
+    if isinstance(default, (list, tuple)) and len(default) == 2:
+        return [float(default[0]), float(default[1])]
+    low = request.min if request.min is not None else 0.0
+    high = request.max if request.max is not None else low
+    return [low, high] if request.value_range else [low]
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def _example_form(request: FeedbackRequest) -> dict[str, Any]:
+    if isinstance(request.default, dict):
+        return request.default
+    properties = (request.form_schema or {}).get("properties", {})
+    return {name: spec.get("default") for name, spec in properties.items() if "default" in spec}
 
 
 class ConsolePresenter:
@@ -108,10 +159,10 @@ class ConsolePresenter:
 
     def show(self, engine: Engine, request: FeedbackRequest) -> None:
         """Announce the request; queue it for the prompt when interactive."""
+        commands = cli_hint(request, engine.store.directory).replace("\n", "\n    ")
         self._say(
             f"graflow_nb: waiting for {request.feedback_type.value} {request.feedback_id} "
-            f"({request.task_id}): {request.prompt}\n  answer from elsewhere: "
-            f"{cli_hint(request, str(engine.store.directory))}\n"
+            f"({request.task_id}): {request.prompt}\n  answer from elsewhere:\n    {commands}\n"
         )
         if self.interactive:
             self._queue.put((engine, request))

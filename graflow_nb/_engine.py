@@ -498,6 +498,8 @@ class Engine:
                 self._landed = anyio.Event()
                 await self._landed.wait()
         except BaseException:  # the group waits for running tasks next, which may take long
+            # tasks waiting for an answer stop at once (they are asked again on resume); others may not
+            self.request_stop(RunStatus.PAUSED, "interrupted before it finished")
             with anyio.CancelScope(shield=True):
                 await self._say_when_waiting_for_running_tasks()
             raise

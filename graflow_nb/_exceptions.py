@@ -100,7 +100,12 @@ class FeedbackNotFoundError(GraflowNbError, LookupError):
 
     def __init__(self, feedback_id: str, directory: Path) -> None:
         self.feedback_id = feedback_id
-        super().__init__(f"no feedback request {feedback_id!r} in {directory}")
+        folder = directory.absolute()
+        if not directory.is_dir():
+            where = f"the checkpoint folder {folder} does not exist (a typo in --dir, or no run has started there yet)"
+        else:
+            where = f"no run in {folder} has a request {feedback_id!r}"
+        super().__init__(f"{where}; `graflow-nb list --dir {folder}` shows the pending requests there")
 
 
 class FeedbackAlreadySettledError(GraflowNbError, ValueError):

@@ -25,7 +25,8 @@ class Notice:
     event: NotificationEvent
     request: FeedbackRequest
     message: str | None  #: the config's ``message``
-    answer_command: str  #: the CLI command that answers the request
+    answer_command: str  #: the CLI commands that answer the request, one per line (see cli_hint)
+    answer_commands: list[str]  #: the same commands, one per choice (see cli_commands)
     notebook: str | None
     deadline: datetime | None = None  #: when the request times out, if it has a timeout
     response: FeedbackResponse | None = None
@@ -48,6 +49,7 @@ def webhook_body(notice: Notice) -> dict[str, Any]:
         "deadline": deadline.isoformat() if deadline else None,
         "notebook": notice.notebook,
         "answer_command": notice.answer_command if event != "request_answered" else None,
+        "answer_commands": notice.answer_commands if event != "request_answered" else None,
         "response": _response_fields(notice.response),
         "sent_at": utc_now().isoformat(),
     }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from ._console import cli_hint
+from ._console import cli_commands, cli_hint
 from ._decision_log import DecisionLog
 from ._delivery import NOTIFICATIONS_ENV, Delivery, logger, notification_sender, notifications_enabled
 from ._feedback import FeedbackRequest, FeedbackResponse, utc_now
@@ -82,7 +82,8 @@ class RequestEvents:
             event=event,
             request=request,
             message=notification.get("message"),
-            answer_command=cli_hint(request, str(self._store.directory.resolve())),
+            answer_command=cli_hint(request, self._store.directory),
+            answer_commands=cli_commands(request, self._store.directory),
             notebook=str(located) if located else None,
             **details,
         )

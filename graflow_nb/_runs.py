@@ -109,14 +109,19 @@ def _auto_resume_document(wf: Workflow) -> tuple[CheckpointDocument, RunClaim] |
             file=sys.stderr,
         )
         return None
+    _announce_resume(wf, document, "Start afresh with resume=False.")
+    return document, claim
+
+
+def _announce_resume(wf: Workflow, document: CheckpointDocument, advice: str) -> None:
+    """Say which run goes on, how far it got and what was answered meanwhile (stdout: the expected course)."""
     answered = sum(1 for r in document.pending if wf.store.read_answer(r.feedback_id) is not None)
     print(
         f"graflow_nb: resuming run {document.run_id} of {wf.name!r} ({document.status.value}"
         + (f": {document.reason}" if document.reason else "")
         + f"; {len(document.completed)}/{len(document.tasks)} tasks done, {len(document.pending)} pending, "
-        f"{answered} answered meanwhile). Start afresh with resume=False."
-    )  # stdout: resuming is the expected course of things, not a warning
-    return document, claim
+        f"{answered} answered meanwhile). {advice}".rstrip()
+    )
 
 
 def _part_from(wf: Workflow, start_node: str) -> TaskGraph:
@@ -134,6 +139,8 @@ def _state_to_resume(wf: Workflow, run_id: str | None) -> tuple[RunState, TaskGr
             f"{wf.name!r}: {difference}. Restore the old tasks, or start a new run with execute()."
         )
     document, claim = _claim(wf, document)
+    if run_id is None:  # the newest unfinished run: say which (a run named by id needs no saying)
+        _announce_resume(wf, document, "(The newest unfinished run; name another with resume=RUN_ID.)")
     return RunState.from_document(document), wf.graph, claim
 
 

@@ -169,7 +169,14 @@ class Workflow:
                 from ._notebook import run_in_cell
 
                 return run_in_cell(self, **options)
-        return run_blocking(lambda: self.run_async(**options))
+        engine = self.prepared(**options)
+        try:
+            return run_blocking(engine.run)
+        except KeyboardInterrupt:  # Ctrl-C: the run saved itself; one line says so, not the engine's stack
+            saved = engine.state.status.value
+            raise KeyboardInterrupt(
+                f"graflow_nb: run {engine.run_id} saved as {saved}; continue it with wf.resume({engine.run_id!r})"
+            ) from None
 
     def start(self, **options: Any) -> NotebookRun:
         """Start the run and return at once with a handle: ``await run``, ``run.result()``, ``run.pending``.
@@ -207,13 +214,12 @@ class Workflow:
         graph). A run that ends paused, cancelled or failed raises WorkflowPaused,
         WorkflowCancelled or WorkflowFailed, whose ``outcome`` says why and what is pending.
 
-        In a notebook, ``execute()`` continues the newest unfinished run of the workflow (so re-running
-        the cells after a kernel restart picks up where it stopped); ``resume=False`` starts afresh.
-        In a script it starts a new run unless ``resume`` says otherwise.
+        ``execute()`` continues the newest unfinished run of the workflow, saying which (so re-running
+        a notebook's cells after a kernel restart, or a script after a pause, picks up where it
+        stopped); ``resume=False`` starts afresh.
         """
         options: dict[str, Any] = {"channel": channel, "start_node": start_node, "console": console, "answers": answers}
-        if resume is not None:
-            options["resume"] = resume
+        options["resume"] = "auto" if resume is None else resume
         return self.run(**options).raise_for_status()
 
     def resume(self, run_id: str | None = None, *, console: bool | None = None) -> Any:

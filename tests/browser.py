@@ -149,7 +149,14 @@ def chromium_page(width: int = 1280, height: int = 2400, dark: bool = False) -> 
                 viewport={"width": width, "height": height}, color_scheme="dark" if dark else "light"
             )
             page.set_default_timeout(60_000)
-            yield page
+            console: list[str] = []
+            page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
+            try:
+                yield page
+            finally:  # what the page said, for a failure's post-mortem (errors of the widget manager, say)
+                ARTIFACTS.mkdir(exist_ok=True)
+                with (ARTIFACTS / "browser-console.log").open("a", encoding="utf-8") as log:
+                    log.write(f"--- {page.url}\n" + "".join(f"{line}\n" for line in console))
         finally:
             browser.close()
 

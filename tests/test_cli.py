@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -10,6 +11,7 @@ import textwrap
 from pathlib import Path
 
 from graflow_nb import RunStatus, TaskExecutionContext, task, workflow
+from graflow_nb._console import ConsolePresenter
 from tests.helpers import read_until, run_cli
 
 
@@ -77,7 +79,9 @@ def test_list_show_answer_and_resume(checkpoint_dir: Path) -> None:
     details = json.loads(shown.stdout)
     assert details["request"]["options"] == ["eu", "us", "asia"]
     assert details["state"] == "pending"
-    assert details["answer_with"].startswith(f"graflow-nb answer {pick} --select")
+    assert details["answer_with"] == [
+        f"graflow-nb answer {pick} --select eu --select us --dir {checkpoint_dir.resolve()}"
+    ]
 
     answered = run_cli(
         "answer", approve, "--approve", "--reason", "looks good", "--by", "carol", directory=checkpoint_dir
@@ -92,15 +96,15 @@ def test_list_show_answer_and_resume(checkpoint_dir: Path) -> None:
     assert resume_three_questions() == {"approve": True, "pick": ["eu", "asia"], "depth": 7}
     finished = run_cli("answer", approve, "--reject", directory=checkpoint_dir)
     assert finished.returncode == 1
-    assert "is completed" in finished.stderr
+    assert "already answered by carol via cli at " in finished.stderr  # who and when, though the run is over
 
 
 def test_wrong_ids_and_wrong_answers_exit_non_zero_with_a_message(checkpoint_dir: Path) -> None:
     approve, pick, depth = pause_three_questions("cli-errors")
     cases = [
-        (("answer", "fb-nope", "--approve"), 1, "no feedback request 'fb-nope'"),
-        (("show", "fb-nope"), 1, "no feedback request 'fb-nope'"),
-        (("answer", approve, "--text", "yes"), 2, "takes 'approved', not text"),
+        (("answer", "fb-nope", "--approve"), 1, "has a request 'fb-nope'; `graflow-nb list --dir"),
+        (("show", "fb-nope"), 1, "has a request 'fb-nope'"),
+        (("answer", approve, "--text", "yes"), 2, "is an approval request: answer it with --approve or --reject"),
         (("answer", pick, "--select", "mars"), 2, "['mars'] not among the options"),
         (("answer", depth, "--value", "99"), 2, "above the maximum 10"),
         (("answer", depth, "--value", "2.5"), 2, "must be a whole number"),
@@ -165,3 +169,126 @@ def test_cli_answers_a_script_waiting_live(checkpoint_dir: Path, tmp_path: Path)
             assert process.wait(timeout=30) == 0
         finally:
             process.kill()
+
+
+def announced_commands(prompt: str, **question: object) -> tuple[str, list[str]]:
+    """Pause a run on one request; return its id and the commands the console printed to answer it."""
+    printed = io.StringIO()
+    with workflow(f"paste-{question['feedback_type']}") as wf:
+
+        @task(inject_context=True)
+        def ask(ctx: TaskExecutionContext) -> object:
+            return ctx.request_feedback(prompt=prompt, timeout=0.1, **question)  # type: ignore[arg-type]
+
+    outcome = wf.run(presenters=[ConsolePresenter(interactive=False, output=printed)])
+    assert outcome.status is RunStatus.PAUSED
+    text = printed.getvalue()
+    commands = text.split("answer from elsewhere:\n", 1)[1].splitlines()
+    return outcome.pending_feedback_ids[0], [line.strip() for line in commands if line.startswith("    ")]
+
+
+def paste_into_a_shell(command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run a printed line as a person pasting it into bash would (graflow-nb on the PATH, elsewhere)."""
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    env = {**os.environ, "PATH": path}
+    env.pop("GRAFLOW_NB_CHECKPOINT_DIR", None)  # the command names its folder itself
+    return subprocess.run(
+        ["bash", "-c", command], capture_output=True, text=True, env=env, cwd=cwd, timeout=60, check=False
+    )
+
+
+def test_each_printed_command_is_complete_and_does_exactly_its_choice(checkpoint_dir: Path, tmp_path: Path) -> None:
+    feedback_id, commands = announced_commands("Ship it?", feedback_type="approval")
+    assert len(commands) == 2, commands
+    approve, reject = commands
+    assert "|" not in approve  # pasting it used to pipe --approve into --reject
+    assert str(checkpoint_dir.resolve()) in approve  # absolute: "from elsewhere" means another folder
+    pasted = paste_into_a_shell(reject, cwd=tmp_path)
+    assert pasted.returncode == 0, pasted.stderr
+    assert "rejected: why not" in pasted.stdout
+    shown = json.loads(run_cli("show", feedback_id, directory=checkpoint_dir).stdout)
+    assert (shown["response"]["approved"], shown["response"]["reason"]) == (False, "why not")
+
+
+def test_a_selection_prints_one_command_per_option_quoted_for_the_shell(checkpoint_dir: Path, tmp_path: Path) -> None:
+    options = ["eu-west", "it's us", "$HOME", "a; rm -rf /tmp/x"]
+    feedback_id, commands = announced_commands("Where?", feedback_type="selection", options=options)
+    assert len(commands) == len(options)
+    pasted = paste_into_a_shell(commands[3], cwd=tmp_path)
+    assert pasted.returncode == 0, pasted.stderr
+    shown = json.loads(run_cli("show", feedback_id, directory=checkpoint_dir).stdout)
+    assert shown["response"]["selected"] == "a; rm -rf /tmp/x"
+
+
+def test_a_missing_folder_and_a_missing_request_are_told_apart(checkpoint_dir: Path, tmp_path: Path) -> None:
+    pause_three_questions("told-apart")
+    unknown = run_cli("answer", "fb-0000000000000000", "--approve", directory=checkpoint_dir)
+    assert unknown.returncode == 1
+    assert f"no run in {checkpoint_dir.absolute()} has a request 'fb-0000000000000000'" in unknown.stderr
+    assert "graflow-nb list --dir" in unknown.stderr
+    nowhere = tmp_path / "no-such-folder"
+    missing = run_cli("answer", "fb-0000000000000000", "--approve", directory=nowhere)
+    assert missing.returncode == 1
+    assert f"the checkpoint folder {nowhere} does not exist" in missing.stderr
+
+
+def test_flags_that_do_not_fit_the_request_are_named_in_flags(checkpoint_dir: Path) -> None:
+    feedback_id, _ = announced_commands("Where?", feedback_type="selection", options=["eu", "us"])
+    twice = run_cli("answer", feedback_id, "--select", "eu", "--select", "us", directory=checkpoint_dir)
+    assert twice.returncode == 2
+    assert "is a selection request: it takes one option: give --select once (you gave 2)" in twice.stderr
+    approving = run_cli("answer", feedback_id, "--approve", directory=checkpoint_dir)
+    assert approving.returncode == 2
+    assert "is a selection request: answer it with --select OPTION, once" in approving.stderr
+
+
+def test_a_late_answer_names_who_answered_first_and_when(checkpoint_dir: Path) -> None:
+    approve, _pick, _depth = pause_three_questions("late")
+    first = run_cli("answer", approve, "--approve", "--by", "carol", directory=checkpoint_dir)
+    assert first.returncode == 0, first.stderr
+    late = run_cli("answer", approve, "--reject", "--by", "dan", directory=checkpoint_dir)
+    assert late.returncode == 1
+    assert "already answered by carol via cli at " in late.stderr
+    assert ": approved" in late.stderr
+
+
+def test_help_is_plain_text_and_the_version_is_known() -> None:
+    from importlib.metadata import version
+
+    import graflow_nb
+
+    command = [sys.executable, "-m", "graflow_nb"]
+    helped = subprocess.run([*command, "--help"], capture_output=True, text=True, check=False)
+    assert helped.returncode == 0
+    assert "``" not in helped.stdout
+    assert "List the runs of workflows and their pending requests" in helped.stdout
+    shown = subprocess.run([*command, "--version"], capture_output=True, text=True, check=False)
+    assert shown.stdout.strip() == f"graflow-nb {version('graflow-nb')}"
+    assert graflow_nb.__version__ == version("graflow-nb")
+
+
+def test_cancel_ends_a_paused_run_for_good_and_clear_removes_finished_runs(checkpoint_dir: Path) -> None:
+    approve, _pick, _depth = pause_three_questions("to-cancel")
+    (run_id,) = [path.stem for path in checkpoint_dir.glob("to-cancel-*.json")]
+    cancelled = run_cli("cancel", run_id, "--reason", "superseded", "--by", "erin", directory=checkpoint_dir)
+    assert cancelled.returncode == 0, cancelled.stderr
+    assert cancelled.stdout.strip() == (
+        f"{run_id}: cancelled by erin: superseded; 3 request(s) closed unanswered; nothing resumes it"
+    )
+    saved = json.loads((checkpoint_dir / f"{run_id}.json").read_text())
+    assert (saved["status"], saved["reason"]) == ("cancelled", "cancelled by erin: superseded")
+    assert {record["state"] for record in saved["requests"]} == {"closed"}
+    logged = json.loads(run_cli("log", "--run", run_id, "--json", directory=checkpoint_dir).stdout.splitlines()[-1])
+    assert (logged["event"], logged["reason"]) == ("closed", "cancelled by erin: superseded")
+    late = run_cli("answer", approve, "--approve", directory=checkpoint_dir)
+    assert late.returncode == 1
+    assert f"its run {run_id} is cancelled (cancelled by erin: superseded)" in late.stderr
+    again = run_cli("cancel", run_id, directory=checkpoint_dir)
+    assert again.returncode == 1
+    assert "is already cancelled; nothing to cancel" in again.stderr
+
+    cleared = run_cli("clear", directory=checkpoint_dir)
+    assert cleared.returncode == 0, cleared.stderr
+    assert f"removed {run_id} (cancelled)" in cleared.stdout
+    assert "no runs in" in run_cli("list", directory=checkpoint_dir).stdout
+    assert run_id in run_cli("log", directory=checkpoint_dir).stdout  # what was decided stays

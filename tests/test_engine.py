@@ -416,7 +416,14 @@ def test_ctrl_c_saves_the_run_as_paused_and_it_resumes(tmp_path: Path, checkpoin
         read_until(process.stderr.fileno(), b"answer from elsewhere")
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) != 0
+        after = process.stderr.read().decode()
+    # the waiting request stops at once (no "waiting for 'ask' to finish"), and the end is short
+    assert "to finish" not in after, after
     (path,) = checkpoint_dir.glob("*.json")
+    assert after.strip().splitlines()[-1] == (
+        f"KeyboardInterrupt: graflow_nb: run {path.stem} saved as paused; continue it with wf.resume({path.stem!r})"
+    )
+    assert len(after.strip().splitlines()) <= 12, after
     saved = json.loads(path.read_text())
     assert (saved["status"], saved["reason"]) == ("paused", "interrupted before it finished")
     assert saved["completed"] == ["prepare"]

@@ -213,8 +213,8 @@ def test_second_answer_is_refused_naming_the_first(background: StartInBackground
         with pytest.raises(FeedbackAlreadySettledError, match="already answered by alice via api"):
             provide_feedback(feedback_id, approved=False, responded_by="bob")
         assert wf.resume() is True
-    with pytest.raises(FeedbackAlreadySettledError, match="is completed"):
-        provide_feedback(feedback_id, approved=False)
+    with pytest.raises(FeedbackAlreadySettledError, match="already answered by alice via api at "):
+        provide_feedback(feedback_id, approved=False)  # the run is over: still named who answered, and when
 
 
 def test_pending_requests_lists_what_waits_and_what_was_answered_meanwhile() -> None:

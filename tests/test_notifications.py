@@ -72,7 +72,7 @@ class TestWebhook:
         config = {"type": "webhook", "url": f"{receiver.url}/hooks/deploy", "message": "Approval required"}
         running = background(approval_workflow(config, timeout=600), presenters=[])
         (created,) = receiver.wait_for(1)
-        command = created.body["answer_command"].replace("--approve | --reject [--reason TEXT]", "--approve")
+        command = created.body["answer_commands"][0]  # --approve
         argv = shlex.split(command.replace("graflow-nb", f"{sys.executable} -m graflow_nb", 1))
         answered_by_cli = subprocess.run([*argv, "--by", "dana"], capture_output=True, text=True, check=False)
         assert answered_by_cli.returncode == 0, answered_by_cli.stderr
@@ -203,7 +203,8 @@ def test_slack_payload_has_the_message_prompt_options_and_cli_command(
     assert "Which region &lt;first&gt;?" in text  # Slack's mrkdwn escaping
     assert "`eu-west`, `us-east`" in text
     assert "graflow-nb answer fb-" in text
-    assert "--select OPTION" in text
+    assert "--select eu-west --dir" in text  # one command per option
+    assert "--select us-east --dir" in text
     assert created.body["blocks"][0]["text"] == {"type": "mrkdwn", "text": text}
     assert "Answered by erin via api: eu-west" in answered.body["text"]
     assert "graflow-nb answer" not in answered.body["text"]

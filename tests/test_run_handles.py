@@ -150,3 +150,27 @@ def test_cancel_run_ends_a_paused_run_without_running_a_task() -> None:
     assert "ask" not in wf.runs()[-1].completed, "the answer given meanwhile did not run the task"
     with pytest.raises(NoResumableRunError):
         wf.cancel_run(paused.run_id)
+
+
+def test_re_running_a_paused_script_continues_its_run_and_says_which(capsys: pytest.CaptureFixture[str]) -> None:
+    wf = paused_gate()
+    with pytest.raises(WorkflowPaused) as paused:
+        wf.execute(console=False)
+    run_id = paused.value.outcome.run_id
+    provide_feedback(paused.value.outcome.pending_feedback_ids[0], approved=True, checkpoint_dir=wf.store.directory)
+    capsys.readouterr()
+    assert paused_gate().execute(console=False) is True  # the script run again: the same run goes on
+    assert f"graflow_nb: resuming run {run_id} of 'paused-handle' (paused" in capsys.readouterr().out
+    assert [document.run_id for document in wf.runs()] == [run_id]
+
+
+def test_resume_says_which_run_it_continues(capsys: pytest.CaptureFixture[str]) -> None:
+    wf = paused_gate()
+    first = wf.run(presenters=[])
+    provide_feedback(first.pending_feedback_ids[0], approved=False, checkpoint_dir=wf.store.directory)
+    capsys.readouterr()
+    assert wf.resume() is False
+    said = capsys.readouterr().out
+    assert f"graflow_nb: resuming run {first.run_id} of 'paused-handle' (paused" in said
+    assert "1 answered meanwhile" in said
+    assert "The newest unfinished run; name another with resume=RUN_ID." in said
