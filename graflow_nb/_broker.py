@@ -23,7 +23,15 @@ from pydantic import BaseModel
 from ._checkpoint import RequestRecord, RunStatus
 from ._decision_log import RefusalLog
 from ._exceptions import FeedbackAlreadySettledError, FeedbackNotFoundError, InvalidAnswerError, RunEndedError
-from ._feedback import ANSWER_FIELDS, AnswerSource, FeedbackRequest, FeedbackResponse, LiveParts, make_response
+from ._feedback import (
+    ANSWER_FIELDS,
+    DEFAULT_ANSWER_FIELD,
+    AnswerSource,
+    FeedbackRequest,
+    FeedbackResponse,
+    LiveParts,
+    make_response,
+)
 from ._request_events import RequestEvents
 from ._store import CheckpointStore
 
@@ -105,6 +113,11 @@ class FeedbackBroker:
                 timeout = request.timeout
                 with anyio.move_on_after(math.inf if timeout is None else timeout):
                     await waiting.event.wait()
+                timed_out = waiting.response is None and not waiting.interrupted and waiting.failure is None
+                if timed_out:
+                    self.events.timed_out(record.request, live.notification)
+                    if request.on_timeout == "default":
+                        await self._answer_with_default(record.request)  # accepted: sets waiting.response
         finally:
             del self._waiting[feedback_id]
         if waiting.failure is not None:
@@ -112,12 +125,27 @@ class FeedbackBroker:
         if waiting.response is not None:
             return waiting.response
         if not waiting.interrupted:
-            self.events.timed_out(record.request, live.notification)
-            self._engine.request_stop(
-                RunStatus.PAUSED,
-                f"no answer to {feedback_id} within {request.timeout:g} s",
-            )
+            why = f"no answer to {feedback_id} within {request.timeout:g} s"
+            status = {"cancel": RunStatus.CANCELLED, "fail": RunStatus.FAILED}.get(request.on_timeout, RunStatus.PAUSED)
+            self._engine.request_stop(status, why)
         return None
+
+    async def _answer_with_default(self, request: FeedbackRequest) -> None:
+        """Answer a timed-out request with its default, filed and logged as any answer (by "timeout");
+        an answer that came first meanwhile wins, as always."""
+        answer = {DEFAULT_ANSWER_FIELD[request.feedback_type.value]: request.default}
+        try:
+            response = self._checked_answer(request.feedback_id, "timeout", "timeout", answer)
+        except (FeedbackAlreadySettledError, InvalidAnswerError):
+            return  # answered meanwhile, or the default no longer fits: the run pauses instead
+        try:
+            with anyio.CancelScope(shield=True):
+                filed = await anyio.to_thread.run_sync(_file, self._engine.store, response)
+        except BaseException:
+            self._filing.discard(request.feedback_id)
+            raise
+        with contextlib.suppress(FeedbackAlreadySettledError):
+            self._settle_filed(response, *filed)
 
     def _record_for(self, request: FeedbackRequest) -> RequestRecord:
         """The saved record for this call of the task, or a new one when the question changed."""

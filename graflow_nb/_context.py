@@ -63,6 +63,7 @@ class TaskExecutionContext:
         preview: Callable[[Any], Any] | None = None,
         range: bool = False,  # noqa: A002 - reads as it should: a number range
         key: str | None = None,
+        on_timeout: str = "pause",
     ) -> FeedbackResponse:
         """Ask a person and wait for the answer (see the README for each feedback type).
 
@@ -70,7 +71,9 @@ class TaskExecutionContext:
         and what it returns (text, a matplotlib figure, a DataFrame) is shown under the control.
         With ``timeout`` seconds and no answer by then, the run is checkpointed and pauses; on
         resume this task runs again and this call returns the answer given meanwhile. Calls are
-        matched to recorded answers by their order within the task.
+        matched to recorded answers by their order within the task. ``on_timeout`` chooses otherwise:
+        ``"default"`` answers with ``default`` (recorded as given by "timeout"), ``"cancel"`` and
+        ``"fail"`` end the run so.
         """
         self._engine.require_worker_thread("ctx.request_feedback_async")
         request, live = self._build(
@@ -88,6 +91,7 @@ class TaskExecutionContext:
             preview,
             range,
             key,
+            on_timeout,
         )
         response = self._engine.call_from_worker(self._engine.feedback.ask, request, live)
         return self._received(response)
@@ -109,6 +113,7 @@ class TaskExecutionContext:
         preview: Callable[[Any], Any] | None = None,
         range: bool = False,  # noqa: A002 - reads as it should: a number range
         key: str | None = None,
+        on_timeout: str = "pause",
     ) -> FeedbackResponse:
         """:meth:`request_feedback` for ``async def`` tasks."""
         request, live = self._build(
@@ -126,6 +131,7 @@ class TaskExecutionContext:
             preview,
             range,
             key,
+            on_timeout,
         )
         return self._received(await self._engine.feedback.ask(request, live))
 
@@ -145,6 +151,7 @@ class TaskExecutionContext:
         preview: Callable[[Any], Any] | None,
         value_range: bool,
         key: str | None,
+        on_timeout: str = "pause",
     ) -> tuple[FeedbackRequest, LiveParts]:
         """The request to save, and the parts of it that are never saved."""
         from ._feedback import LiveParts, build_request  # with pydantic: loaded by the first request
@@ -166,6 +173,7 @@ class TaskExecutionContext:
             preview=preview,
             value_range=value_range,
             key=key,
+            on_timeout=on_timeout,
             feedback_id="",
             workflow=self.workflow_name,
             run_id=self.run_id,

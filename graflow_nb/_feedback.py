@@ -37,7 +37,22 @@ class FeedbackType(str, enum.Enum):
 
 
 #: Where an answer came from.
-AnswerSource = Literal["widget", "api", "cli", "console", "replay"]
+AnswerSource = Literal["widget", "api", "cli", "console", "replay", "timeout"]
+
+#: What happens when a request's timeout passes unanswered: the guide's pause (the default), the
+#: request's default answer (recorded as given by "timeout"), or the run ends cancelled or failed.
+OnTimeout = Literal["pause", "default", "cancel", "fail"]
+ON_TIMEOUT_CHOICES: tuple[OnTimeout, ...] = ("pause", "default", "cancel", "fail")
+
+#: The answer field a request's default fills, by feedback type (on_timeout="default").
+DEFAULT_ANSWER_FIELD = {
+    "approval": "approved",
+    "text": "text",
+    "selection": "selected",
+    "multi_selection": "selected",
+    "number": "value",
+    "form": "data",
+}
 
 _OPTION_TYPES = (FeedbackType.SELECTION, FeedbackType.MULTI_SELECTION)
 #: The fields of a response that carry the answer itself.
@@ -97,6 +112,7 @@ class FeedbackRequest(BaseModel):
         default=None, description="The notification_config with its URL redacted."
     )
     key: str | None = Field(default=None, description="A name for the request, to match recorded answers by.")
+    on_timeout: OnTimeout = Field(default="pause", description="What happens when the timeout passes unanswered.")
     created_at: datetime = Field(default_factory=utc_now)
 
     def same_question(self, other: FeedbackRequest) -> bool:
@@ -176,6 +192,19 @@ def parse_feedback_type(feedback_type: FeedbackType | str) -> FeedbackType:
         raise InvalidFeedbackRequestError(f"unknown feedback_type {feedback_type!r}; use one of {known}") from None
 
 
+def _check_on_timeout(on_timeout: str, timeout: float | None, default: Any) -> OnTimeout:
+    chosen = next((choice for choice in ON_TIMEOUT_CHOICES if choice == on_timeout), None)
+    if chosen is None:
+        raise InvalidFeedbackRequestError(
+            f"on_timeout must be one of {', '.join(map(repr, ON_TIMEOUT_CHOICES))}, not {on_timeout!r}"
+        )
+    if on_timeout != "pause" and timeout is None:
+        raise InvalidFeedbackRequestError(f"on_timeout={on_timeout!r} needs a timeout= to act on")
+    if on_timeout == "default" and default is None:
+        raise InvalidFeedbackRequestError("on_timeout='default' needs a default= answer to use")
+    return chosen
+
+
 def build_request(
     feedback_type: FeedbackType | str,
     prompt: str,
@@ -193,6 +222,7 @@ def build_request(
     preview: Callable[[Any], Any] | None = None,
     value_range: bool = False,
     key: str | None = None,
+    on_timeout: str = "pause",
     workflow: str,
     run_id: str,
     task_id: str,
@@ -200,6 +230,7 @@ def build_request(
 ) -> FeedbackRequest:
     """Check request_feedback()'s arguments and build the request they describe."""
     kind = parse_feedback_type(feedback_type)
+    when_unanswered = _check_on_timeout(on_timeout, timeout, default)
     if not isinstance(prompt, str) or not prompt.strip():
         raise InvalidFeedbackRequestError("prompt must be a non-empty string")
     if timeout is not None:
@@ -240,6 +271,7 @@ def build_request(
     return FeedbackRequest(
         feedback_id=feedback_id,
         feedback_type=kind,
+        on_timeout=when_unanswered,
         prompt=prompt,
         workflow=workflow,
         run_id=run_id,
