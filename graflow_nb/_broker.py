@@ -25,7 +25,7 @@ from ._decision_log import RefusalLog
 from ._exceptions import FeedbackAlreadySettledError, FeedbackNotFoundError, InvalidAnswerError, RunEndedError
 from ._feedback import (
     ANSWER_FIELDS,
-    DEFAULT_ANSWER_FIELD,
+    MAIN_ANSWER_FIELD,
     AnswerSource,
     FeedbackRequest,
     FeedbackResponse,
@@ -133,7 +133,7 @@ class FeedbackBroker:
     async def _answer_with_default(self, request: FeedbackRequest) -> None:
         """Answer a timed-out request with its default, filed and logged as any answer (by "timeout");
         an answer that came first meanwhile wins, as always."""
-        answer = {DEFAULT_ANSWER_FIELD[request.feedback_type.value]: request.default}
+        answer = {MAIN_ANSWER_FIELD[request.feedback_type.value]: request.default}
         try:
             response = self._checked_answer(request.feedback_id, "timeout", "timeout", answer)
         except (FeedbackAlreadySettledError, InvalidAnswerError):
@@ -241,11 +241,14 @@ class FeedbackBroker:
         **answer: Any,
     ) -> FeedbackResponse:
         """Answer a request of this run (on the loop thread, filing it there); the first valid answer wins."""
-        response = self._checked_answer(feedback_id, via, responded_by, answer)
+        return self._file_here(self._checked_answer(feedback_id, via, responded_by, answer))
+
+    def _file_here(self, response: FeedbackResponse) -> FeedbackResponse:
+        """File a checked answer on this thread (the loop's) and accept it, or say who answered first."""
         try:
             filed = _file(self._engine.store, response)
         except BaseException:
-            self._filing.discard(feedback_id)
+            self._filing.discard(response.feedback_id)
             raise
         return self._settle_filed(response, *filed)
 
@@ -262,12 +265,7 @@ class FeedbackBroker:
             return self.submit_threadsafe(feedback_id, via=via, responded_by=responded_by, **answer)
         response = self._checked_answer(feedback_id, via, responded_by, answer)
         if not self._engine.spawn(self._file_soon, response):  # the run is not going: file it here
-            try:
-                filed = _file(self._engine.store, response)
-            except BaseException:
-                self._filing.discard(feedback_id)
-                raise
-            return self._settle_filed(response, *filed)
+            return self._file_here(response)
         return response
 
     async def _file_soon(self, response: FeedbackResponse) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from ._background import background_writes
-from ._feedback import AnswerSource, FeedbackRequest, FeedbackResponse, default_responder, utc_now
+from ._feedback import MAIN_ANSWER_FIELD, AnswerSource, FeedbackRequest, FeedbackResponse, default_responder, utc_now
 from ._jsonable import to_json_data
 
 #: The file name of the log inside a checkpoint directory.
@@ -149,15 +149,7 @@ def _append_whole_line(descriptor: int, line: bytes) -> None:
 
 
 def _answer_value(response: FeedbackResponse) -> Any:
-    field = {
-        "approval": "approved",
-        "text": "text",
-        "selection": "selected",
-        "multi_selection": "selected",
-        "number": "value",
-        "form": "data",
-    }[response.feedback_type.value]
-    return to_json_data(getattr(response, field))
+    return to_json_data(getattr(response, MAIN_ANSWER_FIELD[response.feedback_type.value]))
 
 
 E = TypeVar("E", bound=Exception)

@@ -44,8 +44,9 @@ AnswerSource = Literal["widget", "api", "cli", "console", "replay", "timeout"]
 OnTimeout = Literal["pause", "default", "cancel", "fail"]
 ON_TIMEOUT_CHOICES: tuple[OnTimeout, ...] = ("pause", "default", "cancel", "fail")
 
-#: The answer field a request's default fills, by feedback type (on_timeout="default").
-DEFAULT_ANSWER_FIELD = {
+#: The field that holds a response's answer, by feedback type (the decision log's value; what a
+#: request's default fills when on_timeout="default").
+MAIN_ANSWER_FIELD = {
     "approval": "approved",
     "text": "text",
     "selection": "selected",
