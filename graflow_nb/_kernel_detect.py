@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from typing import Any
 
@@ -13,3 +14,21 @@ def running_kernel() -> Any | None:
         return None
     shell = ipython.get_ipython()
     return getattr(shell, "kernel", None)
+
+
+_told_widgets_missing = False
+
+
+def widgets_available() -> bool:
+    """Whether ipywidgets can be imported here; if not, say once (stderr) how runs show instead."""
+    global _told_widgets_missing  # noqa: PLW0603 - told once per process
+    if importlib.util.find_spec("ipywidgets") is not None:
+        return True
+    if not _told_widgets_missing:
+        _told_widgets_missing = True
+        print(
+            "graflow_nb: ipywidgets is not installed beside this kernel, so runs show as text, with the "
+            "commands that answer their requests; for live controls: pip install 'graflow-nb[notebook]'",
+            file=sys.stderr,
+        )
+    return False

@@ -19,28 +19,28 @@ import threading
 import weakref
 from collections.abc import Callable, Coroutine, Generator
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from ._checkpoint import RunStatus
-from ._controls import RequestControl, Submit
 from ._engine import Engine
 from ._exceptions import FeedbackNotFoundError, GraflowNbError, LoopRunsWouldFreezeError
 from ._feedback import FeedbackRequest, FeedbackResponse, make_response
-from ._kernel import (
-    MainThreadCalls,
-    ShellPump,
-    await_serving_widgets,
-    frame_concurrent_widget_messages,
-    running_kernel,
-)
+from ._kernel_detect import running_kernel, widgets_available
 from ._outcome import RunOutcome
-from ._panel import RunPanel
 from ._workflow import Workflow
+
+if TYPE_CHECKING:  # the notebook parts (ipywidgets, ipykernel, zmq) load only inside a kernel that has them
+    from ._controls import RequestControl, Submit
+    from ._kernel import MainThreadCalls
+    from ._panel import RunPanel
 
 
 def _panel_for(engine: Engine, calls: MainThreadCalls) -> RunPanel:
+    from ._kernel import frame_concurrent_widget_messages
+    from ._panel import RunPanel
+
     frame_concurrent_widget_messages(running_kernel())
     panel = RunPanel(calls, engine)
     engine.presenters.append(panel)
@@ -79,11 +79,13 @@ class NotebookRun:
         The run is prepared here, so a missing input or a misspelled option raises now, and the
         handle knows its run id at once.
         """
-        if running_kernel() is None:
+        if running_kernel() is None or not widgets_available():
             handle = cls(wf, None)
             handle._start_thread(wf.prepared(**options))
             wf.last_run = handle
             return handle
+        from ._kernel import MainThreadCalls
+
         calls = MainThreadCalls(_kernel_loop())
         engine = wf.prepared(**{**options, "presenters": list(options.get("presenters") or [])})
         handle = cls(wf, _panel_for(engine, calls))
@@ -312,7 +314,9 @@ class NotebookRun:
             raise
 
     async def _wait_for_the_end(self) -> Any:
-        kernel = running_kernel()
+        kernel = running_kernel() if self._task is not None else None
+        if kernel is not None:
+            from ._kernel import await_serving_widgets
         while not self._finished.is_set():
             if self._task is not None and kernel is not None:
                 await await_serving_widgets(kernel, self._task)
@@ -344,6 +348,8 @@ def run_in_cell(wf: Workflow, **options: Any) -> RunOutcome:
     if going:  # the pump serves widgets, not the kernel's event loop, where those runs go on
         raise LoopRunsWouldFreezeError(going)
     engine = wf.prepared(**{**options, "presenters": list(options.get("presenters") or [])})  # may raise: first
+    from ._kernel import MainThreadCalls, ShellPump
+
     calls = MainThreadCalls(_kernel_loop())
     pump = ShellPump(kernel)
     calls.pumping(pump)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._exceptions import NestedRunError
 from ._graph import Flowable, TaskGraph, TaskWrapper, current_workflow
-from ._kernel_detect import running_kernel
+from ._kernel_detect import running_kernel, widgets_available
 
 if TYPE_CHECKING:
     from ._checkpoint import CheckpointDocument
@@ -165,7 +165,7 @@ class Workflow:
         if running_kernel() is not None:
             self._refuse_inside_a_task()
             options.setdefault("resume", "auto")
-            if options.get("presenters") is None:
+            if options.get("presenters") is None and widgets_available():
                 from ._notebook import run_in_cell
 
                 return run_in_cell(self, **options)
