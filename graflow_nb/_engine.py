@@ -240,6 +240,8 @@ class Engine:
     def run_on_loop(self, func: Callable[[], T]) -> T:
         """``func()`` on the loop's thread, called from another thread, waiting for it; raises
         RunEndedError if the run ends before it ran (a call queued as the loop stops never hangs)."""
+        if self.on_loop_thread():  # waiting here for the loop would wait for ourselves
+            return func()
         crossing: Future[T] = Future()
 
         def call() -> None:

@@ -22,7 +22,7 @@ _told_widgets_missing = False
 def widgets_available() -> bool:
     """Whether ipywidgets can be imported here; if not, say once (stderr) how runs show instead."""
     global _told_widgets_missing  # noqa: PLW0603 - told once per process
-    if importlib.util.find_spec("ipywidgets") is not None:
+    if "ipywidgets" in sys.modules or importlib.util.find_spec("ipywidgets") is not None:
         return True
     if not _told_widgets_missing:
         _told_widgets_missing = True

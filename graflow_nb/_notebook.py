@@ -183,22 +183,28 @@ class NotebookRun:
                 return
         self._resume_paused()
 
+    def _paused_run_id(self) -> str | None:
+        """The run's id if it has ended paused (and this handle knows so), else None."""
+        outcome = self._outcome
+        paused = outcome is not None and outcome.status is RunStatus.PAUSED and self._finished.is_set()
+        return outcome.run_id if paused and outcome is not None else None
+
     def _resume_paused(self) -> None:
         """Resume the run here if it ended paused (once: a second quick click finds it claimed)."""
-        outcome = self._outcome
-        if outcome is not None and outcome.status is RunStatus.PAUSED and self._finished.is_set():
-            self._go_on_in_background(self._prepare_and_launch(outcome.run_id))
+        run_id = self._paused_run_id()
+        if run_id is not None:
+            self._go_on_in_background(self._prepare_and_launch(run_id))
 
     def _cancel_paused(self, reason: str) -> None:
         """End the paused run for good: it is resumed only to be cancelled (no task runs), so its
         pending requests close unanswered, and the decision log and the panel say so."""
-        outcome = self._outcome
-        if outcome is None or outcome.status is not RunStatus.PAUSED or not self._finished.is_set():
+        run_id = self._paused_run_id()
+        if run_id is None:
             return
         if self.panel is not None:
-            self._go_on_in_background(self._prepare_and_launch(outcome.run_id, cancel_reason=reason))
+            self._go_on_in_background(self._prepare_and_launch(run_id, cancel_reason=reason))
             return
-        engine = self.workflow.prepare(resume=outcome.run_id, presenters=[])
+        engine = self.workflow.prepare(resume=run_id, presenters=[])
         engine.cancel(reason)
         self._start_thread(engine)
 
