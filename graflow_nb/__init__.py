@@ -24,7 +24,9 @@ from ._exceptions import (
     CheckpointVersionError,
     CorruptCheckpointError,
     CycleError,
+    DeadlineNotExtendedError,
     FeedbackAlreadySettledError,
+    FeedbackClosedError,
     FeedbackNotFoundError,
     GraflowNbError,
     InvalidAnswerError,
@@ -48,8 +50,9 @@ from ._workflow import Workflow, workflow
 
 if TYPE_CHECKING:
     from ._answers_file import AnswersFileError, MissingAnswerError, RecordAnswers, ReplayAnswers
-    from ._api import pending_requests, provide_feedback
+    from ._api import close_feedback, pending_requests, provide_feedback
     from ._checkpoint import CheckpointDocument, RequestRecord, RunStatus, TaskError
+    from ._deadlines import extend_deadline
     from ._decision_table import DecisionTable, decision_log
     from ._delivery import DeliveryPolicy, configure_notifications
     from ._feedback import AnswerSource, FeedbackRequest, FeedbackResponse, FeedbackType
@@ -60,8 +63,9 @@ if TYPE_CHECKING:
 #: Names loaded on first use, by module.
 _LAZY = {
     "._answers_file": ("AnswersFileError", "MissingAnswerError", "RecordAnswers", "ReplayAnswers"),
-    "._api": ("pending_requests", "provide_feedback"),
+    "._api": ("close_feedback", "pending_requests", "provide_feedback"),
     "._checkpoint": ("CheckpointDocument", "RequestRecord", "RunStatus", "TaskError"),
+    "._deadlines": ("extend_deadline",),
     "._decision_table": ("DecisionTable", "decision_log"),
     "._delivery": ("DeliveryPolicy", "configure_notifications"),
     "._feedback": ("AnswerSource", "FeedbackRequest", "FeedbackResponse", "FeedbackType"),
@@ -103,9 +107,11 @@ __all__ = [
     "CheckpointVersionError",
     "CorruptCheckpointError",
     "CycleError",
+    "DeadlineNotExtendedError",
     "DecisionTable",
     "DeliveryPolicy",
     "FeedbackAlreadySettledError",
+    "FeedbackClosedError",
     "FeedbackNotFoundError",
     "FeedbackRequest",
     "FeedbackResponse",
@@ -137,8 +143,10 @@ __all__ = [
     "WorkflowDefinitionError",
     "WorkflowFailed",
     "WorkflowPaused",
+    "close_feedback",
     "configure_notifications",
     "decision_log",
+    "extend_deadline",
     "pending_requests",
     "provide_feedback",
     "set_notebook_path",

@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from ._atomic import read_regular_file, write_atomically
 from ._background import background_writes
 from ._exceptions import GraflowNbError, InvalidAnswerError
-from ._feedback import ANSWER_FIELDS, FeedbackRequest, FeedbackResponse
+from ._feedback import ANSWER_FIELDS, FeedbackRequest, FeedbackResponse, given_fields
 from ._jsonable import to_json_data
 
 if TYPE_CHECKING:
@@ -85,10 +85,11 @@ class RecordedAnswer(BaseModel):
 
     @model_validator(mode="after")
     def _answers_or_lets_time_out(self) -> RecordedAnswer:
-        unknown = sorted(set(self.answer) - set(ANSWER_FIELDS))
+        known = [*ANSWER_FIELDS, "closed"]
+        unknown = sorted(set(self.answer) - set(known))
         if unknown:
             hint = " ('via' is always 'replay'; name the person with 'responded_by')" if "via" in unknown else ""
-            raise ValueError(f"unknown answer fields {unknown}; use {list(ANSWER_FIELDS)}{hint}")
+            raise ValueError(f"unknown answer fields {unknown}; use {known}{hint}")
         if not self.answer and not self.let_time_out:
             raise ValueError("an entry needs an 'answer' (or 'let_time_out': true)")
         if self.key is None and (self.task is None or self.call is None):
@@ -200,7 +201,7 @@ class RecordAnswers:
         """Save the answer (replacing an earlier one for the same request)."""
         if response is None or response.via == "replay":
             return
-        given = response.model_dump(include=set(ANSWER_FIELDS), exclude_none=True)
+        given = given_fields(response)
         entry = RecordedAnswer(
             workflow=request.workflow,
             task=None if request.key else request.task_id,

@@ -5,12 +5,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ._broker import settled_detail
 from ._checkpoint import CheckpointDocument, RequestRecord
 from ._decision_log import RefusalLog
 from ._engine import live_engines
 from ._exceptions import FeedbackAlreadySettledError, InvalidAnswerError
-from ._feedback import AnswerSource, FeedbackResponse, make_response
+from ._feedback import AnswerSource, FeedbackResponse, make_response, settled_detail
 from ._request_events import RequestEvents
 from ._store import CheckpointStore
 
@@ -37,6 +36,36 @@ def provide_feedback(
     """
     answer = {"approved": approved, "reason": reason, "text": text, "selected": selected, "value": value, "data": data}
     given = {key: item for key, item in answer.items() if item is not None}
+    return _settle(feedback_id, given, via=via, responded_by=responded_by, checkpoint_dir=checkpoint_dir)
+
+
+def close_feedback(
+    feedback_id: str,
+    *,
+    reason: str | None = None,
+    closed_by: str | None = None,
+    via: AnswerSource = "api",
+    checkpoint_dir: str | os.PathLike[str] | None = None,
+) -> FeedbackResponse:
+    """Close a pending request without an answer, from any process (first come, as for answers).
+
+    The task that asked gets :class:`FeedbackClosedError` from its ``request_feedback`` call (at once
+    if it waits live, when resumed if its run is paused): it may catch it and go on without the
+    answer; uncaught, the run fails. Returns the closure (``closed=True``, who, when, ``reason``).
+    """
+    given: dict[str, Any] = {"closed": True, "reason": reason} if reason else {"closed": True}
+    return _settle(feedback_id, given, via=via, responded_by=closed_by, checkpoint_dir=checkpoint_dir)
+
+
+def _settle(
+    feedback_id: str,
+    given: dict[str, Any],
+    *,
+    via: AnswerSource,
+    responded_by: str | None,
+    checkpoint_dir: str | os.PathLike[str] | None,
+) -> FeedbackResponse:
+    """File an answer or a closure: through the live run that asks, if in this process, else on disk."""
     for engine in list(live_engines):
         record = engine.state.records.get(feedback_id)
         if record is not None and record.state == "pending":

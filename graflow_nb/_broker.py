@@ -12,6 +12,8 @@ import math
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -21,16 +23,26 @@ import anyio.to_thread
 from pydantic import BaseModel
 
 from ._checkpoint import RequestRecord, RunStatus
+from ._deadlines import FiledDeadline, check_extension, deadline_problem, later_deadline, read_filed_deadline
 from ._decision_log import RefusalLog
-from ._exceptions import FeedbackAlreadySettledError, FeedbackNotFoundError, InvalidAnswerError, RunEndedError
+from ._exceptions import (
+    DeadlineNotExtendedError,
+    FeedbackAlreadySettledError,
+    FeedbackClosedError,
+    FeedbackNotFoundError,
+    InvalidAnswerError,
+    RunEndedError,
+)
 from ._feedback import (
-    ANSWER_FIELDS,
     MAIN_ANSWER_FIELD,
     AnswerSource,
     FeedbackRequest,
     FeedbackResponse,
     LiveParts,
+    given_fields,
     make_response,
+    settled_detail,
+    utc_now,
 )
 from ._request_events import RequestEvents
 from ._store import CheckpointStore
@@ -62,6 +74,8 @@ class _Waiting:
     response: FeedbackResponse | None = None
     interrupted: bool = False
     failure: Exception | None = None
+    timeout_scope: anyio.CancelScope | None = None  # while the task waits out a timeout
+    deadline: datetime | None = None
 
 
 class FeedbackBroker:
@@ -94,10 +108,10 @@ class FeedbackBroker:
             return None
         record = self._record_for(request)
         feedback_id = record.feedback_id
-        if record.state == "answered" and record.response is not None:
+        if record.response is not None:  # answered, or closed by a person, before
             checked = self._checked(record, record.response, model)
             if checked is not None:
-                return checked
+                return _given_to_task(checked)
             record = self._engine.state.records[feedback_id]
         waiting = self._waiting[feedback_id] = _Waiting(live)
         try:
@@ -105,14 +119,17 @@ class FeedbackBroker:
             if filed is not None:
                 self._accept(feedback_id, filed)
             if waiting.response is None:
+                if request.timeout is not None:
+                    waiting.deadline = utc_now() + timedelta(seconds=request.timeout)
+                    self._record_deadline(feedback_id, waiting.deadline)
                 for presenter in self._engine.presenters:
                     presenter.show(self._engine, record.request)
                 await self._engine.save_changes()  # so that other processes (the CLI) can answer it
                 if waiting.response is None and feedback_id not in self._filing:  # nobody answered yet
-                    self.events.waiting(record.request, live.notification)
-                timeout = request.timeout
-                with anyio.move_on_after(math.inf if timeout is None else timeout):
+                    self.events.waiting(record.request, live.notification, waiting.deadline)
+                with anyio.move_on_after(_seconds_until(waiting.deadline)) as waiting.timeout_scope:
                     await waiting.event.wait()
+                waiting.timeout_scope = None  # from here on, the deadline cannot move
                 timed_out = waiting.response is None and not waiting.interrupted and waiting.failure is None
                 if timed_out:
                     self.events.timed_out(record.request, live.notification)
@@ -120,15 +137,77 @@ class FeedbackBroker:
                         await self._answer_with_default(record.request)  # accepted: sets waiting.response
         finally:
             del self._waiting[feedback_id]
+            if waiting.deadline is not None:  # no task waits for it any more: no deadline runs
+                self._record_deadline(feedback_id, None)
         if waiting.failure is not None:
             raise waiting.failure
         if waiting.response is not None:
-            return waiting.response
+            return _given_to_task(waiting.response)
         if not waiting.interrupted:
             why = f"no answer to {feedback_id} within {request.timeout:g} s"
             status = {"cancel": RunStatus.CANCELLED, "fail": RunStatus.FAILED}.get(request.on_timeout, RunStatus.PAUSED)
             self._engine.request_stop(status, why)
         return None
+
+    def extend(self, feedback_id: str, seconds: float, *, by: str, via: AnswerSource) -> datetime:
+        """Give a waiting request ``seconds`` more, from the later of its deadline and now (on the loop);
+        return the new deadline, or raise DeadlineNotExtendedError saying why it cannot move."""
+        check_extension(feedback_id, seconds)
+        record = self._engine.state.records.get(feedback_id)
+        if record is None:
+            raise FeedbackNotFoundError(feedback_id, self._engine.store.directory)
+        waiting = self._waiting.get(feedback_id)
+        problem = deadline_problem(record, waiting_now=waiting is not None and waiting.timeout_scope is not None)
+        if problem is not None or waiting is None:
+            raise DeadlineNotExtendedError(feedback_id, problem or "no task waits for it now")
+        deadline = later_deadline(waiting.deadline, seconds)
+        self._move_deadline(feedback_id, waiting, deadline)
+        self.events.extended(record.request, deadline, by=by, via=via, notification=waiting.live.notification)
+        return deadline
+
+    def extend_threadsafe(self, feedback_id: str, seconds: float, *, by: str, via: AnswerSource) -> datetime:
+        """:meth:`extend` from any thread (a control's button, the API)."""
+        try:
+            return self._engine.run_on_loop(partial(self.extend, feedback_id, seconds, by=by, via=via))
+        except RunEndedError:
+            raise DeadlineNotExtendedError(feedback_id, "its run has just ended") from None
+
+    def _move_deadline(self, feedback_id: str, waiting: _Waiting, deadline: datetime) -> None:
+        """Make the waiting task time out at ``deadline`` instead, and tell the presenters (on the loop)."""
+        assert waiting.timeout_scope is not None
+        waiting.deadline = deadline
+        waiting.timeout_scope.deadline = anyio.current_time() + _seconds_until(deadline)
+        self._record_deadline(feedback_id, deadline)
+        request = self._engine.state.records[feedback_id].request
+        for presenter in self._engine.presenters:
+            moved = getattr(presenter, "deadline_moved", None)  # optional: a presenter may have no clock
+            if moved is not None:
+                moved(request, deadline)
+
+    def _record_deadline(self, feedback_id: str, deadline: datetime | None) -> None:
+        """Keep the deadline in the checkpoint while a task waits (for the CLI); None once it does not."""
+        record = self._engine.state.records[feedback_id]
+        if record.deadline != deadline:
+            self._engine.state.records[feedback_id] = record.model_copy(update={"deadline": deadline})
+            self._engine.mark_dirty()
+
+    def _take_filed_deadlines(self, filed: dict[str, FiledDeadline]) -> None:
+        """Deadlines other processes filed (the filer logged them): each one later than ours moves it."""
+        for feedback_id, entry in filed.items():
+            waiting = self._waiting.get(feedback_id)
+            if waiting is None or waiting.timeout_scope is None or waiting.deadline is None:
+                continue
+            if entry.deadline > waiting.deadline:
+                self._move_deadline(feedback_id, waiting, entry.deadline)
+                request = self._engine.state.records[feedback_id].request
+                self.events.extended(
+                    request,
+                    entry.deadline,
+                    by=entry.by,
+                    via=entry.via,
+                    notification=waiting.live.notification,
+                    filed_here=False,
+                )
 
     async def _answer_with_default(self, request: FeedbackRequest) -> None:
         """Answer a timed-out request with its default, filed and logged as any answer (by "timeout");
@@ -153,7 +232,7 @@ class FeedbackBroker:
         earlier = state.request_ids_of(request.task_id)
         known = [state.records[f] for f in earlier if state.records[f].request.call_index == request.call_index]
         if known and known[0].request.same_question(request):
-            if known[0].state == "answered":
+            if known[0].response is not None:  # answered, or closed by a person: final for this call
                 return known[0]
             saved = known[0].request
             refreshed = known[0].model_copy(
@@ -178,7 +257,7 @@ class FeedbackBroker:
         """A filed or recorded response checked against its request as any answer is (and a form's data
         by the task's model); None if refused: the answer is set aside, the refusal logged, and the
         request stays answerable. Answers read from disk may have been written by anyone."""
-        given = {field: getattr(response, field) for field in ANSWER_FIELDS if getattr(response, field) is not None}
+        given = given_fields(response)
         try:
             if response.feedback_type != record.request.feedback_type:
                 raise InvalidAnswerError(
@@ -213,7 +292,8 @@ class FeedbackBroker:
         checked = self._checked(record, response, waiting.model if waiting else None)
         if checked is None:
             return False
-        self._engine.state.records[feedback_id] = record.model_copy(update={"state": "answered", "response": checked})
+        state = "closed" if checked.closed else "answered"
+        self._engine.state.records[feedback_id] = record.model_copy(update={"state": state, "response": checked})
         if waiting is not None:
             waiting.response = checked
             waiting.event.set()
@@ -348,8 +428,7 @@ class FeedbackBroker:
         if first is not None:
             self._accept(feedback_id, first)
         request = self._engine.state.records[feedback_id].request
-        given = {field: getattr(response, field) for field in ANSWER_FIELDS if getattr(response, field) is not None}
-        refused = RefusalLog(self.events.log, request, given, response.via, response.responded_by)
+        refused = RefusalLog(self.events.log, request, given_fields(response), response.via, response.responded_by)
         raise refused(FeedbackAlreadySettledError(feedback_id, settled_detail(first)))
 
     async def poll_filed_answers(self) -> None:
@@ -360,9 +439,13 @@ class FeedbackBroker:
             if not self._waiting:
                 continue
             wanted = list(self._waiting)
+            timed = [feedback_id for feedback_id, waiting in self._waiting.items() if waiting.timeout_scope]
             filed = await anyio.to_thread.run_sync(_read_filed, self._engine.store, folder, wanted)
             for feedback_id, response in filed.items():
                 self._accept(feedback_id, response)
+            if timed:
+                deadlines = await anyio.to_thread.run_sync(_read_filed_deadlines, self._engine.store, timed)
+                self._take_filed_deadlines(deadlines)
 
 
 def _file(store: CheckpointStore, response: FeedbackResponse) -> tuple[bool, FeedbackResponse | None]:
@@ -370,6 +453,23 @@ def _file(store: CheckpointStore, response: FeedbackResponse) -> tuple[bool, Fee
     if store.file_answer(response):
         return True, None
     return False, store.read_answer(response.feedback_id)
+
+
+def _read_filed_deadlines(store: CheckpointStore, wanted: list[str]) -> dict[str, FiledDeadline]:
+    try:
+        present = {entry.name for entry in store.deadlines_directory.iterdir()}
+    except FileNotFoundError:
+        return {}
+    found = {}
+    for feedback_id in wanted:
+        if f"{feedback_id}.json" in present and (entry := read_filed_deadline(store, feedback_id)) is not None:
+            found[feedback_id] = entry
+    return found
+
+
+def _seconds_until(deadline: datetime | None) -> float:
+    """Seconds from now until ``deadline`` (infinite for none; 0 once it has passed)."""
+    return math.inf if deadline is None else max(0.0, (deadline - utc_now()).total_seconds())
 
 
 def _read_filed(store: CheckpointStore, folder: Path, wanted: list[str]) -> dict[str, FeedbackResponse]:
@@ -386,11 +486,8 @@ def _read_filed(store: CheckpointStore, folder: Path, wanted: list[str]) -> dict
     return found
 
 
-def settled_detail(response: FeedbackResponse | None) -> str:
-    """'already answered by X via Y at Z: <answer>', or why else a request is closed."""
-    if response is None:
-        return "the request is closed (its run finished or the task asked a different question)"
-    return (
-        f"already answered by {response.responded_by} via {response.via} at "
-        f"{response.responded_at:%Y-%m-%d %H:%M:%S %Z}: {response.summary()}"
-    )
+def _given_to_task(response: FeedbackResponse) -> FeedbackResponse:
+    """The answer the asking task gets; a closure raises FeedbackClosedError in the task instead."""
+    if response.closed:
+        raise FeedbackClosedError(response.feedback_id, response.responded_by, response.via, response.reason)
+    return response

@@ -47,6 +47,9 @@ class RequestRecord(BaseModel):
     request: FeedbackRequest
     state: RequestState = "pending"
     response: FeedbackResponse | None = None
+    deadline: datetime | None = Field(
+        default=None, description="When the request times out, while a task waits for it (moved by extensions)."
+    )
 
     @property
     def feedback_id(self) -> str:

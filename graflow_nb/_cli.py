@@ -9,13 +9,14 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from ._api import provide_feedback
+from ._api import close_feedback, provide_feedback
 from ._cancel import cancel_stored_run
 from ._checkpoint import CheckpointDocument, RequestRecord
 from ._console import cli_commands
+from ._deadlines import check_extension, extend_deadline, parse_duration
 from ._decision_table import decision_log
 from ._exceptions import CheckpointError, GraflowNbError, InvalidAnswerError
-from ._feedback import default_responder, utc_now
+from ._feedback import FeedbackResponse, default_responder, utc_now
 from ._store import CheckpointStore, default_checkpoint_dir
 
 EXIT_OK = 0
@@ -56,6 +57,18 @@ def _parser() -> argparse.ArgumentParser:
     kind.add_argument("--json", dest="form", metavar="OBJECT", help="answer a form request with a JSON object")
     answer.add_argument("--reason", help="why (with --approve or --reject)")
     answer.add_argument("--by", dest="responded_by", help="who answers (default: your user name)")
+    close = commands.add_parser(
+        "close", parents=[common], help="close a pending request without an answer (its task gets FeedbackClosedError)"
+    )
+    close.add_argument("feedback_id")
+    close.add_argument("--reason", help="why (kept in the decision log and told to the task)")
+    close.add_argument("--by", dest="closed_by", help="who closes it (default: your user name)")
+    extend = commands.add_parser(
+        "extend", parents=[common], help="give people more time to answer a request a task waits for"
+    )
+    extend.add_argument("feedback_id")
+    extend.add_argument("duration", help="how much more: seconds, or a number with s, m, h or d (e.g. 30m, 2h)")
+    extend.add_argument("--by", dest="extended_by", help="who gives the time (default: your user name)")
     cancel = commands.add_parser(
         "cancel", parents=[common], help="end a paused run for good (its pending requests close unanswered)"
     )
@@ -93,6 +106,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _log(store, args)
         if args.command == "cancel":
             return _cancel(store, args)
+        if args.command == "close":
+            return _close(store, args)
+        if args.command == "extend":
+            return _extend(store, args)
         if args.command == "clear":
             return _clear(store, args.older_than)
         return _answer(store, args)
@@ -121,11 +138,45 @@ def _list(store: CheckpointStore) -> int:
         if not document.status.finished:
             for record in document.pending:
                 filed = store.read_answer(record.feedback_id)
-                note = f"  [answered by {filed.responded_by}: {filed.summary()}, applied on resume]" if filed else ""
+                note = f"  [{_filed_note(filed)}, applied on resume]" if filed else ""
+                if record.deadline is not None and not filed and document.status.value == "running":
+                    note = f"  [times out {record.deadline.astimezone():%H:%M:%S}]"
                 print(
                     f"  {record.feedback_id}  {record.request.feedback_type.value}"
                     f"  {record.request.task_id}: {record.request.prompt}{note}"
                 )
+    return EXIT_OK
+
+
+def _filed_note(filed: FeedbackResponse) -> str:
+    if filed.closed:
+        return f"closed by {filed.responded_by}" + (f": {filed.reason}" if filed.reason else "")
+    return f"answered by {filed.responded_by}: {filed.summary()}"
+
+
+def _close(store: CheckpointStore, args: argparse.Namespace) -> int:
+    document, record = store.find_request(args.feedback_id)
+    closure = close_feedback(
+        args.feedback_id, reason=args.reason, closed_by=args.closed_by, via="cli", checkpoint_dir=store.directory
+    )
+    when = "now" if document.status.value == "running" else "when its run is resumed"
+    print(
+        f"{args.feedback_id}: {closure.summary()} (by {closure.responded_by}); its task "
+        f"{record.request.task_id!r} gets FeedbackClosedError {when}"
+    )
+    return EXIT_OK
+
+
+def _extend(store: CheckpointStore, args: argparse.Namespace) -> int:
+    try:
+        seconds = check_extension(args.feedback_id, parse_duration(args.duration))
+    except ValueError as error:  # not a duration, or not a sensible one
+        print(f"graflow-nb: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    deadline = extend_deadline(
+        args.feedback_id, seconds, by=args.extended_by, via="cli", checkpoint_dir=store.directory
+    )
+    print(f"{args.feedback_id}: now waits until {deadline.astimezone():%Y-%m-%d %H:%M:%S %Z} (+{args.duration})")
     return EXIT_OK
 
 
@@ -145,6 +196,7 @@ def _clear(store: CheckpointStore, older_than_days: float) -> int:
             continue
         for record in document.requests:
             store.answer_path(record.feedback_id).unlink(missing_ok=True)
+            store.deadline_path(record.feedback_id).unlink(missing_ok=True)
         path.unlink(missing_ok=True)
         removed += 1
         print(f"removed {document.run_id} ({document.status.value})")
@@ -174,7 +226,8 @@ def _describe(document: CheckpointDocument, record: RequestRecord, store: Checkp
     return {
         "run": {"run_id": document.run_id, "workflow": document.workflow, "status": document.status.value},
         "request": record.request.model_dump(mode="json", exclude_none=True),
-        "state": "answered" if response else record.state,
+        "state": ("closed" if response.closed else "answered") if response else record.state,
+        "deadline": record.deadline.isoformat() if record.deadline and not response else None,
         "response": response.model_dump(mode="json", exclude_none=True) if response else None,
         "answer_with": None if response or document.status.finished else cli_commands(record.request, store.directory),
     }

@@ -9,6 +9,7 @@ import select
 import shlex
 import sys
 import threading
+from datetime import datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -180,6 +181,11 @@ class ConsolePresenter:
                 f"graflow_nb: {request.feedback_id} {response.summary()} "
                 f"(by {response.responded_by} via {response.via})\n"
             )
+
+    def deadline_moved(self, request: FeedbackRequest, deadline: datetime) -> None:
+        """Say until when the request now waits."""
+        when = deadline.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+        self._say(f"graflow_nb: {request.feedback_id} now waits until {when} (more time was given)\n")
 
     def run_ended(self, engine: Engine) -> None:
         """Stop prompting."""

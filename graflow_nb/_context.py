@@ -73,7 +73,7 @@ class TaskExecutionContext:
         resume this task runs again and this call returns the answer given meanwhile. Calls are
         matched to recorded answers by their order within the task. ``on_timeout`` chooses otherwise:
         ``"default"`` answers with ``default`` (recorded as given by "timeout"), ``"cancel"`` and
-        ``"fail"`` end the run so.
+        ``"fail"`` end the run so. Raises FeedbackClosedError if a person closes the request unanswered.
         """
         self._engine.require_worker_thread("ctx.request_feedback_async")
         request, live = self._build(

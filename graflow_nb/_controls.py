@@ -16,12 +16,15 @@ import ipywidgets as widgets
 from IPython.display import Markdown
 from pydantic import BaseModel, ValidationError
 
-from ._exceptions import FeedbackAlreadySettledError, InvalidAnswerError
+from ._deadlines import span_text
+from ._exceptions import FeedbackAlreadySettledError, GraflowNbError, InvalidAnswerError
 from ._feedback import FeedbackRequest, FeedbackResponse, FeedbackType, LiveParts
 from ._theme import error_text, muted
 
 #: Submits answer fields for a request; raises InvalidAnswerError or FeedbackAlreadySettledError.
 Submit = Callable[..., FeedbackResponse]
+#: Gives a waiting request more seconds; returns its new deadline or raises DeadlineNotExtendedError.
+Extend = Callable[[str, float], datetime]
 
 _FEW_OPTIONS = 4
 _PREVIEW_QUIET_SECONDS = 0.15  # a moving control's preview is redrawn at most this often
@@ -55,10 +58,13 @@ def plain_prompt(prompt: str) -> str:
 class RequestControl:
     """The widgets for one request; ``respond(...)`` answers it through the same path as a click."""
 
-    def __init__(self, request: FeedbackRequest, submit: Submit, live: LiveParts | None = None) -> None:
+    def __init__(
+        self, request: FeedbackRequest, submit: Submit, live: LiveParts | None = None, extend: Extend | None = None
+    ) -> None:
         live = live or LiveParts()
         self.request = request
         self._submit = submit
+        self._extend = extend
         self._model = live.model
         self._preview = live.preview
         self.preview_output = widgets.Output()
@@ -82,7 +88,17 @@ class RequestControl:
         parts: list[widgets.Widget] = [prompt, origin]
         if request.metadata:
             parts.append(metadata_view(request.metadata))
-        parts += [body, self.error, self.status]
+        self.more_time = _button(f"+{span_text(request.timeout or 0)}", "", "clock-o")
+        self.more_time.tooltip = "more time to answer"
+        self.more_time.add_class("gnb-more-time")
+        self.more_time.on_click(self._more_time_clicked)
+        if request.timeout is None or extend is None:
+            self.more_time.layout.display = "none"
+        parts += [
+            body,
+            self.error,
+            widgets.HBox([self.status, self.more_time], layout=widgets.Layout(align_items="center")),
+        ]
         if self._preview is not None:
             parts.append(self.preview_output)
             for control in self._inputs:
@@ -235,6 +251,20 @@ class RequestControl:
         else:
             self.error.value = ""
 
+    def _more_time_clicked(self, _button: widgets.Button) -> None:
+        if self._extend is None or self.request.timeout is None:
+            return
+        try:
+            self.deadline_moved(self._extend(self.request.feedback_id, self.request.timeout))
+        except GraflowNbError as error:  # e.g. answered or timed out a moment ago
+            self.show_error(str(error))
+
+    def deadline_moved(self, deadline: datetime) -> None:
+        """Count down to a later deadline (main thread)."""
+        if not self.answered and self.deadline is not None:
+            self.deadline = max(self.deadline, deadline)
+            self.tick(datetime.now(timezone.utc))
+
     def show_error(self, message: str) -> None:
         """Say under the control why its answer was not taken (main thread)."""
         self.error.value = error_text(message)
@@ -279,6 +309,7 @@ class RequestControl:
         """Disable the control and show the answer (or that the request closed unanswered)."""
         self.answered = True
         self.response = response
+        self.more_time.layout.display = "none"
         for control in [*self._inputs, *self.submit_buttons]:
             control.disabled = True
         self.error.value = ""
@@ -286,7 +317,9 @@ class RequestControl:
             self._mark("closed")
             self.status.value = muted("closed without an answer")
             return
-        if response.feedback_type is FeedbackType.APPROVAL:
+        if response.closed:
+            self._mark("closed")
+        elif response.feedback_type is FeedbackType.APPROVAL:
             verdict = bool(response.approved)
             self._mark("approved" if verdict else "rejected")
             for choice, button in self._verdict_buttons.items():
@@ -308,6 +341,7 @@ class RequestControl:
     def retire(self, why: str) -> None:
         """Disable an unanswered control whose run went on elsewhere, saying so."""
         self.answered = True
+        self.more_time.layout.display = "none"
         for control in [*self._inputs, *self.submit_buttons]:
             control.disabled = True
         self._mark("closed")
@@ -380,6 +414,7 @@ class RequestControl:
             self.status.value = muted(f"{_duration(left)} left to answer, then the run pauses")
         else:
             self._mark("timed-out")
+            self.more_time.layout.display = "none"
             self.status.value = "<b>timed out</b>: the run paused with a checkpoint; answering here resumes it"
 
     @property
@@ -392,6 +427,7 @@ class RequestControl:
         self._submit = submit
         timed_out = self.deadline is not None
         self.deadline = None
+        self.more_time.layout.display = "none"  # no task waits: the timeout starts again on resume
         self._mark("timed-out" if timed_out else "paused")
         self.status.value = (
             "<b>timed out</b>: " if timed_out else "<b>paused</b>: "

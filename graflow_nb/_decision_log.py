@@ -13,6 +13,7 @@ import stat
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -25,7 +26,7 @@ from ._jsonable import to_json_data
 DECISION_LOG_NAME = "decisions.jsonl"
 
 #: What an entry records.
-DecisionEvent = Literal["requested", "answered", "rejected", "timed_out", "closed"]
+DecisionEvent = Literal["requested", "answered", "rejected", "extended", "timed_out", "closed"]
 
 
 class DecisionLog:
@@ -39,7 +40,18 @@ class DecisionLog:
         self._append("requested", request, options=request.options, timeout=request.timeout)
 
     def answered(self, request: FeedbackRequest, response: FeedbackResponse) -> None:
-        """The first valid answer was filed (this happens once per request, in whichever process won)."""
+        """The first valid answer was filed (this happens once per request, in whichever process won);
+        a closure is logged as ``closed``, with who closed it and why."""
+        if response.closed:
+            self._append(
+                "closed",
+                request,
+                by=response.responded_by,
+                via=response.via,
+                reason=response.reason,
+                at=response.responded_at.isoformat(),
+            )
+            return
         self._append(
             "answered",
             request,
@@ -69,6 +81,10 @@ class DecisionLog:
             value=to_json_data(given),
             reason=reason,
         )
+
+    def extended(self, request: FeedbackRequest, deadline: datetime, *, by: str, via: AnswerSource) -> None:
+        """Someone gave people more time: the request now times out at ``deadline``."""
+        self._append("extended", request, by=by, via=via, deadline=deadline.isoformat())
 
     def timed_out(self, request: FeedbackRequest) -> None:
         """Nobody answered within the request's timeout; the run pauses."""

@@ -89,6 +89,8 @@ class FeedbackPresenter(Protocol):
     def run_ended(self, engine: Engine) -> None:
         """The run has ended."""
 
+    # Optional: ``deadline_moved(request, deadline)``, told when a waiting request's deadline moved later.
+
 
 def new_run_id(workflow: str) -> str:
     """A sortable, unique run id that starts with the workflow's name."""
@@ -128,8 +130,12 @@ class RunState:
         )
 
     def request_ids_of(self, task_id: str) -> list[str]:
-        """The task's live (not closed) requests, by call order."""
-        found = [r for r in self.records.values() if r.request.task_id == task_id and r.state != "closed"]
+        """The task's requests that still stand (pending, answered, or closed by a person), by call order."""
+        found = [
+            r
+            for r in self.records.values()
+            if r.request.task_id == task_id and (r.state != "closed" or r.response is not None)
+        ]
         return [r.feedback_id for r in sorted(found, key=lambda r: r.request.call_index)]
 
 

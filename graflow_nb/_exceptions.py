@@ -12,6 +12,8 @@ Every error derives from :class:`GraflowNbError` and also from the builtin that 
     ├── InvalidAnswerError (ValueError)           an answer does not fit its request
     ├── FeedbackNotFoundError (LookupError)       no request has that feedback id
     ├── FeedbackAlreadySettledError (ValueError)  the request was answered or closed before
+    ├── FeedbackClosedError (LookupError)         request_feedback(): a person closed it unanswered
+    ├── DeadlineNotExtendedError (ValueError)     the request has no deadline running to extend
     ├── NestedRunError (RuntimeError)             a notebook ran a workflow from inside a task
     ├── LoopRunsWouldFreezeError (RuntimeError)   a blocking cell would freeze wf.start() runs
     ├── CheckpointError                           a checkpoint cannot be used
@@ -114,6 +116,30 @@ class FeedbackAlreadySettledError(GraflowNbError, ValueError):
     def __init__(self, feedback_id: str, detail: str) -> None:
         self.feedback_id = feedback_id
         super().__init__(f"feedback request {feedback_id} cannot be answered: {detail}")
+
+
+class FeedbackClosedError(GraflowNbError, LookupError):
+    """Raised by ``ctx.request_feedback`` in the task when a person closed the request without an answer.
+
+    Catch it to go on without the answer; uncaught, it fails the run like any error of the task. The
+    request stays closed: a resumed run's task gets this error again from the same call.
+    """
+
+    def __init__(self, feedback_id: str, closed_by: str, via: str, reason: str | None) -> None:
+        self.feedback_id = feedback_id
+        self.closed_by = closed_by
+        self.via = via
+        self.reason = reason
+        why = f": {reason}" if reason else ""
+        super().__init__(f"feedback request {feedback_id} was closed without an answer by {closed_by} via {via}{why}")
+
+
+class DeadlineNotExtendedError(GraflowNbError, ValueError):
+    """A deadline could not be extended: the request has no timeout, is settled, or is not waiting now."""
+
+    def __init__(self, feedback_id: str, detail: str) -> None:
+        self.feedback_id = feedback_id
+        super().__init__(f"the deadline of {feedback_id} cannot be extended: {detail}")
 
 
 class NestedRunError(GraflowNbError, RuntimeError):

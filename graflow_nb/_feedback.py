@@ -60,6 +60,12 @@ _OPTION_TYPES = (FeedbackType.SELECTION, FeedbackType.MULTI_SELECTION)
 ANSWER_FIELDS = ("approved", "reason", "text", "selected", "value", "data")
 
 
+def given_fields(response: FeedbackResponse) -> dict[str, Any]:
+    """The answer fields a response was given (``closed=True`` for a closure), as make_response takes them."""
+    given = {name: getattr(response, name) for name in ANSWER_FIELDS if getattr(response, name) is not None}
+    return {**given, "closed": True} if response.closed else given
+
+
 def utc_now() -> datetime:
     """The current time, timezone-aware in UTC."""
     return datetime.now(timezone.utc)
@@ -139,6 +145,7 @@ class FeedbackResponse(BaseModel):
     selected: str | list[str] | None = None
     value: int | float | list[int | float] | None = None
     data: Any = None
+    closed: bool = Field(default=False, description="Closed without an answer (``reason`` says why).")
     responded_at: datetime = Field(default_factory=utc_now)
     responded_by: str = Field(default_factory=default_responder)
     via: AnswerSource = "api"
@@ -151,6 +158,8 @@ class FeedbackResponse(BaseModel):
     def summary(self) -> str:
         """The answer as a person writes it: ``approved``, ``rejected: too risky``, ``age, tenure``, ``20 – 80``."""
         kind = self.feedback_type
+        if self.closed:
+            return f"closed without an answer: {self.reason}" if self.reason else "closed without an answer"
         if kind is FeedbackType.APPROVAL:
             verdict = "approved" if self.approved else "rejected"
             return f"{verdict}: {self.reason}" if self.reason else verdict
@@ -182,6 +191,17 @@ def _field_text(value: Any) -> str:
     if isinstance(value, (str, int)) or value is None:
         return str(value)
     return json.dumps(value, ensure_ascii=False)
+
+
+def settled_detail(response: FeedbackResponse | None) -> str:
+    """'already answered by X via Y at Z: <answer>', or why else a request is closed."""
+    if response is None:
+        return "the request is closed (its run finished or the task asked a different question)"
+    when = f"{response.responded_at:%Y-%m-%d %H:%M:%S %Z}"
+    if response.closed:
+        why = f": {response.reason}" if response.reason else ""
+        return f"already closed without an answer by {response.responded_by} via {response.via} at {when}{why}"
+    return f"already answered by {response.responded_by} via {response.via} at {when}: {response.summary()}"
 
 
 def parse_feedback_type(feedback_type: FeedbackType | str) -> FeedbackType:
@@ -398,6 +418,7 @@ def make_response(
     selected: str | list[str] | None = None,
     value: float | list[float] | None = None,
     data: Any = None,
+    closed: bool = False,
     via: AnswerSource = "api",
     responded_by: str | None = None,
     model: type[BaseModel] | None = None,
@@ -405,11 +426,18 @@ def make_response(
     """Check an answer against its request and build the response; raise InvalidAnswerError if it does not fit.
 
     ``model`` validates a form answer; without it (e.g. in another process) a form answer must be
-    a dict and is validated again by the task that asked.
+    a dict and is validated again by the task that asked. ``closed=True`` (with an optional
+    ``reason`` and no answer) closes the request without an answer instead.
     """
     fid = request.feedback_id
     kind = request.feedback_type
     fields = {"approved": approved, "text": text, "selected": selected, "value": value, "data": data}
+    if reason is not None and not isinstance(reason, str):
+        raise InvalidAnswerError(fid, f"a reason must be text, got {type(reason).__name__}")
+    if responded_by is not None and not isinstance(responded_by, str):
+        raise InvalidAnswerError(fid, f"responded_by must be a name, got {type(responded_by).__name__}")
+    if closed is not False:
+        return _closure(request, fields, closed, reason, via, responded_by)
     expected = {
         FeedbackType.APPROVAL: "approved",
         FeedbackType.TEXT: "text",
@@ -424,25 +452,42 @@ def make_response(
     if fields[expected] is None:
         raise InvalidAnswerError(fid, f"a {kind.value!r} request needs {expected!r}")
     if reason is not None and kind is not FeedbackType.APPROVAL:
-        raise InvalidAnswerError(fid, "a reason only goes with an approval")
-    if reason is not None and not isinstance(reason, str):
-        raise InvalidAnswerError(fid, f"a reason must be text, got {type(reason).__name__}")
-    if responded_by is not None and not isinstance(responded_by, str):
-        raise InvalidAnswerError(fid, f"responded_by must be a name, got {type(responded_by).__name__}")
+        raise InvalidAnswerError(fid, "a reason only goes with an approval (or with closing a request)")
     checked = _check_answer_value(request, fields[expected], model)
+    return _response(request, reason=reason, via=via, responded_by=responded_by, **{expected: checked})
+
+
+def _response(request: FeedbackRequest, *, responded_by: str | None, **fields: Any) -> FeedbackResponse:
+    """The response, or InvalidAnswerError if a field pydantic checks is wrong (e.g. an unknown ``via``)."""
     try:
         return FeedbackResponse(
-            feedback_id=fid,
-            feedback_type=kind,
-            reason=reason,
-            via=via,
+            feedback_id=request.feedback_id,
+            feedback_type=request.feedback_type,
             responded_by=responded_by or default_responder(),
-            **{expected: checked},
+            **fields,
         )
-    except ValidationError as error:  # e.g. an unknown `via`
+    except ValidationError as error:
         problem = error.errors()[0]
         where = ".".join(str(part) for part in problem["loc"])
-        raise InvalidAnswerError(fid, f"{where}: {problem['msg']}") from None
+        raise InvalidAnswerError(request.feedback_id, f"{where}: {problem['msg']}") from None
+
+
+def _closure(
+    request: FeedbackRequest,
+    fields: dict[str, Any],
+    closed: Any,
+    reason: str | None,
+    via: AnswerSource,
+    responded_by: str | None,
+) -> FeedbackResponse:
+    """A response that closes the request without an answer."""
+    fid = request.feedback_id
+    if closed is not True:
+        raise InvalidAnswerError(fid, f"closed must be True or False, got {closed!r}")
+    given = [name for name, value in fields.items() if value is not None]
+    if given:
+        raise InvalidAnswerError(fid, f"closing a request takes no answer (got {', '.join(given)})")
+    return _response(request, closed=True, reason=reason or None, via=via, responded_by=responded_by)
 
 
 def _check_answer_value(request: FeedbackRequest, given: Any, model: type[BaseModel] | None) -> Any:

@@ -6,16 +6,22 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from ._feedback import FeedbackRequest, FeedbackResponse, utc_now
+from ._feedback import ANSWER_FIELDS, FeedbackRequest, FeedbackResponse, utc_now
 
 #: The moments people are told about.
-NotificationEvent = Literal["request_created", "request_answered", "request_timed_out"]
+NotificationEvent = Literal[
+    "request_created", "request_answered", "request_closed", "request_extended", "request_timed_out"
+]
 
 _HEADLINES = {
     "request_created": "Decision needed",
     "request_answered": "Answered",
+    "request_closed": "Closed",
+    "request_extended": "More time to decide",
     "request_timed_out": "No answer in time; the run paused (answer it, then resume the run)",
 }
+#: Events after which the request cannot be answered any more (no answer commands are sent).
+_SETTLED = ("request_answered", "request_closed")
 
 
 @dataclass(frozen=True)
@@ -48,8 +54,8 @@ def webhook_body(notice: Notice) -> dict[str, Any]:
         "created_at": request.created_at.isoformat(),
         "deadline": deadline.isoformat() if deadline else None,
         "notebook": notice.notebook,
-        "answer_command": notice.answer_command if event != "request_answered" else None,
-        "answer_commands": notice.answer_commands if event != "request_answered" else None,
+        "answer_command": notice.answer_command if event not in _SETTLED else None,
+        "answer_commands": notice.answer_commands if event not in _SETTLED else None,
         "response": _response_fields(notice.response),
         "sent_at": utc_now().isoformat(),
     }
@@ -69,9 +75,9 @@ def slack_body(notice: Notice) -> dict[str, Any]:
     if notebook:
         where += f", notebook `{_escape(notebook)}`"
     lines.append(where)
-    if deadline is not None and event == "request_created":
+    if deadline is not None and event in ("request_created", "request_extended"):
         lines.append(f"Waits until {deadline:%Y-%m-%d %H:%M:%S %Z}")
-    if event != "request_answered":
+    if event not in _SETTLED:
         lines.append(f"Answer from a terminal:\n```{notice.answer_command}```")
     text = "\n".join(line for line in lines if line)
     return {
@@ -88,7 +94,7 @@ def _response_fields(response: FeedbackResponse | None) -> dict[str, Any] | None
         "responded_by": response.responded_by,
         "via": response.via,
         "responded_at": response.responded_at.isoformat(),
-        **response.model_dump(mode="json", include={"approved", "reason", "text", "selected", "value", "data"}),
+        **response.model_dump(mode="json", include={*ANSWER_FIELDS, "closed"}),
     }
 
 

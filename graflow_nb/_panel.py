@@ -13,7 +13,7 @@ from IPython.display import DisplayHandle, display
 
 from ._controls import RequestControl, Submit, plain_prompt
 from ._exceptions import GraflowNbError
-from ._feedback import FeedbackRequest, FeedbackResponse
+from ._feedback import FeedbackRequest, FeedbackResponse, default_responder
 from ._kernel import MainThreadCalls
 from ._theme import STYLESHEET, muted, state_label
 
@@ -154,13 +154,16 @@ class RunPanel:
         def submit(feedback_id: str, **answer: Any) -> FeedbackResponse:
             return engine.feedback.submit_soon(feedback_id, via="widget", **answer)
 
+        def extend(feedback_id: str, seconds: float) -> datetime:
+            return engine.feedback.extend_threadsafe(feedback_id, seconds, by=default_responder(), via="widget")
+
         def add() -> None:
             self._engine = engine
             known = self.controls.get(request.feedback_id)
             if known is not None:
                 known.reopen(submit)
                 return
-            control = RequestControl(request, submit, live)
+            control = RequestControl(request, submit, live, extend)
             self.controls[request.feedback_id] = control
             if request.feedback_id in self._settled_early:
                 control.settle(self._settled_early.pop(request.feedback_id))
@@ -177,6 +180,16 @@ class RunPanel:
                 self._settled_early[request.feedback_id] = response
                 return
             control.settle(response)
+
+        self.calls.call(update)
+
+    def deadline_moved(self, request: FeedbackRequest, deadline: datetime) -> None:
+        """Count the request's control down to its new deadline."""
+
+        def update() -> None:
+            control = self.controls.get(request.feedback_id)
+            if control is not None:
+                control.deadline_moved(deadline)
 
         self.calls.call(update)
 
@@ -229,7 +242,8 @@ class RunPanel:
         """A paused request was answered from outside this panel (CLI, API, another notebook)."""
         control = self.controls.get(feedback_id)
         if control is not None and not control.answered:
-            control.settle(response, note="answered elsewhere: re-run the workflow's cell (or wf.resume()) to go on")
+            done = "closed" if response.closed else "answered"
+            control.settle(response, note=f"{done} elsewhere: re-run the workflow's cell (or wf.resume()) to go on")
             self._redraw()
 
     def moved_on(self, where: str) -> None:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ._console import cli_commands, cli_hint
 from ._decision_log import DecisionLog
 from ._delivery import NOTIFICATIONS_ENV, Delivery, logger, notification_sender, notifications_enabled
-from ._feedback import FeedbackRequest, FeedbackResponse, utc_now
+from ._feedback import AnswerSource, FeedbackRequest, FeedbackResponse
 from ._notebook_path import current_notebook
 from ._notification import URL_KEYS
 from ._store import CheckpointStore
@@ -35,10 +35,24 @@ class RequestEvents:
         """A new request (logged once, not again when a resumed task asks it again)."""
         self.log.requested(request)
 
-    def waiting(self, request: FeedbackRequest, notification: dict[str, Any] | None) -> None:
+    def waiting(self, request: FeedbackRequest, notification: dict[str, Any] | None, deadline: datetime | None) -> None:
         """A task waits for the answer: tell people, with the deadline if the request has a timeout."""
-        deadline = utc_now() + timedelta(seconds=request.timeout) if request.timeout is not None else None
         self._notify("request_created", request, notification, deadline=deadline)
+
+    def extended(
+        self,
+        request: FeedbackRequest,
+        deadline: datetime,
+        *,
+        by: str,
+        via: AnswerSource,
+        notification: dict[str, Any] | None,
+        filed_here: bool = True,
+    ) -> None:
+        """The request's deadline moved later; the process that moved it logs it (once across processes)."""
+        if filed_here:
+            self.log.extended(request, deadline, by=by, via=via)
+        self._notify("request_extended", request, notification, deadline=deadline)
 
     def answered(
         self,
@@ -48,10 +62,12 @@ class RequestEvents:
         *,
         filed_here: bool,
     ) -> None:
-        """The request was settled; the process that filed the answer logs it (once across processes)."""
+        """The request was answered or closed by a person; the process that filed it logs it (once
+        across processes)."""
         if filed_here:
             self.log.answered(request, response)
-        self._notify("request_answered", request, notification, response=response)
+        event: NotificationEvent = "request_closed" if response.closed else "request_answered"
+        self._notify(event, request, notification, response=response)
 
     def timed_out(self, request: FeedbackRequest, notification: dict[str, Any] | None) -> None:
         """Nobody answered in time; the run pauses."""

@@ -5,6 +5,7 @@ Layout::
     <checkpoint_dir>/
         <run_id>.json              one checkpoint document per run (see _checkpoint.py)
         answers/<feedback_id>.json  the first valid answer to each request, created exclusively
+        deadlines/<feedback_id>.json a later deadline for a request a live run waits for (see _deadlines.py)
 
 Everything here is JSON read with pydantic: nothing in the folder is ever imported or unpickled.
 """
@@ -177,6 +178,15 @@ class CheckpointStore:
         raise FeedbackNotFoundError(feedback_id, self.directory)
 
     # -- answers ---------------------------------------------------------------------------
+
+    @property
+    def deadlines_directory(self) -> Path:
+        """Where other processes file later deadlines, one file per feedback id."""
+        return self.directory / "deadlines"
+
+    def deadline_path(self, feedback_id: str) -> Path:
+        """The file that moves a waiting request's deadline later (written by other processes)."""
+        return self.deadlines_directory / self.answer_path(feedback_id).name
 
     def answer_path(self, feedback_id: str) -> Path:
         """The file holding the answer to a request (only ids graflow_nb writes: nothing outside the folder)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ._feedback import FeedbackRequest, FeedbackResponse
@@ -59,6 +60,7 @@ class RecordingPresenter:
     def __init__(self) -> None:
         self.shown: list[FeedbackRequest] = []
         self.settled: list[tuple[FeedbackRequest, FeedbackResponse | None]] = []
+        self.deadlines: list[tuple[FeedbackRequest, datetime]] = []
         self.closed = threading.Event()
         self._new: queue.Queue[FeedbackRequest] = queue.Queue()
 
@@ -73,6 +75,10 @@ class RecordingPresenter:
     def settle(self, request: FeedbackRequest, response: FeedbackResponse | None) -> None:
         """Record the settlement."""
         self.settled.append((request, response))
+
+    def deadline_moved(self, request: FeedbackRequest, deadline: datetime) -> None:
+        """Record the request's new deadline."""
+        self.deadlines.append((request, deadline))
 
     def run_ended(self, engine: Engine) -> None:
         """Record that the run ended."""

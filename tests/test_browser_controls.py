@@ -376,3 +376,66 @@ def test_cancel_on_a_paused_panel_ends_the_run_with_the_reason_shown(server: Jup
         finally:
             screenshot(page, "cancel-paused-with-reason")
     assert state.strip() == f"STATE cancelled [{shown}]"
+
+
+MORE_TIME = """\
+import json
+from graflow_nb import TaskExecutionContext, decision_log, task, workflow
+
+with workflow("more-time-{mode}") as wf:
+    @task(inject_context=True)
+    def ask(ctx: TaskExecutionContext) -> bool:
+        return ctx.request_feedback(feedback_type="approval", prompt="Take your time", timeout=8).approved
+"""
+
+MORE_TIME_REPORT = """\
+vias = [e["via"] for e in decision_log(workflow="more-time-{mode}").entries if e["event"] == "extended"]
+print("RESULT", result, json.dumps(vias))
+"""
+
+MORE_TIME_MODES = {
+    "execute": ["result = wf.execute(resume=False)"],
+    "await": ["run = wf.start(resume=False)", "result = await run"],
+}
+
+
+def seconds_left(control: Any) -> int:
+    text = control.locator(".gnb-status").inner_text()
+    found = re.search(r"(?:(\d+) min )?(\d+) s left to answer", text)
+    assert found, f"no countdown in {text!r}"
+    return int(found.group(1) or 0) * 60 + int(found.group(2))
+
+
+@pytest.mark.parametrize("mode", list(MORE_TIME_MODES))
+def test_more_time_keeps_the_request_open_past_its_old_deadline(server: JupyterServer, mode: str) -> None:
+    name = f"more-time-{mode}.ipynb"
+    cells = [MORE_TIME.format(mode=mode), *MORE_TIME_MODES[mode], MORE_TIME_REPORT.format(mode=mode)]
+    write_notebook(server.root / name, cells)
+    with chromium_page(height=1400) as page:
+        try:
+            page.goto(server.lab_url(name))
+            wait_for_kernel(page)
+            run_all(page)
+            control = page.locator(".graflow-nb-request", has_text="Take your time")
+            more = control.get_by_role("button", name="+8 s")
+            more.wait_for(timeout=90_000)
+            shown_at = page.evaluate("Date.now()")
+            before = seconds_left(control)
+            more.click()
+            more.click()  # a second thought: more still
+            countdown = "document.querySelector('.graflow-nb-request .gnb-status').innerText"
+            page.wait_for_function(f"() => /([2-9]\\d|1[7-9]) s left/.test({countdown})", timeout=10_000)
+            after = seconds_left(control)
+            page.wait_for_function(f"() => Date.now() > {shown_at} + ({before} + 2) * 1000", timeout=30_000)
+            still = seconds_left(control)  # the old deadline has passed: the countdown goes on
+            screenshot(page, f"more-time-{mode}-past-old-deadline")
+            control.get_by_role("button", name="Approve").click()
+            printed = page.locator(".jp-OutputArea-output", has_text="RESULT")
+            printed.wait_for(timeout=30_000)
+            report = printed.text_content() or ""
+        finally:
+            screenshot(page, f"more-time-{mode}-after")
+    assert before <= 8
+    assert after >= before + 14  # two clicks of +8 s, as the screen showed
+    assert 0 < still < after
+    assert report.strip() == 'RESULT True ["widget", "widget"]'
