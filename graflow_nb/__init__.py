@@ -49,7 +49,7 @@ from ._graph import Flow, TaskWrapper, task
 from ._workflow import Workflow, workflow
 
 if TYPE_CHECKING:
-    from ._answers_file import AnswersFileError, MissingAnswerError, RecordAnswers, ReplayAnswers
+    from ._answers_file import AnswersFileError, MissingAnswerError, RecordAnswers, ReplayAnswers, use_answers
     from ._api import close_feedback, pending_requests, provide_feedback
     from ._checkpoint import CheckpointDocument, RequestRecord, RunStatus, TaskError
     from ._deadlines import extend_deadline
@@ -62,7 +62,7 @@ if TYPE_CHECKING:
 
 #: Names loaded on first use, by module.
 _LAZY = {
-    "._answers_file": ("AnswersFileError", "MissingAnswerError", "RecordAnswers", "ReplayAnswers"),
+    "._answers_file": ("AnswersFileError", "MissingAnswerError", "RecordAnswers", "ReplayAnswers", "use_answers"),
     "._api": ("close_feedback", "pending_requests", "provide_feedback"),
     "._checkpoint": ("CheckpointDocument", "RequestRecord", "RunStatus", "TaskError"),
     "._deadlines": ("extend_deadline",),
@@ -151,5 +151,6 @@ __all__ = [
     "provide_feedback",
     "set_notebook_path",
     "task",
+    "use_answers",
     "workflow",
 ]

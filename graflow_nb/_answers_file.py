@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from ._atomic import read_regular_file, write_atomically
 from ._background import background_writes
 from ._exceptions import GraflowNbError, InvalidAnswerError
-from ._feedback import ANSWER_FIELDS, FeedbackRequest, FeedbackResponse, given_fields
+from ._feedback import ANSWER_FIELDS, MAIN_ANSWER_FIELD, FeedbackRequest, FeedbackResponse, given_fields
 from ._jsonable import to_json_data
 
 if TYPE_CHECKING:
@@ -50,13 +50,15 @@ ANSWERS_MODE_ENV = "GRAFLOW_NB_ANSWERS_MODE"
 class MissingAnswerError(GraflowNbError, LookupError):
     """Raised in a task when a replayed answers file has no answer for its request."""
 
-    def __init__(self, request: FeedbackRequest, path: Path) -> None:
+    def __init__(self, request: FeedbackRequest, path: Path, *, can_record: bool = True) -> None:
         self.request = request
-        example = json.dumps({"task": request.task_id, "call": request.call_index, "answer": {"...": "..."}})
+        entry = {"workflow": request.workflow, "task": request.task_id, "call": request.call_index}
+        example = json.dumps({**entry, "answer": {MAIN_ANSWER_FIELD[request.feedback_type.value]: "..."}})
+        record = f", or record the answers once with {ANSWERS_MODE_ENV}=record" if can_record else ""
         super().__init__(
-            f"{path} has no answer for {request.feedback_type.value} request {request.call_index} of task "
-            f"{request.task_id!r} ({request.prompt!r}); add {example} to its answers, or record the answers "
-            f"once with {ANSWERS_MODE_ENV}=record"
+            f"{path.absolute()} has no answer for {request.feedback_type.value} request {request.call_index} of "
+            f"task {request.task_id!r} in workflow {request.workflow!r} ({request.prompt!r}); add {example} to "
+            f"its answers{record}"
         )
 
 
@@ -148,7 +150,8 @@ class ReplayAnswers:
         self.path = Path(path)
         if not self.path.exists():
             raise AnswersFileError(
-                f"answers file {self.path} does not exist (set {ANSWERS_MODE_ENV}=record to create it)"
+                f"answers file {self.path.absolute()} does not exist (relative paths start at the working "
+                f"directory, {Path.cwd()}); record one with {ANSWERS_MODE_ENV}=record where people can answer"
             )
         self.document = load_answers(self.path)
 
@@ -156,7 +159,8 @@ class ReplayAnswers:
         """Answer the request from the file, or make its task fail with MissingAnswerError."""
         entry = next((e for e in self.document.answers if e.matches(request)), None)
         if entry is None:
-            engine.feedback.refuse(request.feedback_id, MissingAnswerError(request, self.path))
+            missing = MissingAnswerError(request, self.path, can_record=not engine.unattended)
+            engine.feedback.refuse(request.feedback_id, missing)
             return
         if entry.let_time_out:
             if request.timeout is None:
@@ -237,8 +241,34 @@ class RecordAnswers:
         """Nothing to do."""
 
 
+_chosen: tuple[Path, str] | None = None  # use_answers()'s file and mode, for every workflow of this process
+
+
+def use_answers(path: str | os.PathLike[str] | None, *, mode: Literal["replay", "record"] = "replay") -> None:
+    """Answer every workflow run from now on in this process (a notebook's kernel) from an answers file.
+
+    ``mode="record"`` adds the answers people give to it instead. ``None`` stops. A run's own
+    ``answers=`` still comes first; ``$GRAFLOW_NB_ANSWERS`` comes after. For papermill, pass the file
+    as a parameter and call this in the notebook's first cell.
+    """
+    global _chosen  # noqa: PLW0603 - one choice per process, as the environment variable is
+    if mode not in ("replay", "record"):
+        raise ValueError(f"mode must be 'replay' or 'record', not {mode!r}")
+    if path is None:
+        _chosen = None
+        return
+    chosen = Path(path).absolute()
+    if mode == "replay":
+        ReplayAnswers(chosen)  # a missing or damaged file is an error now, in the cell that named it
+    _chosen = (chosen, mode)
+
+
 def answer_presenters(answers: str | os.PathLike[str] | None = None) -> list[FeedbackPresenter]:
-    """The presenters an answers file calls for: the ``answers`` argument, else ``$GRAFLOW_NB_ANSWERS``."""
+    """The presenters an answers file calls for: the ``answers`` argument, else :func:`use_answers`'s
+    file, else ``$GRAFLOW_NB_ANSWERS``."""
+    if answers is None and _chosen is not None:
+        chosen, chosen_mode = _chosen
+        return [RecordAnswers(chosen)] if chosen_mode == "record" else [ReplayAnswers(chosen)]
     path = answers if answers is not None else os.environ.get(ANSWERS_ENV)
     if not path:
         return []

@@ -114,6 +114,7 @@ class FeedbackBroker:
                 return _given_to_task(checked)
             record = self._engine.state.records[feedback_id]
         waiting = self._waiting[feedback_id] = _Waiting(live)
+        unseen = False  # nobody can know of the request where the run is shown
         try:
             filed = await anyio.to_thread.run_sync(self._engine.store.read_answer, feedback_id)
             if filed is not None:
@@ -127,6 +128,9 @@ class FeedbackBroker:
                 await self._engine.save_changes()  # so that other processes (the CLI) can answer it
                 if waiting.response is None and feedback_id not in self._filing:  # nobody answered yet
                     self.events.waiting(record.request, live.notification, waiting.deadline)
+                    unseen = self._engine.unattended and not self._waits_unattended(record.request, live)
+                if unseen:  # nobody can know of it: it times out now
+                    waiting.deadline = utc_now()
                 with anyio.move_on_after(_seconds_until(waiting.deadline)) as waiting.timeout_scope:
                     await waiting.event.wait()
                 waiting.timeout_scope = None  # from here on, the deadline cannot move
@@ -144,10 +148,23 @@ class FeedbackBroker:
         if waiting.response is not None:
             return _given_to_task(waiting.response)
         if not waiting.interrupted:
-            why = f"no answer to {feedback_id} within {request.timeout:g} s"
+            why = (
+                f"nobody could answer {feedback_id} where this notebook ran (no one at its controls): answer it "
+                "from a terminal, then run the notebook again to continue this run"
+                if unseen
+                else f"no answer to {feedback_id} within {request.timeout:g} s"
+            )
             status = {"cancel": RunStatus.CANCELLED, "fail": RunStatus.FAILED}.get(request.on_timeout, RunStatus.PAUSED)
             self._engine.request_stop(status, why)
         return None
+
+    def _waits_unattended(self, request: FeedbackRequest, live: LiveParts) -> bool:
+        """Whether a request nobody can see here waits; says so, and how to answer it, either way."""
+        from ._unattended import tell_unattended, waits_unattended
+
+        waits = waits_unattended(live.notification)
+        tell_unattended(request, self._engine.store.directory, waits)
+        return waits
 
     def extend(self, feedback_id: str, seconds: float, *, by: str, via: AnswerSource) -> datetime:
         """Give a waiting request ``seconds`` more, from the later of its deadline and now (on the loop);

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import select
 import shlex
 import sys
@@ -56,9 +57,16 @@ def parse_console_answer(request: FeedbackRequest, line: str) -> dict[str, Any]:
         raise ValueError('type the form as a JSON object, e.g. {"field": 1}') from None
 
 
+def plain_prompt(prompt: str) -> str:
+    """A markdown prompt as one line of plain text (for the text stand-in): no ``**``, ``>`` or line breaks."""
+    text = re.sub(r"(\*\*|__|`)", "", prompt)
+    text = re.sub(r"^\s*(>|#+)\s?", "", text, flags=re.MULTILINE)
+    return " ".join(text.split())
+
+
 def prompt_text(request: FeedbackRequest) -> str:
     """The question as shown at the prompt."""
-    lines = [f"[{request.workflow} / {request.task_id}] {request.prompt}"]
+    lines = [f"[{request.workflow} / {request.task_id}] {plain_prompt(request.prompt)}"]
     kind = request.feedback_type
     if kind is FeedbackType.APPROVAL:
         lines.append("approve? [y/n] (a reason may follow)")
@@ -163,7 +171,7 @@ class ConsolePresenter:
         commands = cli_hint(request, engine.store.directory).replace("\n", "\n    ")
         self._say(
             f"graflow_nb: waiting for {request.feedback_type.value} {request.feedback_id} "
-            f"({request.task_id}): {request.prompt}\n  answer from elsewhere:\n    {commands}\n"
+            f"({request.task_id}): {plain_prompt(request.prompt)}\n  answer from elsewhere:\n    {commands}\n"
         )
         if self.interactive:
             self._queue.put((engine, request))

@@ -46,15 +46,6 @@ def metadata_view(metadata: dict[str, Any]) -> widgets.HTML:
     return widgets.HTML(f"<table>{rows}</table>")
 
 
-def plain_prompt(prompt: str) -> str:
-    """A markdown prompt as one line of plain text (for the text stand-in): no ``**``, ``>`` or line breaks."""
-    import re
-
-    text = re.sub(r"(\*\*|__|`)", "", prompt)
-    text = re.sub(r"^\s*(>|#+)\s?", "", text, flags=re.MULTILINE)
-    return " ".join(text.split())
-
-
 class RequestControl:
     """The widgets for one request; ``respond(...)`` answers it through the same path as a click."""
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from ._console import plain_prompt
 from ._decision_log import DecisionLog
 from ._store import CheckpointStore
 
@@ -95,7 +96,7 @@ def _what(entry: dict[str, Any]) -> str:
     event = entry.get("event")
     if event == "requested":
         options = entry.get("options")
-        return str(entry.get("prompt", "")) + (f" {options}" if options else "")
+        return plain_prompt(str(entry.get("prompt", ""))) + (f" {options}" if options else "")
     if event == "answered":
         return str(entry.get("answer", ""))
     if event == "rejected":

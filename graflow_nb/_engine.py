@@ -161,6 +161,9 @@ class Engine:
         if claim is not None:
             weakref.finalize(self, claim.release)
         self.presenters = list(presenters)
+        #: Nobody can click where this run is shown (a kernel run by papermill, nbconvert, nbclient):
+        #: a waiting request says so, and may time out at once (see _unattended).
+        self.unattended = False
         self.checkpoint_interval = checkpoint_interval
         self._stop: RunStatus | None = None
         self._stop_reason: str | None = None

@@ -7,7 +7,9 @@ Looked up in this order, the first answer wins:
 3. VS Code's ``__vsc_ipynb_file__`` in the user namespace;
 4. the running Jupyter servers on this machine, asked which session owns this kernel (as ipynbname
    does; local servers only, half a second at most);
-5. none: checkpoints go to the working directory, with a one-time warning saying how to choose.
+5. the batch client that started the kernel (papermill, ``jupyter nbconvert --execute``, ``jupyter
+   execute``): the notebook named on its command line (``$JPY_PARENT_PID``; Linux's /proc);
+6. none: checkpoints go to the working directory, with a one-time line on stderr saying how to choose.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ import json
 import os
 import re
 import sys
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -66,11 +67,11 @@ def notebook_checkpoint_dir() -> Path | None:
     folder = Path.cwd() / ".graflow_nb"
     if not _warned:
         _warned = True
-        warnings.warn(
-            f"graflow_nb could not tell which notebook this is ({how}); checkpoints go to {folder}. "
-            f"Set {NOTEBOOK_ENV}=path/to/notebook.ipynb, call graflow_nb.set_notebook_path(...), "
-            "or pass workflow(..., checkpoint_dir=...).",
-            stacklevel=3,
+        print(  # a line of its own, not a warning pointing into graflow_nb's code
+            f"graflow_nb: could not tell which notebook this is ({how}), so checkpoints go to {folder}, "
+            f"shared with any other notebook run here. Name it: {NOTEBOOK_ENV}=path/to/notebook.ipynb, "
+            "graflow_nb.set_notebook_path('notebook.ipynb') in the notebook, or workflow(..., checkpoint_dir=...).",
+            file=sys.stderr,
         )
     return folder
 
@@ -88,7 +89,10 @@ def _look_up() -> tuple[Path | None, str]:
     server = _from_servers()
     if server is not None:
         return server, "the Jupyter server"
-    return None, "no JPY_SESSION_NAME, no VS Code file, no local server knows this kernel"
+    batch = _from_batch_client()
+    if batch is not None:
+        return batch, "the command line of the batch client that started the kernel"
+    return None, "no JPY_SESSION_NAME, no VS Code file, no local server or batch client names it"
 
 
 def _from_session_name(value: str) -> Path | None:
@@ -109,6 +113,36 @@ def _from_vscode() -> Path | None:
     shell = ipython.get_ipython() if ipython is not None else None
     value = getattr(shell, "user_ns", {}).get("__vsc_ipynb_file__")
     return Path(value) if isinstance(value, str) and value else None
+
+
+#: Batch clients that run a notebook's kernel with nobody at a frontend, as their command lines name them.
+_BATCH_CLIENTS = ("papermill", "nbconvert", "jupyter-execute", "jupyter-nbclient")
+
+
+def _from_batch_client() -> Path | None:
+    """The notebook a batch client's command line names (papermill's input; the only one otherwise)."""
+    parent = os.environ.get("JPY_PARENT_PID", "")
+    if not parent.isdigit():
+        return None
+    try:
+        words = Path(f"/proc/{parent}/cmdline").read_bytes().decode(errors="replace").split("\0")
+        cwd = Path(f"/proc/{parent}/cwd").readlink()
+    except OSError:  # not Linux, or the client is gone
+        return None
+    names = [Path(word).name for word in words[:3]]
+    is_batch = any(client in name for name in names for client in _BATCH_CLIENTS) or names[1:2] == ["execute"]
+    if not is_batch:
+        return None
+    notebooks = [
+        word
+        for before, word in zip(["", *words], words, strict=False)
+        if word.endswith(".ipynb") and before not in ("--output", "-o") and not word.startswith("--")
+    ]
+    if any("papermill" in name for name in names):
+        notebooks = notebooks[:1]  # input, then output
+    if len(notebooks) != 1:
+        return None  # several notebooks in one command: this kernel cannot tell which is its own
+    return (cwd / notebooks[0]).resolve()
 
 
 def _kernel_id() -> str | None:

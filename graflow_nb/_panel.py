@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as widgets
 from IPython.display import DisplayHandle, display
 
-from ._controls import RequestControl, Submit, plain_prompt
+from ._console import plain_prompt
+from ._controls import RequestControl, Submit
 from ._exceptions import GraflowNbError
 from ._feedback import FeedbackRequest, FeedbackResponse, default_responder
 from ._kernel import MainThreadCalls

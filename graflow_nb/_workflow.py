@@ -128,9 +128,16 @@ class Workflow:
             from ._console import ConsolePresenter
 
             presenters = [ConsolePresenter(interactive=_wants_console(console))]
-        return self.prepare(
+        engine = self.prepare(
             channel=channel, start_node=start_node, resume=resume, presenters=presenters, answers=answers
         )
+        if running_kernel() is not None:
+            from ._answers_file import ReplayAnswers
+            from ._unattended import nobody_at_frontend
+
+            replaying = any(isinstance(presenter, ReplayAnswers) for presenter in engine.presenters)
+            engine.unattended = nobody_at_frontend() and not replaying  # an answers file answers for people
+        return engine
 
     def prepare(
         self,

@@ -16,6 +16,7 @@ from graflow_nb import (
     WorkflowFailed,
     provide_feedback,
     task,
+    use_answers,
     workflow,
 )
 from graflow_nb.testing import RecordingPresenter
@@ -70,8 +71,11 @@ def test_a_missing_answer_fails_fast_naming_the_request(tmp_path: Path) -> None:
         review_workflow().execute(answers=answers)
     error = raised.value.__cause__
     assert isinstance(error, MissingAnswerError)
-    assert "has no answer for selection request 1 of task 'review' ('Where?')" in str(error)
-    assert "GRAFLOW_NB_ANSWERS_MODE=record" in str(error)
+    assert "has no answer for selection request 1 of task 'review' in workflow 'review' ('Where?')" in str(error)
+    assert str(answers.absolute()) in str(error)
+    suggested = '{"workflow": "review", "task": "review", "call": 1, "answer": {"selected": "..."}}'
+    assert f"add {suggested} to its answers" in str(error)  # an entry to paste, naming the workflow
+    assert "GRAFLOW_NB_ANSWERS_MODE=record" in str(error)  # a script's user can record answers
 
 
 def test_an_answer_that_does_not_fit_fails_clearly(tmp_path: Path) -> None:
@@ -97,9 +101,33 @@ def test_damaged_answers_file_is_named(tmp_path: Path, content: str, message: st
     assert str(path) in str(raised.value)
 
 
-def test_missing_answers_file_says_how_to_create_it(tmp_path: Path) -> None:
-    with pytest.raises(AnswersFileError, match=r"does not exist \(set GRAFLOW_NB_ANSWERS_MODE=record"):
-        review_workflow().execute(answers=tmp_path / "nope.json")
+def test_missing_answers_file_says_where_it_was_looked_for(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(AnswersFileError) as raised:
+        review_workflow().execute(answers="nope.json")
+    said = str(raised.value)
+    assert f"answers file {tmp_path / 'nope.json'} does not exist" in said
+    assert f"relative paths start at the working directory, {tmp_path}" in said
+    assert "GRAFLOW_NB_ANSWERS_MODE=record" in said
+
+
+def test_use_answers_answers_every_workflow_of_the_process(tmp_path: Path) -> None:
+    answers = write_answers(
+        tmp_path / "answers.json",
+        {"workflow": "first", "task": "review", "call": 0, "answer": {"approved": True}},
+        {"workflow": "first", "task": "review", "call": 1, "answer": {"selected": "dev"}},
+        {"workflow": "second", "task": "review", "call": 0, "answer": {"approved": False}},
+        {"workflow": "second", "task": "review", "call": 1, "answer": {"selected": "prod"}},
+        {"key": "window", "answer": {"value": [1, 2]}},
+    )
+    with pytest.raises(AnswersFileError, match="does not exist"):
+        use_answers(tmp_path / "typo.json")  # refused in the cell that names it
+    use_answers(answers)
+    try:
+        assert review_workflow("first").execute()[:2] == [True, "dev"]
+        assert review_workflow("second").execute()[:2] == [False, "prod"]
+    finally:
+        use_answers(None)
 
 
 def test_record_then_replay(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, background: StartInBackground) -> None:
