@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 from typing import Any
 
@@ -14,6 +15,11 @@ def running_kernel() -> Any | None:
         return None
     shell = ipython.get_ipython()
     return getattr(shell, "kernel", None)
+
+
+def in_voila() -> bool:
+    """Whether Voilà runs this kernel (it sets these in its kernels' environment)."""
+    return "VOILA_BASE_URL" in os.environ or os.environ.get("SERVER_SOFTWARE", "").startswith("voila/")
 
 
 _told_widgets_missing = False

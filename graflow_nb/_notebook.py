@@ -27,7 +27,7 @@ from ._checkpoint import RunStatus
 from ._engine import Engine
 from ._exceptions import FeedbackNotFoundError, GraflowNbError, LoopRunsWouldFreezeError
 from ._feedback import FeedbackRequest, FeedbackResponse, make_response
-from ._kernel_detect import running_kernel, widgets_available
+from ._kernel_detect import in_voila, running_kernel, widgets_available
 from ._outcome import RunOutcome
 from ._workflow import Workflow
 
@@ -267,6 +267,20 @@ class NotebookRun:
             return []
         return [control for control in self.panel.controls.values() if not control.answered]
 
+    def outcome_so_far(self) -> RunOutcome:
+        """How the run ended, or, while it goes on, an outcome with status *running* saying where."""
+        if self.outcome is not None:
+            return self.outcome
+        engine = self._engine
+        return RunOutcome(
+            workflow=self.workflow.name,
+            run_id=self.run_id or "",
+            status=RunStatus.RUNNING,
+            checkpoint_path=engine.checkpoint_path if engine else self.workflow.store.directory,
+            reason="it goes on in its panel, which shows the result when it ends",
+            pending_feedback_ids=tuple(request.feedback_id for request in self.pending_requests),
+        )
+
     def done(self) -> bool:
         """Whether the run has ended (completed, paused, cancelled or failed)."""
         return self._finished.is_set()
@@ -310,6 +324,8 @@ class NotebookRun:
         return self._wait_async().__await__()
 
     async def _wait_async(self) -> Any:
+        if in_voila() and not self._finished.is_set():
+            return None  # Voilà shows the page once every cell has run: the panel shows the result instead
         try:
             return await self._wait_for_the_end()
         except (KeyboardInterrupt, asyncio.CancelledError):  # the ■ button on an `await run` cell

@@ -7,9 +7,10 @@ Looked up in this order, the first answer wins:
 3. VS Code's ``__vsc_ipynb_file__`` in the user namespace;
 4. the running Jupyter servers on this machine, asked which session owns this kernel (as ipynbname
    does; local servers only, half a second at most);
-5. the batch client that started the kernel (papermill, ``jupyter nbconvert --execute``, ``jupyter
-   execute``): the notebook named on its command line (``$JPY_PARENT_PID``; Linux's /proc);
-6. none: checkpoints go to the working directory, with a one-time line on stderr saying how to choose.
+5. Voilà: the notebook its request names (``$SCRIPT_NAME``, in the kernel's folder, the notebook's);
+6. the client that started the kernel (papermill, ``jupyter nbconvert --execute``, ``jupyter
+   execute``, ``voila app.ipynb``): the notebook named on its command line (``$JPY_PARENT_PID``; Linux);
+7. none: checkpoints go to the working directory, with a one-time line on stderr saying how to choose.
 """
 
 from __future__ import annotations
@@ -89,6 +90,9 @@ def _look_up() -> tuple[Path | None, str]:
     server = _from_servers()
     if server is not None:
         return server, "the Jupyter server"
+    voila = _from_voila()
+    if voila is not None:
+        return voila, "Voilà's request"
     batch = _from_batch_client()
     if batch is not None:
         return batch, "the command line of the batch client that started the kernel"
@@ -115,8 +119,16 @@ def _from_vscode() -> Path | None:
     return Path(value) if isinstance(value, str) and value else None
 
 
-#: Batch clients that run a notebook's kernel with nobody at a frontend, as their command lines name them.
-_BATCH_CLIENTS = ("papermill", "nbconvert", "jupyter-execute", "jupyter-nbclient")
+#: Clients whose command line names the one notebook they run a kernel for.
+_BATCH_CLIENTS = ("papermill", "nbconvert", "jupyter-execute", "jupyter-nbclient", "voila")
+
+
+def _from_voila() -> Path | None:
+    """Voilà starts each kernel in its notebook's folder and tells it the request's path."""
+    if not os.environ.get("SERVER_SOFTWARE", "").startswith("voila/"):
+        return None
+    name = Path(os.environ.get("SCRIPT_NAME", "")).name
+    return (Path.cwd() / name).resolve() if name.endswith(".ipynb") else None
 
 
 def _from_batch_client() -> Path | None:

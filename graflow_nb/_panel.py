@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as widgets
 from IPython.display import DisplayHandle, display
 
+from ._checkpoint import RunStatus
 from ._console import plain_prompt
 from ._controls import RequestControl, Submit
 from ._exceptions import GraflowNbError
@@ -20,6 +21,7 @@ from ._theme import STYLESHEET, muted, state_label
 
 if TYPE_CHECKING:
     from ._engine import Engine, TaskState
+    from ._outcome import RunOutcome
     from ._panel_watch import PausedRunWatch
 
 
@@ -49,8 +51,10 @@ class RunPanel:
         self.cancel_button.on_click(self._cancel_clicked)
         self.cancel_reason = widgets.Text(placeholder="why (optional)", layout=widgets.Layout(width="16em"))
         self.footer = widgets.HBox([self.cancel_button, self.cancel_reason])
+        self.result = widgets.HTML()  # the run's result (or why it ended otherwise), once it has ended
+        self.result.add_class("gnb-result")
         style = widgets.HTML(STYLESHEET)  # once per panel: the header is redrawn every second
-        self.widget = widgets.VBox([style, self.header, self.tasks, self.requests, self.footer])
+        self.widget = widgets.VBox([style, self.header, self.tasks, self.requests, self.result, self.footer])
         self.widget.add_class("graflow-nb-panel")
         self._handle: DisplayHandle | None = None
         self._elapsed = 0
@@ -64,6 +68,7 @@ class RunPanel:
         self._engine = engine
         self._ended = False
         self._status = "running"
+        self.result.value = ""
         self._set_cancellable(True)
         self.footer.layout.display = None
         self._redraw()
@@ -205,6 +210,7 @@ class RunPanel:
             self._set_cancellable(not outcome.status.finished and self.on_cancel is not None)
             if outcome.status.finished:  # nothing left to cancel: the footer goes
                 self.footer.layout.display = "none"
+            self.result.value = _ending_text(outcome)
             if not outcome.status.finished and self.on_paused_answer is not None:
                 submit = self.on_paused_answer()
                 for feedback_id in outcome.pending_feedback_ids:
@@ -271,6 +277,19 @@ class RunPanel:
         """Show ``status`` in the header (main thread)."""
         self._status = status
         self._redraw()
+
+
+def _ending_text(outcome: RunOutcome) -> str:
+    """The result of a completed run (shortened), or the error that failed one; nothing otherwise
+    (the header says why a run paused or was cancelled)."""
+    if outcome.status is RunStatus.COMPLETED:
+        shown = repr(outcome.result)
+        shown = shown if len(shown) <= 400 else shown[:400] + "…"
+        return f"{muted('result')} <code>{html.escape(shown)}</code>"
+    if outcome.status is RunStatus.FAILED and outcome.error is not None:
+        error = outcome.error
+        return f"{muted(f'{error.task_id} failed')} <code>{html.escape(f'{error.error_type}: {error.message}')}</code>"
+    return ""
 
 
 def _task_label(item: tuple[str, str]) -> str:

@@ -21,16 +21,11 @@ from typing import Any, Literal
 from ._console import cli_hint, plain_prompt
 from ._delivery import notifications_enabled
 from ._feedback import FeedbackRequest
-from ._kernel_detect import running_kernel
+from ._kernel_detect import in_voila, running_kernel
 
 UNATTENDED_ENV = "GRAFLOW_NB_UNATTENDED"
 Policy = Literal["auto", "wait", "timeout"]
 _POLICIES: tuple[Policy, ...] = ("auto", "wait", "timeout")
-
-
-def in_voila() -> bool:
-    """Whether Voilà runs this kernel (it sets these in its kernels' environment)."""
-    return "VOILA_BASE_URL" in os.environ or os.environ.get("SERVER_SOFTWARE", "").startswith("voila/")
 
 
 def nobody_at_frontend() -> bool:

@@ -11,9 +11,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ._checkpoint import RunStatus
 from ._exceptions import NestedRunError
 from ._graph import Flowable, TaskGraph, TaskWrapper, current_workflow
-from ._kernel_detect import running_kernel, widgets_available
+from ._kernel_detect import in_voila, running_kernel, widgets_available
 
 if TYPE_CHECKING:
     from ._checkpoint import CheckpointDocument
@@ -171,11 +172,15 @@ class Workflow:
         """
         if running_kernel() is not None:
             self._refuse_inside_a_task()
-            options.setdefault("resume", "auto")
+            options["resume"] = _default_resume(options.get("resume"))
+            if in_voila() and options.get("presenters") is None and widgets_available():
+                return self.start(**options).outcome_so_far()  # a blocking cell would keep the page from showing
             if options.get("presenters") is None and widgets_available():
                 from ._notebook import run_in_cell
 
                 return run_in_cell(self, **options)
+        elif "resume" in options and options["resume"] is None:  # execute()'s default
+            options["resume"] = "auto"
         engine = self.prepared(**options)
         try:
             return run_blocking(engine.run)
@@ -195,7 +200,7 @@ class Workflow:
 
         if running_kernel() is not None:
             self._refuse_inside_a_task()
-            options.setdefault("resume", "auto")
+            options["resume"] = _default_resume(options.get("resume"))
         return NotebookRun.start(self, **options)
 
     def _refuse_inside_a_task(self) -> None:
@@ -226,8 +231,10 @@ class Workflow:
         stopped); ``resume=False`` starts afresh.
         """
         options: dict[str, Any] = {"channel": channel, "start_node": start_node, "console": console, "answers": answers}
-        options["resume"] = "auto" if resume is None else resume
-        return self.run(**options).raise_for_status()
+        outcome = self.run(**options, resume=resume)
+        if outcome.status is RunStatus.RUNNING:  # Voilà: the run goes on in the page, which shows its result
+            return None
+        return outcome.raise_for_status()
 
     def resume(self, run_id: str | None = None, *, console: bool | None = None) -> Any:
         """Continue the newest unfinished run (or ``run_id``); returns or raises as :meth:`execute`."""
@@ -255,6 +262,14 @@ def workflow(name: str, *, checkpoint_dir: str | os.PathLike[str] | None = None)
     Checkpoints go to ``checkpoint_dir``, else ``$GRAFLOW_NB_CHECKPOINT_DIR``, else ``./.graflow_nb``.
     """
     return Workflow(name, checkpoint_dir=checkpoint_dir)
+
+
+def _default_resume(resume: bool | str | None) -> bool | str:
+    """In a notebook, a run continues the newest unfinished one unless told otherwise; in Voilà each
+    visitor's page starts a run of its own (its kernel is the visitor's) unless the author asks to resume."""
+    if resume is not None:
+        return resume
+    return False if in_voila() else "auto"
 
 
 def _wants_console(console: bool | None) -> bool:
