@@ -168,6 +168,7 @@ class ReplayAnswers:
                     request.feedback_id,
                     AnswersFileError(f"{self.path}: let_time_out for a request with no timeout would wait forever"),
                 )
+            engine.feedback.let_time_out(request.feedback_id)
             return
         try:
             engine.feedback.submit_soon(

@@ -86,6 +86,7 @@ class FeedbackBroker:
         self.poll_interval = poll_interval
         self._waiting: dict[str, _Waiting] = {}
         self._filing: set[str] = set()  # requests whose answer is being filed now (one at a time)
+        self._timeouts_as_written: set[str] = set()  # an answers file lets these time out as written
         self.events = RequestEvents(engine.store)
 
     def refuse(self, feedback_id: str, error: Exception) -> None:
@@ -94,6 +95,11 @@ class FeedbackBroker:
         if waiting is not None:
             waiting.failure = error
             waiting.event.set()
+
+    def let_time_out(self, feedback_id: str) -> None:
+        """Let this request's timeout run as written, even where nobody can answer (an answers file's
+        ``let_time_out``: the run then pauses as it would in a live session)."""
+        self._timeouts_as_written.add(feedback_id)
 
     def interrupt_all(self) -> None:
         """Wake every waiting task without an answer (the run is stopping)."""
@@ -128,7 +134,11 @@ class FeedbackBroker:
                 await self._engine.save_changes()  # so that other processes (the CLI) can answer it
                 if waiting.response is None and feedback_id not in self._filing:  # nobody answered yet
                     self.events.waiting(record.request, live.notification, waiting.deadline)
-                    unseen = self._engine.unattended and not self._waits_unattended(record.request, live)
+                    unseen = (
+                        self._engine.unattended
+                        and feedback_id not in self._timeouts_as_written
+                        and not self._waits_unattended(record.request, live)
+                    )
                 if unseen:  # nobody can know of it: it times out now
                     waiting.deadline = utc_now()
                 with anyio.move_on_after(_seconds_until(waiting.deadline)) as waiting.timeout_scope:

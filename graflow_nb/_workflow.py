@@ -11,7 +11,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ._checkpoint import RunStatus
 from ._exceptions import NestedRunError
 from ._graph import Flowable, TaskGraph, TaskWrapper, current_workflow
 from ._kernel_detect import in_voila, running_kernel, widgets_available
@@ -133,11 +132,9 @@ class Workflow:
             channel=channel, start_node=start_node, resume=resume, presenters=presenters, answers=answers
         )
         if running_kernel() is not None:
-            from ._answers_file import ReplayAnswers
             from ._unattended import nobody_at_frontend
 
-            replaying = any(isinstance(presenter, ReplayAnswers) for presenter in engine.presenters)
-            engine.unattended = nobody_at_frontend() and not replaying  # an answers file answers for people
+            engine.unattended = nobody_at_frontend()
         return engine
 
     def prepare(
@@ -232,7 +229,7 @@ class Workflow:
         """
         options: dict[str, Any] = {"channel": channel, "start_node": start_node, "console": console, "answers": answers}
         outcome = self.run(**options, resume=resume)
-        if outcome.status is RunStatus.RUNNING:  # Voilà: the run goes on in the page, which shows its result
+        if outcome.status.value == "running":  # Voilà: the run goes on in the page, which shows its result
             return None
         return outcome.raise_for_status()
 

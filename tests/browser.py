@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -198,19 +199,40 @@ def run_all(page: Any) -> None:
 
 
 def wait_for_kernel(page: Any) -> None:
-    """Wait until the notebook's kernel has started and is idle (status bar or toolbar indicator)."""
+    """Wait until the notebook's own kernel has started, is connected and idle.
+
+    Not the toolbar's execution indicator alone: its ``data-status`` is ``idle`` from the moment the
+    toolbar renders, before the notebook has loaded or any kernel exists. A Run All clicked then starts
+    a kernel (``runCell`` -> ``startKernel``) while the session context is still initializing; the
+    session context then finds that session by path and connects to the same kernel a second time,
+    and that second connection, the one the notebook keeps, ignores comm messages
+    (``handleComms=false``): every widget says "Error displaying widget: model not found".
+    JupyterLab's status bar says "<kernel> | Idle" only once the session has a connected kernel;
+    Notebook 7 has no status bar, so there the server must list the notebook's session with a
+    connected, idle kernel before the indicator counts.
+    """
     page.locator(".jp-Notebook").wait_for()
-    page.wait_for_function(
-        """() => {
-            const dialog = document.querySelector('.jp-Dialog');
-            if (dialog !== null) throw new Error('a dialog opened: ' + dialog.innerText);
-            const text = document.body.innerText;
-            if (/\\| Idle/.test(text)) return true;   // JupyterLab's status bar
-            const indicator = document.querySelector('.jp-Notebook-ExecutionIndicator');
-            return indicator !== null && indicator.getAttribute('data-status') === 'idle';  // Notebook 7
-        }""",
-        timeout=90_000,
-    )
+    check = """() => {
+        const dialog = document.querySelector('.jp-Dialog');
+        if (dialog !== null) throw new Error('a dialog opened: ' + dialog.innerText);
+        const bar = document.querySelector('#jp-main-statusbar');
+        if (bar !== null) return /\\| Idle/.test(bar.innerText);          // JupyterLab's status bar
+        const indicator = document.querySelector('.jp-Notebook-ExecutionIndicator');
+        return indicator !== null && indicator.getAttribute('data-status') === 'idle';  // Notebook 7
+    }"""
+    deadline = time.monotonic() + 90
+    if "/notebooks/" in page.url:  # Notebook 7: first the server's session for this notebook
+        parsed = urllib.parse.urlsplit(page.url)
+        name = urllib.parse.unquote(parsed.path.split("/notebooks/", 1)[1])
+        while True:  # the page's own cookies (the token login) authenticate page.request
+            sessions = page.request.get(f"{parsed.scheme}://{parsed.netloc}/api/sessions").json()
+            kernels = [s["kernel"] for s in sessions if s["path"] == name and s.get("kernel")]
+            if any(k.get("connections", 0) >= 1 and k.get("execution_state") == "idle" for k in kernels):
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no connected, idle kernel for {name}: {sessions}")
+            page.wait_for_timeout(200)  # the server's sessions change without telling the page
+    page.wait_for_function(check, timeout=max(1_000, (deadline - time.monotonic()) * 1000))
 
 
 def screenshot(page: Any, name: str, full_page: bool = True) -> Path:

@@ -108,7 +108,7 @@ class Kernel:
 
     def submit(self, code: str) -> str:
         """Send a cell for execution without waiting; return its message id."""
-        return str(self.client.execute(code, allow_stdin=False))
+        return str(self.client.execute(code, allow_stdin=True))  # as JupyterLab sends cells: a person is there
 
     def reply(self, msg_id: str, timeout: float = 60.0) -> dict[str, Any]:
         """Wait for the execute_reply of a cell, and for its outputs (they travel on another channel)."""

@@ -35,8 +35,11 @@ with workflow("deploy") as wf:
 def write_deploy_notebook(folder: Path, notify_url: str | None = None) -> Path:
     notebook = nbformat.v4.new_notebook()
     notify = {"type": "webhook", "url": notify_url} if notify_url else None
+    parameters = nbformat.v4.new_code_cell("answers_file = None")
+    parameters.metadata["tags"] = ["parameters"]
     notebook.cells = [
-        nbformat.v4.new_code_cell(f"NOTIFY = {notify!r}"),
+        parameters,
+        nbformat.v4.new_code_cell(f"NOTIFY = {notify!r}\nimport graflow_nb\ngraflow_nb.use_answers(answers_file)"),
         nbformat.v4.new_code_cell(DEPLOY),
         nbformat.v4.new_code_cell('print("RESULT", wf.execute())'),
     ]
@@ -201,3 +204,38 @@ def test_the_script_jupytext_makes_of_each_example_prints_what_the_notebook_did(
     # a script's checkpoints go to ./.graflow_nb, a notebook's beside it: the one line that may differ
     missing = [line for line in stored_stdout(notebook) if line not in printed and "checkpoint folder" not in line]
     assert not missing, f"printed by the notebook, not by its script: {missing}\n{done.stdout}"
+
+
+def test_a_missing_answer_under_papermill_offers_no_recording(tmp_path: Path, client_env: dict[str, str]) -> None:
+    """Recording needs someone to answer; nobody can here, so the error only says which entry to add."""
+    notebook = write_deploy_notebook(tmp_path)
+    answers = tmp_path / "answers.json"
+    answers.write_text(json.dumps({"version": 1, "answers": [{"task": "other", "call": 0, "let_time_out": True}]}))
+    done = run(
+        [str(BIN / "papermill"), notebook.name, "out.ipynb", "-p", "answers_file", answers.name], client_env, tmp_path
+    )
+    assert done.returncode != 0
+    assert f"{answers} has no answer for approval request 0 of task 'deploy' in workflow 'deploy'" in done.stderr
+    assert '{"workflow": "deploy", "task": "deploy", "call": 0, "answer": {"approved": "..."}}' in done.stderr
+    assert "GRAFLOW_NB_ANSWERS_MODE=record" not in done.stderr
+
+
+def test_nbconvert_with_the_answers_file_runs_an_example_through(tmp_path: Path, client_env: dict[str, str]) -> None:
+    shutil.copy(NOTEBOOKS[0], tmp_path)
+    env = {**client_env, "GRAFLOW_NB_ANSWERS": str(NOTEBOOKS[0].parent / "answers.json")}
+    command = [
+        str(BIN / "jupyter"),
+        "nbconvert",
+        "--to",
+        "notebook",
+        "--execute",
+        NOTEBOOKS[0].name,
+        "--output",
+        "done",
+    ]
+    done = run(command, env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    printed = json.loads((tmp_path / "done.ipynb").read_text())["cells"]
+    text = "".join("".join(o.get("text", "")) for cell in printed for o in cell.get("outputs", []))
+    assert "deployed: deploy-1 | deployments made: 1" in text
+    assert (tmp_path / f"{NOTEBOOKS[0].stem}.graflow_nb").is_dir()

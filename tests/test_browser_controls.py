@@ -430,7 +430,7 @@ def test_more_time_keeps_the_request_open_past_its_old_deadline(server: JupyterS
             still = seconds_left(control)  # the old deadline has passed: the countdown goes on
             screenshot(page, f"more-time-{mode}-past-old-deadline")
             control.get_by_role("button", name="Approve").click()
-            printed = page.locator(".jp-OutputArea-output", has_text="RESULT")
+            printed = page.locator(".jp-RenderedText", has_text=re.compile("^RESULT"))
             printed.wait_for(timeout=30_000)
             report = printed.text_content() or ""
         finally:

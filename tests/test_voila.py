@@ -43,23 +43,26 @@ def voila(notebook: Path, **env: str) -> Iterator[str]:
         "--ServerApp.port_retries=0",
     ]
     with log, subprocess.Popen(command, cwd=notebook.parent, env={**clean, **env}, stdout=log, stderr=log) as server:
-        url = f"http://127.0.0.1:{port}/"
-        deadline = time.monotonic() + 90
-        while True:
-            try:  # any answer means it listens (GET / would start a kernel: a visitor of its own)
-                urllib.request.urlopen(f"{url}voila/static/", timeout=5).close()
-                break
-            except urllib.error.HTTPError:
-                break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise TimeoutError(f"voila did not start; see {log.name}") from None
-                time.sleep(0.2)  # nothing to wait on but the port
         try:
+            url = f"http://127.0.0.1:{port}/"
+            deadline = time.monotonic() + 90
+            while True:
+                try:  # any answer means it listens (GET / would start a kernel: a visitor of its own)
+                    urllib.request.urlopen(f"{url}voila/static/", timeout=5).close()
+                    break
+                except urllib.error.HTTPError:
+                    break
+                except OSError:
+                    if time.monotonic() > deadline or server.poll() is not None:
+                        raise TimeoutError(f"voila did not start; see {log.name}") from None
+                    time.sleep(0.2)  # nothing to wait on but the port
             yield url
-        finally:
+        finally:  # also when it did not start: Popen's own exit would wait for it for ever
             server.terminate()
-            server.wait(timeout=30)
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
 
 
 @pytest.fixture
