@@ -19,6 +19,7 @@ import json
 import os
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -81,21 +82,17 @@ def _look_up() -> tuple[Path | None, str]:
     explicit = os.environ.get(NOTEBOOK_ENV)
     if explicit:
         return Path(explicit).resolve(), f"${NOTEBOOK_ENV}"
-    session = _from_session_name(os.environ.get("JPY_SESSION_NAME", ""))
-    if session is not None:
-        return session, "$JPY_SESSION_NAME"
-    vscode = _from_vscode()
-    if vscode is not None:
-        return vscode, "VS Code"
-    server = _from_servers()
-    if server is not None:
-        return server, "the Jupyter server"
-    voila = _from_voila()
-    if voila is not None:
-        return voila, "Voilà's request"
-    batch = _from_batch_client()
-    if batch is not None:
-        return batch, "the command line of the batch client that started the kernel"
+    lookups: list[tuple[Callable[[], Path | None], str]] = [
+        (lambda: _from_session_name(os.environ.get("JPY_SESSION_NAME", "")), "$JPY_SESSION_NAME"),
+        (_from_vscode, "VS Code"),
+        (_from_servers, "the Jupyter server"),
+        (_from_voila, "Voilà's request"),
+        (_from_batch_client, "the command line of the client that started the kernel"),
+    ]
+    for look, how in lookups:  # in this order: the first answer wins
+        found = look()
+        if found is not None:
+            return found, how
     return None, "no JPY_SESSION_NAME, no VS Code file, no local server or batch client names it"
 
 
