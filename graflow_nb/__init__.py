@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ._channel import Channel
 from ._context import TaskExecutionContext
 from ._exceptions import (
+    AnswersFileError,
     ChannelValueError,
     CheckpointDirectoryError,
     CheckpointError,
@@ -32,6 +33,7 @@ from ._exceptions import (
     InvalidAnswerError,
     InvalidFeedbackRequestError,
     LoopRunsWouldFreezeError,
+    MissingAnswerError,
     MissingInputError,
     NestedRunError,
     NoResumableRunError,
@@ -49,7 +51,7 @@ from ._graph import Flow, TaskWrapper, task
 from ._workflow import Workflow, workflow
 
 if TYPE_CHECKING:
-    from ._answers_file import AnswersFileError, MissingAnswerError, RecordAnswers, ReplayAnswers, use_answers
+    from ._answers_file import RecordAnswers, ReplayAnswers, use_answers
     from ._api import close_feedback, pending_requests, provide_feedback
     from ._checkpoint import CheckpointDocument, RequestRecord, RunStatus, TaskError
     from ._deadlines import extend_deadline
@@ -62,7 +64,7 @@ if TYPE_CHECKING:
 
 #: Names loaded on first use, by module.
 _LAZY = {
-    "._answers_file": ("AnswersFileError", "MissingAnswerError", "RecordAnswers", "ReplayAnswers", "use_answers"),
+    "._answers_file": ("RecordAnswers", "ReplayAnswers", "use_answers"),
     "._api": ("close_feedback", "pending_requests", "provide_feedback"),
     "._checkpoint": ("CheckpointDocument", "RequestRecord", "RunStatus", "TaskError"),
     "._deadlines": ("extend_deadline",),

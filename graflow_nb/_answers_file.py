@@ -22,7 +22,6 @@ task id and call order within the task (and the workflow's name, when the entry 
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import warnings
@@ -34,8 +33,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from ._atomic import read_regular_file, write_atomically
 from ._background import background_writes
-from ._exceptions import GraflowNbError, InvalidAnswerError
-from ._feedback import ANSWER_FIELDS, MAIN_ANSWER_FIELD, FeedbackRequest, FeedbackResponse, given_fields
+from ._exceptions import AnswersFileError, InvalidAnswerError, MissingAnswerError
+from ._feedback import ANSWER_FIELDS, FeedbackRequest, FeedbackResponse, given_fields
 from ._jsonable import to_json_data
 
 if TYPE_CHECKING:
@@ -47,27 +46,8 @@ ANSWERS_ENV = "GRAFLOW_NB_ANSWERS"
 ANSWERS_MODE_ENV = "GRAFLOW_NB_ANSWERS_MODE"
 
 
-class MissingAnswerError(GraflowNbError, LookupError):
-    """Raised in a task when a replayed answers file has no answer for its request."""
-
-    def __init__(self, request: FeedbackRequest, path: Path, *, can_record: bool = True) -> None:
-        self.request = request
-        entry = {"workflow": request.workflow, "task": request.task_id, "call": request.call_index}
-        example = json.dumps({**entry, "answer": {MAIN_ANSWER_FIELD[request.feedback_type.value]: "..."}})
-        record = f", or record the answers once with {ANSWERS_MODE_ENV}=record" if can_record else ""
-        super().__init__(
-            f"{path.absolute()} has no answer for {request.feedback_type.value} request {request.call_index} of "
-            f"task {request.task_id!r} in workflow {request.workflow!r} ({request.prompt!r}); add {example} to "
-            f"its answers{record}"
-        )
-
-
 #: The largest answers file read (a few thousand answers are a few MB).
 ANSWERS_FILE_LIMIT = 256 * 2**20
-
-
-class AnswersFileError(GraflowNbError, ValueError):
-    """Raised when an answers file cannot be read."""
 
 
 class RecordedAnswer(BaseModel):

@@ -9,7 +9,7 @@ from ._checkpoint import CheckpointDocument, RequestRecord
 from ._decision_log import RefusalLog
 from ._engine import live_engines
 from ._exceptions import FeedbackAlreadySettledError, InvalidAnswerError
-from ._feedback import AnswerSource, FeedbackResponse, make_response, settled_detail
+from ._feedback import AnswerSource, FeedbackResponse, already_settled, make_response
 from ._request_events import RequestEvents
 from ._store import CheckpointStore
 
@@ -75,7 +75,7 @@ def _settle(
     events = RequestEvents(store)
     refused = RefusalLog(events.log, record.request, given, via, responded_by)
     if record.response is not None:  # who answered, when, and what, whether or not the run has finished
-        raise refused(FeedbackAlreadySettledError(feedback_id, settled_detail(record.response)))
+        raise refused(already_settled(feedback_id, record.response))
     if document.status.finished:
         ended = f"its run {document.run_id} is {document.status.value}" + (
             f" ({document.reason})" if document.reason else ""
@@ -88,7 +88,7 @@ def _settle(
     except InvalidAnswerError as error:
         raise refused(error) from None
     if not store.file_answer(response):
-        raise refused(FeedbackAlreadySettledError(feedback_id, settled_detail(store.read_answer(feedback_id))))
+        raise refused(already_settled(feedback_id, store.read_answer(feedback_id)))
     events.answered(record.request, response, None, filed_here=True)
     return response
 

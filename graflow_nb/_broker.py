@@ -39,9 +39,9 @@ from ._feedback import (
     FeedbackRequest,
     FeedbackResponse,
     LiveParts,
+    already_settled,
     given_fields,
     make_response,
-    settled_detail,
     utc_now,
 )
 from ._request_events import RequestEvents
@@ -426,7 +426,7 @@ class FeedbackBroker:
             raise FeedbackNotFoundError(feedback_id, self._engine.store.directory)
         refused = RefusalLog(self.events.log, record.request, answer, via, responded_by)
         if record.state != "pending" or record.response is not None:
-            raise refused(FeedbackAlreadySettledError(feedback_id, settled_detail(record.response)))
+            raise refused(already_settled(feedback_id, record.response))
         if feedback_id in self._filing:
             raise refused(FeedbackAlreadySettledError(feedback_id, "an answer to it is being recorded right now"))
         waiting = self._waiting.get(feedback_id)
@@ -456,7 +456,7 @@ class FeedbackBroker:
             self._accept(feedback_id, first)
         request = self._engine.state.records[feedback_id].request
         refused = RefusalLog(self.events.log, request, given_fields(response), response.via, response.responded_by)
-        raise refused(FeedbackAlreadySettledError(feedback_id, settled_detail(first)))
+        raise refused(already_settled(feedback_id, first))
 
     async def poll_filed_answers(self) -> None:
         """Pick up answers other processes filed (CLI, API) while tasks wait."""

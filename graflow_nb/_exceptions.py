@@ -10,6 +10,8 @@ Every error derives from :class:`GraflowNbError` and also from the builtin that 
     ├── ChannelValueError (TypeError)             a channel value is not JSON-compatible
     ├── InvalidFeedbackRequestError (ValueError)  request_feedback() called with bad arguments
     ├── InvalidAnswerError (ValueError)           an answer does not fit its request
+    ├── AnswersFileError (ValueError)             an answers file cannot be read or used
+    ├── MissingAnswerError (LookupError)          a replayed answers file has no answer for a request
     ├── FeedbackNotFoundError (LookupError)       no request has that feedback id
     ├── FeedbackAlreadySettledError (ValueError)  the request was answered or closed before
     ├── FeedbackClosedError (LookupError)         request_feedback(): a person closed it unanswered
@@ -37,6 +39,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ._checkpoint import RunStatus
+    from ._feedback import FeedbackRequest, FeedbackResponse
     from ._outcome import RunOutcome
 
 
@@ -111,10 +114,14 @@ class FeedbackNotFoundError(GraflowNbError, LookupError):
 
 
 class FeedbackAlreadySettledError(GraflowNbError, ValueError):
-    """Raised when a request was already answered, or its run has finished."""
+    """Raised when a request was already answered or closed, or its run has finished.
 
-    def __init__(self, feedback_id: str, detail: str) -> None:
+    ``winner`` is the answer (or closure) that came first, when there is one.
+    """
+
+    def __init__(self, feedback_id: str, detail: str, *, winner: FeedbackResponse | None = None) -> None:
         self.feedback_id = feedback_id
+        self.winner = winner
         super().__init__(f"feedback request {feedback_id} cannot be answered: {detail}")
 
 
@@ -140,6 +147,29 @@ class DeadlineNotExtendedError(GraflowNbError, ValueError):
     def __init__(self, feedback_id: str, detail: str) -> None:
         self.feedback_id = feedback_id
         super().__init__(f"the deadline of {feedback_id} cannot be extended: {detail}")
+
+
+class AnswersFileError(GraflowNbError, ValueError):
+    """Raised when an answers file cannot be read or used."""
+
+
+class MissingAnswerError(GraflowNbError, LookupError):
+    """Raised in a task when a replayed answers file has no answer for its request."""
+
+    def __init__(self, request: FeedbackRequest, path: Path, *, can_record: bool = True) -> None:
+        import json
+
+        from ._feedback import MAIN_ANSWER_FIELD
+
+        self.request = request
+        entry = {"workflow": request.workflow, "task": request.task_id, "call": request.call_index}
+        example = json.dumps({**entry, "answer": {MAIN_ANSWER_FIELD[request.feedback_type.value]: "..."}})
+        record = ", or record the answers once with GRAFLOW_NB_ANSWERS_MODE=record" if can_record else ""
+        super().__init__(
+            f"{path.absolute()} has no answer for {request.feedback_type.value} request {request.call_index} of "
+            f"task {request.task_id!r} in workflow {request.workflow!r} ({request.prompt!r}); add {example} to "
+            f"its answers{record}"
+        )
 
 
 class NestedRunError(GraflowNbError, RuntimeError):

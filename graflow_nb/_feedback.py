@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ._exceptions import InvalidAnswerError, InvalidFeedbackRequestError
+from ._exceptions import FeedbackAlreadySettledError, InvalidAnswerError, InvalidFeedbackRequestError
 from ._jsonable import find_non_json, to_json_data
 from ._notification import redact_notification_config, validate_notification_config
 
@@ -191,6 +191,11 @@ def _field_text(value: Any) -> str:
     if isinstance(value, (str, int)) or value is None:
         return str(value)
     return json.dumps(value, ensure_ascii=False)
+
+
+def already_settled(feedback_id: str, first: FeedbackResponse | None) -> FeedbackAlreadySettledError:
+    """The error for an answer that came after ``first`` (None: the request closed as its run ended)."""
+    return FeedbackAlreadySettledError(feedback_id, settled_detail(first), winner=first)
 
 
 def settled_detail(response: FeedbackResponse | None) -> str:

@@ -123,8 +123,10 @@ def test_first_of_an_answer_and_a_closure_wins(checkpoint_dir: Path) -> None:
     outcome = review_workflow("close-race", timeout=0.1).run()
     ids = request_ids(outcome.checkpoint_path)
     provide_feedback(ids["review"], approved=False, reason="numbers wrong", responded_by="ana")
-    with pytest.raises(FeedbackAlreadySettledError, match="already answered by ana via api"):
+    with pytest.raises(FeedbackAlreadySettledError, match="already answered by ana via api") as late:
         close_feedback(ids["review"], reason="late")
+    assert late.value.winner is not None
+    assert (late.value.winner.approved, late.value.winner.reason) == (False, "numbers wrong")  # what won
     close_feedback(ids["pick"], closed_by="ana")
     with pytest.raises(FeedbackAlreadySettledError, match="already closed without an answer by ana"):
         provide_feedback(ids["pick"], selected="us")
