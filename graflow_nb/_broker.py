@@ -76,6 +76,7 @@ class _Waiting:
     failure: Exception | None = None
     timeout_scope: anyio.CancelScope | None = None  # while the task waits out a timeout
     deadline: datetime | None = None
+    deadline_final: bool = False  # the wait is over: the deadline can no longer move
 
 
 class FeedbackBroker:
@@ -143,10 +144,11 @@ class FeedbackBroker:
                     waiting.deadline = utc_now()
                 with anyio.move_on_after(_seconds_until(waiting.deadline)) as waiting.timeout_scope:
                     await waiting.event.wait()
-                waiting.timeout_scope = None  # from here on, the deadline cannot move
+                waiting.timeout_scope, waiting.deadline_final = None, True  # from here on, it cannot move
                 timed_out = waiting.response is None and not waiting.interrupted and waiting.failure is None
                 if timed_out:
-                    self.events.timed_out(record.request, live.notification)
+                    unseen_why = "nobody could answer it where the notebook ran" if unseen else None
+                    self.events.timed_out(record.request, live.notification, unseen_why)
                     if request.on_timeout == "default":
                         await self._answer_with_default(record.request)  # accepted: sets waiting.response
         finally:
@@ -184,7 +186,11 @@ class FeedbackBroker:
         if record is None:
             raise FeedbackNotFoundError(feedback_id, self._engine.store.directory)
         waiting = self._waiting.get(feedback_id)
-        problem = deadline_problem(record, waiting_now=waiting is not None and waiting.timeout_scope is not None)
+        # waiting now: its deadline is set (as the request is shown), and the wait is not over
+        waiting_now = waiting is not None and not waiting.deadline_final
+        if waiting is not None and record.request.timeout is not None and waiting.deadline is None:
+            waiting_now = False  # asked again on resume, not yet shown: its deadline is not set yet
+        problem = deadline_problem(record, waiting_now=waiting_now)
         if problem is not None or waiting is None:
             raise DeadlineNotExtendedError(feedback_id, problem or "no task waits for it now")
         deadline = later_deadline(waiting.deadline, seconds)
@@ -200,10 +206,11 @@ class FeedbackBroker:
             raise DeadlineNotExtendedError(feedback_id, "its run has just ended") from None
 
     def _move_deadline(self, feedback_id: str, waiting: _Waiting, deadline: datetime) -> None:
-        """Make the waiting task time out at ``deadline`` instead, and tell the presenters (on the loop)."""
-        assert waiting.timeout_scope is not None
+        """Make the waiting task time out at ``deadline`` instead, and tell the presenters (on the loop).
+        Before its wait has begun (the request is being shown), the wait starts with this deadline."""
         waiting.deadline = deadline
-        waiting.timeout_scope.deadline = anyio.current_time() + _seconds_until(deadline)
+        if waiting.timeout_scope is not None:
+            waiting.timeout_scope.deadline = anyio.current_time() + _seconds_until(deadline)
         self._record_deadline(feedback_id, deadline)
         request = self._engine.state.records[feedback_id].request
         for presenter in self._engine.presenters:
@@ -222,7 +229,7 @@ class FeedbackBroker:
         """Deadlines other processes filed (the filer logged them): each one later than ours moves it."""
         for feedback_id, entry in filed.items():
             waiting = self._waiting.get(feedback_id)
-            if waiting is None or waiting.timeout_scope is None or waiting.deadline is None:
+            if waiting is None or waiting.deadline_final or waiting.deadline is None:
                 continue
             if entry.deadline > waiting.deadline:
                 self._move_deadline(feedback_id, waiting, entry.deadline)
@@ -466,7 +473,7 @@ class FeedbackBroker:
             if not self._waiting:
                 continue
             wanted = list(self._waiting)
-            timed = [feedback_id for feedback_id, waiting in self._waiting.items() if waiting.timeout_scope]
+            timed = [fid for fid, waiting in self._waiting.items() if waiting.deadline and not waiting.deadline_final]
             filed = await anyio.to_thread.run_sync(_read_filed, self._engine.store, folder, wanted)
             for feedback_id, response in filed.items():
                 self._accept(feedback_id, response)

@@ -12,7 +12,7 @@ from typing import Any
 from ._api import close_feedback, provide_feedback
 from ._cancel import cancel_stored_run
 from ._checkpoint import CheckpointDocument, RequestRecord
-from ._console import cli_commands
+from ._console import cli_commands, plain_prompt
 from ._deadlines import check_extension, extend_deadline, parse_duration
 from ._decision_table import decision_log
 from ._exceptions import CheckpointError, GraflowNbError, InvalidAnswerError
@@ -143,7 +143,7 @@ def _list(store: CheckpointStore) -> int:
                     note = f"  [times out {record.deadline.astimezone():%H:%M:%S}]"
                 print(
                     f"  {record.feedback_id}  {record.request.feedback_type.value}"
-                    f"  {record.request.task_id}: {record.request.prompt}{note}"
+                    f"  {record.request.task_id}: {plain_prompt(record.request.prompt)}{note}"
                 )
     return EXIT_OK
 

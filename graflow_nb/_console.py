@@ -8,6 +8,7 @@ import queue
 import re
 import select
 import shlex
+import shutil
 import sys
 import threading
 from datetime import datetime
@@ -86,13 +87,21 @@ def prompt_text(request: FeedbackRequest) -> str:
     return "\n".join(lines) + "\n> "
 
 
+def cli_program() -> list[str]:
+    """How a person runs the CLI from here: ``graflow-nb`` when it is on the PATH, else this Python's
+    ``python -m graflow_nb`` (a virtualenv that is not activated, a kernel started by papermill)."""
+    if shutil.which("graflow-nb"):
+        return ["graflow-nb"]
+    return [sys.executable, "-m", "graflow_nb"]
+
+
 def cli_commands(request: FeedbackRequest, directory: str | os.PathLike[str]) -> list[str]:
     """Complete commands that answer a request from another terminal, one per choice, safe to paste.
 
     Every word is shell-quoted and the folder is absolute, so a command pasted anywhere does what it
     says and nothing else; placeholder values (a reason, a text) are plain words to replace.
     """
-    start = ["graflow-nb", "answer", request.feedback_id]
+    start = [*cli_program(), "answer", request.feedback_id]
     end = ["--dir", str(Path(directory).resolve())]
     choices: list[list[str]]
     kind = request.feedback_type

@@ -81,13 +81,15 @@ def deadline_problem(record: RequestRecord, waiting_now: bool) -> str | None:
         return settled_detail(record.response)
     if record.state != "pending":
         return "the request is closed"
+    if not waiting_now:
+        again = "its timeout starts again when the run is resumed" if record.request.timeout is not None else ""
+        return (
+            "no task waits for it now (its run is paused or stopped)"
+            + (f"; {again}" if again else "")
+            + (" — answer it, then resume the run")
+        )
     if record.request.timeout is None:
         return "it has no timeout: it waits until answered"
-    if not waiting_now:
-        return (
-            "no task waits for it now (its run is paused or stopped); its timeout starts again when the run "
-            "is resumed — or answer it now"
-        )
     return None
 
 

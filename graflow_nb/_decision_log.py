@@ -86,9 +86,9 @@ class DecisionLog:
         """Someone gave people more time: the request now times out at ``deadline``."""
         self._append("extended", request, by=by, via=via, deadline=deadline.isoformat())
 
-    def timed_out(self, request: FeedbackRequest) -> None:
-        """Nobody answered within the request's timeout; the run pauses."""
-        self._append("timed_out", request, timeout=request.timeout)
+    def timed_out(self, request: FeedbackRequest, why: str | None = None) -> None:
+        """Nobody answered within the request's timeout (or ``why`` nobody could); the run pauses."""
+        self._append("timed_out", request, timeout=request.timeout, reason=why)
 
     def closed(self, request: FeedbackRequest, reason: str | None) -> None:
         """The run ended (cancelled, failed, completed) with the request still unanswered."""

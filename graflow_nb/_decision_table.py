@@ -103,6 +103,8 @@ def _what(entry: dict[str, Any]) -> str:
         return f"{entry.get('value')}: {entry.get('reason', '')}"
     if event == "extended":
         return f"deadline moved to {_local_time(entry.get('deadline'))}"
+    if event == "timed_out" and entry.get("reason"):
+        return str(entry["reason"])
     if event == "timed_out":
         timeout = entry.get("timeout")
         return f"no answer within {timeout:g} s" if isinstance(timeout, (int, float)) else "no answer in time"

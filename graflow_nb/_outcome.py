@@ -40,7 +40,7 @@ class RunOutcome:
             lines.append(
                 "answer with graflow_nb.provide_feedback(...) or "
                 f"`graflow-nb answer <feedback_id> --dir {self.checkpoint_path.parent}`, "
-                "then call wf.resume()"
+                "then resume the run (wf.resume(), or run the workflow's cell or notebook again)"
             )
         lines.append(f"checkpoint: {self.checkpoint_path}")
         return "\n".join(lines)

@@ -69,9 +69,9 @@ class RequestEvents:
         event: NotificationEvent = "request_closed" if response.closed else "request_answered"
         self._notify(event, request, notification, response=response)
 
-    def timed_out(self, request: FeedbackRequest, notification: dict[str, Any] | None) -> None:
-        """Nobody answered in time; the run pauses."""
-        self.log.timed_out(request)
+    def timed_out(self, request: FeedbackRequest, notification: dict[str, Any] | None, why: str | None = None) -> None:
+        """Nobody answered in time (or, ``why``, nobody could); the run pauses."""
+        self.log.timed_out(request, why)
         self._notify("request_timed_out", request, notification)
 
     def closed(self, request: FeedbackRequest, reason: str | None) -> None:

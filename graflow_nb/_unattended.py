@@ -80,7 +80,10 @@ def tell_unattended(request: FeedbackRequest, directory: str | os.PathLike[str],
         f"{request.feedback_type.value} {request.feedback_id} ({request.workflow} / {request.task_id}): "
         f"{plain_prompt(request.prompt)}\n  answer it from a terminal:\n    {commands}\n  {then}\n"
     )
-    for stream in {id(s): s for s in (sys.stderr, sys.__stderr__) if s is not None}.values():
+    # ipykernel copies what reaches the process's stderr into the cell as well: write there once
+    captured = getattr(sys.stderr, "_should_watch", False)
+    streams = [sys.__stderr__] if captured else [sys.stderr, sys.__stderr__]
+    for stream in {id(s): s for s in streams if s is not None}.values():
         try:
             stream.write(text)
             stream.flush()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -17,6 +19,11 @@ class StartInBackground(Protocol):
     """Starts ``wf.run(**options)`` in a thread and returns its Future."""
 
     def __call__(self, wf: Workflow, **options: Any) -> Future[RunOutcome]: ...
+
+
+# The tests run as from an activated virtualenv, where `graflow-nb` is on the PATH (the printed
+# commands then say `graflow-nb`; tests/test_console.py checks the other case).
+os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 
 
 @pytest.fixture(autouse=True)

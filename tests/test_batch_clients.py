@@ -128,6 +128,11 @@ def test_papermill_waits_when_told_to_and_an_answer_from_a_terminal_ends_the_wai
         client.kill()
         client.wait()
     assert result_printed(tmp_path / "out.ipynb") == "RESULT held back"
+    notice = "nobody can click in this notebook's run"
+    assert log.read_text().count(notice) == 1  # once on the terminal
+    cells = json.loads((tmp_path / "out.ipynb").read_text())["cells"]
+    told = "".join("".join(o.get("text", "")) for c in cells for o in c.get("outputs", []) if o.get("name") == "stderr")
+    assert told.count(notice) == 1  # and once in the cell
 
 
 def test_papermill_waits_when_people_were_notified(tmp_path: Path, client_env: dict[str, str]) -> None:

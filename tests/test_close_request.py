@@ -33,7 +33,9 @@ def review_workflow(name: str, *, timeout: float | None) -> Workflow:
         @task(inject_context=True)
         def review(ctx: TaskExecutionContext) -> str:
             try:
-                answer = ctx.request_feedback(feedback_type="approval", prompt="Publish the report?", timeout=timeout)
+                answer = ctx.request_feedback(
+                    feedback_type="approval", prompt="Publish **the report**?", timeout=timeout
+                )
             except FeedbackClosedError as closed:
                 return f"skipped ({closed.closed_by}: {closed.reason})"
             return "published" if answer.approved else "held back"
@@ -65,6 +67,7 @@ def test_a_paused_request_closed_from_the_cli_raises_in_its_task_on_resume(check
 
     listing = run_cli("list", directory=checkpoint_dir).stdout
     assert "[closed by erin: report withdrawn, applied on resume]" in listing
+    assert "review: Publish the report?" in listing  # the prompt as plain text
     shown = json.loads(run_cli("show", ids["review"], directory=checkpoint_dir).stdout)
     assert shown["state"] == "closed"
     assert shown["response"]["closed"] is True

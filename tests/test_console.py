@@ -84,3 +84,30 @@ def request(kind: FeedbackType, **fields: object) -> FeedbackRequest:
 )
 def test_prompt_lines_become_answers(question: FeedbackRequest, line: str, answer: dict[str, object]) -> None:
     assert parse_console_answer(question, line) == answer
+
+
+def test_a_printed_command_works_where_graflow_nb_is_not_on_the_path(
+    checkpoint_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A virtualenv that is not activated (or a kernel papermill started): the command names this Python."""
+    from graflow_nb import FeedbackAlreadySettledError, TaskExecutionContext, provide_feedback, task, workflow
+    from graflow_nb._console import cli_commands
+    from graflow_nb._store import CheckpointStore
+
+    bare = "/usr/bin:/bin"
+    monkeypatch.setenv("PATH", bare)
+    with workflow("off-path") as wf:
+
+        @task(inject_context=True)
+        def ask(ctx: TaskExecutionContext) -> bool:
+            return bool(ctx.request_feedback(feedback_type="approval", prompt="Go?", timeout=0.1).approved)
+
+    (feedback_id,) = wf.run().pending_feedback_ids
+    _, record = CheckpointStore(checkpoint_dir).find_request(feedback_id)
+    approve = cli_commands(record.request, checkpoint_dir)[0]
+    assert approve.startswith(f"{sys.executable} -m graflow_nb answer {feedback_id} --approve")
+    shell = ["bash", "-c", approve]
+    pasted = subprocess.run(shell, env={"PATH": bare}, capture_output=True, text=True, timeout=60, check=False)
+    assert pasted.returncode == 0, pasted.stderr
+    with pytest.raises(FeedbackAlreadySettledError, match="already answered"):
+        provide_feedback(feedback_id, approved=False)
