@@ -158,3 +158,16 @@ def test_a_blocking_run_cell_does_not_hold_the_page_back(tmp_path: Path, form: s
             screenshot(page, f"voila-{form}")
     assert "'yes'" in shown
     assert after.startswith("after the run cell")  # the cells below ran: the page was not held back
+
+
+def test_the_app_is_served_beside_jupyterlab(tmp_path: Path) -> None:
+    """As the README says: with JupyterLab running (./scripts/lab, Binder), the app is at /voila/render/."""
+    from tests.browser import jupyter_server
+
+    shutil.copy(APP, tmp_path)
+    with jupyter_server(tmp_path) as server, chromium_page(height=1200) as page:
+        try:
+            page.goto(f"{server.url}/voila/render/{APP.name}?token={server.token}")
+            page.get_by_role("button", name="stable").wait_for(timeout=120_000)
+        finally:
+            screenshot(page, "voila-beside-lab")
