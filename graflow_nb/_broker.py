@@ -78,6 +78,11 @@ class _Waiting:
     deadline: datetime | None = None
     deadline_final: bool = False  # the wait is over: the deadline can no longer move
 
+    @property
+    def deadline_runs(self) -> bool:
+        """Whether a deadline is set and can still move (the task waits, or is about to, on it)."""
+        return self.deadline is not None and not self.deadline_final
+
 
 class FeedbackBroker:
     """The requests of one run and the tasks waiting for their answers."""
@@ -186,10 +191,10 @@ class FeedbackBroker:
         if record is None:
             raise FeedbackNotFoundError(feedback_id, self._engine.store.directory)
         waiting = self._waiting.get(feedback_id)
-        # waiting now: its deadline is set (as the request is shown), and the wait is not over
-        waiting_now = waiting is not None and not waiting.deadline_final
-        if waiting is not None and record.request.timeout is not None and waiting.deadline is None:
-            waiting_now = False  # asked again on resume, not yet shown: its deadline is not set yet
+        # a request without a timeout is waiting whenever its task is; one with a timeout, once its
+        # deadline is set (as it is shown) and until its wait is over
+        untimed = record.request.timeout is None
+        waiting_now = waiting is not None and (waiting.deadline_runs or (untimed and not waiting.deadline_final))
         problem = deadline_problem(record, waiting_now=waiting_now)
         if problem is not None or waiting is None:
             raise DeadlineNotExtendedError(feedback_id, problem or "no task waits for it now")
@@ -229,7 +234,7 @@ class FeedbackBroker:
         """Deadlines other processes filed (the filer logged them): each one later than ours moves it."""
         for feedback_id, entry in filed.items():
             waiting = self._waiting.get(feedback_id)
-            if waiting is None or waiting.deadline_final or waiting.deadline is None:
+            if waiting is None or not waiting.deadline_runs or waiting.deadline is None:
                 continue
             if entry.deadline > waiting.deadline:
                 self._move_deadline(feedback_id, waiting, entry.deadline)
@@ -473,7 +478,7 @@ class FeedbackBroker:
             if not self._waiting:
                 continue
             wanted = list(self._waiting)
-            timed = [fid for fid, waiting in self._waiting.items() if waiting.deadline and not waiting.deadline_final]
+            timed = [feedback_id for feedback_id, waiting in self._waiting.items() if waiting.deadline_runs]
             filed = await anyio.to_thread.run_sync(_read_filed, self._engine.store, folder, wanted)
             for feedback_id, response in filed.items():
                 self._accept(feedback_id, response)
