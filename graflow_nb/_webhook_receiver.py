@@ -23,6 +23,11 @@ class ReceivedPost:
     headers: dict[str, str]
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # many senders connect at once; the default backlog of 5 resets some
+
+
 class WebhookReceiver:
     """Listens on 127.0.0.1 (a free port) and records every POST.
 
@@ -36,8 +41,7 @@ class WebhookReceiver:
         self._changed = threading.Condition()
         self._released = threading.Event()
         self.received: list[ReceivedPost] = []
-        self._server = ThreadingHTTPServer((host, 0), self._handler_class())
-        self._server.daemon_threads = True
+        self._server = _Server((host, 0), self._handler_class())
         self._thread = threading.Thread(target=self._server.serve_forever, name="webhook-receiver", daemon=True)
         self._thread.start()
 

@@ -245,7 +245,8 @@ class TestPauseCancelFallback:
             "    while paused_wf.runs()[-1].status.value != 'completed':\n"
             "        await asyncio.sleep(0.02)\n"
             "await asyncio.wait_for(resumed(), 20)\n"
-            "print(paused_wf.runs()[-1].channel['ask.__result__']['approved'], paused_wf.last_run.result()['approved'])"
+            "result = await asyncio.wait_for(paused_wf.last_run, 20)  # the handle hears of it a turn later\n"
+            "print(paused_wf.runs()[-1].channel['ask.__result__']['approved'], result['approved'])"
         )
         assert waited.strip() == "True True"
 
