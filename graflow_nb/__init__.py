@@ -13,9 +13,11 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from ._channel import Channel
-from ._context import TaskExecutionContext
-from ._exceptions import (
+from ._api.workflow import Workflow, workflow
+from ._definition.graph import Flow, TaskWrapper, task
+from ._engine.channel import Channel
+from ._engine.context import TaskExecutionContext
+from ._model.errors import (
     AnswersFileError,
     ChannelValueError,
     CheckpointDirectoryError,
@@ -47,33 +49,31 @@ from ._exceptions import (
     WorkflowFailed,
     WorkflowPaused,
 )
-from ._graph import Flow, TaskWrapper, task
-from ._workflow import Workflow, workflow
 
 if TYPE_CHECKING:
-    from ._answers_file import RecordAnswers, ReplayAnswers, use_answers
-    from ._api import close_feedback, pending_requests, provide_feedback
-    from ._checkpoint import CheckpointDocument, RequestRecord, RunStatus, TaskError
-    from ._deadlines import extend_deadline
-    from ._decision_table import DecisionTable, decision_log
-    from ._delivery import DeliveryPolicy, configure_notifications
-    from ._feedback import AnswerSource, FeedbackRequest, FeedbackResponse, FeedbackType
-    from ._notebook_path import set_notebook_path
-    from ._outcome import RunOutcome
-    from ._store import CheckpointStore
+    from ._engine.answering import close_feedback, pending_requests, provide_feedback
+    from ._engine.deadlines import extend_deadline
+    from ._frontends.answers_file import RecordAnswers, ReplayAnswers, use_answers
+    from ._io.decision_table import DecisionTable, decision_log
+    from ._io.delivery import DeliveryPolicy, configure_notifications
+    from ._io.notebook_path import set_notebook_path
+    from ._io.store import CheckpointStore
+    from ._model.checkpoint import CheckpointDocument, RequestRecord, RunStatus, TaskError
+    from ._model.feedback import AnswerSource, FeedbackRequest, FeedbackResponse, FeedbackType
+    from ._model.outcome import RunOutcome
 
 #: Names loaded on first use, by module.
 _LAZY = {
-    "._answers_file": ("RecordAnswers", "ReplayAnswers", "use_answers"),
-    "._api": ("close_feedback", "pending_requests", "provide_feedback"),
-    "._checkpoint": ("CheckpointDocument", "RequestRecord", "RunStatus", "TaskError"),
-    "._deadlines": ("extend_deadline",),
-    "._decision_table": ("DecisionTable", "decision_log"),
-    "._delivery": ("DeliveryPolicy", "configure_notifications"),
-    "._feedback": ("AnswerSource", "FeedbackRequest", "FeedbackResponse", "FeedbackType"),
-    "._notebook_path": ("set_notebook_path",),
-    "._outcome": ("RunOutcome",),
-    "._store": ("CheckpointStore",),
+    "._frontends.answers_file": ("RecordAnswers", "ReplayAnswers", "use_answers"),
+    "._engine.answering": ("close_feedback", "pending_requests", "provide_feedback"),
+    "._model.checkpoint": ("CheckpointDocument", "RequestRecord", "RunStatus", "TaskError"),
+    "._engine.deadlines": ("extend_deadline",),
+    "._io.decision_table": ("DecisionTable", "decision_log"),
+    "._io.delivery": ("DeliveryPolicy", "configure_notifications"),
+    "._model.feedback": ("AnswerSource", "FeedbackRequest", "FeedbackResponse", "FeedbackType"),
+    "._io.notebook_path": ("set_notebook_path",),
+    "._model.outcome": ("RunOutcome",),
+    "._io.store": ("CheckpointStore",),
 }
 _MODULE_OF = {name: module for module, names in _LAZY.items() for name in names}
 

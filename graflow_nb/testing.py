@@ -13,11 +13,11 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ._feedback import FeedbackRequest, FeedbackResponse
-from ._webhook_receiver import ReceivedPost, WebhookReceiver
+from ._io.webhook_receiver import ReceivedPost, WebhookReceiver
+from ._model.feedback import FeedbackRequest, FeedbackResponse
 
 if TYPE_CHECKING:
-    from ._engine import Engine, TaskState
+    from ._engine.engine import Engine, TaskState
 
 __all__ = ["ReceivedPost", "RecordingPresenter", "ScriptedAnswers", "WebhookReceiver"]
 

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 import pytest
 
 from graflow_nb import RunOutcome, Workflow
-from graflow_nb._engine import live_engines
+from graflow_nb._engine.engine import live_engines
 
 
 class StartInBackground(Protocol):

@@ -30,7 +30,7 @@ from graflow_nb import (
     task,
     workflow,
 )
-from graflow_nb._graph import Flowable
+from graflow_nb._definition.graph import Flowable
 from tests.helpers import run_cli, wait_until
 
 
@@ -167,7 +167,7 @@ class TestResumeChecks:
             [
                 sys.executable,
                 "-c",
-                "import sys; from pathlib import Path; from graflow_nb._run_claim import RunClaim\n"
+                "import sys; from pathlib import Path; from graflow_nb._io.run_claim import RunClaim\n"
                 f"claim = RunClaim.acquire(Path({str(checkpoint_dir)!r}), {run_id!r}); print('held', flush=True)\n"
                 "sys.stdin.read()",
             ],

@@ -11,7 +11,7 @@ import textwrap
 from pathlib import Path
 
 from graflow_nb import RunStatus, TaskExecutionContext, task, workflow
-from graflow_nb._console import ConsolePresenter
+from graflow_nb._frontends.console import ConsolePresenter
 from tests.helpers import read_until, run_cli
 
 

@@ -21,7 +21,7 @@ from graflow_nb import (
     task,
     workflow,
 )
-from graflow_nb._engine import live_engines
+from graflow_nb._engine.engine import live_engines
 from tests.conftest import StartInBackground
 from tests.helpers import run_cli, wait_until
 
@@ -138,8 +138,8 @@ def test_first_of_an_answer_and_a_closure_wins(checkpoint_dir: Path) -> None:
 def test_a_closure_carries_no_answer(checkpoint_dir: Path) -> None:
     outcome = review_workflow("close-bad", timeout=0.1).run()
     ids = request_ids(outcome.checkpoint_path)
-    from graflow_nb._feedback import make_response
-    from graflow_nb._store import CheckpointStore
+    from graflow_nb._io.store import CheckpointStore
+    from graflow_nb._model.feedback import make_response
 
     _, record = CheckpointStore(checkpoint_dir).find_request(ids["review"])
     with pytest.raises(InvalidAnswerError, match="closing a request takes no answer"):

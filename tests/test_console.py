@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from graflow_nb import FeedbackRequest, FeedbackType
-from graflow_nb._console import parse_console_answer
+from graflow_nb._frontends.console import parse_console_answer
 from tests.helpers import read_until
 
 SCRIPT = textwrap.dedent(
@@ -91,8 +91,8 @@ def test_a_printed_command_works_where_graflow_nb_is_not_on_the_path(
 ) -> None:
     """A virtualenv that is not activated (or a kernel papermill started): the command names this Python."""
     from graflow_nb import FeedbackAlreadySettledError, TaskExecutionContext, provide_feedback, task, workflow
-    from graflow_nb._console import cli_commands
-    from graflow_nb._store import CheckpointStore
+    from graflow_nb._frontends.console import cli_commands
+    from graflow_nb._io.store import CheckpointStore
 
     bare = "/usr/bin:/bin"
     monkeypatch.setenv("PATH", bare)

@@ -21,9 +21,9 @@ from graflow_nb import (
     task,
     workflow,
 )
-from graflow_nb._deadlines import parse_duration
-from graflow_nb._feedback import utc_now
-from graflow_nb._store import CheckpointStore
+from graflow_nb._engine.deadlines import parse_duration
+from graflow_nb._io.store import CheckpointStore
+from graflow_nb._model.feedback import utc_now
 from graflow_nb.testing import RecordingPresenter
 from tests.conftest import StartInBackground
 from tests.helpers import run_cli, wait_until

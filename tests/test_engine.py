@@ -27,7 +27,7 @@ from graflow_nb import (
     task,
     workflow,
 )
-from graflow_nb._engine import live_engines
+from graflow_nb._engine.engine import live_engines
 from graflow_nb.testing import RecordingPresenter, ScriptedAnswers
 from tests.conftest import StartInBackground
 from tests.helpers import read_until, wait_until

@@ -50,7 +50,7 @@ with workflow("light") as wf:
         return first + 1
 
     first >> second
-heavy = ("pydantic", "asyncio", "anyio", "graflow_nb._engine", "graflow_nb._checkpoint")
+heavy = ("pydantic", "asyncio", "anyio", "graflow_nb._engine.engine", "graflow_nb._model.checkpoint")
 print(",".join(m for m in heavy if m in sys.modules))
 print(wf.execute())
 print(",".join(m for m in heavy if m not in sys.modules))

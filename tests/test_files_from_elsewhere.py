@@ -22,7 +22,7 @@ from graflow_nb import (
     task,
     workflow,
 )
-from graflow_nb._decision_log import DecisionLog
+from graflow_nb._io.decision_log import DecisionLog
 from tests.helpers import run_cli
 
 

@@ -24,7 +24,7 @@ from graflow_nb import (
     task,
     workflow,
 )
-from graflow_nb._engine import Engine, TaskState
+from graflow_nb._engine.engine import Engine, TaskState
 from tests.helpers import wait_until
 
 

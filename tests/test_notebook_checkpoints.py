@@ -226,7 +226,7 @@ def test_the_local_server_is_asked_which_notebook_owns_the_kernel(server: Jupyte
     """The fallback ipynbname uses: without JPY_SESSION_NAME, the server's sessions name the notebook."""
     kernel = connect(server, server.open_notebook("notebooks/other.ipynb"))
     try:
-        found = kernel.run("from graflow_nb._notebook_path import _from_servers\nprint(_from_servers())")
+        found = kernel.run("from graflow_nb._io.notebook_path import _from_servers\nprint(_from_servers())")
     finally:
         kernel.shutdown()
     assert found.strip() == str(server.root / "notebooks" / "other.ipynb")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from graflow_nb import _notebook_path as lookup
+from graflow_nb._io import notebook_path as lookup
 
 
 @pytest.fixture(autouse=True)

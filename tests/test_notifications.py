@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from graflow_nb import RunStatus, TaskExecutionContext, configure_notifications, provide_feedback, task, workflow
-from graflow_nb._delivery import notification_sender
+from graflow_nb._io.delivery import notification_sender
 from graflow_nb.testing import RecordingPresenter, ScriptedAnswers, WebhookReceiver
 
 from .conftest import StartInBackground
@@ -254,7 +254,7 @@ def test_a_bad_webhook_url_is_refused_when_the_request_is_made_without_showing_i
 def test_a_failure_inside_the_sender_is_logged_redacted_and_sending_goes_on(
     sending: None, receiver: WebhookReceiver, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from graflow_nb._delivery import Delivery
+    from graflow_nb._io.delivery import Delivery
 
     sender = notification_sender()
     poisoned_body: dict[str, Any] = {"self": None}
@@ -305,7 +305,7 @@ def test_threads_for_many_one_off_urls_end_once_idle_and_later_deliveries_still_
 ) -> None:
     import threading
 
-    from graflow_nb._delivery import Delivery, DeliveryPolicy, NotificationSender
+    from graflow_nb._io.delivery import Delivery, DeliveryPolicy, NotificationSender
     from tests.helpers import wait_until
 
     before = threading.active_count()

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from graflow_nb import CheckpointError, CheckpointStore, FeedbackResponse, InvalidAnswerError
-from graflow_nb._feedback import build_request, make_response
+from graflow_nb._model.feedback import build_request, make_response
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),

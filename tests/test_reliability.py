@@ -26,7 +26,7 @@ from graflow_nb import (
     task,
     workflow,
 )
-from graflow_nb._engine import live_engines
+from graflow_nb._engine.engine import live_engines
 from graflow_nb.testing import RecordingPresenter
 
 from .conftest import StartInBackground

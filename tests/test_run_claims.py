@@ -90,7 +90,7 @@ def test_workflows_started_from_many_threads_at_once_just_run() -> None:
 
 
 def test_a_planted_run_id_cannot_name_a_lock_outside_the_folder(checkpoint_dir: Path) -> None:
-    from graflow_nb._run_claim import RunClaim
+    from graflow_nb._io.run_claim import RunClaim
 
     for planted in ("../package", "a/b", ".hidden", ""):
         with pytest.raises(RunInUseError, match="is not a run id"):

@@ -19,7 +19,7 @@ from graflow_nb import (
     task,
     workflow,
 )
-from graflow_nb._engine import Engine
+from graflow_nb._engine.engine import Engine
 from tests.helpers import wait_until
 
 

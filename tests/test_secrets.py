@@ -23,7 +23,7 @@ from graflow_nb import (
     task,
     workflow,
 )
-from graflow_nb._delivery import notification_sender
+from graflow_nb._io.delivery import notification_sender
 from graflow_nb.testing import WebhookReceiver
 
 from .helpers import run_cli

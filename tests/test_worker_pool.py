@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from graflow_nb._worker_pool import PooledCalls
+from graflow_nb._util.worker_pool import PooledCalls
 
 ROUNDS = 4000
 WIDTH = 64

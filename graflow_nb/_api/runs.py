@@ -1,0 +1,161 @@
+"""From a workflow's definition to an engine ready to run: a new run, or the run to continue.
+
+Imported by the first run, not by ``import graflow_nb``: the engine, pydantic and the checkpoint
+models load only when a workflow runs.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from .._definition.graph import TaskGraph, describe_differences
+from .._engine.channel import Channel
+from .._engine.engine import Engine, FeedbackPresenter, RunState, new_run_id, run_id_prefix
+from .._frontends.answers_file import answer_presenters
+from .._io.run_claim import RunClaim
+from .._model.checkpoint import CheckpointDocument, RunStatus
+from .._model.errors import CheckpointMismatchError, NoResumableRunError, RunInUseError, UnknownTaskError
+
+if TYPE_CHECKING:
+    from .workflow import Workflow
+
+
+def prepare_engine(
+    wf: Workflow,
+    *,
+    channel: Mapping[str, Any] | None,
+    start_node: str | None,
+    resume: bool | str,
+    presenters: Sequence[FeedbackPresenter],
+    answers: str | os.PathLike[str] | None,
+) -> Engine:
+    """Check the definition (or the run to resume) and build the engine that will run it (see ``Workflow.prepare``).
+
+    The engine holds its run's claim (see _run_claim) from here on: nobody else can run that run
+    until this engine has ended (or been dropped unrun).
+    """
+    store = wf.store
+    store.check_writable()
+    given = [name for name, value in (("channel", channel), ("start_node", start_node)) if value is not None]
+    if resume == "auto" and given:  # the run would ignore them: start afresh, and say so
+        unfinished = _newest_unfinished(wf)
+        if unfinished is not None:
+            print(
+                f"graflow_nb: starting a new run of {wf.name!r} with the {' and '.join(given)} given; not resuming "
+                f"{unfinished.run_id} (continue that one with wf.resume({unfinished.run_id!r}))",
+                file=sys.stderr,
+            )
+        resume = False
+    claimed = _auto_resume_document(wf) if resume == "auto" else None
+    if claimed is not None:
+        document, claim = claimed
+        state, graph = RunState.from_document(document), wf.graph
+    elif resume and resume != "auto":
+        state, graph, claim = _state_to_resume(wf, None if resume is True else resume)
+    else:
+        graph = wf.graph if start_node is None else _part_from(wf, start_node)
+        initial = Channel(channel)
+        graph.check(initial.keys())
+        state = RunState(workflow=wf.name, run_id=new_run_id(wf.name), channel=initial)
+        claim = RunClaim.acquire(store.directory, state.run_id)
+    return Engine(graph, state, store, [*presenters, *answer_presenters(answers)], claim=claim)
+
+
+def _newest_unfinished(wf: Workflow) -> CheckpointDocument | None:
+    """The newest unfinished run, reading only this workflow's files, newest first, until one is found."""
+    for document in wf.store.newest_first(run_id_prefix(wf.name)):
+        if document.workflow == wf.name and not document.status.finished:
+            return document
+    return None
+
+
+def _claim(wf: Workflow, document: CheckpointDocument) -> tuple[CheckpointDocument, RunClaim]:
+    """Claim the run, then read it again: another process may have run it on while we looked."""
+    try:
+        claim = RunClaim.acquire(wf.store.directory, document.run_id)
+    except RunInUseError:
+        if document.status is RunStatus.RUNNING and document.owner_pid is not None:
+            raise RunInUseError(
+                f"run {document.run_id} is still running in process {document.owner_pid}; wait until it pauses or ends"
+            ) from None
+        raise
+    try:
+        current = wf.store.load_run(document.run_id)
+    except BaseException:
+        claim.release()
+        raise
+    if current.status.finished:
+        claim.release()
+        raise NoResumableRunError(f"run {document.run_id} was {current.status.value} meanwhile; nothing to resume")
+    return current, claim
+
+
+def _auto_resume_document(wf: Workflow) -> tuple[CheckpointDocument, RunClaim] | None:
+    """The run to continue automatically (claimed), announced on stdout; None (the reason on stderr) if none."""
+    document = _newest_unfinished(wf)
+    if document is None:
+        return None
+    difference = describe_differences(wf.graph, document.tasks, document.edges)
+    try:
+        if difference:
+            raise CheckpointMismatchError(difference)
+        document, claim = _claim(wf, document)
+    except (CheckpointMismatchError, RunInUseError, NoResumableRunError) as error:
+        print(
+            f"graflow_nb: starting a new run of {wf.name!r}; not resuming {document.run_id}: {error}",
+            file=sys.stderr,
+        )
+        return None
+    _announce_resume(wf, document, "Start afresh with resume=False.")
+    return document, claim
+
+
+def _announce_resume(wf: Workflow, document: CheckpointDocument, advice: str) -> None:
+    """Say which run goes on, how far it got and what was answered meanwhile (stdout: the expected course)."""
+    answered = sum(1 for r in document.pending if wf.store.read_answer(r.feedback_id) is not None)
+    print(
+        f"graflow_nb: resuming run {document.run_id} of {wf.name!r} ({document.status.value}"
+        + (f": {document.reason}" if document.reason else "")
+        + f"; {len(document.completed)}/{len(document.tasks)} tasks done, {len(document.pending)} pending, "
+        f"{answered} answered meanwhile). {advice}".rstrip()
+    )
+
+
+def _part_from(wf: Workflow, start_node: str) -> TaskGraph:
+    if start_node not in wf.graph.tasks:
+        raise UnknownTaskError(start_node, list(wf.graph.tasks))
+    return wf.graph.downstream_of(start_node)
+
+
+def _state_to_resume(wf: Workflow, run_id: str | None) -> tuple[RunState, TaskGraph, RunClaim]:
+    document = _document_to_resume(wf, run_id)
+    difference = describe_differences(wf.graph, document.tasks, document.edges)
+    if difference:
+        raise CheckpointMismatchError(
+            f"run {document.run_id} was saved by a different definition of workflow "
+            f"{wf.name!r}: {difference}. Restore the old tasks, or start a new run with execute()."
+        )
+    document, claim = _claim(wf, document)
+    if run_id is None:  # the newest unfinished run: say which (a run named by id needs no saying)
+        _announce_resume(wf, document, "(The newest unfinished run; name another with resume=RUN_ID.)")
+    return RunState.from_document(document), wf.graph, claim
+
+
+def _document_to_resume(wf: Workflow, run_id: str | None) -> CheckpointDocument:
+    store = wf.store
+    if run_id is not None:
+        document = store.load_run(run_id)
+        if document.workflow != wf.name:
+            raise NoResumableRunError(f"run {run_id} belongs to workflow {document.workflow!r}, not {wf.name!r}")
+        if document.status.finished:
+            raise NoResumableRunError(f"run {run_id} is {document.status.value}; nothing to resume")
+        return document
+    newest = _newest_unfinished(wf)
+    if newest is None:
+        raise NoResumableRunError(
+            f"no unfinished run of workflow {wf.name!r} in {store.directory.resolve()}; start one with execute()"
+        )
+    return newest

@@ -1,0 +1,313 @@
+"""``workflow("name")``: collects tasks and starts, awaits or resumes runs of them."""
+
+from __future__ import annotations
+
+import contextvars
+import os
+import sys
+import threading
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from .._definition.graph import Flowable, TaskGraph, TaskWrapper, current_workflow
+from .._model.errors import NestedRunError
+from .._util.environment import in_voila, running_kernel, widgets_available
+
+if TYPE_CHECKING:
+    from .._engine.engine import Engine, FeedbackPresenter
+    from .._frontends.notebook.run_handle import NotebookRun
+    from .._io.store import CheckpointStore
+    from .._model.checkpoint import CheckpointDocument
+    from .._model.outcome import RunOutcome
+
+T = TypeVar("T")
+
+
+class Workflow:
+    """A named graph of tasks, built inside ``with workflow("name") as wf:``."""
+
+    def __init__(self, name: str, *, checkpoint_dir: str | os.PathLike[str] | None = None) -> None:
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError("a workflow needs a non-empty name")
+        self.name = name
+        self.graph = TaskGraph()
+        self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
+        self._tokens: list[contextvars.Token[Workflow | None]] = []
+        #: The handle of this workflow's latest run started in this kernel (``wf.start()`` or a blocking
+        #: ``wf.execute()``); it follows a paused run resumed from its panel: ``wf.last_run.result()``.
+        self.last_run: NotebookRun | None = None
+
+    def __enter__(self) -> Workflow:
+        self._tokens.append(current_workflow.set(self))
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        current_workflow.reset(self._tokens.pop())
+
+    def __repr__(self) -> str:
+        return f"<workflow {self.name!r}: {len(self.graph.tasks)} tasks>"
+
+    # -- building --------------------------------------------------------------------------
+
+    def add(self, *items: Flowable) -> None:
+        """Add tasks (or flows) that are not connected by ``>>`` or ``|``."""
+        for item in items:
+            if isinstance(item, TaskWrapper):
+                self.graph.add(item)
+            else:
+                for wrapper in (*item.entries, *item.exits):
+                    self.graph.add(wrapper)
+
+    def add_edge(self, before: TaskWrapper[..., Any], after: TaskWrapper[..., Any]) -> None:
+        """Run ``after`` once ``before`` has completed (what ``before >> after`` does)."""
+        self.graph.add_edge(before, after)
+
+    @property
+    def store(self) -> CheckpointStore:
+        """The checkpoint directory this workflow's runs are saved in."""
+        from .._io.store import CheckpointStore
+
+        return CheckpointStore(self.checkpoint_dir)
+
+    def show_info(self) -> None:
+        """Print the tasks and the edges between them."""
+        print(f"=== Workflow '{self.name}' ===")
+        for task_id, afters in self.graph.successors.items():
+            print(f"{task_id} >> {', '.join(afters)}" if afters else task_id)
+
+    # -- running ---------------------------------------------------------------------------
+
+    async def run_async(
+        self,
+        *,
+        channel: Mapping[str, Any] | None = None,
+        start_node: str | None = None,
+        resume: bool | str = False,
+        presenters: Sequence[FeedbackPresenter] | None = None,
+        console: bool | None = None,
+        answers: str | os.PathLike[str] | None = None,
+    ) -> RunOutcome:
+        """Run (or, with ``resume``, continue) the workflow and return how it ended; never raises for
+        a paused, cancelled or failed run.
+
+        ``resume`` is True for the newest unfinished run, or a run id. ``presenters`` show pending
+        requests to people; by default requests are announced on stderr and, when ``console`` is
+        True (default: stdin is a terminal outside Jupyter), asked at the prompt. ``answers`` names an
+        answers file to replay (default: ``$GRAFLOW_NB_ANSWERS``; see the README).
+        """
+        engine = self.prepared(
+            channel=channel,
+            start_node=start_node,
+            resume=resume,
+            presenters=presenters,
+            console=console,
+            answers=answers,
+        )
+        return await engine.run()
+
+    def prepared(
+        self,
+        *,
+        channel: Mapping[str, Any] | None = None,
+        start_node: str | None = None,
+        resume: bool | str = False,
+        presenters: Sequence[FeedbackPresenter] | None = None,
+        console: bool | None = None,
+        answers: str | os.PathLike[str] | None = None,
+    ) -> Engine:
+        """:meth:`prepare` with :meth:`run_async`'s options and defaults (presenters from ``console``).
+
+        Every way of running goes through here, so an option is never dropped and a misspelled one is a
+        TypeError; errors found before any task runs are raised to the caller.
+        """
+        if presenters is None:
+            from .._frontends.console import ConsolePresenter
+
+            presenters = [ConsolePresenter(interactive=_wants_console(console))]
+        engine = self.prepare(
+            channel=channel, start_node=start_node, resume=resume, presenters=presenters, answers=answers
+        )
+        if running_kernel() is not None:
+            from .._frontends.notebook.unattended import nobody_at_frontend
+
+            engine.unattended = nobody_at_frontend()
+        return engine
+
+    def prepare(
+        self,
+        *,
+        channel: Mapping[str, Any] | None = None,
+        start_node: str | None = None,
+        resume: bool | str = False,
+        presenters: Sequence[FeedbackPresenter] = (),
+        answers: str | os.PathLike[str] | None = None,
+    ) -> Engine:
+        """Check the definition (or the run to resume) and build the engine that will run it.
+
+        ``resume="auto"`` continues the newest unfinished run of this workflow when there is one that
+        this definition can continue (what re-running a notebook's cells does), else starts afresh.
+        """
+        from .runs import prepare_engine  # the engine and checkpoints load with the first run, not on import
+
+        return prepare_engine(
+            self, channel=channel, start_node=start_node, resume=resume, presenters=presenters, answers=answers
+        )
+
+    async def execute_async(self, **options: Any) -> Any:
+        """:meth:`run_async`, returning the result or raising WorkflowPaused/Cancelled/Failed."""
+        return (await self.run_async(**options)).raise_for_status()
+
+    def run(self, **options: Any) -> RunOutcome:
+        """:meth:`run_async`, blocking until the run ends.
+
+        In a Jupyter kernel the run is drawn as a live panel of widgets in the cell, which stay
+        answerable while the cell blocks.
+        """
+        if running_kernel() is not None:
+            self._refuse_inside_a_task()
+            options["resume"] = _default_resume(options.get("resume"))
+            if in_voila() and options.get("presenters") is None and widgets_available():
+                return self.start(**options).outcome_so_far()  # a blocking cell would keep the page from showing
+            if options.get("presenters") is None and widgets_available():
+                from .._frontends.notebook.run_handle import run_in_cell
+
+                return run_in_cell(self, **options)
+        elif "resume" in options and options["resume"] is None:  # execute()'s default
+            options["resume"] = "auto"
+        engine = self.prepared(**options)
+        try:
+            return run_blocking(engine.run)
+        except KeyboardInterrupt:  # Ctrl-C: the run saved itself; one line says so, not the engine's stack
+            saved = engine.state.status.value
+            raise KeyboardInterrupt(
+                f"graflow_nb: run {engine.run_id} saved as {saved}; continue it with wf.resume({engine.run_id!r})"
+            ) from None
+
+    def start(self, **options: Any) -> NotebookRun:
+        """Start the run and return at once with a handle: ``await run``, ``run.result()``, ``run.pending``.
+
+        In a Jupyter kernel the run goes on in the kernel's event loop, drawn as a live panel; elsewhere
+        it runs in a background thread. Options are those of :meth:`run_async`.
+        """
+        from .._frontends.notebook.run_handle import NotebookRun
+
+        if running_kernel() is not None:
+            self._refuse_inside_a_task()
+            options["resume"] = _default_resume(options.get("resume"))
+        return NotebookRun.start(self, **options)
+
+    def _refuse_inside_a_task(self) -> None:
+        """In a notebook, a run started from inside a task would show its requests nowhere: refuse it."""
+        from .._engine.engine import running_task
+
+        task_id = running_task.get()
+        if task_id is not None:
+            raise NestedRunError(self.name, task_id)
+
+    def execute(
+        self,
+        start_node: str | None = None,
+        *,
+        channel: Mapping[str, Any] | None = None,
+        console: bool | None = None,
+        resume: bool | str | None = None,
+        answers: str | os.PathLike[str] | None = None,
+    ) -> Any:
+        """Run the workflow to its end and return its result (Graflow's call).
+
+        The result is the last task's return value (a dict by task id when several tasks end the
+        graph). A run that ends paused, cancelled or failed raises WorkflowPaused,
+        WorkflowCancelled or WorkflowFailed, whose ``outcome`` says why and what is pending.
+
+        ``execute()`` continues the newest unfinished run of the workflow, saying which (so re-running
+        a notebook's cells after a kernel restart, or a script after a pause, picks up where it
+        stopped); ``resume=False`` starts afresh.
+        """
+        options: dict[str, Any] = {"channel": channel, "start_node": start_node, "console": console, "answers": answers}
+        outcome = self.run(**options, resume=resume)
+        if outcome.status.value == "running":  # Voilà: the run goes on in the page, which shows its result
+            return None
+        return outcome.raise_for_status()
+
+    def resume(self, run_id: str | None = None, *, console: bool | None = None) -> Any:
+        """Continue the newest unfinished run (or ``run_id``); returns or raises as :meth:`execute`."""
+        return self.run(resume=run_id or True, console=console).raise_for_status()
+
+    def cancel_run(self, run_id: str | None = None, reason: str = "cancelled") -> RunOutcome:
+        """End a paused run for good (the newest unfinished one, or ``run_id``) and return its outcome.
+
+        No task runs: its pending requests close unanswered (the decision log says why) and no later
+        ``execute()`` resumes it. Raises RunInUseError while another process runs it.
+        """
+        engine = self.prepare(resume=run_id or True)
+        engine.cancel(reason)
+        return run_blocking(engine.run)
+
+    def runs(self) -> list[CheckpointDocument]:
+        """This workflow's runs in its checkpoint directory, oldest first."""
+        found = [d for d in self.store.readable_documents() if d.workflow == self.name]
+        return sorted(found, key=lambda d: d.created_at)
+
+
+def workflow(name: str, *, checkpoint_dir: str | os.PathLike[str] | None = None) -> Workflow:
+    """A workflow to define with ``with workflow("name") as wf:`` (Graflow's call).
+
+    Checkpoints go to ``checkpoint_dir``, else ``$GRAFLOW_NB_CHECKPOINT_DIR``, else ``./.graflow_nb``.
+    """
+    return Workflow(name, checkpoint_dir=checkpoint_dir)
+
+
+def _default_resume(resume: bool | str | None) -> bool | str:
+    """In a notebook, a run continues the newest unfinished one unless told otherwise; in Voilà each
+    visitor's page starts a run of its own (its kernel is the visitor's) unless the author asks to resume."""
+    if resume is not None:
+        return resume
+    return False if in_voila() else "auto"
+
+
+def _wants_console(console: bool | None) -> bool:
+    if console is not None:
+        return console
+    in_kernel = "ipykernel" in sys.modules
+    try:
+        return sys.stdin is not None and sys.stdin.isatty() and not in_kernel
+    except (AttributeError, ValueError):
+        return False
+
+
+def run_blocking(start: Callable[[], Awaitable[T]]) -> T:
+    """Run an async function to completion from sync code.
+
+    Where this thread already runs an event loop (a Jupyter kernel), the run gets a thread of its own.
+    """
+    import asyncio  # with anyio: loaded by the first run, not on import
+
+    import anyio
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        loop_running = False
+    else:
+        loop_running = True
+    if not loop_running:
+        return anyio.run(start)
+    outcome: list[T] = []
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            outcome.append(anyio.run(start))
+        except BaseException as error:  # noqa: BLE001 - re-raised in the caller's thread
+            failure.append(error)
+
+    thread = threading.Thread(target=target, name="graflow-nb-run")
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]
+    return outcome[0]

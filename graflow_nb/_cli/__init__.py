@@ -1,0 +1,2 @@
+"""Layer 6, the ``graflow-nb`` command.
+"""

@@ -1,0 +1,313 @@
+"""The ``graflow-nb`` command: list runs and pending requests, show one, answer one, print the decision log."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from .._engine.answering import close_feedback, provide_feedback
+from .._engine.cancel import cancel_stored_run
+from .._engine.deadlines import check_extension, extend_deadline, parse_duration
+from .._frontends.console import cli_commands, plain_prompt
+from .._io.decision_table import decision_log
+from .._io.store import CheckpointStore, default_checkpoint_dir
+from .._model.checkpoint import CheckpointDocument, RequestRecord
+from .._model.errors import CheckpointError, GraflowNbError, InvalidAnswerError
+from .._model.feedback import FeedbackResponse, default_responder, utc_now
+
+EXIT_OK = 0
+EXIT_REFUSED = 1  # a well-formed command the state does not allow (unknown id, already answered)
+EXIT_USAGE = 2  # a malformed command or an answer that does not fit (argparse's code too)
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--dir",
+        default=None,
+        help=f"checkpoint directory (default: $GRAFLOW_NB_CHECKPOINT_DIR or {default_checkpoint_dir()})",
+    )
+    parser = argparse.ArgumentParser(
+        prog="graflow-nb",
+        description="List the runs of workflows and their pending requests, show one, answer one, "
+        "and print the decision log.",
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("list", parents=[common], help="runs and their pending requests")
+    show = commands.add_parser("show", parents=[common], help="one request in full")
+    show.add_argument("feedback_id")
+    answer = commands.add_parser("answer", parents=[common], help="answer a pending request")
+    answer.add_argument("feedback_id")
+    kind = answer.add_mutually_exclusive_group(required=True)
+    kind.add_argument("--approve", action="store_true", help="approve an approval request")
+    kind.add_argument("--reject", action="store_true", help="reject an approval request")
+    kind.add_argument("--text", help="answer a text request")
+    kind.add_argument(
+        "--select", action="append", metavar="OPTION", help="choose an option (repeat for a multi_selection)"
+    )
+    kind.add_argument(
+        "--value", type=float, action="append", help="answer a number request (twice for a range: low, high)"
+    )
+    kind.add_argument("--json", dest="form", metavar="OBJECT", help="answer a form request with a JSON object")
+    answer.add_argument("--reason", help="why (with --approve or --reject)")
+    answer.add_argument("--by", dest="responded_by", help="who answers (default: your user name)")
+    close = commands.add_parser(
+        "close", parents=[common], help="close a pending request without an answer (its task gets FeedbackClosedError)"
+    )
+    close.add_argument("feedback_id")
+    close.add_argument("--reason", help="why (kept in the decision log and told to the task)")
+    close.add_argument("--by", dest="closed_by", help="who closes it (default: your user name)")
+    extend = commands.add_parser(
+        "extend", parents=[common], help="give people more time to answer a request a task waits for"
+    )
+    extend.add_argument("feedback_id")
+    extend.add_argument("duration", help="how much more: seconds, or a number with s, m, h or d (e.g. 30m, 2h)")
+    extend.add_argument("--by", dest="extended_by", help="who gives the time (default: your user name)")
+    cancel = commands.add_parser(
+        "cancel", parents=[common], help="end a paused run for good (its pending requests close unanswered)"
+    )
+    cancel.add_argument("run_id")
+    cancel.add_argument("--reason", help="why (kept in the checkpoint and the decision log)")
+    cancel.add_argument("--by", dest="cancelled_by", help="who cancels (default: your user name)")
+    clear = commands.add_parser(
+        "clear", parents=[common], help="remove finished runs (completed, cancelled, failed); the decision log stays"
+    )
+    clear.add_argument("--older-than", type=float, default=0.0, metavar="DAYS", help="only runs ended this long ago")
+    log = commands.add_parser("log", parents=[common], help="the decision log: who decided what, when, how")
+    log.add_argument("--workflow", help="only this workflow's entries")
+    log.add_argument("--run", dest="run_id", help="only this run's entries")
+    log.add_argument("--id", dest="feedback_id", help="only this request's entries")
+    log.add_argument("--json", action="store_true", help="print the entries as JSON Lines")
+    return parser
+
+
+def _version() -> str:
+    from importlib.metadata import version
+
+    return version("graflow-nb")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; return the exit code."""
+    args = _parser().parse_args(argv)
+    store = CheckpointStore(args.dir)
+    try:
+        if args.command == "list":
+            return _list(store)
+        if args.command == "show":
+            return _show(store, args.feedback_id)
+        if args.command == "log":
+            return _log(store, args)
+        if args.command == "cancel":
+            return _cancel(store, args)
+        if args.command == "close":
+            return _close(store, args)
+        if args.command == "extend":
+            return _extend(store, args)
+        if args.command == "clear":
+            return _clear(store, args.older_than)
+        return _answer(store, args)
+    except GraflowNbError as error:
+        print(f"graflow-nb: {error}", file=sys.stderr)
+        return EXIT_USAGE if isinstance(error, InvalidAnswerError) else EXIT_REFUSED
+    except OSError as error:  # a full disk, a folder one may not write to: one line, not a traceback
+        where = f" ({error.filename})" if error.filename else ""
+        print(f"graflow-nb: cannot use {store.directory}: {error.strerror or error}{where}", file=sys.stderr)
+        return EXIT_REFUSED
+
+
+def _list(store: CheckpointStore) -> int:
+    documents = list(store.documents())
+    if not documents:
+        print(f"no runs in {store.directory}")
+        return EXIT_OK
+    for path, document in documents:
+        if isinstance(document, CheckpointError):
+            print(f"{path.name}: UNREADABLE: {document}")
+            continue
+        print(
+            f"{document.run_id}  {document.workflow}  {document.status.value}"
+            f"  updated {document.updated_at:%Y-%m-%d %H:%M:%S}" + (f"  ({document.reason})" if document.reason else "")
+        )
+        if not document.status.finished:
+            for record in document.pending:
+                filed = store.read_answer(record.feedback_id)
+                note = f"  [{_filed_note(filed)}, applied on resume]" if filed else ""
+                if record.deadline is not None and not filed and document.status.value == "running":
+                    note = f"  [times out {record.deadline.astimezone():%H:%M:%S}]"
+                print(
+                    f"  {record.feedback_id}  {record.request.feedback_type.value}"
+                    f"  {record.request.task_id}: {plain_prompt(record.request.prompt)}{note}"
+                )
+    return EXIT_OK
+
+
+def _filed_note(filed: FeedbackResponse) -> str:
+    if filed.closed:
+        return f"closed by {filed.responded_by}" + (f": {filed.reason}" if filed.reason else "")
+    return f"answered by {filed.responded_by}: {filed.summary()}"
+
+
+def _close(store: CheckpointStore, args: argparse.Namespace) -> int:
+    document, record = store.find_request(args.feedback_id)
+    closure = close_feedback(
+        args.feedback_id, reason=args.reason, closed_by=args.closed_by, via="cli", checkpoint_dir=store.directory
+    )
+    when = "now" if document.status.value == "running" else "when its run is resumed"
+    print(
+        f"{args.feedback_id}: {closure.summary()} (by {closure.responded_by}); its task "
+        f"{record.request.task_id!r} gets FeedbackClosedError {when}"
+    )
+    return EXIT_OK
+
+
+def _extend(store: CheckpointStore, args: argparse.Namespace) -> int:
+    try:
+        seconds = check_extension(args.feedback_id, parse_duration(args.duration))
+    except ValueError as error:  # not a duration, or not a sensible one
+        print(f"graflow-nb: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    deadline = extend_deadline(
+        args.feedback_id, seconds, by=args.extended_by, via="cli", checkpoint_dir=store.directory
+    )
+    print(f"{args.feedback_id}: now waits until {deadline.astimezone():%Y-%m-%d %H:%M:%S %Z} (+{args.duration})")
+    return EXIT_OK
+
+
+def _cancel(store: CheckpointStore, args: argparse.Namespace) -> int:
+    by = args.cancelled_by or default_responder()
+    cancelled = cancel_stored_run(store, args.run_id, cancelled_by=by, reason=args.reason)
+    closed = sum(1 for record in cancelled.requests if record.state == "closed")
+    print(f"{cancelled.run_id}: {cancelled.reason}; {closed} request(s) closed unanswered; nothing resumes it")
+    return EXIT_OK
+
+
+def _clear(store: CheckpointStore, older_than_days: float) -> int:
+    cutoff = utc_now() - timedelta(days=older_than_days)
+    removed = 0
+    for path, document in list(store.documents()):
+        if isinstance(document, CheckpointError) or not document.status.finished or document.updated_at > cutoff:
+            continue
+        for record in document.requests:
+            store.answer_path(record.feedback_id).unlink(missing_ok=True)
+            store.deadline_path(record.feedback_id).unlink(missing_ok=True)
+        path.unlink(missing_ok=True)
+        removed += 1
+        print(f"removed {document.run_id} ({document.status.value})")
+    print(f"{removed} finished run(s) removed from {store.directory}; the decision log keeps what was decided")
+    return EXIT_OK
+
+
+def _log(store: CheckpointStore, args: argparse.Namespace) -> int:
+    table = decision_log(store.directory, workflow=args.workflow, run_id=args.run_id, feedback_id=args.feedback_id)
+    if args.json:
+        for entry in table.entries:
+            print(json.dumps(entry, ensure_ascii=False))
+    else:
+        print(table)
+    return EXIT_OK
+
+
+def _show(store: CheckpointStore, feedback_id: str) -> int:
+    document, record = store.find_request(feedback_id)
+    print(json.dumps(_describe(document, record, store), indent=2, default=str))
+    return EXIT_OK
+
+
+def _describe(document: CheckpointDocument, record: RequestRecord, store: CheckpointStore) -> dict[str, Any]:
+    filed = store.read_answer(record.feedback_id)
+    response = record.response or filed
+    return {
+        "run": {"run_id": document.run_id, "workflow": document.workflow, "status": document.status.value},
+        "request": record.request.model_dump(mode="json", exclude_none=True),
+        "state": ("closed" if response.closed else "answered") if response else record.state,
+        "deadline": record.deadline.isoformat() if record.deadline and not response else None,
+        "response": response.model_dump(mode="json", exclude_none=True) if response else None,
+        "answer_with": None if response or document.status.finished else cli_commands(record.request, store.directory),
+    }
+
+
+def _answer(store: CheckpointStore, args: argparse.Namespace) -> int:
+    answer: dict[str, Any] = {}
+    if args.approve or args.reject:
+        answer = {"approved": bool(args.approve), "reason": args.reason}
+    elif args.reason is not None:
+        print("graflow-nb: --reason goes with --approve or --reject", file=sys.stderr)
+        return EXIT_USAGE
+    elif args.text is not None:
+        answer = {"text": args.text}
+    elif args.select is not None:
+        answer = {"selected": args.select[0] if len(args.select) == 1 else args.select}
+    elif args.value is not None:
+        numbers = [int(v) if v.is_integer() else v for v in args.value]
+        answer = {"value": numbers[0] if len(numbers) == 1 else numbers}
+    else:
+        try:
+            answer = {"data": json.loads(args.form)}
+        except ValueError as error:
+            print(f"graflow-nb: --json is not valid JSON: {error}", file=sys.stderr)
+            return EXIT_USAGE
+    document, record = store.find_request(args.feedback_id)
+    kind = record.request.feedback_type.value
+    wrong = _flags_that_do_not_fit(kind, args)
+    if wrong:
+        article = "an" if kind[0] in "aeiou" else "a"
+        print(f"graflow-nb: {args.feedback_id} is {article} {kind} request: {wrong}", file=sys.stderr)
+        return EXIT_USAGE
+    if kind == "multi_selection" and "selected" in answer:
+        answer["selected"] = list(args.select)
+    response = provide_feedback(
+        args.feedback_id,
+        via="cli",
+        responded_by=args.responded_by,
+        checkpoint_dir=store.directory,
+        **answer,
+    )
+    print(
+        f"{args.feedback_id}: {response.summary()} (by {response.responded_by}); "
+        f"run {document.run_id} of {document.workflow!r} picks it up "
+        + ("now" if document.status.value == "running" else "when resumed")
+    )
+    return EXIT_OK
+
+
+#: How each kind of request is answered, in the command's own flags.
+_FLAGS_OF = {
+    "approval": "--approve or --reject (with --reason TEXT if you like)",
+    "text": "--text TEXT",
+    "selection": "--select OPTION, once",
+    "multi_selection": "--select OPTION, once per option",
+    "number": "--value N (twice for a range: --value LOW --value HIGH)",
+    "form": "--json '{\"field\": value, ...}'",
+}
+
+
+def _flags_that_do_not_fit(kind: str, args: argparse.Namespace) -> str | None:
+    """Why the flags given cannot answer a request of this kind (in flags), or None when they can."""
+    given = (
+        "approval"
+        if args.approve or args.reject
+        else "text"
+        if args.text is not None
+        else "selection"
+        if args.select is not None
+        else "number"
+        if args.value is not None
+        else "form"
+    )
+    fits = given == kind or (given == "selection" and kind == "multi_selection")
+    if not fits:
+        return f"answer it with {_FLAGS_OF[kind]}"
+    if kind == "selection" and len(args.select) > 1:
+        return f"it takes one option: give --select once (you gave {len(args.select)})"
+    return None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

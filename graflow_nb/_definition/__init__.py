@@ -1,0 +1,2 @@
+"""Layer 2, workflow definition: ``@task``, ``a >> b``, ``a | b`` and the task graph.
+"""

@@ -1,0 +1,532 @@
+"""The feedback broker of a run: asks a task's questions, waits, and takes answers from every source.
+
+Widgets, the console, the API in this process (:meth:`FeedbackBroker.submit`) and the answers folder
+that other processes write (polled while tasks wait) all go through one path: the first valid answer
+is filed exclusively, recorded, and wakes the waiting task.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import anyio
+import anyio.from_thread
+import anyio.to_thread
+from pydantic import BaseModel
+
+from .._io.decision_log import RefusalLog
+from .._io.store import CheckpointStore
+from .._model.checkpoint import RequestRecord, RunStatus
+from .._model.errors import (
+    DeadlineNotExtendedError,
+    FeedbackAlreadySettledError,
+    FeedbackClosedError,
+    FeedbackNotFoundError,
+    InvalidAnswerError,
+    RunEndedError,
+)
+from .._model.feedback import (
+    MAIN_ANSWER_FIELD,
+    AnswerSource,
+    FeedbackRequest,
+    FeedbackResponse,
+    LiveParts,
+    already_settled,
+    given_fields,
+    make_response,
+    utc_now,
+)
+from .deadlines import FiledDeadline, check_extension, deadline_problem, later_deadline, read_filed_deadline
+from .request_events import RequestEvents
+
+if TYPE_CHECKING:
+    from .engine import Engine
+
+
+T = TypeVar("T")
+
+
+def new_feedback_id() -> str:
+    """A unique feedback id."""
+    return f"fb-{secrets.token_hex(8)}"
+
+
+@dataclass
+class _Waiting:
+    """A task waiting for the answer to one request."""
+
+    live: LiveParts
+
+    @property
+    def model(self) -> type[BaseModel] | None:
+        """The form's model, if any."""
+        return self.live.model
+
+    event: anyio.Event = field(default_factory=anyio.Event)
+    response: FeedbackResponse | None = None
+    interrupted: bool = False
+    failure: Exception | None = None
+    timeout_scope: anyio.CancelScope | None = None  # while the task waits out a timeout
+    deadline: datetime | None = None
+    deadline_final: bool = False  # the wait is over: the deadline can no longer move
+
+    @property
+    def deadline_runs(self) -> bool:
+        """Whether a deadline is set and can still move (the task waits, or is about to, on it)."""
+        return self.deadline is not None and not self.deadline_final
+
+
+class FeedbackBroker:
+    """The requests of one run and the tasks waiting for their answers."""
+
+    def __init__(self, engine: Engine, poll_interval: float = 0.1) -> None:
+        self._engine = engine
+        self.poll_interval = poll_interval
+        self._waiting: dict[str, _Waiting] = {}
+        self._filing: set[str] = set()  # requests whose answer is being filed now (one at a time)
+        self._timeouts_as_written: set[str] = set()  # an answers file lets these time out as written
+        self.events = RequestEvents(engine.store)
+
+    def refuse(self, feedback_id: str, error: Exception) -> None:
+        """Make the task waiting for this request raise ``error`` (e.g. a replay has no answer for it)."""
+        waiting = self._waiting.get(feedback_id)
+        if waiting is not None:
+            waiting.failure = error
+            waiting.event.set()
+
+    def let_time_out(self, feedback_id: str) -> None:
+        """Let this request's timeout run as written, even where nobody can answer (an answers file's
+        ``let_time_out``: the run then pauses as it would in a live session)."""
+        self._timeouts_as_written.add(feedback_id)
+
+    def interrupt_all(self) -> None:
+        """Wake every waiting task without an answer (the run is stopping)."""
+        for waiting in self._waiting.values():
+            waiting.interrupted = True
+            waiting.event.set()
+
+    async def ask(self, request: FeedbackRequest, live: LiveParts) -> FeedbackResponse | None:
+        """Return the answer to a task's request, waiting for it; None when the run is stopping."""
+        model = live.model
+        if self._engine.stopping:
+            return None
+        record = self._record_for(request)
+        feedback_id = record.feedback_id
+        if record.response is not None:  # answered, or closed by a person, before
+            checked = self._checked(record, record.response, model)
+            if checked is not None:
+                return _given_to_task(checked)
+            record = self._engine.state.records[feedback_id]
+        waiting = self._waiting[feedback_id] = _Waiting(live)
+        unseen = False  # nobody can know of the request where the run is shown
+        try:
+            filed = await anyio.to_thread.run_sync(self._engine.store.read_answer, feedback_id)
+            if filed is not None:
+                self._accept(feedback_id, filed)
+            if waiting.response is None:
+                if request.timeout is not None:
+                    waiting.deadline = utc_now() + timedelta(seconds=request.timeout)
+                    self._record_deadline(feedback_id, waiting.deadline)
+                for presenter in self._engine.presenters:
+                    presenter.show(self._engine, record.request)
+                await self._engine.save_changes()  # so that other processes (the CLI) can answer it
+                if waiting.response is None and feedback_id not in self._filing:  # nobody answered yet
+                    self.events.waiting(record.request, live.notification, waiting.deadline)
+                    unseen = (
+                        self._engine.unattended
+                        and feedback_id not in self._timeouts_as_written
+                        and not self._waits_unattended(record.request, live)
+                    )
+                if unseen:  # nobody can know of it: it times out now
+                    waiting.deadline = utc_now()
+                with anyio.move_on_after(_seconds_until(waiting.deadline)) as waiting.timeout_scope:
+                    await waiting.event.wait()
+                waiting.timeout_scope, waiting.deadline_final = None, True  # from here on, it cannot move
+                timed_out = waiting.response is None and not waiting.interrupted and waiting.failure is None
+                if timed_out:
+                    unseen_why = "nobody could answer it where the notebook ran" if unseen else None
+                    self.events.timed_out(record.request, live.notification, unseen_why)
+                    if request.on_timeout == "default":
+                        await self._answer_with_default(record.request)  # accepted: sets waiting.response
+        finally:
+            del self._waiting[feedback_id]
+            if waiting.deadline is not None:  # no task waits for it any more: no deadline runs
+                self._record_deadline(feedback_id, None)
+        if waiting.failure is not None:
+            raise waiting.failure
+        if waiting.response is not None:
+            return _given_to_task(waiting.response)
+        if not waiting.interrupted:
+            why = (
+                f"nobody could answer {feedback_id} where this notebook ran (no one at its controls): answer it "
+                "from a terminal, then run the notebook again to continue this run"
+                if unseen
+                else f"no answer to {feedback_id} within {request.timeout:g} s"
+            )
+            status = {"cancel": RunStatus.CANCELLED, "fail": RunStatus.FAILED}.get(request.on_timeout, RunStatus.PAUSED)
+            self._engine.request_stop(status, why)
+        return None
+
+    def _waits_unattended(self, request: FeedbackRequest, live: LiveParts) -> bool:
+        """Whether a request nobody can see here waits; says so, and how to answer it, either way."""
+        from .._frontends.notebook.unattended import tell_unattended, waits_unattended
+
+        waits = waits_unattended(live.notification)
+        tell_unattended(request, self._engine.store.directory, waits)
+        return waits
+
+    def extend(self, feedback_id: str, seconds: float, *, by: str, via: AnswerSource) -> datetime:
+        """Give a waiting request ``seconds`` more, from the later of its deadline and now (on the loop);
+        return the new deadline, or raise DeadlineNotExtendedError saying why it cannot move."""
+        check_extension(feedback_id, seconds)
+        record = self._engine.state.records.get(feedback_id)
+        if record is None:
+            raise FeedbackNotFoundError(feedback_id, self._engine.store.directory)
+        waiting = self._waiting.get(feedback_id)
+        # a request without a timeout is waiting whenever its task is; one with a timeout, once its
+        # deadline is set (as it is shown) and until its wait is over
+        untimed = record.request.timeout is None
+        waiting_now = waiting is not None and (waiting.deadline_runs or (untimed and not waiting.deadline_final))
+        problem = deadline_problem(record, waiting_now=waiting_now)
+        if problem is not None or waiting is None:
+            raise DeadlineNotExtendedError(feedback_id, problem or "no task waits for it now")
+        deadline = later_deadline(waiting.deadline, seconds)
+        self._move_deadline(feedback_id, waiting, deadline)
+        self.events.extended(record.request, deadline, by=by, via=via, notification=waiting.live.notification)
+        return deadline
+
+    def extend_threadsafe(self, feedback_id: str, seconds: float, *, by: str, via: AnswerSource) -> datetime:
+        """:meth:`extend` from any thread (a control's button, the API)."""
+        try:
+            return self._engine.run_on_loop(partial(self.extend, feedback_id, seconds, by=by, via=via))
+        except RunEndedError:
+            raise DeadlineNotExtendedError(feedback_id, "its run has just ended") from None
+
+    def _move_deadline(self, feedback_id: str, waiting: _Waiting, deadline: datetime) -> None:
+        """Make the waiting task time out at ``deadline`` instead, and tell the presenters (on the loop).
+        Before its wait has begun (the request is being shown), the wait starts with this deadline."""
+        waiting.deadline = deadline
+        if waiting.timeout_scope is not None:
+            waiting.timeout_scope.deadline = anyio.current_time() + _seconds_until(deadline)
+        self._record_deadline(feedback_id, deadline)
+        request = self._engine.state.records[feedback_id].request
+        for presenter in self._engine.presenters:
+            moved = getattr(presenter, "deadline_moved", None)  # optional: a presenter may have no clock
+            if moved is not None:
+                moved(request, deadline)
+
+    def _record_deadline(self, feedback_id: str, deadline: datetime | None) -> None:
+        """Keep the deadline in the checkpoint while a task waits (for the CLI); None once it does not."""
+        record = self._engine.state.records[feedback_id]
+        if record.deadline != deadline:
+            self._engine.state.records[feedback_id] = record.model_copy(update={"deadline": deadline})
+            self._engine.mark_dirty()
+
+    def _take_filed_deadlines(self, filed: dict[str, FiledDeadline]) -> None:
+        """Deadlines other processes filed (the filer logged them): each one later than ours moves it."""
+        for feedback_id, entry in filed.items():
+            waiting = self._waiting.get(feedback_id)
+            if waiting is None or not waiting.deadline_runs or waiting.deadline is None:
+                continue
+            if entry.deadline > waiting.deadline:
+                self._move_deadline(feedback_id, waiting, entry.deadline)
+                request = self._engine.state.records[feedback_id].request
+                self.events.extended(
+                    request,
+                    entry.deadline,
+                    by=entry.by,
+                    via=entry.via,
+                    notification=waiting.live.notification,
+                    filed_here=False,
+                )
+
+    async def _answer_with_default(self, request: FeedbackRequest) -> None:
+        """Answer a timed-out request with its default, filed and logged as any answer (by "timeout");
+        an answer that came first meanwhile wins, as always."""
+        answer = {MAIN_ANSWER_FIELD[request.feedback_type.value]: request.default}
+        try:
+            response = self._checked_answer(request.feedback_id, "timeout", "timeout", answer)
+        except (FeedbackAlreadySettledError, InvalidAnswerError):
+            return  # answered meanwhile, or the default no longer fits: the run pauses instead
+        try:
+            with anyio.CancelScope(shield=True):
+                filed = await anyio.to_thread.run_sync(_file, self._engine.store, response)
+        except BaseException:
+            self._filing.discard(request.feedback_id)
+            raise
+        with contextlib.suppress(FeedbackAlreadySettledError):
+            self._settle_filed(response, *filed)
+
+    def _record_for(self, request: FeedbackRequest) -> RequestRecord:
+        """The saved record for this call of the task, or a new one when the question changed."""
+        state = self._engine.state
+        earlier = state.request_ids_of(request.task_id)
+        known = [state.records[f] for f in earlier if state.records[f].request.call_index == request.call_index]
+        if known and known[0].request.same_question(request):
+            if known[0].response is not None:  # answered, or closed by a person: final for this call
+                return known[0]
+            saved = known[0].request
+            refreshed = known[0].model_copy(
+                update={
+                    "request": request.model_copy(
+                        update={"feedback_id": saved.feedback_id, "created_at": saved.created_at}
+                    )
+                }
+            )
+            state.records[saved.feedback_id] = refreshed
+            return refreshed
+        if known:
+            state.records[known[0].feedback_id] = known[0].model_copy(update={"state": "closed"})
+        record = RequestRecord(request=request.model_copy(update={"feedback_id": new_feedback_id()}))
+        state.records[record.feedback_id] = record
+        self.events.requested(record.request)
+        return record
+
+    def _checked(
+        self, record: RequestRecord, response: FeedbackResponse, model: type[BaseModel] | None
+    ) -> FeedbackResponse | None:
+        """A filed or recorded response checked against its request as any answer is (and a form's data
+        by the task's model); None if refused: the answer is set aside, the refusal logged, and the
+        request stays answerable. Answers read from disk may have been written by anyone."""
+        given = given_fields(response)
+        try:
+            if response.feedback_type != record.request.feedback_type:
+                raise InvalidAnswerError(
+                    record.feedback_id,
+                    f"the answer is for a {response.feedback_type.value} request, "
+                    f"this one is {record.request.feedback_type.value}",
+                )
+            checked = make_response(
+                record.request, **given, via=response.via, responded_by=response.responded_by, model=model
+            )
+        except InvalidAnswerError as error:
+            self._engine.store.set_answer_aside(record.feedback_id, str(error))
+            refused = RefusalLog(self.events.log, record.request, given, response.via, response.responded_by)
+            refused(error)
+            self._engine.state.records[record.feedback_id] = record.model_copy(
+                update={"state": "pending", "response": None}
+            )
+            return None
+        return checked.model_copy(update={"responded_at": response.responded_at})
+
+    def _accept(self, feedback_id: str, response: FeedbackResponse, *, filed_here: bool = False) -> bool:
+        """Record a filed answer and wake the task waiting for it; return whether it was accepted.
+
+        ``filed_here``: this process filed the answer (so it, and no other, logs it as the decision).
+        """
+        record = self._engine.state.records.get(feedback_id)
+        if record is None or record.state != "pending":
+            return False
+        if not filed_here and feedback_id in self._filing:  # our own answer, seen on disk: its filer accepts it
+            return False
+        waiting = self._waiting.get(feedback_id)
+        checked = self._checked(record, response, waiting.model if waiting else None)
+        if checked is None:
+            return False
+        state = "closed" if checked.closed else "answered"
+        self._engine.state.records[feedback_id] = record.model_copy(update={"state": state, "response": checked})
+        if waiting is not None:
+            waiting.response = checked
+            waiting.event.set()
+        notification = waiting.live.notification if waiting else None
+        self.events.answered(record.request, checked, notification, filed_here=filed_here)
+        self.tell_settled(record.request, checked)
+        self._engine.mark_dirty()
+        return True
+
+    def tell_settled(self, request: FeedbackRequest, response: FeedbackResponse | None) -> None:
+        for presenter in self._engine.presenters:
+            presenter.settle(request, response)
+
+    def live_parts(self, feedback_id: str) -> LiveParts:
+        """The model and preview function of a request a task waits for now."""
+        waiting = self._waiting.get(feedback_id)
+        return waiting.live if waiting else LiveParts()
+
+    def submit(
+        self,
+        feedback_id: str,
+        *,
+        via: AnswerSource = "api",
+        responded_by: str | None = None,
+        **answer: Any,
+    ) -> FeedbackResponse:
+        """Answer a request of this run (on the loop thread, filing it there); the first valid answer wins."""
+        return self._file_here(self._checked_answer(feedback_id, via, responded_by, answer))
+
+    def _file_here(self, response: FeedbackResponse) -> FeedbackResponse:
+        """File a checked answer on this thread (the loop's) and accept it, or say who answered first."""
+        try:
+            filed = _file(self._engine.store, response)
+        except BaseException:
+            self._filing.discard(response.feedback_id)
+            raise
+        return self._settle_filed(response, *filed)
+
+    def submit_soon(
+        self, feedback_id: str, *, via: AnswerSource = "api", responded_by: str | None = None, **answer: Any
+    ) -> FeedbackResponse:
+        """Answer from any thread without making the event loop wait on the disk (a widget's click).
+
+        The answer is checked at once (an invalid one raises here). On the loop's thread it is then
+        filed in a worker thread and accepted once filed; if another answer won meanwhile, that one
+        settles the control. Elsewhere this is :meth:`submit_threadsafe`.
+        """
+        if not self._engine.on_loop_thread():
+            return self.submit_threadsafe(feedback_id, via=via, responded_by=responded_by, **answer)
+        response = self._checked_answer(feedback_id, via, responded_by, answer)
+        if not self._engine.spawn(self._file_soon, response):  # the run is not going: file it here
+            return self._file_here(response)
+        return response
+
+    async def _file_soon(self, response: FeedbackResponse) -> None:
+        try:
+            with anyio.CancelScope(shield=True):  # an answer being filed is never abandoned half-way
+                filed = await anyio.to_thread.run_sync(_file, self._engine.store, response)
+        except BaseException:
+            self._filing.discard(response.feedback_id)
+            raise
+        with contextlib.suppress(FeedbackAlreadySettledError):  # the first answer settles the control
+            self._settle_filed(response, *filed)
+
+    def submit_threadsafe(
+        self, feedback_id: str, *, via: AnswerSource = "api", responded_by: str | None = None, **answer: Any
+    ) -> FeedbackResponse:
+        """:meth:`submit` from any thread (console readers, other threads, the API): checked and accepted
+        on the loop, filed in the calling thread."""
+        if self._engine.on_loop_thread():
+            return self.submit(feedback_id, via=via, responded_by=responded_by, **answer)
+        response = self._on_loop(feedback_id, lambda: self._checked_answer(feedback_id, via, responded_by, answer))
+        try:
+            filed = _file(self._engine.store, response)
+        except BaseException:
+            with contextlib.suppress(FeedbackAlreadySettledError):
+                self._on_loop(feedback_id, lambda: self._filing.discard(feedback_id))
+            raise
+        try:
+            return self._on_loop(feedback_id, lambda: self._settle_filed(response, *filed))
+        except FeedbackAlreadySettledError:
+            if filed[0]:  # filed as its run paused: the run takes it when resumed
+                return response
+            raise
+
+    def _on_loop(self, feedback_id: str, call: Callable[[], T]) -> T:
+        """``call()`` on the run's loop thread, waiting for it; FeedbackAlreadySettledError once the run has ended."""
+        try:
+            return self._engine.run_on_loop(call)
+        except RunEndedError as ended:  # e.g. a stale second tab, or an answer as the run paused
+            raise FeedbackAlreadySettledError(
+                feedback_id,
+                f"its run has ended ({ended.status.value}); re-run the workflow's cell to start or resume one",
+            ) from None
+
+    def _checked_answer(
+        self, feedback_id: str, via: AnswerSource, responded_by: str | None, answer: dict[str, Any]
+    ) -> FeedbackResponse:
+        """The answer as a response to the pending request, marked as being filed (on the loop); raises,
+        logging the refusal, if it does not fit or the request is settled or being answered now."""
+        record = self._engine.state.records.get(feedback_id)
+        if record is None:
+            raise FeedbackNotFoundError(feedback_id, self._engine.store.directory)
+        refused = RefusalLog(self.events.log, record.request, answer, via, responded_by)
+        if record.state != "pending" or record.response is not None:
+            raise refused(already_settled(feedback_id, record.response))
+        if feedback_id in self._filing:
+            raise refused(FeedbackAlreadySettledError(feedback_id, "an answer to it is being recorded right now"))
+        waiting = self._waiting.get(feedback_id)
+        try:
+            response = make_response(
+                record.request,
+                via=via,
+                responded_by=responded_by,
+                model=waiting.model if waiting else None,
+                **answer,
+            )
+        except InvalidAnswerError as error:
+            raise refused(error) from None
+        self._filing.add(feedback_id)
+        return response
+
+    def _settle_filed(
+        self, response: FeedbackResponse, filed: bool, first: FeedbackResponse | None
+    ) -> FeedbackResponse:
+        """Accept an answer this process has just filed, or say who answered first (on the loop)."""
+        feedback_id = response.feedback_id
+        self._filing.discard(feedback_id)
+        if filed:
+            self._accept(feedback_id, response, filed_here=True)
+            return response
+        if first is not None:
+            self._accept(feedback_id, first)
+        request = self._engine.state.records[feedback_id].request
+        refused = RefusalLog(self.events.log, request, given_fields(response), response.via, response.responded_by)
+        raise refused(already_settled(feedback_id, first))
+
+    async def poll_filed_answers(self) -> None:
+        """Pick up answers other processes filed (CLI, API) while tasks wait."""
+        folder = self._engine.store.answers_directory
+        while True:
+            await anyio.sleep(self.poll_interval)
+            if not self._waiting:
+                continue
+            wanted = list(self._waiting)
+            timed = [feedback_id for feedback_id, waiting in self._waiting.items() if waiting.deadline_runs]
+            filed = await anyio.to_thread.run_sync(_read_filed, self._engine.store, folder, wanted)
+            for feedback_id, response in filed.items():
+                self._accept(feedback_id, response)
+            if timed:
+                deadlines = await anyio.to_thread.run_sync(_read_filed_deadlines, self._engine.store, timed)
+                self._take_filed_deadlines(deadlines)
+
+
+def _file(store: CheckpointStore, response: FeedbackResponse) -> tuple[bool, FeedbackResponse | None]:
+    """File the answer unless one is filed already: ``(True, None)``, or ``(False, the first answer)``."""
+    if store.file_answer(response):
+        return True, None
+    return False, store.read_answer(response.feedback_id)
+
+
+def _read_filed_deadlines(store: CheckpointStore, wanted: list[str]) -> dict[str, FiledDeadline]:
+    try:
+        present = {entry.name for entry in store.deadlines_directory.iterdir()}
+    except FileNotFoundError:
+        return {}
+    found = {}
+    for feedback_id in wanted:
+        if f"{feedback_id}.json" in present and (entry := read_filed_deadline(store, feedback_id)) is not None:
+            found[feedback_id] = entry
+    return found
+
+
+def _seconds_until(deadline: datetime | None) -> float:
+    """Seconds from now until ``deadline`` (infinite for none; 0 once it has passed)."""
+    return math.inf if deadline is None else max(0.0, (deadline - utc_now()).total_seconds())
+
+
+def _read_filed(store: CheckpointStore, folder: Path, wanted: list[str]) -> dict[str, FeedbackResponse]:
+    try:
+        present = {entry.name for entry in folder.iterdir()}
+    except FileNotFoundError:
+        return {}
+    found = {}
+    for feedback_id in wanted:
+        if f"{feedback_id}.json" in present:
+            response = store.read_answer(feedback_id, set_aside=True)
+            if response is not None:
+                found[feedback_id] = response
+    return found
+
+
+def _given_to_task(response: FeedbackResponse) -> FeedbackResponse:
+    """The answer the asking task gets; a closure raises FeedbackClosedError in the task instead."""
+    if response.closed:
+        raise FeedbackClosedError(response.feedback_id, response.responded_by, response.via, response.reason)
+    return response

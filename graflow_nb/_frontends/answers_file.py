@@ -1,0 +1,261 @@
+"""Answers given ahead of time, for runs with no person (nbval, papermill, CI), and recording them.
+
+An answers file is JSON::
+
+    {"version": 1, "answers": [
+        {"task": "approve", "call": 0, "answer": {"approved": true}},
+        {"key": "deploy-window", "answer": {"value": [2, 5]}},
+        {"workflow": "review", "task": "choose", "call": 1, "answer": {"selected": "staging"}},
+        {"task": "approve_later", "call": 0, "let_time_out": true}
+    ]}
+
+A request matches an entry by its ``key`` (``request_feedback(..., key="deploy-window")``), else by
+task id and call order within the task (and the workflow's name, when the entry gives one).
+
+* replay (``GRAFLOW_NB_ANSWERS=answers.json``): each request is answered from the file at once,
+  ``via="replay"``; a request the file does not answer fails its task at once with
+  :class:`MissingAnswerError` naming it — a replay never hangs.
+  ``let_time_out`` gives no answer, so that a request with a ``timeout`` pauses the run (an answer
+  can then come from the CLI or the API, and the run be resumed, as in a live session).
+* record (``GRAFLOW_NB_ANSWERS_MODE=record``): the answers people give are added to the file.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import warnings
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from .._model.errors import AnswersFileError, InvalidAnswerError, MissingAnswerError
+from .._model.feedback import ANSWER_FIELDS, FeedbackRequest, FeedbackResponse, given_fields
+from .._util.atomic import read_regular_file, write_atomically
+from .._util.background import background_writes
+from .._util.jsonable import to_json_data
+
+if TYPE_CHECKING:
+    from .._engine.engine import Engine, FeedbackPresenter, TaskState
+
+#: Environment variable naming the answers file.
+ANSWERS_ENV = "GRAFLOW_NB_ANSWERS"
+#: Environment variable choosing ``replay`` (the default) or ``record``.
+ANSWERS_MODE_ENV = "GRAFLOW_NB_ANSWERS_MODE"
+
+
+#: The largest answers file read (a few thousand answers are a few MB).
+ANSWERS_FILE_LIMIT = 256 * 2**20
+
+
+class RecordedAnswer(BaseModel):
+    """One answer in an answers file."""
+
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
+    workflow: str | None = None
+    task: str | None = None
+    call: int | None = Field(default=None, ge=0)
+    key: str | None = None
+    answer: dict[str, Any] = Field(default_factory=dict)
+    let_time_out: bool | None = Field(
+        default=None, description="Give no answer, so that the request's timeout pauses the run."
+    )
+    responded_by: str | None = None
+
+    @model_validator(mode="after")
+    def _answers_or_lets_time_out(self) -> RecordedAnswer:
+        known = [*ANSWER_FIELDS, "closed"]
+        unknown = sorted(set(self.answer) - set(known))
+        if unknown:
+            hint = " ('via' is always 'replay'; name the person with 'responded_by')" if "via" in unknown else ""
+            raise ValueError(f"unknown answer fields {unknown}; use {known}{hint}")
+        if not self.answer and not self.let_time_out:
+            raise ValueError("an entry needs an 'answer' (or 'let_time_out': true)")
+        if self.key is None and (self.task is None or self.call is None):
+            raise ValueError("an entry needs a 'key', or a 'task' and a 'call'")
+        return self
+
+    def matches(self, request: FeedbackRequest) -> bool:
+        """Whether this entry answers ``request``."""
+        if self.key is not None:
+            return self.key == request.key
+        return (
+            self.task == request.task_id
+            and self.call == request.call_index
+            and self.workflow in (None, request.workflow)
+        )
+
+
+class AnswersDocument(BaseModel):
+    """A whole answers file."""
+
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
+    version: Literal[1] = 1
+    answers: list[RecordedAnswer] = Field(default_factory=list)
+
+
+def load_answers(path: Path) -> AnswersDocument:
+    """Read an answers file; a missing file is empty; a damaged one raises AnswersFileError naming it."""
+    try:
+        raw = read_regular_file(path, ANSWERS_FILE_LIMIT)
+    except FileNotFoundError:
+        return AnswersDocument()
+    except OSError as error:
+        raise AnswersFileError(f"answers file {path.absolute()} cannot be read: {error.strerror}") from None
+    try:
+        return AnswersDocument.model_validate_json(raw)
+    except ValidationError as error:
+        first = error.errors()[0]
+        raise AnswersFileError(
+            f"answers file {path.absolute()} is not usable: {_entry_name(first['loc'])}: {first['msg']}"
+        ) from None
+
+
+def _entry_name(location: tuple[int | str, ...]) -> str:
+    """``entry 3 (answers[2])``, or the field's path outside the entries."""
+    if len(location) >= 2 and location[0] == "answers" and isinstance(location[1], int):
+        rest = ".".join(str(part) for part in location[2:])
+        return f"entry {location[1] + 1} (answers[{location[1]}]{'.' + rest if rest else ''})"
+    return ".".join(str(part) for part in location) or "(file)"
+
+
+class ReplayAnswers:
+    """A presenter that answers every request from an answers file, or fails the task at once."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        if not self.path.exists():
+            raise AnswersFileError(
+                f"answers file {self.path.absolute()} does not exist (relative paths start at the working "
+                f"directory, {Path.cwd()}); record one with {ANSWERS_MODE_ENV}=record where people can answer"
+            )
+        self.document = load_answers(self.path)
+
+    def show(self, engine: Engine, request: FeedbackRequest) -> None:
+        """Answer the request from the file, or make its task fail with MissingAnswerError."""
+        entry = next((e for e in self.document.answers if e.matches(request)), None)
+        if entry is None:
+            missing = MissingAnswerError(request, self.path, can_record=not engine.unattended)
+            engine.feedback.refuse(request.feedback_id, missing)
+            return
+        if entry.let_time_out:
+            if request.timeout is None:
+                engine.feedback.refuse(
+                    request.feedback_id,
+                    AnswersFileError(f"{self.path}: let_time_out for a request with no timeout would wait forever"),
+                )
+            engine.feedback.let_time_out(request.feedback_id)
+            return
+        try:
+            engine.feedback.submit_soon(
+                request.feedback_id, via="replay", responded_by=entry.responded_by or "replay", **entry.answer
+            )
+        except InvalidAnswerError as error:
+            engine.feedback.refuse(
+                request.feedback_id, InvalidAnswerError(request.feedback_id, f"{self.path}: {error}")
+            )
+
+    def task_changed(self, engine: Engine, task_id: str, state: TaskState) -> None:
+        """Nothing to do."""
+
+    def settle(self, request: FeedbackRequest, response: FeedbackResponse | None) -> None:
+        """Nothing to do."""
+
+    def run_ended(self, engine: Engine) -> None:
+        """Nothing to do."""
+
+
+class RecordAnswers:
+    """A presenter that adds every answer people give to an answers file, for later replays."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        folder = self.path.parent if self.path.parent != Path() else Path.cwd()
+        if self.path.is_dir() or not os.access(folder if folder.exists() else folder.parent, os.W_OK):
+            raise AnswersFileError(
+                f"answers file {self.path.absolute()} cannot be written (record mode): choose a file in a "
+                "folder you can write to"
+            )
+
+    def settle(self, request: FeedbackRequest, response: FeedbackResponse | None) -> None:
+        """Save the answer (replacing an earlier one for the same request)."""
+        if response is None or response.via == "replay":
+            return
+        given = given_fields(response)
+        entry = RecordedAnswer(
+            workflow=request.workflow,
+            task=None if request.key else request.task_id,
+            call=None if request.key else request.call_index,
+            key=request.key,
+            answer=to_json_data(given),
+            responded_by=response.responded_by,
+        )
+        background_writes.run(partial(self._record, request, entry))  # never on an event loop's thread
+
+    def _record(self, request: FeedbackRequest, entry: RecordedAnswer) -> None:
+        with self._lock:
+            try:
+                document = load_answers(self.path)
+                kept = [e for e in document.answers if not e.matches(request)]
+                updated = AnswersDocument(answers=[*kept, entry])
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                write_atomically(self.path, updated.model_dump_json(indent=2, exclude_none=True).encode())
+            except (OSError, AnswersFileError) as error:  # the answer was used; only recording it failed
+                warnings.warn(
+                    f"the answer to {request.feedback_id} was used but not recorded in {self.path.absolute()}: "
+                    f"{getattr(error, 'strerror', None) or error}",
+                    stacklevel=2,
+                )
+
+    def show(self, engine: Engine, request: FeedbackRequest) -> None:
+        """Nothing to do: people answer."""
+
+    def task_changed(self, engine: Engine, task_id: str, state: TaskState) -> None:
+        """Nothing to do."""
+
+    def run_ended(self, engine: Engine) -> None:
+        """Nothing to do."""
+
+
+_chosen: tuple[Path, str] | None = None  # use_answers()'s file and mode, for every workflow of this process
+
+
+def use_answers(path: str | os.PathLike[str] | None, *, mode: Literal["replay", "record"] = "replay") -> None:
+    """Answer every workflow run from now on in this process (a notebook's kernel) from an answers file.
+
+    ``mode="record"`` adds the answers people give to it instead. ``None`` stops. A run's own
+    ``answers=`` still comes first; ``$GRAFLOW_NB_ANSWERS`` comes after. For papermill, pass the file
+    as a parameter and call this in the notebook's first cell.
+    """
+    global _chosen  # noqa: PLW0603 - one choice per process, as the environment variable is
+    if mode not in ("replay", "record"):
+        raise ValueError(f"mode must be 'replay' or 'record', not {mode!r}")
+    if path is None:
+        _chosen = None
+        return
+    chosen = Path(path).absolute()
+    if mode == "replay":
+        ReplayAnswers(chosen)  # a missing or damaged file is an error now, in the cell that named it
+    _chosen = (chosen, mode)
+
+
+def answer_presenters(answers: str | os.PathLike[str] | None = None) -> list[FeedbackPresenter]:
+    """The presenters an answers file calls for: the ``answers`` argument, else :func:`use_answers`'s
+    file, else ``$GRAFLOW_NB_ANSWERS``."""
+    if answers is None and _chosen is not None:
+        chosen, chosen_mode = _chosen
+        return [RecordAnswers(chosen)] if chosen_mode == "record" else [ReplayAnswers(chosen)]
+    path = answers if answers is not None else os.environ.get(ANSWERS_ENV)
+    if not path:
+        return []
+    mode = os.environ.get(ANSWERS_MODE_ENV, "replay")
+    if mode == "record":
+        return [RecordAnswers(path)]
+    if mode != "replay":
+        raise AnswersFileError(f"{ANSWERS_MODE_ENV} must be 'replay' or 'record', not {mode!r}")
+    return [ReplayAnswers(path)]

@@ -1,0 +1,564 @@
+"""One ipywidgets control per feedback request: built from the request, answered by a click or in code."""
+
+from __future__ import annotations
+
+import enum
+import html
+import json
+import sys
+import time
+import typing
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import ipywidgets as widgets
+from IPython.display import Markdown
+from pydantic import BaseModel, ValidationError
+
+from ..._engine.deadlines import span_text
+from ..._model.errors import FeedbackAlreadySettledError, GraflowNbError, InvalidAnswerError
+from ..._model.feedback import FeedbackRequest, FeedbackResponse, FeedbackType, LiveParts
+from .theme import error_text, muted
+
+#: Submits answer fields for a request; raises InvalidAnswerError or FeedbackAlreadySettledError.
+Submit = Callable[..., FeedbackResponse]
+#: Gives a waiting request more seconds; returns its new deadline or raises DeadlineNotExtendedError.
+Extend = Callable[[str, float], datetime]
+
+_FEW_OPTIONS = 4
+_PREVIEW_QUIET_SECONDS = 0.15  # a moving control's preview is redrawn at most this often
+_FEW_CHECKBOXES = 6
+
+
+def _button(description: str, style: str, icon: str) -> widgets.Button:
+    return widgets.Button(description=description, button_style=style, icon=icon, tooltip=description)
+
+
+def metadata_view(metadata: dict[str, Any]) -> widgets.HTML:
+    """The request's metadata as a small table."""
+    rows = "".join(
+        f"<tr><th style='text-align:left;padding-right:1em;font-weight:normal' class='gnb-muted'>"
+        f"{html.escape(str(key))}</th>"
+        f"<td><code>{html.escape(json.dumps(value) if not isinstance(value, str) else value)}</code></td></tr>"
+        for key, value in metadata.items()
+    )
+    return widgets.HTML(f"<table>{rows}</table>")
+
+
+class RequestControl:
+    """The widgets for one request; ``respond(...)`` answers it through the same path as a click."""
+
+    def __init__(
+        self, request: FeedbackRequest, submit: Submit, live: LiveParts | None = None, extend: Extend | None = None
+    ) -> None:
+        live = live or LiveParts()
+        self.request = request
+        self._submit = submit
+        self._extend = extend
+        self._model = live.model
+        self._preview = live.preview
+        self.preview_output = widgets.Output()
+        self._preview_due: float | None = 0.0 if live.preview else None
+        self.status = widgets.HTML()
+        self.error = widgets.HTML()
+        self._inputs: list[widgets.Widget] = []
+        self.submit_buttons: list[widgets.Button] = []
+        self._read_answer: Callable[[widgets.Button | None], dict[str, Any]]
+        self._verdict_buttons: dict[bool, widgets.Button] = {}
+        self._field_errors: dict[str, widgets.HTML] = {}
+        body = self._build()
+        prompt = widgets.Output()
+        prompt.append_display_data(Markdown(request.prompt))  # type: ignore[no-untyped-call]
+        origin = widgets.HTML(
+            muted(
+                f"{request.task_id} · {request.feedback_type.value.replace('_', ' ')} · {request.feedback_id}",
+                title="task · type · feedback id (for graflow-nb answer)",
+            )
+        )
+        parts: list[widgets.Widget] = [prompt, origin]
+        if request.metadata:
+            parts.append(metadata_view(request.metadata))
+        self.more_time = _button(f"+{span_text(request.timeout or 0)}", "", "clock-o")
+        self.more_time.tooltip = "more time to answer"
+        self.more_time.add_class("gnb-more-time")
+        self.more_time.on_click(self._more_time_clicked)
+        if request.timeout is None or extend is None:
+            self.more_time.layout.display = "none"
+        parts += [
+            body,
+            self.error,
+            widgets.HBox([self.status, self.more_time], layout=widgets.Layout(align_items="center")),
+        ]
+        if self._preview is not None:
+            parts.append(self.preview_output)
+            for control in self._inputs:
+                if hasattr(control, "continuous_update"):  # the preview follows a slider while it is dragged
+                    control.continuous_update = True
+                control.observe(self._value_moved, names="value")
+        self.widget = widgets.VBox(parts)
+        self.widget.add_class("graflow-nb-request")
+        self.widget.add_class(f"graflow-nb-{request.feedback_id}")
+        self._state_class = ""
+        self._mark("asking")
+        self.status.add_class("gnb-status")
+        self.deadline: datetime | None = None
+        if request.timeout is not None:
+            self.deadline = datetime.now(timezone.utc) + timedelta(seconds=request.timeout)
+        self.answered = False
+        self.response: FeedbackResponse | None = None
+        self._keep_submit_honest()
+
+    # -- building ----------------------------------------------------------------------
+
+    def _build(self) -> widgets.Widget:
+        kind = self.request.feedback_type
+        builder = {
+            FeedbackType.APPROVAL: self._build_approval,
+            FeedbackType.TEXT: self._build_text,
+            FeedbackType.SELECTION: self._build_selection,
+            FeedbackType.MULTI_SELECTION: self._build_multi_selection,
+            FeedbackType.NUMBER: self._build_number,
+            FeedbackType.FORM: self._build_form,
+        }[kind]
+        return builder()
+
+    def _with_submit(self, *inputs: widgets.Widget) -> widgets.Widget:
+        submit = _button("Submit", "primary", "check")
+        self._connect(submit)
+        return widgets.VBox([*inputs, submit])
+
+    def _connect(self, button: widgets.Button) -> None:
+        self.submit_buttons.append(button)
+        button.on_click(self._clicked)
+
+    def _build_approval(self) -> widgets.Widget:
+        reason = widgets.Text(
+            placeholder="optional", description="Reason", layout=widgets.Layout(width="100%", max_width="40em")
+        )
+        approve = _button("Approve", "success", "check")
+        reject = _button("Reject", "danger", "times")
+        self._inputs = [reason]
+        self._connect(approve)
+        self._connect(reject)
+        self._verdict_buttons = {True: approve, False: reject}
+        self._read_answer = lambda button: {
+            "approved": button is approve,
+            "reason": reason.value.strip() or None,
+        }
+        return widgets.VBox([widgets.HBox([approve, reject]), reason])
+
+    def _build_text(self) -> widgets.Widget:
+        area = widgets.Textarea(value=self.request.default or "", layout=widgets.Layout(width="100%"))
+        self._inputs = [area]
+        self._read_answer = lambda _button: {"text": area.value}
+        return self._with_submit(area)
+
+    def _build_selection(self) -> widgets.Widget:
+        options = self.request.options or []
+        initial = self.request.default if self.request.default in options else options[0]
+        choice: widgets.Widget
+        if len(options) <= _FEW_OPTIONS:
+            choice = widgets.ToggleButtons(options=options, value=initial)
+        else:
+            choice = widgets.Dropdown(options=options, value=initial)
+        self._inputs = [choice]
+        self._read_answer = lambda _button: {"selected": choice.value}
+        return self._with_submit(choice)
+
+    def _build_multi_selection(self) -> widgets.Widget:
+        options = self.request.options or []
+        chosen = set(self.request.default or [])
+        if len(options) <= _FEW_CHECKBOXES:
+            boxes = [widgets.Checkbox(value=o in chosen, description=o, indent=False) for o in options]
+            self._inputs = list(boxes)
+            self._read_answer = lambda _button: {"selected": [b.description for b in boxes if b.value]}
+            return self._with_submit(*boxes)
+        select = widgets.SelectMultiple(options=options, value=tuple(o for o in options if o in chosen))
+        self._inputs = [select]
+        self._read_answer = lambda _button: {"selected": list(select.value)}
+        return self._with_submit(select)
+
+    def _build_number(self) -> widgets.Widget:
+        request = self.request
+        if request.value_range:
+            number = range_widget(request.integer, request.min, request.max, request.step, request.default)
+            self._inputs = [number]
+            self._read_answer = lambda _button: {"value": list(number.value)}
+            return self._with_submit(number)
+        number = number_widget(request.integer, request.min, request.max, request.step, request.default)
+        self._inputs = [number]
+        self._read_answer = lambda _button: {"value": number.value}
+        return self._with_submit(number)
+
+    def _build_form(self) -> widgets.Widget:
+        fields: dict[str, widgets.Widget] = {}
+        rows: list[widgets.Widget] = []
+        if self._model is not None:
+            for name, info in self._model.model_fields.items():
+                control = field_widget(info.annotation, info, name)
+                fields[name] = control
+                self._field_errors[name] = widgets.HTML()
+                rows.append(widgets.HBox([control, self._field_errors[name]]))
+        else:  # no model at hand (should not happen while a task waits): accept JSON
+            raw = widgets.Textarea(placeholder='{"field": "value"}', description="JSON")
+            fields["__json__"] = raw
+            rows.append(raw)
+        self._inputs = list(fields.values())
+        self._read_answer = lambda _button: {"data": _read_form(fields)}
+        return self._with_submit(*rows)
+
+    # -- answering ---------------------------------------------------------------------
+
+    def _clicked(self, button: widgets.Button) -> None:
+        answer = self._read_answer(button)
+        if not self._form_is_valid(answer):
+            return
+        self._send(answer)
+
+    def _form_is_valid(self, answer: dict[str, Any]) -> bool:
+        """Show field errors beside the fields; True when the form validates (or is not a form)."""
+        if self._model is None or "data" not in answer:
+            return True
+        for label in self._field_errors.values():
+            label.value = ""
+        try:
+            self._model.model_validate(answer["data"])
+        except ValidationError as error:
+            for problem in error.errors():
+                field = str(problem["loc"][0]) if problem["loc"] else ""
+                label = self._field_errors.get(field)
+                if label is not None:
+                    label.value = error_text(problem["msg"])
+            self.error.value = error_text("Please fix the fields marked beside them.")
+            return False
+        return True
+
+    def _send(self, answer: dict[str, Any]) -> None:
+        try:
+            self._submit(self.request.feedback_id, **answer)
+        except (InvalidAnswerError, FeedbackAlreadySettledError) as error:
+            self.show_error(str(error))
+        else:
+            self.error.value = ""
+
+    def _more_time_clicked(self, _button: widgets.Button) -> None:
+        if self._extend is None or self.request.timeout is None:
+            return
+        try:
+            self.deadline_moved(self._extend(self.request.feedback_id, self.request.timeout))
+        except GraflowNbError as error:  # e.g. answered or timed out a moment ago
+            self.show_error(str(error))
+
+    def deadline_moved(self, deadline: datetime) -> None:
+        """Count down to a later deadline (main thread)."""
+        if not self.answered and self.deadline is not None:
+            self.deadline = max(self.deadline, deadline)
+            self.tick(datetime.now(timezone.utc))
+
+    def show_error(self, message: str) -> None:
+        """Say under the control why its answer was not taken (main thread)."""
+        self.error.value = error_text(message)
+
+    def respond(self, **answer: Any) -> None:
+        """Answer in code: set the controls to ``answer`` and press the button a person would press."""
+        kind = self.request.feedback_type
+        if kind is FeedbackType.APPROVAL:
+            self._inputs[0].value = answer.get("reason") or ""
+            target = self.submit_buttons[0 if answer.get("approved") else 1]
+        else:
+            self._set_inputs(answer)
+            target = self.submit_buttons[0]
+        target.click()
+        if self.error.value:
+            raise InvalidAnswerError(self.request.feedback_id, html.unescape(_strip_tags(self.error.value)))
+
+    def _set_inputs(self, answer: dict[str, Any]) -> None:
+        kind = self.request.feedback_type
+        if kind is FeedbackType.MULTI_SELECTION and isinstance(self._inputs[0], widgets.Checkbox):
+            chosen = set(answer.get("selected") or [])
+            for box in self._inputs:
+                box.value = box.description in chosen
+            return
+        if kind is FeedbackType.MULTI_SELECTION:
+            self._inputs[0].value = tuple(answer.get("selected") or [])
+            return
+        if kind is FeedbackType.FORM:
+            data = answer.get("data") or {}
+            if isinstance(data, BaseModel):
+                data = data.model_dump()
+            for control in self._inputs:
+                name = getattr(control, "_graflow_field", "")
+                if name in data:
+                    control.value = data[name]
+            return
+        field = {"text": "text", "selection": "selected", "number": "value"}[kind.value]
+        value = answer.get(field)
+        self._inputs[0].value = tuple(value) if isinstance(value, list) else value
+
+    def settle(self, response: FeedbackResponse | None, note: str | None = None) -> None:
+        """Disable the control and show the answer (or that the request closed unanswered)."""
+        self.answered = True
+        self.response = response
+        self.more_time.layout.display = "none"
+        for control in [*self._inputs, *self.submit_buttons]:
+            control.disabled = True
+        self.error.value = ""
+        if response is None:
+            self._mark("closed")
+            self.status.value = muted("closed without an answer")
+            return
+        if response.closed:
+            self._mark("closed")
+        elif response.feedback_type is FeedbackType.APPROVAL:
+            verdict = bool(response.approved)
+            self._mark("approved" if verdict else "rejected")
+            for choice, button in self._verdict_buttons.items():
+                if choice is verdict:
+                    button.add_class("gnb-chosen")
+                else:
+                    button.button_style = ""
+        else:
+            self._mark("answered")
+            for button in self.submit_buttons:  # the answer below says it all; a dimmed Submit only confuses
+                button.layout.display = "none"
+        when = response.responded_at.astimezone().strftime("%H:%M:%S")
+        self.status.value = (
+            f"<b>{html.escape(response.summary())}</b><br>"
+            f"{muted(f'by {response.responded_by} via {response.via} at {when}')}"
+            + (f"<br>{muted(note)}" if note else "")
+        )
+
+    def retire(self, why: str) -> None:
+        """Disable an unanswered control whose run went on elsewhere, saying so."""
+        self.answered = True
+        self.more_time.layout.display = "none"
+        for control in [*self._inputs, *self.submit_buttons]:
+            control.disabled = True
+        self._mark("closed")
+        self.status.value = muted(why)
+
+    def _mark(self, state: str) -> None:
+        """Colour the control's edge by its state (asking, answered, approved, rejected, timed-out, closed)."""
+        if self._state_class:
+            self.widget.remove_class(self._state_class)
+        self._state_class = f"gnb-{state}"
+        self.widget.add_class(self._state_class)
+
+    def _keep_submit_honest(self) -> None:
+        """An empty text or an empty multi-selection cannot be sent by a stray click, unless the request's
+        own default is that empty answer (``default=""`` or ``default=[]``)."""
+        kind = self.request.feedback_type
+        if kind not in (FeedbackType.TEXT, FeedbackType.MULTI_SELECTION) or not self.submit_buttons:
+            return
+        if self.request.default is not None and not self.request.default:
+            return
+        submit = self.submit_buttons[0]
+
+        def refresh(_change: Any = None) -> None:
+            if self.answered:
+                return
+            answer = next(iter(self._read_answer(None).values()))
+            empty = not (answer.strip() if isinstance(answer, str) else answer)
+            submit.disabled = empty
+            submit.tooltip = (
+                "type an answer first"
+                if kind is FeedbackType.TEXT and empty
+                else ("pick at least one option first" if empty else "Submit")
+            )
+
+        for control in self._inputs:
+            control.observe(refresh, names="value")
+        refresh()
+
+    def _value_moved(self, _change: Any) -> None:
+        """Schedule a preview: at most one per quiet interval while the control keeps moving, and one after."""
+        if self._preview_due is None:
+            self._preview_due = time.monotonic() + _PREVIEW_QUIET_SECONDS
+
+    def _run_preview(self) -> None:
+        """Call the task's preview function with the control's current value; show what it returns."""
+        assert self._preview is not None
+        self._preview_due = None
+        answer = self._read_answer(None)
+        value = next(iter(answer.values()))
+        if self._model is not None:
+            try:
+                value = self._model.model_validate(value)
+            except ValidationError:
+                return
+        try:
+            shown = self._preview(value)
+        except Exception as error:  # noqa: BLE001 - a preview's bug is shown, never fatal
+            shown = f"preview failed: {type(error).__name__}: {error}"
+        self.preview_output.outputs = () if shown is None else (_display_data(shown),)
+        _close_if_figure(shown)
+
+    def tick(self, now: datetime) -> None:
+        """Refresh the countdown; run a due preview."""
+        if self._preview_due is not None and not self.answered and time.monotonic() >= self._preview_due:
+            self._run_preview()
+        if self.answered or self.deadline is None:
+            return
+        left = (self.deadline - now).total_seconds()
+        if left > 0:
+            self.status.value = muted(f"{_duration(left)} left to answer, then the run pauses")
+        else:
+            self._mark("timed-out")
+            self.more_time.layout.display = "none"
+            self.status.value = "<b>timed out</b>: the run paused with a checkpoint; answering here resumes it"
+
+    @property
+    def feedback_id(self) -> str:
+        """The request's feedback id."""
+        return self.request.feedback_id
+
+    def reopen(self, submit: Submit) -> None:
+        """Point the control at a new run (after the run paused) and keep it answerable."""
+        self._submit = submit
+        timed_out = self.deadline is not None
+        self.deadline = None
+        self.more_time.layout.display = "none"  # no task waits: the timeout starts again on resume
+        self._mark("timed-out" if timed_out else "paused")
+        self.status.value = (
+            "<b>timed out</b>: " if timed_out else "<b>paused</b>: "
+        ) + "the run is saved; answering here resumes it in this kernel"
+
+
+def _duration(seconds: float) -> str:
+    """``42 s``, ``3 min 05 s``, ``2 h 10 min``: a countdown a person reads at a glance."""
+    whole = int(seconds) + 1
+    if whole < 60:
+        return f"{whole} s"
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60:02d} s"
+    return f"{whole // 3600} h {whole % 3600 // 60:02d} min"
+
+
+def _display_data(shown: Any) -> dict[str, Any]:
+    """An output the Output widget shows as is: ``shown`` formatted by IPython (text, HTML, PNG...).
+
+    A matplotlib figure becomes a PNG whatever backend the notebook chose (with ``Agg`` IPython would
+    only give its text form, ``<Figure size ...>``).
+    """
+    from IPython import get_ipython
+
+    if _is_figure(shown):
+        return {"output_type": "display_data", "data": _figure_png(shown), "metadata": {}}
+    shell = get_ipython()
+    if isinstance(shown, str) or shell is None:
+        data, metadata = {"text/plain": str(shown)}, {}
+    else:
+        data, metadata = shell.display_formatter.format(shown)
+    return {"output_type": "display_data", "data": data, "metadata": metadata}
+
+
+def _is_figure(shown: Any) -> bool:
+    figure_module = sys.modules.get("matplotlib.figure")
+    return figure_module is not None and isinstance(shown, figure_module.Figure)
+
+
+def _figure_png(figure: Any) -> dict[str, str]:
+    import base64
+    import io
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", bbox_inches="tight")
+    return {"image/png": base64.b64encode(buffer.getvalue()).decode("ascii"), "text/plain": repr(figure)}
+
+
+def _close_if_figure(shown: Any) -> None:
+    """Close a matplotlib figure once displayed, so the cell does not show it again."""
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    if pyplot is not None and _is_figure(shown):
+        pyplot.close(shown)
+
+
+def _strip_tags(text: str) -> str:
+    import re
+
+    return re.sub(r"<[^>]+>", "", text)
+
+
+def number_widget(
+    integer: bool, minimum: float | None, maximum: float | None, step: float | None, default: Any
+) -> widgets.Widget:
+    """A slider when both bounds are known, else a number box."""
+    value = default if default is not None else (minimum if minimum is not None else 0)
+    if minimum is not None and maximum is not None:
+        if integer:
+            return widgets.IntSlider(
+                value=int(value), min=int(minimum), max=int(maximum), step=int(step or 1), continuous_update=False
+            )
+        return widgets.FloatSlider(
+            value=float(value),
+            min=minimum,
+            max=maximum,
+            step=step or (maximum - minimum) / 100 or 0.01,
+            continuous_update=False,
+            readout_format=".4g",
+        )
+    return widgets.IntText(value=int(value)) if integer else widgets.FloatText(value=float(value))
+
+
+def range_widget(integer: bool, minimum: Any, maximum: Any, step: float | None, default: Any) -> widgets.Widget:
+    """A two-handled slider for a [low, high] answer."""
+    value = tuple(default) if default is not None else (minimum, maximum)
+    if integer:
+        return widgets.IntRangeSlider(
+            value=value, min=int(minimum), max=int(maximum), step=int(step or 1), continuous_update=False
+        )
+    return widgets.FloatRangeSlider(
+        value=value,
+        min=minimum,
+        max=maximum,
+        step=step or (maximum - minimum) / 100 or 0.01,
+        continuous_update=False,
+        readout_format=".4g",
+    )
+
+
+def field_widget(annotation: Any, info: Any, name: str) -> widgets.Widget:
+    """One control for a pydantic field: checkbox, dropdown, slider or text."""
+    label = info.title or name.replace("_", " ").capitalize()
+    default = None if info.is_required() else info.default
+    origin = typing.get_origin(annotation)
+    control: widgets.Widget
+    if annotation is bool:
+        control = widgets.Checkbox(value=bool(default), description=label, indent=False)
+    elif origin is typing.Literal:
+        options = list(typing.get_args(annotation))
+        control = widgets.Dropdown(
+            options=options, value=default if default in options else options[0], description=label
+        )
+    elif isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        options = [(str(member.value), member.value) for member in annotation]
+        value = default.value if isinstance(default, enum.Enum) else options[0][1]
+        control = widgets.Dropdown(options=options, value=value, description=label)
+    elif annotation in (int, float):
+        low, high = _bounds(info)
+        control = number_widget(annotation is int, low, high, None, default)
+        control.description = label
+    else:
+        control = widgets.Text(value="" if default is None else str(default), description=label)
+    control._graflow_field = name
+    return control
+
+
+def _bounds(info: Any) -> tuple[float | None, float | None]:
+    low = high = None
+    for constraint in info.metadata:
+        low = getattr(constraint, "ge", None) if getattr(constraint, "ge", None) is not None else low
+        low = getattr(constraint, "gt", None) if getattr(constraint, "gt", None) is not None else low
+        high = getattr(constraint, "le", None) if getattr(constraint, "le", None) is not None else high
+        high = getattr(constraint, "lt", None) if getattr(constraint, "lt", None) is not None else high
+    return low, high
+
+
+def _read_form(fields: dict[str, widgets.Widget]) -> Any:
+    if "__json__" in fields:
+        try:
+            return json.loads(fields["__json__"].value or "{}")
+        except ValueError:
+            return fields["__json__"].value
+    return {name: control.value for name, control in fields.items()}

@@ -1,0 +1,297 @@
+"""The live run panel shown in the cell that started a run: progress, tasks, pending controls, Cancel."""
+
+from __future__ import annotations
+
+import html
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets as widgets
+from IPython.display import DisplayHandle, display
+
+from ..._model.checkpoint import RunStatus
+from ..._model.errors import GraflowNbError
+from ..._model.feedback import FeedbackRequest, FeedbackResponse, default_responder
+from ..console import plain_prompt
+from .controls import RequestControl, Submit
+from .kernel import MainThreadCalls
+from .theme import STYLESHEET, muted, state_label
+
+if TYPE_CHECKING:
+    from ..._engine.engine import Engine, TaskState
+    from ..._model.outcome import RunOutcome
+    from .panel_watch import PausedRunWatch
+
+
+class RunPanel:
+    """A presenter that draws the run as widgets; every widget change happens on the main thread."""
+
+    def __init__(self, calls: MainThreadCalls, engine: Engine) -> None:
+        self.calls = calls
+        self.workflow = engine.workflow_name
+        completed = engine.state.completed
+        self.task_states: dict[str, str] = {
+            t: ("completed" if t in completed else "waiting") for t in engine.graph.tasks
+        }
+        self.controls: dict[str, RequestControl] = {}
+        self._settled_early: dict[str, FeedbackResponse | None] = {}  # settled before its control was drawn
+        self.on_paused_answer: Callable[[], Submit] | None = None
+        self.on_cancel: Callable[[str], None] | None = None  # cancels the run, going or paused
+        self._engine: Engine | None = engine
+        self._started = time.monotonic()
+        self._ended = False
+        self.header = widgets.HTML()
+        self.tasks = widgets.HTML()
+        self.requests = widgets.VBox()
+        self.cancel_button = widgets.Button(
+            description="Cancel run", tooltip="Stop the run for good (it cannot be resumed)"
+        )
+        self.cancel_button.on_click(self._cancel_clicked)
+        self.cancel_reason = widgets.Text(placeholder="why (optional)", layout=widgets.Layout(width="16em"))
+        self.footer = widgets.HBox([self.cancel_button, self.cancel_reason])
+        self.result = widgets.HTML()  # the run's result (or why it ended otherwise), once it has ended
+        self.result.add_class("gnb-result")
+        style = widgets.HTML(STYLESHEET)  # once per panel: the header is redrawn every second
+        self.widget = widgets.VBox([style, self.header, self.tasks, self.requests, self.result, self.footer])
+        self.widget.add_class("graflow-nb-panel")
+        self._handle: DisplayHandle | None = None
+        self._elapsed = 0
+        self._watch: PausedRunWatch | None = None
+        self._status = "running"
+        self._redraw()
+
+    def follow(self, engine: Engine) -> None:
+        """Show a new engine's run here (a paused run resumed from this panel)."""
+        self._stop_watching()
+        self._engine = engine
+        self._ended = False
+        self._status = "running"
+        self.result.value = ""
+        self._set_cancellable(True)
+        self.footer.layout.display = None
+        self._redraw()
+
+    # -- display -----------------------------------------------------------------------
+
+    def display(self) -> None:
+        """Show the panel in the current cell's output; its plain-text stand-in is :meth:`recap`.
+
+        Where widgets cannot render (nbconvert, GitHub, a terminal) the stand-in is what shows; it is
+        brought up to date when the run ends.
+        """
+        self._handle = display(self._bundle(), raw=True, display_id=True)  # type: ignore[no-untyped-call]
+
+    def _bundle(self) -> dict[str, Any]:
+        return {
+            "application/vnd.jupyter.widget-view+json": {
+                "version_major": 2,
+                "version_minor": 0,
+                "model_id": self.widget.model_id,
+            },
+            "text/plain": self.recap(),
+        }
+
+    def recap(self) -> str:
+        """The run in plain text, one line per request, with no times or ids (stored outputs stay comparable)."""
+        done = sum(1 for s in self.task_states.values() if s == "completed")
+        lines = [f"graflow_nb: workflow {self.workflow!r} {self._status}, {done}/{len(self.task_states)} tasks done"]
+        order = {task_id: index for index, task_id in enumerate(self.task_states)}
+        by_task = sorted(self.controls.values(), key=lambda c: (order.get(c.request.task_id, 0), c.request.call_index))
+        for control in by_task:
+            request, response = control.request, control.response
+            answer = (
+                f"{response.summary()} (by {response.responded_by} via {response.via})"
+                if response is not None
+                else ("closed without an answer" if control.answered else "waiting")
+            )
+            lines.append(f"- {request.task_id}: {plain_prompt(request.prompt)} -> {answer}")
+        return "\n".join(lines)
+
+    def _redraw(self) -> None:
+        done = sum(1 for s in self.task_states.values() if s == "completed")
+        run_id = self._engine.run_id if self._engine else ""
+        self.header.value = (
+            "<div class='gnb-header'>"
+            f"<span class='gnb-title' title='run {html.escape(run_id)}'>{html.escape(self.workflow)}</span>"
+            f"{state_label(self._status, self._status_kind)}"
+            f"{muted(f'{done}/{len(self.task_states)} tasks')}"
+            f"{muted(f'{self._elapsed} s') if self._elapsed else ''}"
+            "</div>"
+        )
+        self.tasks.value = "<div class='gnb-tasks'>" + "".join(map(_task_label, self.task_states.items())) + "</div>"
+
+    @property
+    def _status_kind(self) -> str:
+        return self._status.split(":", 1)[0]
+
+    def _set_cancellable(self, cancellable: bool) -> None:
+        self.cancel_button.disabled = not cancellable
+        self.cancel_reason.disabled = not cancellable
+
+    def tick(self) -> None:
+        """Refresh elapsed time and countdowns (main thread)."""
+        if not self._ended:
+            elapsed = int(time.monotonic() - self._started)
+            if elapsed != self._elapsed:
+                self._elapsed = elapsed
+                self._redraw()
+        now = datetime.now(timezone.utc)
+        for control in self.controls.values():
+            control.tick(now)
+
+    # -- presenter protocol (any thread) ---------------------------------------------------
+
+    def task_changed(self, engine: Engine, task_id: str, state: TaskState) -> None:
+        """Mark a task's state."""
+
+        def update() -> None:
+            self._engine = engine
+            self.task_states[task_id] = state
+            self._redraw()
+
+        self.calls.call(update)
+
+    def show(self, engine: Engine, request: FeedbackRequest) -> None:
+        """Add (or re-arm) the request's control."""
+        live = engine.feedback.live_parts(request.feedback_id)
+
+        def submit(feedback_id: str, **answer: Any) -> FeedbackResponse:
+            return engine.feedback.submit_soon(feedback_id, via="widget", **answer)
+
+        def extend(feedback_id: str, seconds: float) -> datetime:
+            return engine.feedback.extend_threadsafe(feedback_id, seconds, by=default_responder(), via="widget")
+
+        def add() -> None:
+            self._engine = engine
+            known = self.controls.get(request.feedback_id)
+            if known is not None:
+                known.reopen(submit)
+                return
+            control = RequestControl(request, submit, live, extend)
+            self.controls[request.feedback_id] = control
+            if request.feedback_id in self._settled_early:
+                control.settle(self._settled_early.pop(request.feedback_id))
+            self.requests.children = (*self.requests.children, control.widget)
+
+        self.calls.call(add)
+
+    def settle(self, request: FeedbackRequest, response: FeedbackResponse | None) -> None:
+        """Show the answer on the request's control."""
+
+        def update() -> None:
+            control = self.controls.get(request.feedback_id)
+            if control is None:
+                self._settled_early[request.feedback_id] = response
+                return
+            control.settle(response)
+
+        self.calls.call(update)
+
+    def deadline_moved(self, request: FeedbackRequest, deadline: datetime) -> None:
+        """Count the request's control down to its new deadline."""
+
+        def update() -> None:
+            control = self.controls.get(request.feedback_id)
+            if control is not None:
+                control.deadline_moved(deadline)
+
+        self.calls.call(update)
+
+    def run_ended(self, engine: Engine) -> None:
+        """Show the final status; keep a paused run's controls answerable."""
+        outcome = engine.outcome()
+
+        def update() -> None:
+            self._engine = engine
+            self._status = outcome.status.value + (f": {outcome.reason}" if outcome.reason else "")
+            self._ended = outcome.status.finished
+            self._set_cancellable(not outcome.status.finished and self.on_cancel is not None)
+            if outcome.status.finished:  # nothing left to cancel: the footer goes
+                self.footer.layout.display = "none"
+            self.result.value = _ending_text(outcome)
+            if not outcome.status.finished and self.on_paused_answer is not None:
+                submit = self.on_paused_answer()
+                for feedback_id in outcome.pending_feedback_ids:
+                    control = self.controls.get(feedback_id)
+                    if control is not None:
+                        control.reopen(submit)
+                self._watch_paused(engine)
+            self._redraw()
+            self.tick()
+            if self._handle is not None:  # the plain-text stand-in now tells how the run ended
+                self._handle.update(self._bundle(), raw=True)  # type: ignore[no-untyped-call]
+
+        self.calls.call(update)
+
+    # -- after a pause (main thread) -------------------------------------------------------
+
+    def _watch_paused(self, engine: Engine) -> None:
+        """Keep watching the paused run's files from the kernel's loop, once the cell has ended."""
+        from .panel_watch import PausedRunWatch
+
+        self._stop_watching()
+        watch = PausedRunWatch(self, engine.store, engine.run_id)
+        self._watch = watch
+        self.calls.call_on_loop(watch.start)
+
+    def _stop_watching(self) -> None:
+        watch, self._watch = self._watch, None
+        if watch is not None:
+            self.calls.call_on_loop(watch.stop)
+
+    def open_request_ids(self) -> list[str]:
+        """The requests still waiting for an answer here."""
+        return [feedback_id for feedback_id, control in self.controls.items() if not control.answered]
+
+    def answered_elsewhere(self, feedback_id: str, response: FeedbackResponse) -> None:
+        """A paused request was answered from outside this panel (CLI, API, another notebook)."""
+        control = self.controls.get(feedback_id)
+        if control is not None and not control.answered:
+            done = "closed" if response.closed else "answered"
+            control.settle(response, note=f"{done} elsewhere: re-run the workflow's cell (or wf.resume()) to go on")
+            self._redraw()
+
+    def moved_on(self, where: str) -> None:
+        """The paused run went on without this panel: nothing here can answer it any more."""
+        self._watch = None
+        self._status = f"moved on: {where}"
+        for control in self.controls.values():
+            if not control.answered:
+                control.retire(f"this run was {where}")
+        self._redraw()
+
+    def _cancel_clicked(self, _button: widgets.Button) -> None:
+        reason = self.cancel_reason.value.strip() or "cancelled from the notebook"
+        if self.on_cancel is None:
+            if self._engine is not None:
+                self._engine.cancel_threadsafe(reason)
+            return
+        try:
+            self.on_cancel(reason)
+        except GraflowNbError as error:  # e.g. the paused run was resumed elsewhere meanwhile
+            self.say(f"not cancelled: {error}")
+
+    def say(self, status: str) -> None:
+        """Show ``status`` in the header (main thread)."""
+        self._status = status
+        self._redraw()
+
+
+def _ending_text(outcome: RunOutcome) -> str:
+    """The result of a completed run (shortened), or the error that failed one; nothing otherwise
+    (the header says why a run paused or was cancelled)."""
+    if outcome.status is RunStatus.COMPLETED:
+        shown = repr(outcome.result)
+        shown = shown if len(shown) <= 400 else shown[:400] + "…"
+        return f"{muted('result')} <code>{html.escape(shown)}</code>"
+    if outcome.status is RunStatus.FAILED and outcome.error is not None:
+        error = outcome.error
+        return f"{muted(f'{error.task_id} failed')} <code>{html.escape(f'{error.error_type}: {error.message}')}</code>"
+    return ""
+
+
+def _task_label(item: tuple[str, str]) -> str:
+    task_id, state = html.escape(item[0]), item[1]
+    return f"<span class='gnb-task gnb-{state}' title='{task_id}: {state}'>{task_id}</span>"

@@ -1,0 +1,237 @@
+"""The checkpoint directory: run documents and the answers given to their requests.
+
+Layout::
+
+    <checkpoint_dir>/
+        <run_id>.json              one checkpoint document per run (see _checkpoint.py)
+        answers/<feedback_id>.json  the first valid answer to each request, created exclusively
+        deadlines/<feedback_id>.json a later deadline for a request a live run waits for (see _deadlines.py)
+
+Everything here is JSON read with pydantic: nothing in the folder is ever imported or unpickled.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import secrets
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from .._model.checkpoint import (
+    FEEDBACK_ID_PATTERN,
+    SCHEMA_NAME,
+    SCHEMA_VERSION,
+    CheckpointDocument,
+    RequestRecord,
+    decode_document,
+    encode_document,
+)
+from .._model.errors import (
+    CheckpointDirectoryError,
+    CheckpointError,
+    CheckpointVersionError,
+    CorruptCheckpointError,
+    FeedbackNotFoundError,
+)
+from .._model.feedback import FeedbackResponse
+from .._util.atomic import (
+    create_exclusively,
+    is_temporary,
+    read_regular_file,
+    sweep_stale_temporaries,
+    write_atomically,
+)
+from .notebook_path import notebook_checkpoint_dir
+
+#: Environment variable naming the default checkpoint directory.
+CHECKPOINT_DIR_ENV = "GRAFLOW_NB_CHECKPOINT_DIR"
+#: The default checkpoint directory, relative to the working directory, when nothing else is set.
+DEFAULT_CHECKPOINT_DIR = ".graflow_nb"
+#: The largest answer file read (answers are small; a form's data is a few kB).
+ANSWER_FILE_LIMIT = 16 * 2**20
+
+
+def default_checkpoint_dir() -> Path:
+    """``$GRAFLOW_NB_CHECKPOINT_DIR``, else the folder beside the running notebook, else ``./.graflow_nb``."""
+    configured = os.environ.get(CHECKPOINT_DIR_ENV)
+    if configured:
+        return Path(configured)
+    return notebook_checkpoint_dir() or Path(DEFAULT_CHECKPOINT_DIR)
+
+
+class CheckpointStore:
+    """Reads and writes the checkpoint directory."""
+
+    def __init__(self, directory: str | os.PathLike[str] | None = None) -> None:
+        self.directory = Path(directory) if directory is not None else default_checkpoint_dir()
+
+    @property
+    def answers_directory(self) -> Path:
+        """Where answers are filed, one file per feedback id."""
+        return self.directory / "answers"
+
+    def check_writable(self) -> None:
+        """Raise CheckpointDirectoryError now, before any task runs, if checkpoints cannot be written here."""
+        probe = self.directory / f".write-probe-{os.getpid()}-{secrets.token_hex(6)}"  # one per call: threads race
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as error:
+            raise CheckpointDirectoryError(self.directory, error.strerror or str(error)) from None
+        sweep_stale_temporaries(self.directory)
+        sweep_stale_temporaries(self.answers_directory)
+
+    def run_path(self, run_id: str) -> Path:
+        """The checkpoint file of a run."""
+        return self.directory / f"{run_id}.json"
+
+    # -- run documents ---------------------------------------------------------------------
+
+    def write(self, document: CheckpointDocument) -> Path:
+        """Save a run's document atomically and return its path."""
+        path = self.run_path(document.run_id)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        write_atomically(path, encode_document(document))
+        return path
+
+    def load(self, path: Path) -> CheckpointDocument:
+        """Load and check one document; raise a CheckpointError naming the file if it is unusable.
+
+        Only a regular file within the size limit is read (see ``read_regular_file``), and its run id
+        must be the one its file name says: a document from elsewhere cannot point outside the folder.
+        """
+        try:
+            raw = read_regular_file(path)
+        except OSError as error:
+            raise CorruptCheckpointError(path, f"cannot be read ({error.strerror})") from None
+        try:
+            document = decode_document(raw)
+        except ValidationError as error:
+            raise self._explain_invalid(path, raw, error) from None
+        if document.run_id != path.stem:
+            raise CorruptCheckpointError(
+                path, f"its run_id {document.run_id!r} is not its file name (the file was renamed or edited)"
+            )
+        return document
+
+    @staticmethod
+    def _explain_invalid(path: Path, raw: bytes, error: ValidationError) -> CheckpointError:
+        try:
+            data = json.loads(raw)
+        except (ValueError, UnicodeDecodeError, RecursionError) as parse_error:
+            return CorruptCheckpointError(path, f"not valid JSON ({parse_error})")
+        if not isinstance(data, dict) or data.get("schema") != SCHEMA_NAME:
+            return CorruptCheckpointError(path, "not a graflow_nb checkpoint (no 'schema' marker)")
+        version = data.get("schema_version")
+        if isinstance(version, int) and version > SCHEMA_VERSION:
+            return CheckpointVersionError(path, version, SCHEMA_VERSION)
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "(document)"
+        return CorruptCheckpointError(path, f"{where}: {first['msg']} (the file was edited or damaged)")
+
+    def load_run(self, run_id: str) -> CheckpointDocument:
+        """Load a run's document by run id."""
+        return self.load(self.run_path(run_id))
+
+    def documents(self) -> Iterator[tuple[Path, CheckpointDocument | CheckpointError]]:
+        """Every run document in the directory, oldest first, with an error in place of an unusable one."""
+        if not self.directory.is_dir():
+            return
+        for path in sorted(self.directory.glob("*.json")):
+            if is_temporary(path):
+                continue
+            try:
+                yield path, self.load(path)
+            except CheckpointError as error:
+                yield path, error
+
+    def newest_first(self, prefix: str) -> Iterator[CheckpointDocument]:
+        """Loadable run documents whose run id starts with ``prefix``, newest first (read lazily)."""
+        if not self.directory.is_dir():
+            return
+        for path in sorted(self.directory.glob(f"{glob.escape(prefix)}*.json"), reverse=True):
+            try:
+                yield self.load(path)
+            except CheckpointError as error:
+                warnings.warn(f"skipping {error}", stacklevel=2)
+
+    def readable_documents(self) -> Iterator[CheckpointDocument]:
+        """Every loadable run document; unusable files are skipped with a warning naming them."""
+        for _path, document in self.documents():
+            if isinstance(document, CheckpointError):
+                warnings.warn(f"skipping {document}", stacklevel=2)
+                continue
+            yield document
+
+    def find_request(self, feedback_id: str) -> tuple[CheckpointDocument, RequestRecord]:
+        """The run and request that a feedback id belongs to."""
+        for document in self.readable_documents():
+            record = document.record(feedback_id)
+            if record is not None:
+                return document, record
+        raise FeedbackNotFoundError(feedback_id, self.directory)
+
+    # -- answers ---------------------------------------------------------------------------
+
+    @property
+    def deadlines_directory(self) -> Path:
+        """Where other processes file later deadlines, one file per feedback id."""
+        return self.directory / "deadlines"
+
+    def deadline_path(self, feedback_id: str) -> Path:
+        """The file that moves a waiting request's deadline later (written by other processes)."""
+        return self.deadlines_directory / self.answer_path(feedback_id).name
+
+    def answer_path(self, feedback_id: str) -> Path:
+        """The file holding the answer to a request (only ids graflow_nb writes: nothing outside the folder)."""
+        if not FEEDBACK_ID_PATTERN.fullmatch(feedback_id):
+            raise FeedbackNotFoundError(feedback_id, self.directory)
+        return self.answers_directory / f"{feedback_id}.json"
+
+    def file_answer(self, response: FeedbackResponse) -> bool:
+        """Record an answer unless one is already filed; return whether this one was recorded."""
+        self.answers_directory.mkdir(parents=True, exist_ok=True)
+        data = response.model_dump_json(indent=1).encode()
+        return create_exclusively(self.answer_path(response.feedback_id), data)
+
+    def read_answer(self, feedback_id: str, *, set_aside: bool = False) -> FeedbackResponse | None:
+        """The filed answer to a request, or None if there is none or it is unusable.
+
+        Reading changes nothing; only the run that waits for the answer passes ``set_aside=True``, so
+        that an unusable answer file is moved out of the way and the request can be answered again.
+        """
+        path = self.answer_path(feedback_id)
+        try:
+            raw = read_regular_file(path, ANSWER_FILE_LIMIT)
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            problem = f"unreadable answer file: {error.strerror}"
+        else:
+            try:
+                response = FeedbackResponse.model_validate_json(raw)
+            except ValidationError as error:
+                problem = f"unreadable answer file: {error.errors()[0]['msg']}"
+            else:
+                if response.feedback_id == feedback_id:
+                    return response
+                problem = f"the answer file holds an answer to {response.feedback_id!r}"
+        if set_aside:
+            self.set_answer_aside(feedback_id, problem)
+        return None
+
+    def set_answer_aside(self, feedback_id: str, reason: str) -> None:
+        """Move a filed answer that was refused out of the way, so the request can be answered again."""
+        path = self.answer_path(feedback_id)
+        stamp = os.urandom(3).hex()
+        try:
+            path.replace(path.with_name(f"{feedback_id}.rejected-{stamp}.json"))
+        except FileNotFoundError:
+            return
+        warnings.warn(f"answer to {feedback_id} refused: {reason}", stacklevel=2)

@@ -1,0 +1,168 @@
+"""The checkpoint document: one JSON file per run, holding everything needed to resume it."""
+
+from __future__ import annotations
+
+import enum
+import gc
+import re
+from datetime import datetime
+from typing import Any, Literal
+
+import orjson
+import pydantic_core
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from .feedback import FeedbackRequest, FeedbackResponse
+
+SCHEMA_NAME: Literal["graflow_nb.checkpoint"] = "graflow_nb.checkpoint"
+SCHEMA_VERSION = 1
+#: Ids as graflow_nb writes them; ids read from a file must match, so none can name a path elsewhere.
+RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,200}")
+FEEDBACK_ID_PATTERN = re.compile(r"fb-[0-9a-f]{16}")
+
+
+class RunStatus(str, enum.Enum):
+    """Where a run stands."""
+
+    RUNNING = "running"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+    @property
+    def finished(self) -> bool:
+        """Completed and cancelled runs are final; the others can be resumed."""
+        return self in (RunStatus.COMPLETED, RunStatus.CANCELLED)
+
+
+RequestState = Literal["pending", "answered", "closed"]
+
+
+class RequestRecord(BaseModel):
+    """A feedback request and, once answered, its response."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+
+    request: FeedbackRequest
+    state: RequestState = "pending"
+    response: FeedbackResponse | None = None
+    deadline: datetime | None = Field(
+        default=None, description="When the request times out, while a task waits for it (moved by extensions)."
+    )
+
+    @property
+    def feedback_id(self) -> str:
+        """The request's feedback id."""
+        return self.request.feedback_id
+
+
+class TaskError(BaseModel):
+    """The error that failed a run."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+
+    task_id: str
+    error_type: str
+    message: str
+    traceback: str = ""
+
+
+class CheckpointDocument(BaseModel):
+    """The whole saved state of one run."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, defer_build=True)
+
+    schema_name: Literal["graflow_nb.checkpoint"] = Field(default=SCHEMA_NAME, alias="schema")
+    schema_version: int = SCHEMA_VERSION
+    workflow: str
+    run_id: str
+    status: RunStatus
+    reason: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    owner_pid: int | None = Field(default=None, ge=1, lt=2**32)
+    owner_host: str | None = None
+    tasks: list[str]
+    edges: list[tuple[str, str]]
+    completed: list[str]
+    requests: list[RequestRecord] = Field(default_factory=list)
+    error: TaskError | None = None
+    channel: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _names_are_consistent(self) -> CheckpointDocument:
+        if self.schema_version != SCHEMA_VERSION:
+            raise ValueError(
+                f"schema_version {self.schema_version} is not {SCHEMA_VERSION}, the one this graflow_nb reads"
+            )
+        if not RUN_ID_PATTERN.fullmatch(self.run_id):
+            raise ValueError(f"run_id {self.run_id[:80]!r} is not an id graflow_nb writes")
+        odd = [r.feedback_id[:80] for r in self.requests if not FEEDBACK_ID_PATTERN.fullmatch(r.feedback_id)]
+        if odd:
+            raise ValueError(f"feedback ids {odd} are not ids graflow_nb writes")
+        known = set(self.tasks)
+        strangers = {name for edge in self.edges for name in edge} | set(self.completed)
+        strangers |= {record.request.task_id for record in self.requests}
+        strangers -= known
+        if strangers:
+            raise ValueError(f"names tasks the workflow does not list: {sorted(strangers)}")
+        return self
+
+    @property
+    def pending(self) -> list[RequestRecord]:
+        """Requests still waiting for an answer."""
+        return [record for record in self.requests if record.state == "pending"]
+
+    def record(self, feedback_id: str) -> RequestRecord | None:
+        """The request with that feedback id, if this run has it."""
+        return next((r for r in self.requests if r.feedback_id == feedback_id), None)
+
+
+def encode_document(document: CheckpointDocument) -> bytes:
+    """The document as compact JSON; the channel, the bulk of it, is written by orjson (several times
+    faster than a generic serializer on many small records)."""
+    envelope = document.model_dump_json(by_alias=True, exclude={"channel"}).encode()
+    try:
+        channel = orjson.dumps(document.channel, default=_model_as_json)
+    except TypeError:  # e.g. an int beyond 64 bits, which only the generic serializer writes
+        channel = pydantic_core.to_json(document.channel)
+    return envelope[:-1] + b',"channel":' + channel + b"}"
+
+
+def decode_document(raw: bytes) -> CheckpointDocument:
+    """Read a document written by :func:`encode_document` (or any JSON of the same shape).
+
+    Raises pydantic's ValidationError for anything that is not a valid document, invalid JSON included.
+    """
+    if _has_long_number(raw):  # orjson would read an int beyond 64 bits as a float: lossy
+        return CheckpointDocument.model_validate_json(raw)
+    collecting = gc.isenabled()
+    gc.disable()  # parsing creates many containers and no cycles: a collection pass would double the time
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:  # not JSON, or JSON orjson does not read (ints beyond 64 bits)
+        return CheckpointDocument.model_validate_json(raw)
+    finally:
+        if collecting:
+            gc.enable()
+    return CheckpointDocument.model_validate(data)
+
+
+#: Maps every digit to "0" and every other byte to a space, to find runs of digits at C speed.
+_DIGITS_AS_ZEROS = bytes(0x30 if 0x30 <= code <= 0x39 else 0x20 for code in range(256))
+
+
+def _has_long_number(raw: bytes) -> bool:
+    """Whether ``raw`` has a run of 19+ digits: possibly an int orjson cannot hold exactly.
+
+    (A float's repr never has such a run: at most 17 significant digits.) A regex scan of 7 MB
+    takes ~10x longer than this translation and substring search.
+    """
+    return b"0" * 19 in raw.translate(_DIGITS_AS_ZEROS)
+
+
+def _model_as_json(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    raise TypeError(f"{type(value).__name__} is not JSON data")

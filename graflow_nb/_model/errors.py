@@ -1,0 +1,296 @@
+"""Errors raised by graflow_nb.
+
+Every error derives from :class:`GraflowNbError` and also from the builtin that fits it::
+
+    GraflowNbError
+    ├── WorkflowDefinitionError (ValueError)      the graph cannot run as written
+    │   ├── CycleError
+    │   ├── UnknownTaskError (LookupError)
+    │   └── MissingInputError
+    ├── ChannelValueError (TypeError)             a channel value is not JSON-compatible
+    ├── InvalidFeedbackRequestError (ValueError)  request_feedback() called with bad arguments
+    ├── InvalidAnswerError (ValueError)           an answer does not fit its request
+    ├── AnswersFileError (ValueError)             an answers file cannot be read or used
+    ├── MissingAnswerError (LookupError)          a replayed answers file has no answer for a request
+    ├── FeedbackNotFoundError (LookupError)       no request has that feedback id
+    ├── FeedbackAlreadySettledError (ValueError)  the request was answered or closed before
+    ├── FeedbackClosedError (LookupError)         request_feedback(): a person closed it unanswered
+    ├── DeadlineNotExtendedError (ValueError)     the request has no deadline running to extend
+    ├── NestedRunError (RuntimeError)             a notebook ran a workflow from inside a task
+    ├── LoopRunsWouldFreezeError (RuntimeError)   a blocking cell would freeze wf.start() runs
+    ├── CheckpointError                           a checkpoint cannot be used
+    │   ├── CorruptCheckpointError (ValueError)
+    │   ├── CheckpointVersionError (ValueError)
+    │   ├── CheckpointMismatchError (ValueError)
+    │   ├── CheckpointSaveError (OSError)        a checkpoint could not be written
+    │   ├── CheckpointDirectoryError (PermissionError)
+    │   ├── NoResumableRunError (LookupError)
+    │   └── RunInUseError (RuntimeError)
+    └── RunNotCompletedError (RuntimeError)       execute()/resume() did not complete
+        ├── WorkflowPaused
+        ├── WorkflowCancelled
+        └── WorkflowFailed
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .checkpoint import RunStatus
+    from .feedback import FeedbackRequest, FeedbackResponse
+    from .outcome import RunOutcome
+
+
+class GraflowNbError(Exception):
+    """Base class of every error graflow_nb raises."""
+
+
+class WorkflowDefinitionError(GraflowNbError, ValueError):
+    """Raised when a workflow's graph cannot run as written; nothing has run yet."""
+
+
+class CycleError(WorkflowDefinitionError):
+    """Raised when the task graph contains a cycle."""
+
+    def __init__(self, cycle: list[str]) -> None:
+        self.cycle = cycle
+        super().__init__(f"the workflow has a cycle: {' >> '.join(cycle)}")
+
+
+class UnknownTaskError(WorkflowDefinitionError, LookupError):
+    """Raised when a task id is named that the workflow does not contain."""
+
+    def __init__(self, task_id: str, known: list[str]) -> None:
+        self.task_id = task_id
+        super().__init__(f"unknown task {task_id!r}; the workflow's tasks are {known}")
+
+
+class MissingInputError(WorkflowDefinitionError):
+    """Raised when a task parameter is provided by no upstream task, channel key or default."""
+
+    def __init__(self, task_id: str, parameter: str, detail: str) -> None:
+        self.task_id = task_id
+        self.parameter = parameter
+        super().__init__(f"task {task_id!r} needs parameter {parameter!r}, but {detail}")
+
+
+class ChannelValueError(GraflowNbError, TypeError):
+    """Raised when a channel value cannot be stored as JSON."""
+
+    def __init__(self, key: str, path: str, type_name: str) -> None:
+        self.key = key
+        where = f" at {path[:60]}{'...' if len(path) > 60 else ''}" if path else ""
+        super().__init__(
+            f"channel key {key!r}: value{where} of type {type_name} cannot be saved exactly in a JSON checkpoint; "
+            "store str, int, finite float, bool, None, lists, dicts with str keys, or pydantic models"
+        )
+
+
+class InvalidFeedbackRequestError(GraflowNbError, ValueError):
+    """Raised inside a task when request_feedback() gets arguments that cannot make a request."""
+
+
+class InvalidAnswerError(GraflowNbError, ValueError):
+    """Raised when an answer does not fit its request; the request stays pending."""
+
+    def __init__(self, feedback_id: str, message: str) -> None:
+        self.feedback_id = feedback_id
+        super().__init__(f"answer to {feedback_id} rejected: {message}")
+
+
+class FeedbackNotFoundError(GraflowNbError, LookupError):
+    """Raised when no checkpoint under the directory holds a request with that feedback id."""
+
+    def __init__(self, feedback_id: str, directory: Path) -> None:
+        self.feedback_id = feedback_id
+        folder = directory.absolute()
+        if not directory.is_dir():
+            where = f"the checkpoint folder {folder} does not exist (a typo in --dir, or no run has started there yet)"
+        else:
+            where = f"no run in {folder} has a request {feedback_id!r}"
+        super().__init__(f"{where}; `graflow-nb list --dir {folder}` shows the pending requests there")
+
+
+class FeedbackAlreadySettledError(GraflowNbError, ValueError):
+    """Raised when a request was already answered or closed, or its run has finished.
+
+    ``winner`` is the answer (or closure) that came first, when there is one.
+    """
+
+    def __init__(self, feedback_id: str, detail: str, *, winner: FeedbackResponse | None = None) -> None:
+        self.feedback_id = feedback_id
+        self.winner = winner
+        super().__init__(f"feedback request {feedback_id} cannot be answered: {detail}")
+
+
+class FeedbackClosedError(GraflowNbError, LookupError):
+    """Raised by ``ctx.request_feedback`` in the task when a person closed the request without an answer.
+
+    Catch it to go on without the answer; uncaught, it fails the run like any error of the task. The
+    request stays closed: a resumed run's task gets this error again from the same call.
+    """
+
+    def __init__(self, feedback_id: str, closed_by: str, via: str, reason: str | None) -> None:
+        self.feedback_id = feedback_id
+        self.closed_by = closed_by
+        self.via = via
+        self.reason = reason
+        why = f": {reason}" if reason else ""
+        super().__init__(f"feedback request {feedback_id} was closed without an answer by {closed_by} via {via}{why}")
+
+
+class DeadlineNotExtendedError(GraflowNbError, ValueError):
+    """A deadline could not be extended: the request has no timeout, is settled, or is not waiting now."""
+
+    def __init__(self, feedback_id: str, detail: str) -> None:
+        self.feedback_id = feedback_id
+        super().__init__(f"the deadline of {feedback_id} cannot be extended: {detail}")
+
+
+class AnswersFileError(GraflowNbError, ValueError):
+    """Raised when an answers file cannot be read or used."""
+
+
+class MissingAnswerError(GraflowNbError, LookupError):
+    """Raised in a task when a replayed answers file has no answer for its request."""
+
+    def __init__(self, request: FeedbackRequest, path: Path, *, can_record: bool = True) -> None:
+        import json
+
+        from .feedback import MAIN_ANSWER_FIELD
+
+        self.request = request
+        entry = {"workflow": request.workflow, "task": request.task_id, "call": request.call_index}
+        example = json.dumps({**entry, "answer": {MAIN_ANSWER_FIELD[request.feedback_type.value]: "..."}})
+        record = ", or record the answers once with GRAFLOW_NB_ANSWERS_MODE=record" if can_record else ""
+        super().__init__(
+            f"{path.absolute()} has no answer for {request.feedback_type.value} request {request.call_index} of "
+            f"task {request.task_id!r} in workflow {request.workflow!r} ({request.prompt!r}); add {example} to "
+            f"its answers{record}"
+        )
+
+
+class NestedRunError(GraflowNbError, RuntimeError):
+    """Raised when a notebook runs a workflow from inside another workflow's task, where its requests
+    could be shown nowhere."""
+
+    def __init__(self, workflow: str, task_id: str) -> None:
+        super().__init__(
+            f"workflow {workflow!r} was run from inside task {task_id!r}: in a notebook a workflow runs from "
+            "a cell, where its panel is drawn; from inside a task its requests could be shown nowhere. Run it "
+            "from a cell, or make its tasks part of the outer workflow"
+        )
+
+
+class LoopRunsWouldFreezeError(GraflowNbError, RuntimeError):
+    """Raised when a cell would block (``wf.execute()``) while runs started with ``wf.start()`` go on in the
+    kernel's event loop, which a blocking cell would freeze."""
+
+    def __init__(self, running: list[str]) -> None:
+        super().__init__(
+            f"runs started with wf.start() are still going in this kernel ({', '.join(running)}); a blocking "
+            "wf.execute() would freeze them until it ends. `await` those runs first, or use "
+            "`run = wf.start()` and `await run` here too"
+        )
+
+
+class CheckpointError(GraflowNbError):
+    """Base class of errors about checkpoint files."""
+
+
+class CorruptCheckpointError(CheckpointError, ValueError):
+    """Raised when a checkpoint file is unreadable, not graflow_nb's, or tampered with."""
+
+    def __init__(self, path: Path, detail: str) -> None:
+        self.path = path
+        super().__init__(f"checkpoint {path} cannot be loaded: {detail}")
+
+
+class CheckpointVersionError(CheckpointError, ValueError):
+    """Raised when a checkpoint was written by a newer schema version than this graflow_nb reads."""
+
+    def __init__(self, path: Path, found: int, supported: int) -> None:
+        self.path = path
+        super().__init__(
+            f"checkpoint {path} has schema version {found}; this graflow_nb reads up to "
+            f"version {supported}. Upgrade graflow_nb to resume it."
+        )
+
+
+class CheckpointSaveError(CheckpointError, OSError):
+    """Raised (as the cause of a failed run) when a checkpoint could not be written: a full disk, a folder
+    that became unwritable, or a value that cannot be encoded. The last good checkpoint is kept."""
+
+    def __init__(self, path: Path, detail: str) -> None:
+        self.path = path
+        super().__init__(
+            f"could not save the checkpoint {path}: {detail}; the last good checkpoint is kept, so the run "
+            "can be resumed from it once that is fixed"
+        )
+
+
+class CheckpointMismatchError(CheckpointError, ValueError):
+    """Raised when a checkpoint was written by a different definition of the workflow."""
+
+
+class CheckpointDirectoryError(CheckpointError, PermissionError):
+    """Raised before a run starts when its checkpoint directory cannot be written."""
+
+    def __init__(self, directory: Path, detail: str) -> None:
+        self.directory = directory
+        super().__init__(
+            f"cannot write checkpoints to {directory} ({detail}); choose a writable folder with "
+            "workflow(..., checkpoint_dir=...) or the GRAFLOW_NB_CHECKPOINT_DIR environment variable"
+        )
+
+
+class NoResumableRunError(CheckpointError, LookupError):
+    """Raised by resume() when no unfinished run of the workflow exists."""
+
+
+class RunInUseError(CheckpointError, RuntimeError):
+    """Raised when resuming a run that a live process is still executing."""
+
+
+class RunNotCompletedError(GraflowNbError, RuntimeError):
+    """Raised by execute() and resume() when the run ends other than completed.
+
+    ``outcome`` holds the run's status, reason, pending feedback ids and checkpoint path.
+    """
+
+    def __init__(self, outcome: RunOutcome) -> None:
+        self.outcome = outcome
+        super().__init__(outcome.describe())
+
+
+class WorkflowPaused(RunNotCompletedError):  # noqa: N818 - named after the run state
+    """Raised when the run paused waiting for feedback; answer it, then call resume()."""
+
+
+class WorkflowCancelled(RunNotCompletedError):  # noqa: N818 - named after the run state
+    """Raised when a task called ctx.cancel_workflow(reason)."""
+
+
+class WorkflowFailed(RunNotCompletedError):  # noqa: N818 - named after the run state
+    """Raised when a task raised an error; the work done before it is checkpointed."""
+
+
+class UnsavedResultWarning(UserWarning):
+    """A task returned a value a JSON checkpoint cannot hold: it is kept in memory only, and the task
+    runs again if the run is resumed from its checkpoint."""
+
+
+class SwallowedStopWarning(UserWarning):
+    """A task caught the stop graflow_nb raised into it (pause, cancel) and returned anyway: its result is
+    not kept and it runs again on resume."""
+
+
+class RunEndedError(RuntimeError):
+    """A call from another thread came after the run's event loop had ended (internal: callers turn it
+    into the error their users should see)."""
+
+    def __init__(self, status: RunStatus) -> None:
+        super().__init__(f"the run has ended ({status.value})")
+        self.status = status

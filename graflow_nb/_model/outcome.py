@@ -1,0 +1,56 @@
+"""What a run ended as: :class:`RunOutcome`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .checkpoint import RunStatus, TaskError
+from .errors import WorkflowCancelled, WorkflowFailed, WorkflowPaused
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """How a run ended: its status, why, its result, what it waits for, and where it is saved."""
+
+    workflow: str
+    run_id: str
+    status: RunStatus
+    checkpoint_path: Path
+    reason: str | None = None
+    result: Any = None
+    pending_feedback_ids: tuple[str, ...] = ()
+    error: TaskError | None = None
+    exception: BaseException | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def completed(self) -> bool:
+        """Whether the run completed (including an early terminate_workflow)."""
+        return self.status is RunStatus.COMPLETED
+
+    def describe(self) -> str:
+        """One paragraph for people: what happened and what to do next."""
+        head = f"workflow {self.workflow!r} run {self.run_id} {self.status.value}"
+        if self.reason:
+            head += f": {self.reason}"
+        lines = [head]
+        if self.pending_feedback_ids:
+            lines.append(f"pending feedback: {', '.join(self.pending_feedback_ids)}")
+            lines.append(
+                "answer with graflow_nb.provide_feedback(...) or "
+                f"`graflow-nb answer <feedback_id> --dir {self.checkpoint_path.parent}`, "
+                "then resume the run (wf.resume(), or run the workflow's cell or notebook again)"
+            )
+        lines.append(f"checkpoint: {self.checkpoint_path}")
+        return "\n".join(lines)
+
+    def raise_for_status(self) -> Any:
+        """Return the result if the run completed; raise WorkflowPaused/Cancelled/Failed otherwise."""
+        if self.status is RunStatus.PAUSED:
+            raise WorkflowPaused(self)
+        if self.status is RunStatus.CANCELLED:
+            raise WorkflowCancelled(self)
+        if self.status is RunStatus.FAILED:
+            raise WorkflowFailed(self) from self.exception
+        return self.result
