@@ -28,7 +28,6 @@ from ._model.errors import (
     CorruptCheckpointError,
     CycleError,
     DeadlineNotExtendedError,
-    FeedbackAlreadySettledError,
     FeedbackClosedError,
     FeedbackNotFoundError,
     GraflowNbError,
@@ -40,39 +39,51 @@ from ._model.errors import (
     NestedRunError,
     NoResumableRunError,
     RunInUseError,
-    RunNotCompletedError,
     SwallowedStopWarning,
     UnknownTaskError,
     UnsavedResultWarning,
-    WorkflowCancelled,
     WorkflowDefinitionError,
-    WorkflowFailed,
-    WorkflowPaused,
 )
 
 if TYPE_CHECKING:
     from ._engine.answering import close_feedback, pending_requests, provide_feedback
-    from ._engine.deadlines import extend_deadline
+    from ._engine.extending import extend_deadline
+    from ._engine.presenting import FeedbackPresenter, RunView, TaskState
     from ._frontends.answers_file import RecordAnswers, ReplayAnswers, use_answers
     from ._io.decision_table import DecisionTable, decision_log
     from ._io.delivery import DeliveryPolicy, configure_notifications
     from ._io.notebook_path import set_notebook_path
     from ._io.store import CheckpointStore
-    from ._model.checkpoint import CheckpointDocument, RequestRecord, RunStatus, TaskError
-    from ._model.feedback import AnswerSource, FeedbackRequest, FeedbackResponse, FeedbackType
-    from ._model.outcome import RunOutcome
+    from ._model.checkpoint import CheckpointDocument, RequestRecord, TaskError
+    from ._model.feedback import (
+        AnswerSource,
+        FeedbackAlreadySettledError,
+        FeedbackRequest,
+        FeedbackResponse,
+        FeedbackType,
+    )
+    from ._model.outcome import RunNotCompletedError, RunOutcome, WorkflowCancelled, WorkflowFailed, WorkflowPaused
+    from ._model.status import RunStatus
 
 #: Names loaded on first use, by module.
 _LAZY = {
     "._frontends.answers_file": ("RecordAnswers", "ReplayAnswers", "use_answers"),
     "._engine.answering": ("close_feedback", "pending_requests", "provide_feedback"),
-    "._model.checkpoint": ("CheckpointDocument", "RequestRecord", "RunStatus", "TaskError"),
-    "._engine.deadlines": ("extend_deadline",),
+    "._model.checkpoint": ("CheckpointDocument", "RequestRecord", "TaskError"),
+    "._model.status": ("RunStatus",),
+    "._engine.extending": ("extend_deadline",),
+    "._engine.presenting": ("FeedbackPresenter", "RunView", "TaskState"),
     "._io.decision_table": ("DecisionTable", "decision_log"),
     "._io.delivery": ("DeliveryPolicy", "configure_notifications"),
-    "._model.feedback": ("AnswerSource", "FeedbackRequest", "FeedbackResponse", "FeedbackType"),
+    "._model.feedback": (
+        "AnswerSource",
+        "FeedbackAlreadySettledError",
+        "FeedbackRequest",
+        "FeedbackResponse",
+        "FeedbackType",
+    ),
     "._io.notebook_path": ("set_notebook_path",),
-    "._model.outcome": ("RunOutcome",),
+    "._model.outcome": ("RunNotCompletedError", "RunOutcome", "WorkflowCancelled", "WorkflowFailed", "WorkflowPaused"),
     "._io.store": ("CheckpointStore",),
 }
 _MODULE_OF = {name: module for module, names in _LAZY.items() for name in names}
@@ -115,6 +126,7 @@ __all__ = [
     "FeedbackAlreadySettledError",
     "FeedbackClosedError",
     "FeedbackNotFoundError",
+    "FeedbackPresenter",
     "FeedbackRequest",
     "FeedbackResponse",
     "FeedbackType",
@@ -134,9 +146,11 @@ __all__ = [
     "RunNotCompletedError",
     "RunOutcome",
     "RunStatus",
+    "RunView",
     "SwallowedStopWarning",
     "TaskError",
     "TaskExecutionContext",
+    "TaskState",
     "TaskWrapper",
     "UnknownTaskError",
     "UnsavedResultWarning",

@@ -17,7 +17,7 @@ from ._io.webhook_receiver import ReceivedPost, WebhookReceiver
 from ._model.feedback import FeedbackRequest, FeedbackResponse
 
 if TYPE_CHECKING:
-    from ._engine.engine import Engine, TaskState
+    from ._engine.presenting import RunView, TaskState
 
 __all__ = ["ReceivedPost", "RecordingPresenter", "ScriptedAnswers", "WebhookReceiver"]
 
@@ -35,22 +35,22 @@ class ScriptedAnswers:
         self.responded_by = responded_by
         self.responses: list[FeedbackResponse] = []
 
-    def task_changed(self, engine: Engine, task_id: str, state: TaskState) -> None:
+    def task_changed(self, run: RunView, task_id: str, state: TaskState) -> None:
         """Nothing to show."""
 
-    def show(self, engine: Engine, request: FeedbackRequest) -> None:
+    def show(self, run: RunView, request: FeedbackRequest) -> None:
         """Answer the request if the script has an answer for this call of the task."""
         scripted = self._answers.get(request.task_id, [])
         if request.call_index < len(scripted):
             answer = dict(scripted[request.call_index])
             self.responses.append(
-                engine.feedback.submit(request.feedback_id, via="replay", responded_by=self.responded_by, **answer)
+                run.answer(request.feedback_id, via="replay", responded_by=self.responded_by, **answer)
             )
 
     def settle(self, request: FeedbackRequest, response: FeedbackResponse | None) -> None:
         """Nothing to do."""
 
-    def run_ended(self, engine: Engine) -> None:
+    def run_ended(self, run: RunView) -> None:
         """Nothing to do."""
 
 
@@ -64,10 +64,10 @@ class RecordingPresenter:
         self.closed = threading.Event()
         self._new: queue.Queue[FeedbackRequest] = queue.Queue()
 
-    def task_changed(self, engine: Engine, task_id: str, state: TaskState) -> None:
+    def task_changed(self, run: RunView, task_id: str, state: TaskState) -> None:
         """Nothing to show."""
 
-    def show(self, engine: Engine, request: FeedbackRequest) -> None:
+    def show(self, run: RunView, request: FeedbackRequest) -> None:
         """Record the request."""
         self.shown.append(request)
         self._new.put(request)
@@ -80,7 +80,7 @@ class RecordingPresenter:
         """Record the request's new deadline."""
         self.deadlines.append((request, deadline))
 
-    def run_ended(self, engine: Engine) -> None:
+    def run_ended(self, run: RunView) -> None:
         """Record that the run ended."""
         self.closed.set()
 

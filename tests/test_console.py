@@ -91,7 +91,7 @@ def test_a_printed_command_works_where_graflow_nb_is_not_on_the_path(
 ) -> None:
     """A virtualenv that is not activated (or a kernel papermill started): the command names this Python."""
     from graflow_nb import FeedbackAlreadySettledError, TaskExecutionContext, provide_feedback, task, workflow
-    from graflow_nb._frontends.console import cli_commands
+    from graflow_nb._io.hints import cli_commands
     from graflow_nb._io.store import CheckpointStore
 
     bare = "/usr/bin:/bin"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -24,7 +24,8 @@ from graflow_nb import (
     task,
     workflow,
 )
-from graflow_nb._engine.engine import Engine, TaskState
+from graflow_nb._engine.engine import Engine
+from graflow_nb._engine.presenting import RunView, TaskState
 from tests.helpers import wait_until
 
 
@@ -39,22 +40,22 @@ class LatePeople:
         self.outcomes: dict[str, list[str]] = {}
         self._lock = threading.Lock()
 
-    def show(self, engine: Engine, request: FeedbackRequest) -> None:
+    def show(self, run: RunView, request: FeedbackRequest) -> None:
         # look for answers on disk all the time: an answer being filed by this process must still be
         # accepted (and logged) once, by its filer, not picked up half-way by the folder's poll
-        engine.feedback.poll_interval = 0
+        cast(Engine, run).feedback.poll_interval = 0
         together = threading.Barrier(self.people)
         for person in range(self.people):
-            thread = threading.Thread(target=self._answer, args=(engine, request, together, person))
+            thread = threading.Thread(target=self._answer, args=(run, request, together, person))
             self.threads.append(thread)
             thread.start()
 
-    def _answer(self, engine: Engine, request: FeedbackRequest, together: threading.Barrier, person: int) -> None:
-        store, feedback_id = engine.store, request.feedback_id
-        wait_until(lambda: any(r.feedback_id == feedback_id for r in _pending(store, engine.run_id)), timeout=30)
+    def _answer(self, run: RunView, request: FeedbackRequest, together: threading.Barrier, person: int) -> None:
+        store, feedback_id = run.store, request.feedback_id
+        wait_until(lambda: any(r.feedback_id == feedback_id for r in _pending(store, run.run_id)), timeout=30)
         together.wait(timeout=30)
         try:
-            engine.feedback.submit_soon(feedback_id, via="widget", responded_by=f"person {person}", **self.answer)
+            run.answer(feedback_id, via="widget", responded_by=f"person {person}", **self.answer)
         except FeedbackAlreadySettledError:
             result = "too late"
         else:
@@ -62,13 +63,13 @@ class LatePeople:
         with self._lock:
             self.outcomes.setdefault(feedback_id, []).append(result)
 
-    def task_changed(self, engine: Engine, task_id: str, state: TaskState) -> None:
+    def task_changed(self, run: RunView, task_id: str, state: TaskState) -> None:
         pass
 
     def settle(self, request: FeedbackRequest, response: FeedbackResponse | None) -> None:
         pass
 
-    def run_ended(self, engine: Engine) -> None:
+    def run_ended(self, run: RunView) -> None:
         pass
 
 
@@ -121,9 +122,9 @@ class RacingTheTimeout(LatePeople):
         super().__init__(people=1, answer={"approved": False})
         self.jitter = jitter
 
-    def _answer(self, engine: Engine, request: FeedbackRequest, together: threading.Barrier, person: int) -> None:
+    def _answer(self, run: RunView, request: FeedbackRequest, together: threading.Barrier, person: int) -> None:
         threading.Event().wait(self.jitter)  # deliberately around the deadline: any interleaving must hold
-        super()._answer(engine, request, together, person)
+        super()._answer(run, request, together, person)
 
 
 @pytest.mark.timeout(180)
@@ -157,9 +158,9 @@ class AnswerOnTheLoop(LatePeople):
     """Answers as the request is shown, on the run's loop thread, as a click in a started run (and a
     replayed answers file) does: filed in a worker thread while the folder's poll looks on."""
 
-    def show(self, engine: Engine, request: FeedbackRequest) -> None:
-        engine.feedback.poll_interval = 0
-        engine.feedback.submit_soon(request.feedback_id, via="widget", **self.answer)
+    def show(self, run: RunView, request: FeedbackRequest) -> None:
+        cast(Engine, run).feedback.poll_interval = 0
+        run.answer(request.feedback_id, via="widget", **self.answer)
 
 
 @pytest.mark.timeout(120)

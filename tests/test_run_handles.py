@@ -19,7 +19,7 @@ from graflow_nb import (
     task,
     workflow,
 )
-from graflow_nb._engine.engine import Engine
+from graflow_nb._engine.presenting import RunView
 from tests.helpers import wait_until
 
 
@@ -88,27 +88,27 @@ def test_an_error_that_ends_the_engine_is_re_raised_by_wait_and_result() -> None
 
 
 def test_a_click_on_a_stale_control_after_the_run_ended_says_so() -> None:
-    """A widget in a second tab calls the engine's thread-safe submit after the run's loop has ended."""
+    """A widget in a second tab calls the run's thread-safe answer() after the run's loop has ended."""
     from concurrent.futures import ThreadPoolExecutor
 
     from graflow_nb import FeedbackAlreadySettledError
     from graflow_nb.testing import RecordingPresenter
 
     class Keeper(RecordingPresenter):
-        engine = None
+        run: RunView | None = None
 
-        def run_ended(self, engine: Engine) -> None:
-            Keeper.engine = engine
-            super().run_ended(engine)
+        def run_ended(self, run: RunView) -> None:
+            Keeper.run = run
+            super().run_ended(run)
 
     keeper = Keeper()
     run = gate().start(presenters=[keeper])
     request = keeper.next_request()
     provide_feedback(request.feedback_id, approved=True)
     assert run.wait() is True
-    assert Keeper.engine is not None
+    assert Keeper.run is not None
     with ThreadPoolExecutor(1) as other_thread:  # not the loop's thread, as a widget callback is not
-        late = other_thread.submit(Keeper.engine.feedback.submit_threadsafe, request.feedback_id, approved=False)
+        late = other_thread.submit(Keeper.run.answer, request.feedback_id, approved=False)
         with pytest.raises(FeedbackAlreadySettledError):  # a documented error, never anyio's RunFinishedError
             late.result(timeout=10)
 

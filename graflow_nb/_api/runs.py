@@ -9,22 +9,36 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .._definition.graph import TaskGraph, describe_differences
 from .._engine.channel import Channel
-from .._engine.engine import Engine, FeedbackPresenter, RunState, new_run_id, run_id_prefix
+from .._engine.engine import Engine
+from .._engine.presenting import FeedbackPresenter
+from .._engine.state import RunState, new_run_id, run_id_prefix
 from .._frontends.answers_file import answer_presenters
 from .._io.run_claim import RunClaim
-from .._model.checkpoint import CheckpointDocument, RunStatus
+from .._model.checkpoint import CheckpointDocument
 from .._model.errors import CheckpointMismatchError, NoResumableRunError, RunInUseError, UnknownTaskError
+from .._model.status import RunStatus
 
 if TYPE_CHECKING:
-    from .workflow import Workflow
+    from .._io.store import CheckpointStore
+
+
+class Definition(Protocol):
+    """What preparing a run needs of its workflow: its name, graph, and checkpoint folder."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def graph(self) -> TaskGraph: ...
+    @property
+    def store(self) -> CheckpointStore: ...
 
 
 def prepare_engine(
-    wf: Workflow,
+    wf: Definition,
     *,
     channel: Mapping[str, Any] | None,
     start_node: str | None,
@@ -64,7 +78,7 @@ def prepare_engine(
     return Engine(graph, state, store, [*presenters, *answer_presenters(answers)], claim=claim)
 
 
-def _newest_unfinished(wf: Workflow) -> CheckpointDocument | None:
+def _newest_unfinished(wf: Definition) -> CheckpointDocument | None:
     """The newest unfinished run, reading only this workflow's files, newest first, until one is found."""
     for document in wf.store.newest_first(run_id_prefix(wf.name)):
         if document.workflow == wf.name and not document.status.finished:
@@ -72,7 +86,7 @@ def _newest_unfinished(wf: Workflow) -> CheckpointDocument | None:
     return None
 
 
-def _claim(wf: Workflow, document: CheckpointDocument) -> tuple[CheckpointDocument, RunClaim]:
+def _claim(wf: Definition, document: CheckpointDocument) -> tuple[CheckpointDocument, RunClaim]:
     """Claim the run, then read it again: another process may have run it on while we looked."""
     try:
         claim = RunClaim.acquire(wf.store.directory, document.run_id)
@@ -93,7 +107,7 @@ def _claim(wf: Workflow, document: CheckpointDocument) -> tuple[CheckpointDocume
     return current, claim
 
 
-def _auto_resume_document(wf: Workflow) -> tuple[CheckpointDocument, RunClaim] | None:
+def _auto_resume_document(wf: Definition) -> tuple[CheckpointDocument, RunClaim] | None:
     """The run to continue automatically (claimed), announced on stdout; None (the reason on stderr) if none."""
     document = _newest_unfinished(wf)
     if document is None:
@@ -113,7 +127,7 @@ def _auto_resume_document(wf: Workflow) -> tuple[CheckpointDocument, RunClaim] |
     return document, claim
 
 
-def _announce_resume(wf: Workflow, document: CheckpointDocument, advice: str) -> None:
+def _announce_resume(wf: Definition, document: CheckpointDocument, advice: str) -> None:
     """Say which run goes on, how far it got and what was answered meanwhile (stdout: the expected course)."""
     answered = sum(1 for r in document.pending if wf.store.read_answer(r.feedback_id) is not None)
     print(
@@ -124,13 +138,13 @@ def _announce_resume(wf: Workflow, document: CheckpointDocument, advice: str) ->
     )
 
 
-def _part_from(wf: Workflow, start_node: str) -> TaskGraph:
+def _part_from(wf: Definition, start_node: str) -> TaskGraph:
     if start_node not in wf.graph.tasks:
         raise UnknownTaskError(start_node, list(wf.graph.tasks))
     return wf.graph.downstream_of(start_node)
 
 
-def _state_to_resume(wf: Workflow, run_id: str | None) -> tuple[RunState, TaskGraph, RunClaim]:
+def _state_to_resume(wf: Definition, run_id: str | None) -> tuple[RunState, TaskGraph, RunClaim]:
     document = _document_to_resume(wf, run_id)
     difference = describe_differences(wf.graph, document.tasks, document.edges)
     if difference:
@@ -144,7 +158,7 @@ def _state_to_resume(wf: Workflow, run_id: str | None) -> tuple[RunState, TaskGr
     return RunState.from_document(document), wf.graph, claim
 
 
-def _document_to_resume(wf: Workflow, run_id: str | None) -> CheckpointDocument:
+def _document_to_resume(wf: Definition, run_id: str | None) -> CheckpointDocument:
     store = wf.store
     if run_id is not None:
         document = store.load_run(run_id)

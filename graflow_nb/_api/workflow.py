@@ -5,18 +5,19 @@ from __future__ import annotations
 import contextvars
 import os
 import sys
-import threading
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .._definition.graph import Flowable, TaskGraph, TaskWrapper, current_workflow
+from .._definition.graph import Flowable, TaskGraph, TaskWrapper, current_graph
 from .._model.errors import NestedRunError
+from .._util.blocking import run_blocking
 from .._util.environment import in_voila, running_kernel, widgets_available
 
 if TYPE_CHECKING:
-    from .._engine.engine import Engine, FeedbackPresenter
+    from .._engine.engine import Engine
+    from .._engine.presenting import FeedbackPresenter
     from .._frontends.notebook.run_handle import NotebookRun
     from .._io.store import CheckpointStore
     from .._model.checkpoint import CheckpointDocument
@@ -34,19 +35,19 @@ class Workflow:
         self.name = name
         self.graph = TaskGraph()
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
-        self._tokens: list[contextvars.Token[Workflow | None]] = []
+        self._tokens: list[contextvars.Token[TaskGraph | None]] = []
         #: The handle of this workflow's latest run started in this kernel (``wf.start()`` or a blocking
         #: ``wf.execute()``); it follows a paused run resumed from its panel: ``wf.last_run.result()``.
         self.last_run: NotebookRun | None = None
 
     def __enter__(self) -> Workflow:
-        self._tokens.append(current_workflow.set(self))
+        self._tokens.append(current_graph.set(self.graph))
         return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        current_workflow.reset(self._tokens.pop())
+        current_graph.reset(self._tokens.pop())
 
     def __repr__(self) -> str:
         return f"<workflow {self.name!r}: {len(self.graph.tasks)} tasks>"
@@ -132,9 +133,9 @@ class Workflow:
             channel=channel, start_node=start_node, resume=resume, presenters=presenters, answers=answers
         )
         if running_kernel() is not None:
-            from .._frontends.notebook.unattended import nobody_at_frontend
+            from .._frontends.notebook.unattended import nobody_watching
 
-            engine.unattended = nobody_at_frontend()
+            engine.unattended = nobody_watching()
         return engine
 
     def prepare(
@@ -277,37 +278,3 @@ def _wants_console(console: bool | None) -> bool:
         return sys.stdin is not None and sys.stdin.isatty() and not in_kernel
     except (AttributeError, ValueError):
         return False
-
-
-def run_blocking(start: Callable[[], Awaitable[T]]) -> T:
-    """Run an async function to completion from sync code.
-
-    Where this thread already runs an event loop (a Jupyter kernel), the run gets a thread of its own.
-    """
-    import asyncio  # with anyio: loaded by the first run, not on import
-
-    import anyio
-
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        loop_running = False
-    else:
-        loop_running = True
-    if not loop_running:
-        return anyio.run(start)
-    outcome: list[T] = []
-    failure: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            outcome.append(anyio.run(start))
-        except BaseException as error:  # noqa: BLE001 - re-raised in the caller's thread
-            failure.append(error)
-
-    thread = threading.Thread(target=target, name="graflow-nb-run")
-    thread.start()
-    thread.join()
-    if failure:
-        raise failure[0]
-    return outcome[0]

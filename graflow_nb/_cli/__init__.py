@@ -1,2 +1,1 @@
-"""Layer 6, the ``graflow-nb`` command.
-"""
+"""Layer 6, the ``graflow-nb`` command."""

@@ -11,9 +11,10 @@ from typing import Any
 
 from .._engine.answering import close_feedback, provide_feedback
 from .._engine.cancel import cancel_stored_run
-from .._engine.deadlines import check_extension, extend_deadline, parse_duration
-from .._frontends.console import cli_commands, plain_prompt
+from .._engine.deadlines import check_extension, parse_duration
+from .._engine.extending import extend_deadline
 from .._io.decision_table import decision_log
+from .._io.hints import cli_commands, plain_prompt
 from .._io.store import CheckpointStore, default_checkpoint_dir
 from .._model.checkpoint import CheckpointDocument, RequestRecord
 from .._model.errors import CheckpointError, GraflowNbError, InvalidAnswerError

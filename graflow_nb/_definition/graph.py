@@ -6,12 +6,9 @@ import contextvars
 import inspect
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
+from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from .._model.errors import CycleError, MissingInputError, WorkflowDefinitionError
-
-if TYPE_CHECKING:
-    from .._api.workflow import Workflow
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -19,8 +16,9 @@ R = TypeVar("R")
 #: The suffix under which a task's return value is stored in the channel (Graflow's key).
 RESULT_SUFFIX = ".__result__"
 
-current_workflow: contextvars.ContextVar[Workflow | None] = contextvars.ContextVar(
-    "graflow_nb_current_workflow", default=None
+#: The graph that ``with workflow("name"):`` is building, which ``@task``, ``>>`` and ``|`` add to.
+current_graph: contextvars.ContextVar[TaskGraph | None] = contextvars.ContextVar(
+    "graflow_nb_current_graph", default=None
 )
 
 
@@ -61,9 +59,9 @@ class TaskWrapper(Generic[P, R]):
         self.__doc__ = func.__doc__
         self.__name__ = getattr(func, "__name__", task_id)
         self.__wrapped__ = func
-        workflow = current_workflow.get()
-        if workflow is not None:
-            workflow.add(self)
+        graph = current_graph.get()
+        if graph is not None:
+            graph.add(self)
 
     @property
     def name(self) -> str:
@@ -96,16 +94,16 @@ class Flow:
         if isinstance(item, Flow):
             return item
         if isinstance(item, TaskWrapper):
-            _active_workflow("use a task in a flow").add(item)
+            _active_graph("use a task in a flow").add(item)
             return Flow((item,), (item,))
         raise WorkflowDefinitionError(f"{item!r} is not a task; decorate the function with @task to use it in a flow")
 
     def __rshift__(self, other: Flowable) -> Flow:
         following = Flow.of(other)
-        workflow = _active_workflow("connect tasks with >>")
+        graph = _active_graph("connect tasks with >>")
         for before in self.exits:
             for after in following.entries:
-                workflow.add_edge(before, after)
+                graph.add_edge(before, after)
         return Flow(self.entries, following.exits)
 
     def __rrshift__(self, other: Flowable) -> Flow:
@@ -122,11 +120,11 @@ class Flow:
 Flowable = TaskWrapper[..., Any] | Flow
 
 
-def _active_workflow(action: str) -> Workflow:
-    workflow = current_workflow.get()
-    if workflow is None:
+def _active_graph(action: str) -> TaskGraph:
+    graph = current_graph.get()
+    if graph is None:
         raise WorkflowDefinitionError(f"{action} inside a `with workflow('name') as wf:` block")
-    return workflow
+    return graph
 
 
 @overload

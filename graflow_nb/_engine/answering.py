@@ -8,8 +8,14 @@ from typing import Any
 from .._io.decision_log import RefusalLog
 from .._io.store import CheckpointStore
 from .._model.checkpoint import CheckpointDocument, RequestRecord
-from .._model.errors import FeedbackAlreadySettledError, InvalidAnswerError
-from .._model.feedback import AnswerSource, FeedbackResponse, already_settled, make_response
+from .._model.errors import InvalidAnswerError
+from .._model.feedback import (
+    AnswerSource,
+    FeedbackAlreadySettledError,
+    FeedbackResponse,
+    already_settled,
+    make_response,
+)
 from .engine import live_engines
 from .request_events import RequestEvents
 

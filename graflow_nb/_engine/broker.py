@@ -10,12 +10,12 @@ from __future__ import annotations
 import contextlib
 import math
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import anyio
 import anyio.from_thread
@@ -24,18 +24,12 @@ from pydantic import BaseModel
 
 from .._io.decision_log import RefusalLog
 from .._io.store import CheckpointStore
-from .._model.checkpoint import RequestRecord, RunStatus
-from .._model.errors import (
-    DeadlineNotExtendedError,
-    FeedbackAlreadySettledError,
-    FeedbackClosedError,
-    FeedbackNotFoundError,
-    InvalidAnswerError,
-    RunEndedError,
-)
+from .._model.checkpoint import RequestRecord
+from .._model.errors import DeadlineNotExtendedError, FeedbackClosedError, FeedbackNotFoundError, InvalidAnswerError
 from .._model.feedback import (
     MAIN_ANSWER_FIELD,
     AnswerSource,
+    FeedbackAlreadySettledError,
     FeedbackRequest,
     FeedbackResponse,
     LiveParts,
@@ -44,14 +38,30 @@ from .._model.feedback import (
     make_response,
     utc_now,
 )
+from .._model.status import RunStatus
 from .deadlines import FiledDeadline, check_extension, deadline_problem, later_deadline, read_filed_deadline
+from .presenting import FeedbackPresenter, RunView
 from .request_events import RequestEvents
-
-if TYPE_CHECKING:
-    from .engine import Engine
-
+from .state import RunEndedError
 
 T = TypeVar("T")
+
+
+class BrokerHost(RunView, Protocol):
+    """What the broker needs of its run (the engine), besides what presenters see of it."""
+
+    @property
+    def presenters(self) -> Sequence[FeedbackPresenter]: ...
+    @property
+    def stopping(self) -> bool: ...
+    def mark_dirty(self) -> None: ...
+    async def save_changes(self) -> None: ...
+    def request_stop(self, status: RunStatus, reason: str | None) -> None: ...
+    def run_on_loop(self, func: Callable[[], T]) -> T: ...
+    def on_loop_thread(self) -> bool: ...
+    def spawn(
+        self, func: Callable[[FeedbackResponse], Coroutine[Any, Any, object]], response: FeedbackResponse, /
+    ) -> bool: ...
 
 
 def new_feedback_id() -> str:
@@ -87,7 +97,7 @@ class _Waiting:
 class FeedbackBroker:
     """The requests of one run and the tasks waiting for their answers."""
 
-    def __init__(self, engine: Engine, poll_interval: float = 0.1) -> None:
+    def __init__(self, engine: BrokerHost, poll_interval: float = 0.1) -> None:
         self._engine = engine
         self.poll_interval = poll_interval
         self._waiting: dict[str, _Waiting] = {}
@@ -141,9 +151,11 @@ class FeedbackBroker:
                 if waiting.response is None and feedback_id not in self._filing:  # nobody answered yet
                     self.events.waiting(record.request, live.notification, waiting.deadline)
                     unseen = (
-                        self._engine.unattended
+                        self._engine.unattended is not None
                         and feedback_id not in self._timeouts_as_written
-                        and not self._waits_unattended(record.request, live)
+                        and not self._engine.unattended.waits(
+                            record.request, live.notification, self._engine.store.directory
+                        )
                     )
                 if unseen:  # nobody can know of it: it times out now
                     waiting.deadline = utc_now()
@@ -174,14 +186,6 @@ class FeedbackBroker:
             status = {"cancel": RunStatus.CANCELLED, "fail": RunStatus.FAILED}.get(request.on_timeout, RunStatus.PAUSED)
             self._engine.request_stop(status, why)
         return None
-
-    def _waits_unattended(self, request: FeedbackRequest, live: LiveParts) -> bool:
-        """Whether a request nobody can see here waits; says so, and how to answer it, either way."""
-        from .._frontends.notebook.unattended import tell_unattended, waits_unattended
-
-        waits = waits_unattended(live.notification)
-        tell_unattended(request, self._engine.store.directory, waits)
-        return waits
 
     def extend(self, feedback_id: str, seconds: float, *, by: str, via: AnswerSource) -> datetime:
         """Give a waiting request ``seconds`` more, from the later of its deadline and now (on the loop);

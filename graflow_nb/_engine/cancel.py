@@ -5,9 +5,10 @@ from __future__ import annotations
 from .._io.decision_log import DecisionLog
 from .._io.run_claim import RunClaim
 from .._io.store import CheckpointStore
-from .._model.checkpoint import CheckpointDocument, RunStatus
+from .._model.checkpoint import CheckpointDocument
 from .._model.errors import NoResumableRunError
 from .._model.feedback import utc_now
+from .._model.status import RunStatus
 
 
 def cancel_stored_run(

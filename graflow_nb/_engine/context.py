@@ -2,15 +2,36 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NoReturn
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 if TYPE_CHECKING:
+    from typing import TypeVar
+
     from pydantic import BaseModel
+    from typing_extensions import TypeVarTuple, Unpack
 
     from .._model.feedback import FeedbackRequest, FeedbackResponse, FeedbackType, LiveParts
     from .channel import Channel
-    from .engine import Engine
+
+    T = TypeVar("T")
+    Ts = TypeVarTuple("Ts")
+
+
+class TaskHost(Protocol):
+    """What a task's context needs of the run that runs the task (the engine)."""
+
+    @property
+    def run_id(self) -> str: ...
+    @property
+    def workflow_name(self) -> str: ...
+    @property
+    def channel(self) -> Channel: ...
+    def require_worker_thread(self, async_alternative: str) -> None: ...
+    def call_from_worker(self, func: Callable[[Unpack[Ts]], Coroutine[Any, Any, T]], *args: Unpack[Ts]) -> T: ...
+    def call_soon_on_loop(self, func: Callable[[Unpack[Ts]], object], *args: Unpack[Ts]) -> None: ...
+    def cancel(self, reason: str) -> None: ...
+    async def ask(self, request: FeedbackRequest, live: LiveParts) -> FeedbackResponse | None: ...
 
 
 class TaskStopped(BaseException):
@@ -23,7 +44,7 @@ class TaskStopped(BaseException):
 class TaskExecutionContext:
     """The running task's view of its run: channel, feedback requests, cancel and terminate."""
 
-    def __init__(self, engine: Engine, task_id: str) -> None:
+    def __init__(self, engine: TaskHost, task_id: str) -> None:
         self._engine = engine
         self.task_id = task_id
         self._calls = 0
@@ -93,7 +114,7 @@ class TaskExecutionContext:
             key,
             on_timeout,
         )
-        response = self._engine.call_from_worker(self._engine.feedback.ask, request, live)
+        response = self._engine.call_from_worker(self._engine.ask, request, live)
         return self._received(response)
 
     async def request_feedback_async(
@@ -133,7 +154,7 @@ class TaskExecutionContext:
             key,
             on_timeout,
         )
-        return self._received(await self._engine.feedback.ask(request, live))
+        return self._received(await self._engine.ask(request, live))
 
     def _build(
         self,

@@ -13,7 +13,6 @@ import contextvars
 import functools
 import inspect
 import os
-import secrets
 import socket
 import sys
 import threading
@@ -23,10 +22,9 @@ import warnings
 import weakref
 from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import CancelledError, Future
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import anyio
 import anyio.abc
@@ -38,17 +36,12 @@ from typing_extensions import TypeVarTuple, Unpack
 from .._definition.graph import TaskGraph, result_key
 from .._io.run_claim import RunClaim
 from .._io.store import CheckpointStore
-from .._model.checkpoint import CheckpointDocument, RequestRecord, RunStatus, TaskError
-from .._model.errors import (
-    ChannelValueError,
-    CheckpointSaveError,
-    RunEndedError,
-    SwallowedStopWarning,
-    UnsavedResultWarning,
-)
-from .._model.feedback import FeedbackRequest, FeedbackResponse, utc_now
+from .._model.checkpoint import CheckpointDocument, TaskError
+from .._model.errors import ChannelValueError, CheckpointSaveError, SwallowedStopWarning, UnsavedResultWarning
+from .._model.feedback import AnswerSource, FeedbackRequest, FeedbackResponse, LiveParts, utc_now
 from .._model.notification_config import scrub_secrets
 from .._model.outcome import RunOutcome
+from .._model.status import RunStatus
 from .._util.background import background_writes
 from .._util.environment import running_kernel
 from .._util.jsonable import find_non_json
@@ -57,6 +50,8 @@ from .broker import FeedbackBroker
 from .channel import Channel
 from .context import TaskExecutionContext, TaskStopped
 from .inline import InlineRunner
+from .presenting import FeedbackPresenter, NobodyWatching, TaskState
+from .state import RunEndedError, RunState
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
@@ -68,75 +63,6 @@ live_engines: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 #: Seconds an interrupted run gives its running tasks to stop before saying that it waits for them.
 INTERRUPT_GRACE = 0.5
-
-
-#: What a presenter hears about a task: it started, completed, or stopped without completing.
-TaskState = Literal["running", "completed", "stopped", "failed"]
-
-
-class FeedbackPresenter(Protocol):
-    """Shows a run to people (console, widgets): its tasks, its pending requests and their answers."""
-
-    def task_changed(self, engine: Engine, task_id: str, state: TaskState) -> None:
-        """A task started, completed, stopped (to resume later) or failed."""
-
-    def show(self, engine: Engine, request: FeedbackRequest) -> None:
-        """A request is waiting; answers go to ``engine.feedback.submit_threadsafe``."""
-
-    def settle(self, request: FeedbackRequest, response: FeedbackResponse | None) -> None:
-        """The request was answered (``response``) or closed without an answer (None)."""
-
-    def run_ended(self, engine: Engine) -> None:
-        """The run has ended."""
-
-    # Optional: ``deadline_moved(request, deadline)``, told when a waiting request's deadline moved later.
-
-
-def new_run_id(workflow: str) -> str:
-    """A sortable, unique run id that starts with the workflow's name."""
-    now = utc_now()
-    return f"{run_id_prefix(workflow)}{now:%Y%m%dT%H%M%S}{now.microsecond // 1000:03d}-{secrets.token_hex(3)}"
-
-
-def run_id_prefix(workflow: str) -> str:
-    """How the ids (and so the file names) of a workflow's runs begin."""
-    return ("".join(c if c.isalnum() or c in "-_" else "-" for c in workflow)[:40] or "workflow") + "-"
-
-
-@dataclass
-class RunState:
-    """Everything about a run that its checkpoint records."""
-
-    workflow: str
-    run_id: str
-    channel: Channel
-    created_at: datetime = field(default_factory=utc_now)
-    completed: dict[str, None] = field(default_factory=dict)  # ordered set
-    records: dict[str, RequestRecord] = field(default_factory=dict)
-    status: RunStatus = RunStatus.RUNNING
-    reason: str | None = None
-    error: TaskError | None = None
-
-    @classmethod
-    def from_document(cls, document: CheckpointDocument) -> RunState:
-        """The state a checkpoint saved."""
-        return cls(
-            workflow=document.workflow,
-            run_id=document.run_id,
-            channel=Channel(document.channel),
-            created_at=document.created_at,
-            completed=dict.fromkeys(document.completed),
-            records={record.feedback_id: record for record in document.requests},
-        )
-
-    def request_ids_of(self, task_id: str) -> list[str]:
-        """The task's requests that still stand (pending, answered, or closed by a person), by call order."""
-        found = [
-            r
-            for r in self.records.values()
-            if r.request.task_id == task_id and (r.state != "closed" or r.response is not None)
-        ]
-        return [r.feedback_id for r in sorted(found, key=lambda r: r.request.call_index)]
 
 
 class Engine:
@@ -161,9 +87,9 @@ class Engine:
         if claim is not None:
             weakref.finalize(self, claim.release)
         self.presenters = list(presenters)
-        #: Nobody can click where this run is shown (a kernel run by papermill, nbconvert, nbclient):
-        #: a waiting request says so, and may time out at once (see _unattended).
-        self.unattended = False
+        #: Set when nobody can click where this run is shown (a kernel run by papermill, nbconvert,
+        #: nbclient): a waiting request says so, and may time out at once.
+        self.unattended: NobodyWatching | None = None
         self.checkpoint_interval = checkpoint_interval
         self._stop: RunStatus | None = None
         self._stop_reason: str | None = None
@@ -228,6 +154,34 @@ class Engine:
     def checkpoint_path(self) -> Path:
         """Where this run's checkpoint is written."""
         return self.store.run_path(self.run_id)
+
+    # -- what presenters and tasks call (see presenting.RunView and context.TaskHost) ---------
+
+    def answer(
+        self, feedback_id: str, *, via: AnswerSource = "api", responded_by: str | None = None, **answer: Any
+    ) -> FeedbackResponse:
+        """Answer a request of this run from any thread (see :meth:`presenting.RunView.answer`)."""
+        return self.feedback.submit_soon(feedback_id, via=via, responded_by=responded_by, **answer)
+
+    def extend(self, feedback_id: str, seconds: float, *, by: str, via: AnswerSource) -> datetime:
+        """Give a waiting request ``seconds`` more, from any thread; return the new deadline."""
+        return self.feedback.extend_threadsafe(feedback_id, seconds, by=by, via=via)
+
+    def live_parts(self, feedback_id: str) -> LiveParts:
+        """The form model and preview function of a request a task waits for now."""
+        return self.feedback.live_parts(feedback_id)
+
+    def refuse(self, feedback_id: str, error: Exception) -> None:
+        """Make the task waiting for this request raise ``error`` (loop thread)."""
+        self.feedback.refuse(feedback_id, error)
+
+    def let_time_out(self, feedback_id: str) -> None:
+        """Let this request's timeout run as written even where nobody can answer (loop thread)."""
+        self.feedback.let_time_out(feedback_id)
+
+    async def ask(self, request: FeedbackRequest, live: LiveParts) -> FeedbackResponse | None:
+        """A task's request, answered (None when the run is stopping)."""
+        return await self.feedback.ask(request, live)
 
     # -- crossing between worker threads and the loop -------------------------------------
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from .._frontends.console import cli_commands, cli_hint
 from .._io.decision_log import DecisionLog
 from .._io.delivery import NOTIFICATIONS_ENV, Delivery, logger, notification_sender, notifications_enabled
+from .._io.hints import cli_commands, cli_hint
 from .._io.notebook_path import current_notebook
 from .._io.store import CheckpointStore
 from .._model.feedback import AnswerSource, FeedbackRequest, FeedbackResponse

@@ -22,6 +22,7 @@ task id and call order within the task (and the workflow's name, when the entry 
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import warnings
@@ -32,13 +33,13 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .._model.errors import AnswersFileError, InvalidAnswerError, MissingAnswerError
-from .._model.feedback import ANSWER_FIELDS, FeedbackRequest, FeedbackResponse, given_fields
+from .._model.feedback import ANSWER_FIELDS, MAIN_ANSWER_FIELD, FeedbackRequest, FeedbackResponse, given_fields
 from .._util.atomic import read_regular_file, write_atomically
 from .._util.background import background_writes
 from .._util.jsonable import to_json_data
 
 if TYPE_CHECKING:
-    from .._engine.engine import Engine, FeedbackPresenter, TaskState
+    from .._engine.presenting import FeedbackPresenter, RunView, TaskState
 
 #: Environment variable naming the answers file.
 ANSWERS_ENV = "GRAFLOW_NB_ANSWERS"
@@ -135,37 +136,32 @@ class ReplayAnswers:
             )
         self.document = load_answers(self.path)
 
-    def show(self, engine: Engine, request: FeedbackRequest) -> None:
+    def show(self, run: RunView, request: FeedbackRequest) -> None:
         """Answer the request from the file, or make its task fail with MissingAnswerError."""
         entry = next((e for e in self.document.answers if e.matches(request)), None)
         if entry is None:
-            missing = MissingAnswerError(request, self.path, can_record=not engine.unattended)
-            engine.feedback.refuse(request.feedback_id, missing)
+            run.refuse(request.feedback_id, _missing_answer(request, self.path, can_record=run.unattended is None))
             return
         if entry.let_time_out:
             if request.timeout is None:
-                engine.feedback.refuse(
+                run.refuse(
                     request.feedback_id,
                     AnswersFileError(f"{self.path}: let_time_out for a request with no timeout would wait forever"),
                 )
-            engine.feedback.let_time_out(request.feedback_id)
+            run.let_time_out(request.feedback_id)
             return
         try:
-            engine.feedback.submit_soon(
-                request.feedback_id, via="replay", responded_by=entry.responded_by or "replay", **entry.answer
-            )
+            run.answer(request.feedback_id, via="replay", responded_by=entry.responded_by or "replay", **entry.answer)
         except InvalidAnswerError as error:
-            engine.feedback.refuse(
-                request.feedback_id, InvalidAnswerError(request.feedback_id, f"{self.path}: {error}")
-            )
+            run.refuse(request.feedback_id, InvalidAnswerError(request.feedback_id, f"{self.path}: {error}"))
 
-    def task_changed(self, engine: Engine, task_id: str, state: TaskState) -> None:
+    def task_changed(self, run: RunView, task_id: str, state: TaskState) -> None:
         """Nothing to do."""
 
     def settle(self, request: FeedbackRequest, response: FeedbackResponse | None) -> None:
         """Nothing to do."""
 
-    def run_ended(self, engine: Engine) -> None:
+    def run_ended(self, run: RunView) -> None:
         """Nothing to do."""
 
 
@@ -212,13 +208,13 @@ class RecordAnswers:
                     stacklevel=2,
                 )
 
-    def show(self, engine: Engine, request: FeedbackRequest) -> None:
+    def show(self, run: RunView, request: FeedbackRequest) -> None:
         """Nothing to do: people answer."""
 
-    def task_changed(self, engine: Engine, task_id: str, state: TaskState) -> None:
+    def task_changed(self, run: RunView, task_id: str, state: TaskState) -> None:
         """Nothing to do."""
 
-    def run_ended(self, engine: Engine) -> None:
+    def run_ended(self, run: RunView) -> None:
         """Nothing to do."""
 
 
@@ -259,3 +255,14 @@ def answer_presenters(answers: str | os.PathLike[str] | None = None) -> list[Fee
     if mode != "replay":
         raise AnswersFileError(f"{ANSWERS_MODE_ENV} must be 'replay' or 'record', not {mode!r}")
     return [ReplayAnswers(path)]
+
+
+def _missing_answer(request: FeedbackRequest, path: Path, *, can_record: bool) -> MissingAnswerError:
+    """The error for a request the file has no answer for, with the entry that would answer it."""
+    where = {"workflow": request.workflow, "task": request.task_id, "call": request.call_index}
+    entry = json.dumps({**where, "answer": {MAIN_ANSWER_FIELD[request.feedback_type.value]: "..."}})
+    described = (
+        f"{request.feedback_type.value} request {request.call_index} of task {request.task_id!r} "
+        f"in workflow {request.workflow!r} ({request.prompt!r})"
+    )
+    return MissingAnswerError(path, described, entry, can_record=can_record)

@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
 import queue
-import re
 import select
-import shlex
-import shutil
 import sys
 import threading
 from datetime import datetime
-from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from .._model.errors import FeedbackAlreadySettledError, InvalidAnswerError
-from .._model.feedback import FeedbackRequest, FeedbackResponse, FeedbackType
+from .._io.hints import cli_hint, plain_prompt
+from .._model.errors import InvalidAnswerError
+from .._model.feedback import FeedbackAlreadySettledError, FeedbackRequest, FeedbackResponse, FeedbackType
 
 if TYPE_CHECKING:
-    from .._engine.engine import Engine, TaskState
+    from .._engine.presenting import RunView, TaskState
 
 _YES = {"y", "yes", "a", "approve", "approved", "true", "1"}
 _NO = {"n", "no", "r", "reject", "rejected", "false", "0"}
@@ -58,13 +54,6 @@ def parse_console_answer(request: FeedbackRequest, line: str) -> dict[str, Any]:
         raise ValueError('type the form as a JSON object, e.g. {"field": 1}') from None
 
 
-def plain_prompt(prompt: str) -> str:
-    """A markdown prompt as one line of plain text (for the text stand-in): no ``**``, ``>`` or line breaks."""
-    text = re.sub(r"(\*\*|__|`)", "", prompt)
-    text = re.sub(r"^\s*(>|#+)\s?", "", text, flags=re.MULTILINE)
-    return " ".join(text.split())
-
-
 def prompt_text(request: FeedbackRequest) -> str:
     """The question as shown at the prompt."""
     lines = [f"[{request.workflow} / {request.task_id}] {plain_prompt(request.prompt)}"]
@@ -87,75 +76,6 @@ def prompt_text(request: FeedbackRequest) -> str:
     return "\n".join(lines) + "\n> "
 
 
-def cli_program() -> list[str]:
-    """How a person runs the CLI from here: ``graflow-nb`` when it is on the PATH, else this Python's
-    ``python -m graflow_nb`` (a virtualenv that is not activated, a kernel started by papermill)."""
-    if shutil.which("graflow-nb"):
-        return ["graflow-nb"]
-    return [sys.executable, "-m", "graflow_nb"]
-
-
-def cli_commands(request: FeedbackRequest, directory: str | os.PathLike[str]) -> list[str]:
-    """Complete commands that answer a request from another terminal, one per choice, safe to paste.
-
-    Every word is shell-quoted and the folder is absolute, so a command pasted anywhere does what it
-    says and nothing else; placeholder values (a reason, a text) are plain words to replace.
-    """
-    start = [*cli_program(), "answer", request.feedback_id]
-    end = ["--dir", str(Path(directory).resolve())]
-    choices: list[list[str]]
-    kind = request.feedback_type
-    options = request.options or []
-    if kind is FeedbackType.APPROVAL:
-        choices = [["--approve"], ["--reject", "--reason", "why not"]]
-    elif kind is FeedbackType.TEXT:
-        choices = [["--text", "your answer"]]
-    elif kind is FeedbackType.SELECTION:
-        choices = [["--select", option] for option in options[:_SPELLED_OUT]]
-    elif kind is FeedbackType.MULTI_SELECTION:
-        choices = [[word for option in options[:2] for word in ("--select", option)]]
-    elif kind is FeedbackType.NUMBER:
-        choices = [[word for number in _example_numbers(request) for word in ("--value", _number(number))]]
-    else:
-        choices = [["--json", json.dumps(_example_form(request), separators=(",", ":"))]]
-    return [shlex.join([*start, *choice, *end]) for choice in choices]
-
-
-def cli_hint(request: FeedbackRequest, directory: str | os.PathLike[str]) -> str:
-    """:func:`cli_commands` as lines of text (with the options left out, when there are many)."""
-    lines = cli_commands(request, directory)
-    hidden = (request.options or [])[_SPELLED_OUT:]
-    if request.feedback_type is FeedbackType.SELECTION and hidden:
-        lines.append(f"(or --select any of: {', '.join(shlex.quote(option) for option in hidden)})")
-    return "\n".join(lines)
-
-
-#: A selection's options spelled out as commands of their own, at most.
-_SPELLED_OUT = 6
-
-
-def _example_numbers(request: FeedbackRequest) -> list[float]:
-    default = request.default
-    if isinstance(default, (int, float)) and not isinstance(default, bool):
-        return [default]
-    if isinstance(default, (list, tuple)) and len(default) == 2:
-        return [float(default[0]), float(default[1])]
-    low = request.min if request.min is not None else 0.0
-    high = request.max if request.max is not None else low
-    return [low, high] if request.value_range else [low]
-
-
-def _number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
-
-
-def _example_form(request: FeedbackRequest) -> dict[str, Any]:
-    if isinstance(request.default, dict):
-        return request.default
-    properties = (request.form_schema or {}).get("properties", {})
-    return {name: spec.get("default") for name, spec in properties.items() if "default" in spec}
-
-
 class ConsolePresenter:
     """Announces requests on a stream; with ``interactive`` it also asks them at a terminal prompt."""
 
@@ -163,7 +83,7 @@ class ConsolePresenter:
         self.interactive = interactive
         self.output = output or sys.stderr
         self.source = source or sys.stdin
-        self._queue: queue.Queue[tuple[Engine, FeedbackRequest] | None] = queue.Queue()
+        self._queue: queue.Queue[tuple[RunView, FeedbackRequest] | None] = queue.Queue()
         self._settled: set[str] = set()
         self._reader: threading.Thread | None = None
         self._closed = threading.Event()
@@ -172,18 +92,18 @@ class ConsolePresenter:
         self.output.write(text)
         self.output.flush()
 
-    def task_changed(self, engine: Engine, task_id: str, state: TaskState) -> None:
+    def task_changed(self, run: RunView, task_id: str, state: TaskState) -> None:
         """Nothing to show."""
 
-    def show(self, engine: Engine, request: FeedbackRequest) -> None:
+    def show(self, run: RunView, request: FeedbackRequest) -> None:
         """Announce the request; queue it for the prompt when interactive."""
-        commands = cli_hint(request, engine.store.directory).replace("\n", "\n    ")
+        commands = cli_hint(request, run.store.directory).replace("\n", "\n    ")
         self._say(
             f"graflow_nb: waiting for {request.feedback_type.value} {request.feedback_id} "
             f"({request.task_id}): {plain_prompt(request.prompt)}\n  answer from elsewhere:\n    {commands}\n"
         )
         if self.interactive:
-            self._queue.put((engine, request))
+            self._queue.put((run, request))
             if self._reader is None:
                 self._reader = threading.Thread(target=self._prompt_loop, name="graflow-nb-console", daemon=True)
                 self._reader.start()
@@ -204,18 +124,18 @@ class ConsolePresenter:
         when = deadline.astimezone().strftime("%Y-%m-%d %H:%M:%S")
         self._say(f"graflow_nb: {request.feedback_id} now waits until {when} (more time was given)\n")
 
-    def run_ended(self, engine: Engine) -> None:
+    def run_ended(self, run: RunView) -> None:
         """Stop prompting."""
         self._closed.set()
         self._queue.put(None)
 
     def _prompt_loop(self) -> None:
         while (item := self._queue.get()) is not None:
-            engine, request = item
+            run, request = item
             if request.feedback_id not in self._settled:
-                self._ask(engine, request)
+                self._ask(run, request)
 
-    def _ask(self, engine: Engine, request: FeedbackRequest) -> None:
+    def _ask(self, run: RunView, request: FeedbackRequest) -> None:
         self._say(prompt_text(request))
         while request.feedback_id not in self._settled and not self._closed.is_set():
             line = self._read_line()
@@ -225,7 +145,7 @@ class ConsolePresenter:
                 return
             try:
                 answer = parse_console_answer(request, line)
-                engine.feedback.submit_threadsafe(request.feedback_id, via="console", **answer)
+                run.answer(request.feedback_id, via="console", **answer)
                 return
             except FeedbackAlreadySettledError as error:
                 self._say(f"{error}\n")

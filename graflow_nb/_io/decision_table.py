@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from .._frontends.console import plain_prompt
 from .decision_log import DecisionLog
+from .hints import plain_prompt
 from .store import CheckpointStore
 
 _COLUMNS = ("when", "event", "workflow", "task", "feedback id", "who", "via", "what")

@@ -155,13 +155,12 @@ def _from_batch_client() -> Path | None:
 
 
 def _kernel_id() -> str | None:
-    try:
-        from ipykernel.connect import get_connection_file
-
-        name = Path(get_connection_file()).name
-    except (ImportError, RuntimeError, AttributeError):
+    """The running kernel's id, from its connection file's name (read off the kernel's application)."""
+    app = getattr(running_kernel(), "parent", None)  # ipykernel's IPKernelApp
+    connection_file = getattr(app, "connection_file", None)
+    if not isinstance(connection_file, str) or not connection_file:
         return None
-    match = re.fullmatch(r"kernel-(.+)\.json", name)
+    match = re.fullmatch(r"kernel-(.+)\.json", Path(connection_file).name)
     return match.group(1) if match else None
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 import gc
 import re
 from datetime import datetime
@@ -13,27 +12,13 @@ import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .feedback import FeedbackRequest, FeedbackResponse
+from .status import RunStatus
 
 SCHEMA_NAME: Literal["graflow_nb.checkpoint"] = "graflow_nb.checkpoint"
 SCHEMA_VERSION = 1
 #: Ids as graflow_nb writes them; ids read from a file must match, so none can name a path elsewhere.
 RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,200}")
 FEEDBACK_ID_PATTERN = re.compile(r"fb-[0-9a-f]{16}")
-
-
-class RunStatus(str, enum.Enum):
-    """Where a run stands."""
-
-    RUNNING = "running"
-    PAUSED = "paused"
-    COMPLETED = "completed"
-    CANCELLED = "cancelled"
-    FAILED = "failed"
-
-    @property
-    def finished(self) -> bool:
-        """Completed and cancelled runs are final; the others can be resumed."""
-        return self in (RunStatus.COMPLETED, RunStatus.CANCELLED)
 
 
 RequestState = Literal["pending", "answered", "closed"]

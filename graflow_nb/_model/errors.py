@@ -1,6 +1,7 @@
 """Errors raised by graflow_nb.
 
-Every error derives from :class:`GraflowNbError` and also from the builtin that fits it::
+Every error derives from :class:`GraflowNbError` and also from the builtin that fits it. The errors that
+carry a model are defined beside it (the module in brackets), so that this module imports none::
 
     GraflowNbError
     ├── WorkflowDefinitionError (ValueError)      the graph cannot run as written
@@ -13,7 +14,7 @@ Every error derives from :class:`GraflowNbError` and also from the builtin that 
     ├── AnswersFileError (ValueError)             an answers file cannot be read or used
     ├── MissingAnswerError (LookupError)          a replayed answers file has no answer for a request
     ├── FeedbackNotFoundError (LookupError)       no request has that feedback id
-    ├── FeedbackAlreadySettledError (ValueError)  the request was answered or closed before
+    ├── FeedbackAlreadySettledError (ValueError)  the request was answered or closed before [feedback.py]
     ├── FeedbackClosedError (LookupError)         request_feedback(): a person closed it unanswered
     ├── DeadlineNotExtendedError (ValueError)     the request has no deadline running to extend
     ├── NestedRunError (RuntimeError)             a notebook ran a workflow from inside a task
@@ -26,7 +27,7 @@ Every error derives from :class:`GraflowNbError` and also from the builtin that 
     │   ├── CheckpointDirectoryError (PermissionError)
     │   ├── NoResumableRunError (LookupError)
     │   └── RunInUseError (RuntimeError)
-    └── RunNotCompletedError (RuntimeError)       execute()/resume() did not complete
+    └── RunNotCompletedError (RuntimeError)       execute()/resume() did not complete [outcome.py]
         ├── WorkflowPaused
         ├── WorkflowCancelled
         └── WorkflowFailed
@@ -35,12 +36,6 @@ Every error derives from :class:`GraflowNbError` and also from the builtin that 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from .checkpoint import RunStatus
-    from .feedback import FeedbackRequest, FeedbackResponse
-    from .outcome import RunOutcome
 
 
 class GraflowNbError(Exception):
@@ -113,18 +108,6 @@ class FeedbackNotFoundError(GraflowNbError, LookupError):
         super().__init__(f"{where}; `graflow-nb list --dir {folder}` shows the pending requests there")
 
 
-class FeedbackAlreadySettledError(GraflowNbError, ValueError):
-    """Raised when a request was already answered or closed, or its run has finished.
-
-    ``winner`` is the answer (or closure) that came first, when there is one.
-    """
-
-    def __init__(self, feedback_id: str, detail: str, *, winner: FeedbackResponse | None = None) -> None:
-        self.feedback_id = feedback_id
-        self.winner = winner
-        super().__init__(f"feedback request {feedback_id} cannot be answered: {detail}")
-
-
 class FeedbackClosedError(GraflowNbError, LookupError):
     """Raised by ``ctx.request_feedback`` in the task when a person closed the request without an answer.
 
@@ -156,20 +139,10 @@ class AnswersFileError(GraflowNbError, ValueError):
 class MissingAnswerError(GraflowNbError, LookupError):
     """Raised in a task when a replayed answers file has no answer for its request."""
 
-    def __init__(self, request: FeedbackRequest, path: Path, *, can_record: bool = True) -> None:
-        import json
-
-        from .feedback import MAIN_ANSWER_FIELD
-
-        self.request = request
-        entry = {"workflow": request.workflow, "task": request.task_id, "call": request.call_index}
-        example = json.dumps({**entry, "answer": {MAIN_ANSWER_FIELD[request.feedback_type.value]: "..."}})
+    def __init__(self, path: Path, request: str, entry: str, *, can_record: bool = True) -> None:
+        """``request`` describes the request; ``entry`` is the JSON entry that would answer it."""
         record = ", or record the answers once with GRAFLOW_NB_ANSWERS_MODE=record" if can_record else ""
-        super().__init__(
-            f"{path.absolute()} has no answer for {request.feedback_type.value} request {request.call_index} of "
-            f"task {request.task_id!r} in workflow {request.workflow!r} ({request.prompt!r}); add {example} to "
-            f"its answers{record}"
-        )
+        super().__init__(f"{path.absolute()} has no answer for {request}; add {entry} to its answers{record}")
 
 
 class NestedRunError(GraflowNbError, RuntimeError):
@@ -254,29 +227,6 @@ class RunInUseError(CheckpointError, RuntimeError):
     """Raised when resuming a run that a live process is still executing."""
 
 
-class RunNotCompletedError(GraflowNbError, RuntimeError):
-    """Raised by execute() and resume() when the run ends other than completed.
-
-    ``outcome`` holds the run's status, reason, pending feedback ids and checkpoint path.
-    """
-
-    def __init__(self, outcome: RunOutcome) -> None:
-        self.outcome = outcome
-        super().__init__(outcome.describe())
-
-
-class WorkflowPaused(RunNotCompletedError):  # noqa: N818 - named after the run state
-    """Raised when the run paused waiting for feedback; answer it, then call resume()."""
-
-
-class WorkflowCancelled(RunNotCompletedError):  # noqa: N818 - named after the run state
-    """Raised when a task called ctx.cancel_workflow(reason)."""
-
-
-class WorkflowFailed(RunNotCompletedError):  # noqa: N818 - named after the run state
-    """Raised when a task raised an error; the work done before it is checkpointed."""
-
-
 class UnsavedResultWarning(UserWarning):
     """A task returned a value a JSON checkpoint cannot hold: it is kept in memory only, and the task
     runs again if the run is resumed from its checkpoint."""
@@ -285,12 +235,3 @@ class UnsavedResultWarning(UserWarning):
 class SwallowedStopWarning(UserWarning):
     """A task caught the stop graflow_nb raised into it (pause, cancel) and returned anyway: its result is
     not kept and it runs again on resume."""
-
-
-class RunEndedError(RuntimeError):
-    """A call from another thread came after the run's event loop had ended (internal: callers turn it
-    into the error their users should see)."""
-
-    def __init__(self, status: RunStatus) -> None:
-        super().__init__(f"the run has ended ({status.value})")
-        self.status = status

@@ -21,8 +21,20 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .._util.jsonable import find_non_json, to_json_data
-from .errors import FeedbackAlreadySettledError, InvalidAnswerError, InvalidFeedbackRequestError
+from .errors import GraflowNbError, InvalidAnswerError, InvalidFeedbackRequestError
 from .notification_config import redact_notification_config, validate_notification_config
+
+
+class FeedbackAlreadySettledError(GraflowNbError, ValueError):
+    """Raised when a request was already answered or closed, or its run has finished.
+
+    ``winner`` is the answer (or closure) that came first, when there is one.
+    """
+
+    def __init__(self, feedback_id: str, detail: str, *, winner: FeedbackResponse | None = None) -> None:
+        self.feedback_id = feedback_id
+        self.winner = winner
+        super().__init__(f"feedback request {feedback_id} cannot be answered: {detail}")
 
 
 class FeedbackType(str, enum.Enum):

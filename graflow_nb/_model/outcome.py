@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .checkpoint import RunStatus, TaskError
-from .errors import WorkflowCancelled, WorkflowFailed, WorkflowPaused
+from .errors import GraflowNbError
+from .status import RunStatus
+
+if TYPE_CHECKING:  # the checkpoint models (pydantic) load with the first run, not with WorkflowPaused
+    from .checkpoint import TaskError
 
 
 @dataclass(frozen=True)
@@ -54,3 +57,26 @@ class RunOutcome:
         if self.status is RunStatus.FAILED:
             raise WorkflowFailed(self) from self.exception
         return self.result
+
+
+class RunNotCompletedError(GraflowNbError, RuntimeError):
+    """Raised by execute() and resume() when the run ends other than completed.
+
+    ``outcome`` holds the run's status, reason, pending feedback ids and checkpoint path.
+    """
+
+    def __init__(self, outcome: RunOutcome) -> None:
+        self.outcome = outcome
+        super().__init__(outcome.describe())
+
+
+class WorkflowPaused(RunNotCompletedError):  # noqa: N818 - named after the run state
+    """Raised when the run paused waiting for feedback; answer it, then call resume()."""
+
+
+class WorkflowCancelled(RunNotCompletedError):  # noqa: N818 - named after the run state
+    """Raised when a task called ctx.cancel_workflow(reason)."""
+
+
+class WorkflowFailed(RunNotCompletedError):  # noqa: N818 - named after the run state
+    """Raised when a task raised an error; the work done before it is checkpointed."""

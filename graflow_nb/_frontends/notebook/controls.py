@@ -17,8 +17,8 @@ from IPython.display import Markdown
 from pydantic import BaseModel, ValidationError
 
 from ..._engine.deadlines import span_text
-from ..._model.errors import FeedbackAlreadySettledError, GraflowNbError, InvalidAnswerError
-from ..._model.feedback import FeedbackRequest, FeedbackResponse, FeedbackType, LiveParts
+from ..._model.errors import GraflowNbError, InvalidAnswerError
+from ..._model.feedback import FeedbackAlreadySettledError, FeedbackRequest, FeedbackResponse, FeedbackType, LiveParts
 from .theme import error_text, muted
 
 #: Submits answer fields for a request; raises InvalidAnswerError or FeedbackAlreadySettledError.

@@ -11,16 +11,16 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as widgets
 from IPython.display import DisplayHandle, display
 
-from ..._model.checkpoint import RunStatus
+from ..._io.hints import plain_prompt
 from ..._model.errors import GraflowNbError
 from ..._model.feedback import FeedbackRequest, FeedbackResponse, default_responder
-from ..console import plain_prompt
+from ..._model.status import RunStatus
 from .controls import RequestControl, Submit
 from .kernel import MainThreadCalls
 from .theme import STYLESHEET, muted, state_label
 
 if TYPE_CHECKING:
-    from ..._engine.engine import Engine, TaskState
+    from ..._engine.presenting import RunView, TaskState
     from ..._model.outcome import RunOutcome
     from .panel_watch import PausedRunWatch
 
@@ -28,18 +28,16 @@ if TYPE_CHECKING:
 class RunPanel:
     """A presenter that draws the run as widgets; every widget change happens on the main thread."""
 
-    def __init__(self, calls: MainThreadCalls, engine: Engine) -> None:
+    def __init__(self, calls: MainThreadCalls, run: RunView) -> None:
         self.calls = calls
-        self.workflow = engine.workflow_name
-        completed = engine.state.completed
-        self.task_states: dict[str, str] = {
-            t: ("completed" if t in completed else "waiting") for t in engine.graph.tasks
-        }
+        self.workflow = run.workflow_name
+        completed = run.state.completed
+        self.task_states: dict[str, str] = {t: ("completed" if t in completed else "waiting") for t in run.graph.tasks}
         self.controls: dict[str, RequestControl] = {}
         self._settled_early: dict[str, FeedbackResponse | None] = {}  # settled before its control was drawn
         self.on_paused_answer: Callable[[], Submit] | None = None
         self.on_cancel: Callable[[str], None] | None = None  # cancels the run, going or paused
-        self._engine: Engine | None = engine
+        self._run: RunView | None = run
         self._started = time.monotonic()
         self._ended = False
         self.header = widgets.HTML()
@@ -62,10 +60,10 @@ class RunPanel:
         self._status = "running"
         self._redraw()
 
-    def follow(self, engine: Engine) -> None:
-        """Show a new engine's run here (a paused run resumed from this panel)."""
+    def follow(self, run: RunView) -> None:
+        """Show a new run here (a paused run resumed from this panel)."""
         self._stop_watching()
-        self._engine = engine
+        self._run = run
         self._ended = False
         self._status = "running"
         self.result.value = ""
@@ -111,7 +109,7 @@ class RunPanel:
 
     def _redraw(self) -> None:
         done = sum(1 for s in self.task_states.values() if s == "completed")
-        run_id = self._engine.run_id if self._engine else ""
+        run_id = self._run.run_id if self._run else ""
         self.header.value = (
             "<div class='gnb-header'>"
             f"<span class='gnb-title' title='run {html.escape(run_id)}'>{html.escape(self.workflow)}</span>"
@@ -143,28 +141,28 @@ class RunPanel:
 
     # -- presenter protocol (any thread) ---------------------------------------------------
 
-    def task_changed(self, engine: Engine, task_id: str, state: TaskState) -> None:
+    def task_changed(self, run: RunView, task_id: str, state: TaskState) -> None:
         """Mark a task's state."""
 
         def update() -> None:
-            self._engine = engine
+            self._run = run
             self.task_states[task_id] = state
             self._redraw()
 
         self.calls.call(update)
 
-    def show(self, engine: Engine, request: FeedbackRequest) -> None:
+    def show(self, run: RunView, request: FeedbackRequest) -> None:
         """Add (or re-arm) the request's control."""
-        live = engine.feedback.live_parts(request.feedback_id)
+        live = run.live_parts(request.feedback_id)
 
         def submit(feedback_id: str, **answer: Any) -> FeedbackResponse:
-            return engine.feedback.submit_soon(feedback_id, via="widget", **answer)
+            return run.answer(feedback_id, via="widget", **answer)
 
         def extend(feedback_id: str, seconds: float) -> datetime:
-            return engine.feedback.extend_threadsafe(feedback_id, seconds, by=default_responder(), via="widget")
+            return run.extend(feedback_id, seconds, by=default_responder(), via="widget")
 
         def add() -> None:
-            self._engine = engine
+            self._run = run
             known = self.controls.get(request.feedback_id)
             if known is not None:
                 known.reopen(submit)
@@ -199,12 +197,12 @@ class RunPanel:
 
         self.calls.call(update)
 
-    def run_ended(self, engine: Engine) -> None:
+    def run_ended(self, run: RunView) -> None:
         """Show the final status; keep a paused run's controls answerable."""
-        outcome = engine.outcome()
+        outcome = run.outcome()
 
         def update() -> None:
-            self._engine = engine
+            self._run = run
             self._status = outcome.status.value + (f": {outcome.reason}" if outcome.reason else "")
             self._ended = outcome.status.finished
             self._set_cancellable(not outcome.status.finished and self.on_cancel is not None)
@@ -217,7 +215,7 @@ class RunPanel:
                     control = self.controls.get(feedback_id)
                     if control is not None:
                         control.reopen(submit)
-                self._watch_paused(engine)
+                self._watch_paused(run)
             self._redraw()
             self.tick()
             if self._handle is not None:  # the plain-text stand-in now tells how the run ended
@@ -227,12 +225,12 @@ class RunPanel:
 
     # -- after a pause (main thread) -------------------------------------------------------
 
-    def _watch_paused(self, engine: Engine) -> None:
+    def _watch_paused(self, run: RunView) -> None:
         """Keep watching the paused run's files from the kernel's loop, once the cell has ended."""
         from .panel_watch import PausedRunWatch
 
         self._stop_watching()
-        watch = PausedRunWatch(self, engine.store, engine.run_id)
+        watch = PausedRunWatch(self, run.store, run.run_id)
         self._watch = watch
         self.calls.call_on_loop(watch.start)
 
@@ -265,8 +263,8 @@ class RunPanel:
     def _cancel_clicked(self, _button: widgets.Button) -> None:
         reason = self.cancel_reason.value.strip() or "cancelled from the notebook"
         if self.on_cancel is None:
-            if self._engine is not None:
-                self._engine.cancel_threadsafe(reason)
+            if self._run is not None:
+                self._run.cancel_threadsafe(reason)
             return
         try:
             self.on_cancel(reason)

@@ -12,15 +12,14 @@ from __future__ import annotations
 import asyncio
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
-from ..._model.checkpoint import RunStatus
 from ..._model.errors import CheckpointError
 from ..._model.feedback import FeedbackResponse
+from ..._model.status import RunStatus
 
 if TYPE_CHECKING:
     from ..._io.store import CheckpointStore
-    from .panel import RunPanel
 
 WATCH_SECONDS = 0.5
 
@@ -49,10 +48,23 @@ def read_news(store: CheckpointStore, run_id: str, open_ids: list[str]) -> Pause
     return PausedRunNews(answers, f"{document.status.value} elsewhere{reason}")
 
 
+class WatchedPanel(Protocol):
+    """What the watch tells (the run's panel)."""
+
+    def open_request_ids(self) -> list[str]:
+        """The requests still waiting for an answer there."""
+
+    def answered_elsewhere(self, feedback_id: str, response: FeedbackResponse) -> None:
+        """A paused request was answered from outside the panel."""
+
+    def moved_on(self, where: str) -> None:
+        """The paused run went on without the panel."""
+
+
 class PausedRunWatch:
     """Runs on the kernel's event loop from when the run pauses until it goes on (here or elsewhere)."""
 
-    def __init__(self, panel: RunPanel, store: CheckpointStore, run_id: str) -> None:
+    def __init__(self, panel: WatchedPanel, store: CheckpointStore, run_id: str) -> None:
         self._panel = panel
         self._store = store
         self._run_id = run_id

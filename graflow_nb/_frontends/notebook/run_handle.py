@@ -15,26 +15,69 @@ in the same kernel, in the same panel.
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import weakref
-from collections.abc import Callable, Coroutine, Generator
+from collections.abc import Callable, Coroutine, Generator, Mapping, Sequence
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 
-from ..._api.workflow import Workflow
 from ..._engine.engine import Engine
-from ..._model.checkpoint import RunStatus
 from ..._model.errors import FeedbackNotFoundError, GraflowNbError, LoopRunsWouldFreezeError
 from ..._model.feedback import FeedbackRequest, FeedbackResponse, make_response
 from ..._model.outcome import RunOutcome
+from ..._model.status import RunStatus
 from ..._util.environment import in_voila, running_kernel, widgets_available
 
 if TYPE_CHECKING:  # the notebook parts (ipywidgets, ipykernel, zmq) load only inside a kernel that has them
+    from ..._engine.presenting import FeedbackPresenter
+    from ..._io.store import CheckpointStore
     from .controls import RequestControl, Submit
     from .kernel import MainThreadCalls
     from .panel import RunPanel
+
+
+class Runnable(Protocol):
+    """What a run handle needs of its workflow (``Workflow``): how to prepare and run its runs."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def store(self) -> CheckpointStore: ...
+
+    last_run: NotebookRun | None
+
+    def prepared(
+        self,
+        *,
+        channel: Mapping[str, Any] | None = None,
+        start_node: str | None = None,
+        resume: bool | str = False,
+        presenters: Sequence[FeedbackPresenter] | None = None,
+        console: bool | None = None,
+        answers: str | os.PathLike[str] | None = None,
+    ) -> Engine: ...
+    def prepare(
+        self,
+        *,
+        channel: Mapping[str, Any] | None = None,
+        start_node: str | None = None,
+        resume: bool | str = False,
+        presenters: Sequence[FeedbackPresenter] = (),
+        answers: str | os.PathLike[str] | None = None,
+    ) -> Engine: ...
+    async def run_async(
+        self,
+        *,
+        channel: Mapping[str, Any] | None = None,
+        start_node: str | None = None,
+        resume: bool | str = False,
+        presenters: Sequence[FeedbackPresenter] | None = None,
+        console: bool | None = None,
+        answers: str | os.PathLike[str] | None = None,
+    ) -> RunOutcome: ...
 
 
 def _panel_for(engine: Engine, calls: MainThreadCalls) -> RunPanel:
@@ -58,7 +101,7 @@ def _kernel_loop() -> asyncio.AbstractEventLoop:
 class NotebookRun:
     """A run started with ``wf.start()``: awaitable, inspectable and answerable in code."""
 
-    def __init__(self, wf: Workflow, panel: RunPanel | None) -> None:
+    def __init__(self, wf: Runnable, panel: RunPanel | None) -> None:
         self.workflow = wf
         self.panel = panel
         self._outcome: RunOutcome | None = None
@@ -73,7 +116,7 @@ class NotebookRun:
         self._steps: set[asyncio.Task[None]] = set()  # a paused panel's answers and resumes under way
 
     @classmethod
-    def start(cls, wf: Workflow, **options: Any) -> NotebookRun:
+    def start(cls, wf: Runnable, **options: Any) -> NotebookRun:
         """Start a run: on the kernel's loop inside a kernel, else in a background thread.
 
         The run is prepared here, so a missing input or a misspelled option raises now, and the
@@ -359,11 +402,11 @@ class NotebookRun:
 _runs_on_the_loop: weakref.WeakSet[NotebookRun] = weakref.WeakSet()
 
 
-def run_in_cell(wf: Workflow, **options: Any) -> RunOutcome:
+def run_in_cell(wf: Runnable, **options: Any) -> RunOutcome:
     """``wf.run()`` inside a kernel: draw the panel and keep it answerable while the cell blocks."""
     kernel = running_kernel()
     if threading.current_thread() is not threading.main_thread():
-        from ..._api.workflow import run_blocking
+        from ..._util.blocking import run_blocking
 
         return run_blocking(lambda: wf.run_async(**{**options, "presenters": []}))
     going = [run.run_id or run.workflow.name for run in list(_runs_on_the_loop) if not run.done()]

@@ -16,16 +16,32 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from typing import Any, Literal
 
 from ..._io.delivery import notifications_enabled
+from ..._io.hints import cli_hint, plain_prompt
 from ..._model.feedback import FeedbackRequest
 from ..._util.environment import in_voila, running_kernel
-from ..console import cli_hint, plain_prompt
 
 UNATTENDED_ENV = "GRAFLOW_NB_UNATTENDED"
 Policy = Literal["auto", "wait", "timeout"]
 _POLICIES: tuple[Policy, ...] = ("auto", "wait", "timeout")
+
+
+class UnattendedKernel:
+    """The engine's :class:`~graflow_nb._engine.presenting.NobodyWatching` for a kernel nobody watches."""
+
+    def waits(self, request: FeedbackRequest, notification: dict[str, Any] | None, directory: Path) -> bool:
+        """Whether a request nobody can see here waits; says so, and how to answer it, either way."""
+        waits = waits_unattended(notification)
+        tell_unattended(request, directory, waits)
+        return waits
+
+
+def nobody_watching() -> UnattendedKernel | None:
+    """The policy for a run started now: set in a kernel nobody watches (see :func:`nobody_at_frontend`)."""
+    return UnattendedKernel() if nobody_at_frontend() else None
 
 
 def nobody_at_frontend() -> bool:

@@ -1,0 +1,101 @@
+"""More time from anywhere: ``extend_deadline`` moves a waiting request's deadline, in this process or
+by filing it for the process whose run waits (see :mod:`.deadlines`)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+from .._io.store import CheckpointStore
+from .._model.checkpoint import CheckpointDocument
+from .._model.errors import DeadlineNotExtendedError
+from .._model.feedback import AnswerSource, default_responder, utc_now
+from .._model.status import RunStatus
+from .._util.atomic import write_atomically
+from .deadlines import FiledDeadline, check_extension, deadline_problem, later_deadline, read_filed_deadline
+from .engine import live_engines
+from .request_events import RequestEvents
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: concurrent extensions from two processes may count once
+    fcntl = None  # type: ignore[assignment]
+
+
+def extend_deadline(
+    feedback_id: str,
+    seconds: float,
+    *,
+    by: str | None = None,
+    via: AnswerSource = "api",
+    checkpoint_dir: str | os.PathLike[str] | None = None,
+) -> datetime:
+    """Give people ``seconds`` more to answer a request a task waits for; return the new deadline.
+
+    Works from any process: a run waiting in this one moves its deadline at once, one waiting in
+    another process within a fraction of a second. The extension counts from the current deadline
+    (or from now, if that has passed). Raises :class:`DeadlineNotExtendedError` when the request has
+    no timeout, is settled, or no task waits for it now (a paused run's timeout starts again when it
+    is resumed), and FeedbackNotFoundError for an unknown id.
+    """
+    check_extension(feedback_id, seconds)
+    who = by or default_responder()
+    for engine in list(live_engines):
+        record = engine.state.records.get(feedback_id)
+        if record is not None and record.state == "pending":
+            return engine.extend(feedback_id, seconds, by=who, via=via)
+    return _file_extension(CheckpointStore(checkpoint_dir), feedback_id, seconds, by=who, via=via)
+
+
+def _file_extension(
+    store: CheckpointStore, feedback_id: str, seconds: float, *, by: str, via: AnswerSource
+) -> datetime:
+    """Extend the deadline of a request that a run in another process waits for, by filing it."""
+    document, record = store.find_request(feedback_id)
+    problem = deadline_problem(record, waiting_now=_run_is_live(document))
+    if problem is not None:
+        raise DeadlineNotExtendedError(feedback_id, problem)
+    path = store.deadline_path(feedback_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(path.with_suffix(".lock")):
+        filed = read_filed_deadline(store, feedback_id)
+        current = max(d for d in (record.deadline, filed.deadline if filed else None, utc_now()) if d is not None)
+        deadline = later_deadline(current, seconds)
+        entry = FiledDeadline(feedback_id=feedback_id, deadline=deadline, by=by, via=via, at=utc_now())
+        write_atomically(path, entry.model_dump_json().encode())
+    RequestEvents(store).extended(record.request, deadline, by=by, via=via, notification=None, filed_here=True)
+    return deadline
+
+
+def _run_is_live(document: CheckpointDocument) -> bool:
+    """Whether the process its checkpoint names as running it is still there (read only: taking the
+    run's lock to find out could make a resume starting that moment fail)."""
+    if document.status is not RunStatus.RUNNING or document.owner_pid is None:
+        return False
+    if document.owner_host not in (None, socket.gethostname()):
+        return True  # another machine's process, on a shared folder: trust the checkpoint
+    try:
+        os.kill(document.owner_pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (so two extensions filed at once both count)."""
+    if fcntl is None:
+        yield
+        return
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)

@@ -1,0 +1,68 @@
+"""What a run's checkpoint records, as the engine holds it while the run goes on; run ids."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from .._model.checkpoint import CheckpointDocument, RequestRecord, TaskError
+from .._model.feedback import utc_now
+from .._model.status import RunStatus
+from .channel import Channel
+
+
+def new_run_id(workflow: str) -> str:
+    """A sortable, unique run id that starts with the workflow's name."""
+    now = utc_now()
+    return f"{run_id_prefix(workflow)}{now:%Y%m%dT%H%M%S}{now.microsecond // 1000:03d}-{secrets.token_hex(3)}"
+
+
+def run_id_prefix(workflow: str) -> str:
+    """How the ids (and so the file names) of a workflow's runs begin."""
+    return ("".join(c if c.isalnum() or c in "-_" else "-" for c in workflow)[:40] or "workflow") + "-"
+
+
+@dataclass
+class RunState:
+    """Everything about a run that its checkpoint records."""
+
+    workflow: str
+    run_id: str
+    channel: Channel
+    created_at: datetime = field(default_factory=utc_now)
+    completed: dict[str, None] = field(default_factory=dict)  # ordered set
+    records: dict[str, RequestRecord] = field(default_factory=dict)
+    status: RunStatus = RunStatus.RUNNING
+    reason: str | None = None
+    error: TaskError | None = None
+
+    @classmethod
+    def from_document(cls, document: CheckpointDocument) -> RunState:
+        """The state a checkpoint saved."""
+        return cls(
+            workflow=document.workflow,
+            run_id=document.run_id,
+            channel=Channel(document.channel),
+            created_at=document.created_at,
+            completed=dict.fromkeys(document.completed),
+            records={record.feedback_id: record for record in document.requests},
+        )
+
+    def request_ids_of(self, task_id: str) -> list[str]:
+        """The task's requests that still stand (pending, answered, or closed by a person), by call order."""
+        found = [
+            r
+            for r in self.records.values()
+            if r.request.task_id == task_id and (r.state != "closed" or r.response is not None)
+        ]
+        return [r.feedback_id for r in sorted(found, key=lambda r: r.request.call_index)]
+
+
+class RunEndedError(RuntimeError):
+    """A call from another thread came after the run's event loop had ended (internal: callers turn it
+    into the error their users should see)."""
+
+    def __init__(self, status: RunStatus) -> None:
+        super().__init__(f"the run has ended ({status.value})")
+        self.status = status
