@@ -139,7 +139,7 @@ def test_a_closure_carries_no_answer(checkpoint_dir: Path) -> None:
     outcome = review_workflow("close-bad", timeout=0.1).run()
     ids = request_ids(outcome.checkpoint_path)
     from graflow_nb._io.store import CheckpointStore
-    from graflow_nb._model.feedback import make_response
+    from graflow_nb._model.answer_checks import make_response
 
     _, record = CheckpointStore(checkpoint_dir).find_request(ids["review"])
     with pytest.raises(InvalidAnswerError, match="closing a request takes no answer"):

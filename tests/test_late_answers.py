@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
@@ -24,7 +24,7 @@ from graflow_nb import (
     task,
     workflow,
 )
-from graflow_nb._engine.engine import Engine
+from graflow_nb._engine.engine import Engine, live_engines
 from graflow_nb._engine.presenting import RunView, TaskState
 from tests.helpers import wait_until
 
@@ -43,7 +43,7 @@ class LatePeople:
     def show(self, run: RunView, request: FeedbackRequest) -> None:
         # look for answers on disk all the time: an answer being filed by this process must still be
         # accepted (and logged) once, by its filer, not picked up half-way by the folder's poll
-        cast(Engine, run).feedback.poll_interval = 0
+        _engine_of(run).feedback.poll_interval = 0
         together = threading.Barrier(self.people)
         for person in range(self.people):
             thread = threading.Thread(target=self._answer, args=(run, request, together, person))
@@ -71,6 +71,11 @@ class LatePeople:
 
     def run_ended(self, run: RunView) -> None:
         pass
+
+
+def _engine_of(run: RunView) -> Engine:
+    """The engine behind a presenter's view (to tune its answers poll)."""
+    return next(engine for engine in live_engines if engine.run_id == run.run_id)
 
 
 def _pending(store: Any, run_id: str) -> list[Any]:
@@ -159,7 +164,7 @@ class AnswerOnTheLoop(LatePeople):
     replayed answers file) does: filed in a worker thread while the folder's poll looks on."""
 
     def show(self, run: RunView, request: FeedbackRequest) -> None:
-        cast(Engine, run).feedback.poll_interval = 0
+        _engine_of(run).feedback.poll_interval = 0
         run.answer(request.feedback_id, via="widget", **self.answer)
 
 

@@ -62,7 +62,7 @@ def no_run_left_going(kernel: Kernel) -> Iterator[None]:
     yield
     kernel.run(
         "import asyncio as _asyncio\n"
-        "from graflow_nb._frontends.notebook.run_handle import _runs_on_the_loop as _going\n"
+        "from graflow_nb._frontends.notebook.run_handle import runs_on_the_loop as _going\n"
         "async def _ended(run):\n"
         "    while not run.done():\n"
         "        await _asyncio.sleep(0.02)\n"

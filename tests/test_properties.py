@@ -12,7 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from graflow_nb import CheckpointError, CheckpointStore, FeedbackResponse, InvalidAnswerError
-from graflow_nb._model.feedback import build_request, make_response
+from graflow_nb._model.answer_checks import make_response
+from graflow_nb._model.request_building import build_request
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),

@@ -1,3 +1,3 @@
-"""Layer 5, front doors: ``workflow()`` and the ``Workflow`` methods that run it, choosing the front end
+"""Layer 6, front doors: ``workflow()`` and the ``Workflow`` methods that run it, choosing the front end
 for where they run (a kernel, Voila, a script).
 """

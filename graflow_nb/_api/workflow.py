@@ -174,7 +174,7 @@ class Workflow:
             if in_voila() and options.get("presenters") is None and widgets_available():
                 return self.start(**options).outcome_so_far()  # a blocking cell would keep the page from showing
             if options.get("presenters") is None and widgets_available():
-                from .._frontends.notebook.run_handle import run_in_cell
+                from .._frontends.notebook.cell_run import run_in_cell
 
                 return run_in_cell(self, **options)
         elif "resume" in options and options["resume"] is None:  # execute()'s default
@@ -203,7 +203,7 @@ class Workflow:
 
     def _refuse_inside_a_task(self) -> None:
         """In a notebook, a run started from inside a task would show its requests nowhere: refuse it."""
-        from .._engine.engine import running_task
+        from .._engine.task_calls import running_task
 
         task_id = running_task.get()
         if task_id is not None:

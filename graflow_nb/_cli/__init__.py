@@ -1,1 +1,1 @@
-"""Layer 6, the ``graflow-nb`` command."""
+"""Layer 7, the ``graflow-nb`` command."""

@@ -1,1 +1,1 @@
-"""Layer 2, workflow definition: ``@task``, ``a >> b``, ``a | b`` and the task graph."""
+"""Layer 3, workflow definition: ``@task``, ``a >> b``, ``a | b`` and the task graph."""

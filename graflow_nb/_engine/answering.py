@@ -7,15 +7,10 @@ from typing import Any
 
 from .._io.decision_log import RefusalLog
 from .._io.store import CheckpointStore
+from .._model.answer_checks import make_response
 from .._model.checkpoint import CheckpointDocument, RequestRecord
 from .._model.errors import InvalidAnswerError
-from .._model.feedback import (
-    AnswerSource,
-    FeedbackAlreadySettledError,
-    FeedbackResponse,
-    already_settled,
-    make_response,
-)
+from .._model.feedback import AnswerSource, FeedbackAlreadySettledError, FeedbackResponse, already_settled
 from .engine import live_engines
 from .request_events import RequestEvents
 

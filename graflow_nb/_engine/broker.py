@@ -8,13 +8,8 @@ is filed exclusively, recorded, and wakes the waiting task.
 from __future__ import annotations
 
 import contextlib
-import math
-import secrets
 from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import partial
-from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import anyio
@@ -24,8 +19,9 @@ from pydantic import BaseModel
 
 from .._io.decision_log import RefusalLog
 from .._io.store import CheckpointStore
+from .._model.answer_checks import make_response
 from .._model.checkpoint import RequestRecord
-from .._model.errors import DeadlineNotExtendedError, FeedbackClosedError, FeedbackNotFoundError, InvalidAnswerError
+from .._model.errors import FeedbackNotFoundError, InvalidAnswerError
 from .._model.feedback import (
     MAIN_ANSWER_FIELD,
     AnswerSource,
@@ -35,20 +31,30 @@ from .._model.feedback import (
     LiveParts,
     already_settled,
     given_fields,
-    make_response,
     utc_now,
 )
 from .._model.status import RunStatus
-from .deadlines import FiledDeadline, check_extension, deadline_problem, later_deadline, read_filed_deadline
-from .presenting import FeedbackPresenter, RunView
+from .deadline_keeper import DeadlineKeeper
+from .filed import file_first, read_filed, read_filed_deadlines
+from .presenting import FeedbackPresenter, NobodyWatching, RunView
 from .request_events import RequestEvents
-from .state import RunEndedError
+from .state import RunEndedError, RunState
+from .waiting import Waiting, given_to_task, new_feedback_id, seconds_until
 
 T = TypeVar("T")
 
 
-class BrokerHost(RunView, Protocol):
-    """What the broker needs of its run (the engine), besides what presenters see of it."""
+class BrokerHost(Protocol):
+    """What the broker needs of its run (the engine)."""
+
+    @property
+    def view(self) -> RunView: ...
+    @property
+    def state(self) -> RunState: ...
+    @property
+    def store(self) -> CheckpointStore: ...
+    @property
+    def unattended(self) -> NobodyWatching | None: ...
 
     @property
     def presenters(self) -> Sequence[FeedbackPresenter]: ...
@@ -64,46 +70,25 @@ class BrokerHost(RunView, Protocol):
     ) -> bool: ...
 
 
-def new_feedback_id() -> str:
-    """A unique feedback id."""
-    return f"fb-{secrets.token_hex(8)}"
-
-
-@dataclass
-class _Waiting:
-    """A task waiting for the answer to one request."""
-
-    live: LiveParts
-
-    @property
-    def model(self) -> type[BaseModel] | None:
-        """The form's model, if any."""
-        return self.live.model
-
-    event: anyio.Event = field(default_factory=anyio.Event)
-    response: FeedbackResponse | None = None
-    interrupted: bool = False
-    failure: Exception | None = None
-    timeout_scope: anyio.CancelScope | None = None  # while the task waits out a timeout
-    deadline: datetime | None = None
-    deadline_final: bool = False  # the wait is over: the deadline can no longer move
-
-    @property
-    def deadline_runs(self) -> bool:
-        """Whether a deadline is set and can still move (the task waits, or is about to, on it)."""
-        return self.deadline is not None and not self.deadline_final
-
-
 class FeedbackBroker:
     """The requests of one run and the tasks waiting for their answers."""
 
     def __init__(self, engine: BrokerHost, poll_interval: float = 0.1) -> None:
         self._engine = engine
         self.poll_interval = poll_interval
-        self._waiting: dict[str, _Waiting] = {}
+        self._waiting: dict[str, Waiting] = {}
         self._filing: set[str] = set()  # requests whose answer is being filed now (one at a time)
         self._timeouts_as_written: set[str] = set()  # an answers file lets these time out as written
         self.events = RequestEvents(engine.store)
+        self.deadlines = DeadlineKeeper(engine, self._waiting, self.events)
+
+    def extend(self, feedback_id: str, seconds: float, *, by: str, via: AnswerSource) -> datetime:
+        """Give a waiting request ``seconds`` more (on the loop); see :class:`DeadlineKeeper`."""
+        return self.deadlines.extend(feedback_id, seconds, by=by, via=via)
+
+    def extend_threadsafe(self, feedback_id: str, seconds: float, *, by: str, via: AnswerSource) -> datetime:
+        """:meth:`extend` from any thread (a control's button, the API)."""
+        return self.deadlines.extend_threadsafe(feedback_id, seconds, by=by, via=via)
 
     def refuse(self, feedback_id: str, error: Exception) -> None:
         """Make the task waiting for this request raise ``error`` (e.g. a replay has no answer for it)."""
@@ -133,9 +118,9 @@ class FeedbackBroker:
         if record.response is not None:  # answered, or closed by a person, before
             checked = self._checked(record, record.response, model)
             if checked is not None:
-                return _given_to_task(checked)
+                return given_to_task(checked)
             record = self._engine.state.records[feedback_id]
-        waiting = self._waiting[feedback_id] = _Waiting(live)
+        waiting = self._waiting[feedback_id] = Waiting(live)
         unseen = False  # nobody can know of the request where the run is shown
         try:
             filed = await anyio.to_thread.run_sync(self._engine.store.read_answer, feedback_id)
@@ -144,9 +129,9 @@ class FeedbackBroker:
             if waiting.response is None:
                 if request.timeout is not None:
                     waiting.deadline = utc_now() + timedelta(seconds=request.timeout)
-                    self._record_deadline(feedback_id, waiting.deadline)
+                    self.deadlines.record(feedback_id, waiting.deadline)
                 for presenter in self._engine.presenters:
-                    presenter.show(self._engine, record.request)
+                    presenter.show(self._engine.view, record.request)
                 await self._engine.save_changes()  # so that other processes (the CLI) can answer it
                 if waiting.response is None and feedback_id not in self._filing:  # nobody answered yet
                     self.events.waiting(record.request, live.notification, waiting.deadline)
@@ -159,7 +144,7 @@ class FeedbackBroker:
                     )
                 if unseen:  # nobody can know of it: it times out now
                     waiting.deadline = utc_now()
-                with anyio.move_on_after(_seconds_until(waiting.deadline)) as waiting.timeout_scope:
+                with anyio.move_on_after(seconds_until(waiting.deadline)) as waiting.timeout_scope:
                     await waiting.event.wait()
                 waiting.timeout_scope, waiting.deadline_final = None, True  # from here on, it cannot move
                 timed_out = waiting.response is None and not waiting.interrupted and waiting.failure is None
@@ -171,11 +156,11 @@ class FeedbackBroker:
         finally:
             del self._waiting[feedback_id]
             if waiting.deadline is not None:  # no task waits for it any more: no deadline runs
-                self._record_deadline(feedback_id, None)
+                self.deadlines.record(feedback_id, None)
         if waiting.failure is not None:
             raise waiting.failure
         if waiting.response is not None:
-            return _given_to_task(waiting.response)
+            return given_to_task(waiting.response)
         if not waiting.interrupted:
             why = (
                 f"nobody could answer {feedback_id} where this notebook ran (no one at its controls): answer it "
@@ -187,71 +172,6 @@ class FeedbackBroker:
             self._engine.request_stop(status, why)
         return None
 
-    def extend(self, feedback_id: str, seconds: float, *, by: str, via: AnswerSource) -> datetime:
-        """Give a waiting request ``seconds`` more, from the later of its deadline and now (on the loop);
-        return the new deadline, or raise DeadlineNotExtendedError saying why it cannot move."""
-        check_extension(feedback_id, seconds)
-        record = self._engine.state.records.get(feedback_id)
-        if record is None:
-            raise FeedbackNotFoundError(feedback_id, self._engine.store.directory)
-        waiting = self._waiting.get(feedback_id)
-        # a request without a timeout is waiting whenever its task is; one with a timeout, once its
-        # deadline is set (as it is shown) and until its wait is over
-        untimed = record.request.timeout is None
-        waiting_now = waiting is not None and (waiting.deadline_runs or (untimed and not waiting.deadline_final))
-        problem = deadline_problem(record, waiting_now=waiting_now)
-        if problem is not None or waiting is None:
-            raise DeadlineNotExtendedError(feedback_id, problem or "no task waits for it now")
-        deadline = later_deadline(waiting.deadline, seconds)
-        self._move_deadline(feedback_id, waiting, deadline)
-        self.events.extended(record.request, deadline, by=by, via=via, notification=waiting.live.notification)
-        return deadline
-
-    def extend_threadsafe(self, feedback_id: str, seconds: float, *, by: str, via: AnswerSource) -> datetime:
-        """:meth:`extend` from any thread (a control's button, the API)."""
-        try:
-            return self._engine.run_on_loop(partial(self.extend, feedback_id, seconds, by=by, via=via))
-        except RunEndedError:
-            raise DeadlineNotExtendedError(feedback_id, "its run has just ended") from None
-
-    def _move_deadline(self, feedback_id: str, waiting: _Waiting, deadline: datetime) -> None:
-        """Make the waiting task time out at ``deadline`` instead, and tell the presenters (on the loop).
-        Before its wait has begun (the request is being shown), the wait starts with this deadline."""
-        waiting.deadline = deadline
-        if waiting.timeout_scope is not None:
-            waiting.timeout_scope.deadline = anyio.current_time() + _seconds_until(deadline)
-        self._record_deadline(feedback_id, deadline)
-        request = self._engine.state.records[feedback_id].request
-        for presenter in self._engine.presenters:
-            moved = getattr(presenter, "deadline_moved", None)  # optional: a presenter may have no clock
-            if moved is not None:
-                moved(request, deadline)
-
-    def _record_deadline(self, feedback_id: str, deadline: datetime | None) -> None:
-        """Keep the deadline in the checkpoint while a task waits (for the CLI); None once it does not."""
-        record = self._engine.state.records[feedback_id]
-        if record.deadline != deadline:
-            self._engine.state.records[feedback_id] = record.model_copy(update={"deadline": deadline})
-            self._engine.mark_dirty()
-
-    def _take_filed_deadlines(self, filed: dict[str, FiledDeadline]) -> None:
-        """Deadlines other processes filed (the filer logged them): each one later than ours moves it."""
-        for feedback_id, entry in filed.items():
-            waiting = self._waiting.get(feedback_id)
-            if waiting is None or not waiting.deadline_runs or waiting.deadline is None:
-                continue
-            if entry.deadline > waiting.deadline:
-                self._move_deadline(feedback_id, waiting, entry.deadline)
-                request = self._engine.state.records[feedback_id].request
-                self.events.extended(
-                    request,
-                    entry.deadline,
-                    by=entry.by,
-                    via=entry.via,
-                    notification=waiting.live.notification,
-                    filed_here=False,
-                )
-
     async def _answer_with_default(self, request: FeedbackRequest) -> None:
         """Answer a timed-out request with its default, filed and logged as any answer (by "timeout");
         an answer that came first meanwhile wins, as always."""
@@ -262,7 +182,7 @@ class FeedbackBroker:
             return  # answered meanwhile, or the default no longer fits: the run pauses instead
         try:
             with anyio.CancelScope(shield=True):
-                filed = await anyio.to_thread.run_sync(_file, self._engine.store, response)
+                filed = await anyio.to_thread.run_sync(file_first, self._engine.store, response)
         except BaseException:
             self._filing.discard(request.feedback_id)
             raise
@@ -369,7 +289,7 @@ class FeedbackBroker:
     def _file_here(self, response: FeedbackResponse) -> FeedbackResponse:
         """File a checked answer on this thread (the loop's) and accept it, or say who answered first."""
         try:
-            filed = _file(self._engine.store, response)
+            filed = file_first(self._engine.store, response)
         except BaseException:
             self._filing.discard(response.feedback_id)
             raise
@@ -394,7 +314,7 @@ class FeedbackBroker:
     async def _file_soon(self, response: FeedbackResponse) -> None:
         try:
             with anyio.CancelScope(shield=True):  # an answer being filed is never abandoned half-way
-                filed = await anyio.to_thread.run_sync(_file, self._engine.store, response)
+                filed = await anyio.to_thread.run_sync(file_first, self._engine.store, response)
         except BaseException:
             self._filing.discard(response.feedback_id)
             raise
@@ -410,7 +330,7 @@ class FeedbackBroker:
             return self.submit(feedback_id, via=via, responded_by=responded_by, **answer)
         response = self._on_loop(feedback_id, lambda: self._checked_answer(feedback_id, via, responded_by, answer))
         try:
-            filed = _file(self._engine.store, response)
+            filed = file_first(self._engine.store, response)
         except BaseException:
             with contextlib.suppress(FeedbackAlreadySettledError):
                 self._on_loop(feedback_id, lambda: self._filing.discard(feedback_id))
@@ -483,54 +403,9 @@ class FeedbackBroker:
                 continue
             wanted = list(self._waiting)
             timed = [feedback_id for feedback_id, waiting in self._waiting.items() if waiting.deadline_runs]
-            filed = await anyio.to_thread.run_sync(_read_filed, self._engine.store, folder, wanted)
+            filed = await anyio.to_thread.run_sync(read_filed, self._engine.store, folder, wanted)
             for feedback_id, response in filed.items():
                 self._accept(feedback_id, response)
             if timed:
-                deadlines = await anyio.to_thread.run_sync(_read_filed_deadlines, self._engine.store, timed)
-                self._take_filed_deadlines(deadlines)
-
-
-def _file(store: CheckpointStore, response: FeedbackResponse) -> tuple[bool, FeedbackResponse | None]:
-    """File the answer unless one is filed already: ``(True, None)``, or ``(False, the first answer)``."""
-    if store.file_answer(response):
-        return True, None
-    return False, store.read_answer(response.feedback_id)
-
-
-def _read_filed_deadlines(store: CheckpointStore, wanted: list[str]) -> dict[str, FiledDeadline]:
-    try:
-        present = {entry.name for entry in store.deadlines_directory.iterdir()}
-    except FileNotFoundError:
-        return {}
-    found = {}
-    for feedback_id in wanted:
-        if f"{feedback_id}.json" in present and (entry := read_filed_deadline(store, feedback_id)) is not None:
-            found[feedback_id] = entry
-    return found
-
-
-def _seconds_until(deadline: datetime | None) -> float:
-    """Seconds from now until ``deadline`` (infinite for none; 0 once it has passed)."""
-    return math.inf if deadline is None else max(0.0, (deadline - utc_now()).total_seconds())
-
-
-def _read_filed(store: CheckpointStore, folder: Path, wanted: list[str]) -> dict[str, FeedbackResponse]:
-    try:
-        present = {entry.name for entry in folder.iterdir()}
-    except FileNotFoundError:
-        return {}
-    found = {}
-    for feedback_id in wanted:
-        if f"{feedback_id}.json" in present:
-            response = store.read_answer(feedback_id, set_aside=True)
-            if response is not None:
-                found[feedback_id] = response
-    return found
-
-
-def _given_to_task(response: FeedbackResponse) -> FeedbackResponse:
-    """The answer the asking task gets; a closure raises FeedbackClosedError in the task instead."""
-    if response.closed:
-        raise FeedbackClosedError(response.feedback_id, response.responded_by, response.via, response.reason)
-    return response
+                deadlines = await anyio.to_thread.run_sync(read_filed_deadlines, self._engine.store, timed)
+                self.deadlines.take_filed(deadlines)

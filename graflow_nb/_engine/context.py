@@ -175,7 +175,8 @@ class TaskExecutionContext:
         on_timeout: str = "pause",
     ) -> tuple[FeedbackRequest, LiveParts]:
         """The request to save, and the parts of it that are never saved."""
-        from .._model.feedback import LiveParts, build_request  # with pydantic: loaded by the first request
+        from .._model.feedback import LiveParts
+        from .._model.request_building import build_request
 
         call_index = self._calls
         self._calls += 1

@@ -1,28 +1,21 @@
 """The run engine: schedules tasks on an anyio event loop, brokers feedback, writes checkpoints.
 
 Sync tasks run in worker threads (so a task waiting for a person never blocks the loop); async
-tasks run on the loop. Every answer, from any source, goes through :meth:`Engine.submit` or the
-answers folder, and the first valid one wins.
+tasks run on the loop. Every answer, from any source, goes through the run's broker (directly, or
+through the answers folder), and the first valid one wins. Presenters are handed the engine's
+:attr:`Engine.view`, not the engine.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import contextvars
 import functools
-import inspect
-import os
-import socket
 import sys
 import threading
 import time
 import traceback
-import warnings
 import weakref
 from collections.abc import Callable, Coroutine, Sequence
-from concurrent.futures import CancelledError, Future
-from datetime import datetime
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -33,25 +26,29 @@ import anyio.lowlevel
 import anyio.to_thread
 from typing_extensions import TypeVarTuple, Unpack
 
-from .._definition.graph import TaskGraph, result_key
+from .._definition.graph import TaskGraph
 from .._io.run_claim import RunClaim
 from .._io.store import CheckpointStore
 from .._model.checkpoint import CheckpointDocument, TaskError
-from .._model.errors import ChannelValueError, CheckpointSaveError, SwallowedStopWarning, UnsavedResultWarning
-from .._model.feedback import AnswerSource, FeedbackRequest, FeedbackResponse, LiveParts, utc_now
+from .._model.errors import CheckpointSaveError
+from .._model.feedback import FeedbackRequest, FeedbackResponse, LiveParts
 from .._model.notification_config import scrub_secrets
 from .._model.outcome import RunOutcome
 from .._model.status import RunStatus
 from .._util.background import background_writes
 from .._util.environment import running_kernel
-from .._util.jsonable import find_non_json
 from .._util.worker_pool import PooledCalls, run_in_shared_pool, running_asyncio_loop
 from .broker import FeedbackBroker
 from .channel import Channel
+from .checkpoint_writer import CheckpointWriter
 from .context import TaskExecutionContext, TaskStopped
 from .inline import InlineRunner
-from .presenting import FeedbackPresenter, NobodyWatching, TaskState
-from .state import RunEndedError, RunState
+from .loop_bridge import LoopBridge
+from .presenting import FeedbackPresenter, NobodyWatching, RunView, TaskState
+from .results import TaskResults
+from .run_view import EngineView
+from .state import RunState
+from .task_calls import as_async_task, as_task, warn_swallowed_stop
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
@@ -97,17 +94,14 @@ class Engine:
         self._save_error: CheckpointSaveError | None = None
         self._terminated_by: str | None = None
         self.feedback = FeedbackBroker(self, answer_poll_interval)
-        self._volatile_results: dict[str, Any] = {}
-        self._changes = 0
-        self._written_changes = -1
-        self._wake_writer = anyio.Event()
-        self._write_lock = anyio.Lock()
-        self._loop_thread: int | None = None
-        self._token: anyio.lowlevel.EventLoopToken | None = None
+        #: What presenters are handed: the run's state and the calls that answer it, not the engine.
+        self.view: RunView = EngineView(self)
+        self._results = TaskResults(graph, state)
+        self._loop = LoopBridge(lambda: self.state.status)
+        self._writer = CheckpointWriter(
+            store, store.run_path(state.run_id), self.document, self._saving_failed, checkpoint_interval
+        )
         self._background: anyio.abc.TaskGroup | None = None  # side work of a going run (see spawn)
-        self._crossings: set[Future[Any]] = set()  # calls from other threads waiting for the loop (run_on_loop)
-        self._crossings_lock = threading.Lock()
-        self._crossings_closed = False
         # Tasks with a context may wait hours for a person, each holding a thread; the others only
         # compute or do I/O, and share a pool sized like concurrent.futures' default.
         self._asking_limiter = anyio.CapacityLimiter(max(40, len(graph.tasks)))
@@ -119,9 +113,6 @@ class Engine:
         self._inline_allowed = True
         self._inline = InlineRunner(checkpoint_interval, self._save_from_watchdog)
         self._last_yield = 0.0
-        self._disk_lock = threading.Lock()
-        self._disk_changes = -1
-        self._asyncio_loop: asyncio.AbstractEventLoop | None = None
 
     # -- properties tasks use ------------------------------------------------------------
 
@@ -148,36 +139,14 @@ class Engine:
     @property
     def token(self) -> anyio.lowlevel.EventLoopToken | None:
         """The event loop's token, for calls from other threads (None before the run starts)."""
-        return self._token
+        return self._loop.token
 
     @property
     def checkpoint_path(self) -> Path:
         """Where this run's checkpoint is written."""
         return self.store.run_path(self.run_id)
 
-    # -- what presenters and tasks call (see presenting.RunView and context.TaskHost) ---------
-
-    def answer(
-        self, feedback_id: str, *, via: AnswerSource = "api", responded_by: str | None = None, **answer: Any
-    ) -> FeedbackResponse:
-        """Answer a request of this run from any thread (see :meth:`presenting.RunView.answer`)."""
-        return self.feedback.submit_soon(feedback_id, via=via, responded_by=responded_by, **answer)
-
-    def extend(self, feedback_id: str, seconds: float, *, by: str, via: AnswerSource) -> datetime:
-        """Give a waiting request ``seconds`` more, from any thread; return the new deadline."""
-        return self.feedback.extend_threadsafe(feedback_id, seconds, by=by, via=via)
-
-    def live_parts(self, feedback_id: str) -> LiveParts:
-        """The form model and preview function of a request a task waits for now."""
-        return self.feedback.live_parts(feedback_id)
-
-    def refuse(self, feedback_id: str, error: Exception) -> None:
-        """Make the task waiting for this request raise ``error`` (loop thread)."""
-        self.feedback.refuse(feedback_id, error)
-
-    def let_time_out(self, feedback_id: str) -> None:
-        """Let this request's timeout run as written even where nobody can answer (loop thread)."""
-        self.feedback.let_time_out(feedback_id)
+    # -- what tasks call (see context.TaskHost) ---------------------------------------------
 
     async def ask(self, request: FeedbackRequest, live: LiveParts) -> FeedbackResponse | None:
         """A task's request, answered (None when the run is stopping)."""
@@ -187,58 +156,19 @@ class Engine:
 
     def on_loop_thread(self) -> bool:
         """Whether the caller runs on the engine's event loop thread."""
-        return threading.get_ident() == self._loop_thread
+        return self._loop.on_loop_thread()
 
     def require_worker_thread(self, async_alternative: str) -> None:
         """Refuse a blocking call made from the event loop, where it would freeze every task."""
-        if self.on_loop_thread():
-            raise RuntimeError(
-                f"this call blocks, and it was made from an async task; use `await {async_alternative}(...)`"
-            )
+        self._loop.require_worker_thread(async_alternative)
 
     def call_from_worker(self, func: Callable[[Unpack[Ts]], Coroutine[Any, Any, T]], *args: Unpack[Ts]) -> T:
         """Run a coroutine function on the loop from a worker thread and wait for its result."""
-        return anyio.from_thread.run(func, *args, token=self._token)
+        return self._loop.call_from_worker(func, *args)
 
     def run_on_loop(self, func: Callable[[], T]) -> T:
-        """``func()`` on the loop's thread, called from another thread, waiting for it; raises
-        RunEndedError if the run ends before it ran (a call queued as the loop stops never hangs)."""
-        if self.on_loop_thread():  # waiting here for the loop would wait for ourselves
-            return func()
-        crossing: Future[T] = Future()
-
-        def call() -> None:
-            if crossing.set_running_or_notify_cancel():  # not dropped by the run's end meanwhile
-                try:
-                    crossing.set_result(func())
-                except BaseException as error:  # noqa: BLE001 - handed to the waiting thread
-                    crossing.set_exception(error)
-
-        with self._crossings_lock:
-            if self._crossings_closed or self._token is None:
-                raise RunEndedError(self.state.status)
-            self._crossings.add(crossing)
-        try:
-            if self._asyncio_loop is not None:
-                self._asyncio_loop.call_soon_threadsafe(call)  # RuntimeError once the loop is closed
-            else:
-                anyio.from_thread.run_sync(call, token=self._token)
-            return crossing.result()
-        except (CancelledError, RuntimeError):
-            if crossing.done() and not crossing.cancelled():
-                raise  # func's own RuntimeError
-            raise RunEndedError(self.state.status) from None
-        finally:
-            with self._crossings_lock:
-                self._crossings.discard(crossing)
-
-    def _close_crossings(self) -> None:
-        """The run has ended: calls from other threads not yet run never will (their callers are told)."""
-        with self._crossings_lock:
-            self._crossings_closed = True
-            waiting = list(self._crossings)
-        for crossing in waiting:
-            crossing.cancel()
+        """``func()`` on the loop's thread from any thread, waiting for it (RunEndedError once the run ended)."""
+        return self._loop.run_on_loop(func)
 
     def spawn(self, func: Callable[[Unpack[Ts]], Coroutine[Any, Any, object]], *args: Unpack[Ts]) -> bool:
         """Start ``func(*args)`` beside the run's tasks (call on the loop's thread); False if the run is not going."""
@@ -248,31 +178,22 @@ class Engine:
         return True
 
     def call_soon_on_loop(self, func: Callable[[Unpack[Ts]], object], *args: Unpack[Ts]) -> None:
-        """Run ``func`` on the loop: directly when already there, else soon, without waiting for it
-        (the loop may be busy with a task running on its thread)."""
-        if self.on_loop_thread():
-            func(*args)
-        elif self._asyncio_loop is not None:
-            with contextlib.suppress(RuntimeError):  # the loop is closed: the run is over
-                self._asyncio_loop.call_soon_threadsafe(func, *args)
-        else:
-            anyio.from_thread.run_sync(func, *args, token=self._token)
+        """Run ``func`` on the loop: directly when already there, else soon, without waiting for it."""
+        self._loop.call_soon(func, *args)
 
     # -- running -------------------------------------------------------------------------
 
     async def run(self) -> RunOutcome:
         """Run every task not yet completed, then write the final checkpoint."""
-        self._loop_thread = threading.get_ident()
-        self._token = anyio.lowlevel.current_token()
+        self._loop.open()
         self._inline_allowed = not (threading.current_thread() is threading.main_thread() and running_kernel())
-        self._asyncio_loop = running_asyncio_loop()
         self.state.status = RunStatus.RUNNING
         live_engines.add(self)
         try:
             try:
                 async with anyio.create_task_group() as background:
                     self._background = background
-                    background.start_soon(self._write_checkpoints_when_dirty)
+                    background.start_soon(self._writer.write_when_dirty)
                     background.start_soon(self.feedback.poll_filed_answers)
                     await self.write_checkpoint()
                     await self._run_tasks()
@@ -292,14 +213,14 @@ class Engine:
                 await anyio.to_thread.run_sync(background_writes.wait)  # the decision log is complete on return
         finally:
             self._background = None
-            self._close_crossings()
+            self._loop.close()
             self._inline.close()
             live_engines.discard(self)
             if self.claim is not None:
                 with anyio.CancelScope(shield=True):  # its lock file goes: not on the loop's thread
                     await anyio.to_thread.run_sync(self.claim.release)
             for presenter in self.presenters:
-                presenter.run_ended(self)
+                presenter.run_ended(self.view)
         return self.outcome()
 
     async def _run_tasks(self) -> None:
@@ -373,11 +294,11 @@ class Engine:
         """The task's context and the call that runs it with its inputs; presenters hear it is running."""
         wrapper = self.graph.tasks[task_id]
         context = TaskExecutionContext(self, task_id)
-        arguments = self.graph.inputs_for(task_id, self._input_value)
+        arguments = self.graph.inputs_for(task_id, self._results.value)
         leading = (context,) if wrapper.inject_context else ()
         self._running[task_id] = None
         self._tell_task(task_id, "running")
-        run_as = _as_async_task if wrapper.is_async else _as_task
+        run_as = as_async_task if wrapper.is_async else as_task
         return context, functools.partial(run_as, task_id, wrapper.func, *leading, **arguments)
 
     async def _run_task(self, task_id: str) -> bool:
@@ -437,7 +358,7 @@ class Engine:
             self._fail(task_id, error)
             self._tell_task(task_id, "failed")
             return False
-        self._store_result(task_id, result)
+        self._results.keep(task_id, result)
         self._tell_task(task_id, "completed")
         if context is not None and context.terminate_reason is not None:
             self._terminated_by = task_id
@@ -502,23 +423,6 @@ class Engine:
             self._last_yield = now
             await anyio.lowlevel.checkpoint()
 
-    def _input_value(self, key: str, default: Any) -> Any:
-        task_id = key.removesuffix(".__result__")
-        if task_id in self._volatile_results:
-            return self._volatile_results[task_id]
-        return self.channel.get(key, default)
-
-    def _store_result(self, task_id: str, result: Any) -> None:
-        try:
-            self.channel.set(result_key(task_id), result)
-        except ChannelValueError:
-            pass
-        else:
-            self.state.completed[task_id] = None
-            return
-        warn_unsaved_result(self.graph.tasks[task_id].func, task_id, result)
-        self._volatile_results[task_id] = result
-
     def _fail(self, task_id: str, error: Exception) -> None:
         message = scrub_secrets(str(error))
         self.state.error = TaskError(
@@ -546,7 +450,7 @@ class Engine:
         state = self.state
         if self._stop in (RunStatus.PAUSED, RunStatus.FAILED, RunStatus.CANCELLED):
             state.status, state.reason = self._stop, self._stop_reason
-        elif self._stop is RunStatus.COMPLETED or set(self.graph.tasks) <= {*state.completed, *self._volatile_results}:
+        elif self._stop is RunStatus.COMPLETED or self._results.all_in():
             state.status, state.reason = RunStatus.COMPLETED, self._stop_reason
         else:
             state.status, state.reason = RunStatus.PAUSED, "stopped before every task ran"
@@ -569,28 +473,19 @@ class Engine:
             status=status,
             checkpoint_path=self.checkpoint_path,
             reason=reason,
-            result=self._result() if status is RunStatus.COMPLETED else None,
+            result=self._results.of_run(self._terminated_by) if status is RunStatus.COMPLETED else None,
             pending_feedback_ids=tuple(r.feedback_id for r in state.records.values() if r.state == "pending"),
             error=state.error,
             exception=self._exception,
         )
 
-    def _result(self) -> Any:
-        """The terminating task's result, else the only last task's, else ``{task_id: result}``."""
-        if self._terminated_by is not None:
-            return self._input_value(result_key(self._terminated_by), None)
-        sinks = self.graph.sinks
-        if len(sinks) == 1:
-            return self._input_value(result_key(sinks[0]), None)
-        return {task_id: self._input_value(result_key(task_id), None) for task_id in sinks}
-
     def _tell_task(self, task_id: str, state: TaskState) -> None:
         for presenter in self.presenters:
-            presenter.task_changed(self, task_id, state)
+            presenter.task_changed(self.view, task_id, state)
 
     def cancel_threadsafe(self, reason: str) -> None:
         """:meth:`cancel` from any thread (e.g. a Cancel button)."""
-        if self._token is None:  # not started yet: it will start cancelled
+        if self._loop.token is None:  # not started yet: it will start cancelled
             self.cancel(reason)
             return
         self.call_soon_on_loop(self.cancel, reason)
@@ -599,66 +494,19 @@ class Engine:
 
     def mark_dirty(self) -> None:
         """Note a change that the next coalesced checkpoint write must save."""
-        self._changes += 1
-        self._wake_writer.set()
+        self._writer.mark_dirty()
 
     def document(self) -> CheckpointDocument:
         """A snapshot of the run as a checkpoint document."""
-        state = self.state
-        return CheckpointDocument(
-            workflow=state.workflow,
-            run_id=state.run_id,
-            status=state.status,
-            reason=state.reason,
-            created_at=state.created_at,
-            updated_at=utc_now(),
-            owner_pid=os.getpid() if state.status is RunStatus.RUNNING else None,
-            owner_host=socket.gethostname(),
-            tasks=list(self.graph.tasks),
-            edges=self.graph.edges,
-            completed=list(state.completed),
-            requests=list(state.records.values()),
-            error=state.error,
-            channel=state.channel.snapshot(),
-        )
+        return self.state.document(self.graph)
 
     async def write_checkpoint(self) -> Path:
         """Write the checkpoint now (in a worker thread, one write at a time, newest last)."""
-        self._changes += 1  # e.g. the run's status changed
-        async with self._write_lock:
-            return await self._write_locked()
+        return await self._writer.write_now()
 
     async def save_changes(self) -> None:
-        """Return once the state as of now is on disk: a write under way or queued may already cover it.
-
-        Many tasks asking at once (a batch of requests) share a few writes instead of one each.
-        """
-        self._changes += 1
-        wanted = self._changes
-        async with self._write_lock:
-            if self._written_changes < wanted:
-                await self._write_locked()
-
-    async def _write_locked(self) -> Path:
-        changes = self._changes
-        try:
-            document = self.document()
-            return await anyio.to_thread.run_sync(self._write_document, document, changes)
-        except CheckpointSaveError as error:
-            self._saving_failed(error)
-            return self.checkpoint_path
-
-    def _write_document(self, document: CheckpointDocument, changes: int) -> Path:
-        """Write a snapshot unless a newer one is on disk already (the watchdog may have written one)."""
-        with self._disk_lock:
-            if changes > self._disk_changes:
-                try:
-                    self.store.write(document)
-                except (OSError, ValueError, TypeError, RecursionError) as error:
-                    raise CheckpointSaveError(self.checkpoint_path, _save_problem(error)) from error
-                self._disk_changes = changes
-            self._written_changes = max(self._written_changes, changes)
-        return self.checkpoint_path
+        """Return once the state as of now is on disk (a write under way or queued may already cover it)."""
+        await self._writer.save_changes()
 
     def _saving_failed(self, error: CheckpointSaveError) -> None:
         """A checkpoint could not be written: the run fails (once), its last good checkpoint kept on disk."""
@@ -670,42 +518,10 @@ class Engine:
 
     def _save_from_watchdog(self) -> None:
         """Save unsaved progress while a long task runs on the loop's thread (the state is still)."""
-        changes = self._changes
-        if changes != self._written_changes:
-            try:
-                self._write_document(self.document(), changes)
-            except CheckpointSaveError as error:
-                self.call_soon_on_loop(self._saving_failed, error)
-
-    async def _write_checkpoints_when_dirty(self) -> None:
-        """Coalesce checkpoint writes: at most one per ``checkpoint_interval`` while tasks finish."""
-        while True:
-            await self._wake_writer.wait()
-            self._wake_writer = anyio.Event()
-            await anyio.sleep(self.checkpoint_interval)
-            if self._changes != self._written_changes:
-                await self.write_checkpoint()
-
-
-#: The task whose code runs in this context (None outside tasks): a workflow run from inside a task
-#: can tell, wherever the task runs (a worker thread, the shared pool, the loop).
-running_task: contextvars.ContextVar[str | None] = contextvars.ContextVar("graflow_nb_running_task", default=None)
-
-
-def _as_task(task_id: str, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    token = running_task.set(task_id)
-    try:
-        return func(*args, **kwargs)
-    finally:
-        running_task.reset(token)
-
-
-async def _as_async_task(task_id: str, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    token = running_task.set(task_id)
-    try:
-        return await func(*args, **kwargs)
-    finally:
-        running_task.reset(token)
+        try:
+            self._writer.save_from_thread()
+        except CheckpointSaveError as error:
+            self.call_soon_on_loop(self._saving_failed, error)
 
 
 def sole_exception(error: BaseException) -> BaseException:
@@ -715,47 +531,3 @@ def sole_exception(error: BaseException) -> BaseException:
         if not isinstance(inner, tuple) or len(inner) != 1 or not isinstance(inner[0], BaseException):
             return error
         error = inner[0]
-
-
-def _save_problem(error: BaseException) -> str:
-    """Why a checkpoint could not be written, in a few words."""
-    if isinstance(error, OSError):
-        return error.strerror or type(error).__name__
-    return scrub_secrets(f"a value cannot be encoded ({type(error).__name__}: {error})")
-
-
-def warn_at_task(func: Callable[..., Any], category: type[Warning], message: str) -> None:
-    """Warn, pointing at the user's task (its file and line), not at a line inside graflow_nb."""
-    code = getattr(inspect.unwrap(func), "__code__", None)
-    warnings.warn_explicit(
-        message,
-        category,
-        filename=code.co_filename if code else "<task>",
-        lineno=code.co_firstlineno if code else 0,
-        module=getattr(func, "__module__", None) or "__main__",
-    )
-
-
-def warn_unsaved_result(func: Callable[..., Any], task_id: str, result: Any) -> None:
-    """The task's result cannot be checkpointed: it is kept in memory only."""
-    path, type_name = find_non_json(result) or ("", type(result).__name__)
-    where = f" (at result{path})" if path else ""
-    warn_at_task(
-        func,
-        UnsavedResultWarning,
-        f"task {task_id!r} returned a {type_name}{where}, which a JSON checkpoint cannot hold: it is kept "
-        "in memory only, so if this run pauses and is resumed the task runs again. To keep it, return "
-        "JSON data (dicts, lists, strings, numbers) or a pydantic model, e.g. save a large object to a "
-        "file and return its path.",
-    )
-
-
-def warn_swallowed_stop(func: Callable[..., Any], task_id: str) -> None:
-    """The task caught graflow_nb's stop and returned anyway: it runs again on resume."""
-    warn_at_task(
-        func,
-        SwallowedStopWarning,
-        f"task {task_id!r} caught graflow_nb's stop (a bare `except:` or `except BaseException:` around "
-        "request_feedback or cancel_workflow) and returned anyway: its result is not kept and the task runs "
-        "again when the run resumes, where its request gets its answer. Catch Exception instead.",
-    )

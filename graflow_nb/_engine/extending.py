@@ -47,7 +47,7 @@ def extend_deadline(
     for engine in list(live_engines):
         record = engine.state.records.get(feedback_id)
         if record is not None and record.state == "pending":
-            return engine.extend(feedback_id, seconds, by=who, via=via)
+            return engine.feedback.extend_threadsafe(feedback_id, seconds, by=who, via=via)
     return _file_extension(CheckpointStore(checkpoint_dir), feedback_id, seconds, by=who, via=via)
 
 

@@ -55,8 +55,9 @@ class RunView(Protocol):
     def store(self) -> CheckpointStore:
         """The checkpoint folder the run is saved in."""
 
-    #: Set when nobody can answer where the run is shown (see :class:`NobodyWatching`).
-    unattended: NobodyWatching | None
+    @property
+    def unattended(self) -> NobodyWatching | None:
+        """Set when nobody can answer where the run is shown (see :class:`NobodyWatching`)."""
 
     def answer(
         self, feedback_id: str, *, via: AnswerSource = "api", responded_by: str | None = None, **answer: Any

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import secrets
+import socket
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from .._definition.graph import TaskGraph
 from .._model.checkpoint import CheckpointDocument, RequestRecord, TaskError
 from .._model.feedback import utc_now
 from .._model.status import RunStatus
@@ -47,6 +50,25 @@ class RunState:
             created_at=document.created_at,
             completed=dict.fromkeys(document.completed),
             records={record.feedback_id: record for record in document.requests},
+        )
+
+    def document(self, graph: TaskGraph) -> CheckpointDocument:
+        """A snapshot of the run as a checkpoint document (the live process named its owner while it runs)."""
+        return CheckpointDocument(
+            workflow=self.workflow,
+            run_id=self.run_id,
+            status=self.status,
+            reason=self.reason,
+            created_at=self.created_at,
+            updated_at=utc_now(),
+            owner_pid=os.getpid() if self.status is RunStatus.RUNNING else None,
+            owner_host=socket.gethostname(),
+            tasks=list(graph.tasks),
+            edges=graph.edges,
+            completed=list(self.completed),
+            requests=list(self.records.values()),
+            error=self.error,
+            channel=self.channel.snapshot(),
         )
 
     def request_ids_of(self, task_id: str) -> list[str]:

@@ -1,3 +1,3 @@
-"""Layer 0, utilities: small helpers that import nothing else of graflow_nb (JSON checks, atomic files,
+"""Layer 1, utilities: small helpers that import nothing else of graflow_nb (JSON checks, atomic files,
 background writes, the shared worker pool, which process and front end this is).
 """

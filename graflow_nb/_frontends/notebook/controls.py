@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import enum
 import html
-import json
-import sys
 import time
-import typing
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -19,6 +15,8 @@ from pydantic import BaseModel, ValidationError
 from ..._engine.deadlines import span_text
 from ..._model.errors import GraflowNbError, InvalidAnswerError
 from ..._model.feedback import FeedbackAlreadySettledError, FeedbackRequest, FeedbackResponse, FeedbackType, LiveParts
+from .inputs import field_widget, make_button, metadata_view, number_widget, range_widget, read_form
+from .previews import close_if_figure, display_data
 from .theme import error_text, muted
 
 #: Submits answer fields for a request; raises InvalidAnswerError or FeedbackAlreadySettledError.
@@ -29,21 +27,6 @@ Extend = Callable[[str, float], datetime]
 _FEW_OPTIONS = 4
 _PREVIEW_QUIET_SECONDS = 0.15  # a moving control's preview is redrawn at most this often
 _FEW_CHECKBOXES = 6
-
-
-def _button(description: str, style: str, icon: str) -> widgets.Button:
-    return widgets.Button(description=description, button_style=style, icon=icon, tooltip=description)
-
-
-def metadata_view(metadata: dict[str, Any]) -> widgets.HTML:
-    """The request's metadata as a small table."""
-    rows = "".join(
-        f"<tr><th style='text-align:left;padding-right:1em;font-weight:normal' class='gnb-muted'>"
-        f"{html.escape(str(key))}</th>"
-        f"<td><code>{html.escape(json.dumps(value) if not isinstance(value, str) else value)}</code></td></tr>"
-        for key, value in metadata.items()
-    )
-    return widgets.HTML(f"<table>{rows}</table>")
 
 
 class RequestControl:
@@ -79,7 +62,7 @@ class RequestControl:
         parts: list[widgets.Widget] = [prompt, origin]
         if request.metadata:
             parts.append(metadata_view(request.metadata))
-        self.more_time = _button(f"+{span_text(request.timeout or 0)}", "", "clock-o")
+        self.more_time = make_button(f"+{span_text(request.timeout or 0)}", "", "clock-o")
         self.more_time.tooltip = "more time to answer"
         self.more_time.add_class("gnb-more-time")
         self.more_time.on_click(self._more_time_clicked)
@@ -124,7 +107,7 @@ class RequestControl:
         return builder()
 
     def _with_submit(self, *inputs: widgets.Widget) -> widgets.Widget:
-        submit = _button("Submit", "primary", "check")
+        submit = make_button("Submit", "primary", "check")
         self._connect(submit)
         return widgets.VBox([*inputs, submit])
 
@@ -136,14 +119,14 @@ class RequestControl:
         reason = widgets.Text(
             placeholder="optional", description="Reason", layout=widgets.Layout(width="100%", max_width="40em")
         )
-        approve = _button("Approve", "success", "check")
-        reject = _button("Reject", "danger", "times")
+        approve = make_button("Approve", "success", "check")
+        reject = make_button("Reject", "danger", "times")
         self._inputs = [reason]
         self._connect(approve)
         self._connect(reject)
         self._verdict_buttons = {True: approve, False: reject}
-        self._read_answer = lambda button: {
-            "approved": button is approve,
+        self._read_answer = lambda clicked: {
+            "approved": clicked is approve,
             "reason": reason.value.strip() or None,
         }
         return widgets.VBox([widgets.HBox([approve, reject]), reason])
@@ -205,7 +188,7 @@ class RequestControl:
             fields["__json__"] = raw
             rows.append(raw)
         self._inputs = list(fields.values())
-        self._read_answer = lambda _button: {"data": _read_form(fields)}
+        self._read_answer = lambda _button: {"data": read_form(fields)}
         return self._with_submit(*rows)
 
     # -- answering ---------------------------------------------------------------------
@@ -391,8 +374,8 @@ class RequestControl:
             shown = self._preview(value)
         except Exception as error:  # noqa: BLE001 - a preview's bug is shown, never fatal
             shown = f"preview failed: {type(error).__name__}: {error}"
-        self.preview_output.outputs = () if shown is None else (_display_data(shown),)
-        _close_if_figure(shown)
+        self.preview_output.outputs = () if shown is None else (display_data(shown),)
+        close_if_figure(shown)
 
     def tick(self, now: datetime) -> None:
         """Refresh the countdown; run a due preview."""
@@ -435,130 +418,7 @@ def _duration(seconds: float) -> str:
     return f"{whole // 3600} h {whole % 3600 // 60:02d} min"
 
 
-def _display_data(shown: Any) -> dict[str, Any]:
-    """An output the Output widget shows as is: ``shown`` formatted by IPython (text, HTML, PNG...).
-
-    A matplotlib figure becomes a PNG whatever backend the notebook chose (with ``Agg`` IPython would
-    only give its text form, ``<Figure size ...>``).
-    """
-    from IPython import get_ipython
-
-    if _is_figure(shown):
-        return {"output_type": "display_data", "data": _figure_png(shown), "metadata": {}}
-    shell = get_ipython()
-    if isinstance(shown, str) or shell is None:
-        data, metadata = {"text/plain": str(shown)}, {}
-    else:
-        data, metadata = shell.display_formatter.format(shown)
-    return {"output_type": "display_data", "data": data, "metadata": metadata}
-
-
-def _is_figure(shown: Any) -> bool:
-    figure_module = sys.modules.get("matplotlib.figure")
-    return figure_module is not None and isinstance(shown, figure_module.Figure)
-
-
-def _figure_png(figure: Any) -> dict[str, str]:
-    import base64
-    import io
-
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", bbox_inches="tight")
-    return {"image/png": base64.b64encode(buffer.getvalue()).decode("ascii"), "text/plain": repr(figure)}
-
-
-def _close_if_figure(shown: Any) -> None:
-    """Close a matplotlib figure once displayed, so the cell does not show it again."""
-    pyplot = sys.modules.get("matplotlib.pyplot")
-    if pyplot is not None and _is_figure(shown):
-        pyplot.close(shown)
-
-
 def _strip_tags(text: str) -> str:
     import re
 
     return re.sub(r"<[^>]+>", "", text)
-
-
-def number_widget(
-    integer: bool, minimum: float | None, maximum: float | None, step: float | None, default: Any
-) -> widgets.Widget:
-    """A slider when both bounds are known, else a number box."""
-    value = default if default is not None else (minimum if minimum is not None else 0)
-    if minimum is not None and maximum is not None:
-        if integer:
-            return widgets.IntSlider(
-                value=int(value), min=int(minimum), max=int(maximum), step=int(step or 1), continuous_update=False
-            )
-        return widgets.FloatSlider(
-            value=float(value),
-            min=minimum,
-            max=maximum,
-            step=step or (maximum - minimum) / 100 or 0.01,
-            continuous_update=False,
-            readout_format=".4g",
-        )
-    return widgets.IntText(value=int(value)) if integer else widgets.FloatText(value=float(value))
-
-
-def range_widget(integer: bool, minimum: Any, maximum: Any, step: float | None, default: Any) -> widgets.Widget:
-    """A two-handled slider for a [low, high] answer."""
-    value = tuple(default) if default is not None else (minimum, maximum)
-    if integer:
-        return widgets.IntRangeSlider(
-            value=value, min=int(minimum), max=int(maximum), step=int(step or 1), continuous_update=False
-        )
-    return widgets.FloatRangeSlider(
-        value=value,
-        min=minimum,
-        max=maximum,
-        step=step or (maximum - minimum) / 100 or 0.01,
-        continuous_update=False,
-        readout_format=".4g",
-    )
-
-
-def field_widget(annotation: Any, info: Any, name: str) -> widgets.Widget:
-    """One control for a pydantic field: checkbox, dropdown, slider or text."""
-    label = info.title or name.replace("_", " ").capitalize()
-    default = None if info.is_required() else info.default
-    origin = typing.get_origin(annotation)
-    control: widgets.Widget
-    if annotation is bool:
-        control = widgets.Checkbox(value=bool(default), description=label, indent=False)
-    elif origin is typing.Literal:
-        options = list(typing.get_args(annotation))
-        control = widgets.Dropdown(
-            options=options, value=default if default in options else options[0], description=label
-        )
-    elif isinstance(annotation, type) and issubclass(annotation, enum.Enum):
-        options = [(str(member.value), member.value) for member in annotation]
-        value = default.value if isinstance(default, enum.Enum) else options[0][1]
-        control = widgets.Dropdown(options=options, value=value, description=label)
-    elif annotation in (int, float):
-        low, high = _bounds(info)
-        control = number_widget(annotation is int, low, high, None, default)
-        control.description = label
-    else:
-        control = widgets.Text(value="" if default is None else str(default), description=label)
-    control._graflow_field = name
-    return control
-
-
-def _bounds(info: Any) -> tuple[float | None, float | None]:
-    low = high = None
-    for constraint in info.metadata:
-        low = getattr(constraint, "ge", None) if getattr(constraint, "ge", None) is not None else low
-        low = getattr(constraint, "gt", None) if getattr(constraint, "gt", None) is not None else low
-        high = getattr(constraint, "le", None) if getattr(constraint, "le", None) is not None else high
-        high = getattr(constraint, "lt", None) if getattr(constraint, "lt", None) is not None else high
-    return low, high
-
-
-def _read_form(fields: dict[str, widgets.Widget]) -> Any:
-    if "__json__" in fields:
-        try:
-            return json.loads(fields["__json__"].value or "{}")
-        except ValueError:
-            return fields["__json__"].value
-    return {name: control.value for name, control in fields.items()}

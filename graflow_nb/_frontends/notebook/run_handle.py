@@ -1,15 +1,9 @@
-"""Running workflows in a notebook: a blocking cell that stays answerable, and a non-blocking handle.
+"""The handle of a run that goes on while cells run: ``run = wf.start()``.
 
-Two ways, one engine:
-
-* ``wf.execute()`` / ``wf.run()`` in a cell: the engine runs in a thread of its own while the cell's
-  main thread serves widget messages (:class:`ShellPump`), so the person can answer in the panel and
-  "Run All" does not run the cells below until the run has finished or paused.
-* ``run = wf.start()``: the engine runs in the kernel's event loop and the cell returns at once;
-  ``await run`` in a later cell, or ``run.result()``, gives the result.
-
-A run that pauses on a timeout keeps its controls answerable: an answer given there resumes the run
-in the same kernel, in the same panel.
+In a kernel the engine runs on the kernel's event loop and the cell returns at once; ``await run`` in
+a later cell, or ``run.result()``, gives the result (elsewhere the run goes on in a thread). A run
+that pauses on a timeout keeps its controls answerable: an answer given there resumes the run in the
+same kernel, in the same panel. (A blocking ``wf.execute()`` cell is :mod:`.cell_run`.)
 """
 
 from __future__ import annotations
@@ -25,8 +19,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 import anyio
 
 from ..._engine.engine import Engine
-from ..._model.errors import FeedbackNotFoundError, GraflowNbError, LoopRunsWouldFreezeError
-from ..._model.feedback import FeedbackRequest, FeedbackResponse, make_response
+from ..._model.answer_checks import make_response
+from ..._model.errors import FeedbackNotFoundError, GraflowNbError
+from ..._model.feedback import FeedbackRequest, FeedbackResponse
 from ..._model.outcome import RunOutcome
 from ..._model.status import RunStatus
 from ..._util.environment import in_voila, running_kernel, widgets_available
@@ -80,18 +75,18 @@ class Runnable(Protocol):
     ) -> RunOutcome: ...
 
 
-def _panel_for(engine: Engine, calls: MainThreadCalls) -> RunPanel:
+def panel_for(engine: Engine, calls: MainThreadCalls) -> RunPanel:
     from .kernel import frame_concurrent_widget_messages
     from .panel import RunPanel
 
     frame_concurrent_widget_messages(running_kernel())
-    panel = RunPanel(calls, engine)
+    panel = RunPanel(calls, engine.view)
     engine.presenters.append(panel)
     panel.display()
     return panel
 
 
-def _kernel_loop() -> asyncio.AbstractEventLoop:
+def kernel_loop() -> asyncio.AbstractEventLoop:
     try:
         return asyncio.get_running_loop()
     except RuntimeError:
@@ -129,9 +124,9 @@ class NotebookRun:
             return handle
         from .kernel import MainThreadCalls
 
-        calls = MainThreadCalls(_kernel_loop())
+        calls = MainThreadCalls(kernel_loop())
         engine = wf.prepared(**{**options, "presenters": list(options.get("presenters") or [])})
-        handle = cls(wf, _panel_for(engine, calls))
+        handle = cls(wf, panel_for(engine, calls))
         wf.last_run = handle
         handle._launch(engine)
         return handle
@@ -156,13 +151,13 @@ class NotebookRun:
         assert self.panel is not None
         self._engine = engine
         self._finished.clear()
-        self.panel.follow(engine)
+        self.panel.follow(engine.view)
         self.panel.on_paused_answer = self._answer_paused
         self.panel.on_cancel = self.cancel
-        loop = _kernel_loop()
+        loop = kernel_loop()
         self._task = loop.create_task(engine.run())
         self._task.add_done_callback(self._done)
-        _runs_on_the_loop.add(self)
+        runs_on_the_loop.add(self)
         loop.create_task(self._tick())
 
     def _done(self, task: asyncio.Task[RunOutcome]) -> None:
@@ -253,7 +248,7 @@ class NotebookRun:
 
     def _go_on_in_background(self, step: Coroutine[Any, Any, None]) -> None:
         """Run a step of a paused panel's on the kernel's loop (kept referenced until it is done)."""
-        task = _kernel_loop().create_task(step)
+        task = kernel_loop().create_task(step)
         self._steps.add(task)
         task.add_done_callback(self._steps.discard)
 
@@ -399,58 +394,4 @@ class NotebookRun:
 
 
 #: Runs started with wf.start() in this kernel (weakly held): a blocking cell would freeze those still going.
-_runs_on_the_loop: weakref.WeakSet[NotebookRun] = weakref.WeakSet()
-
-
-def run_in_cell(wf: Runnable, **options: Any) -> RunOutcome:
-    """``wf.run()`` inside a kernel: draw the panel and keep it answerable while the cell blocks."""
-    kernel = running_kernel()
-    if threading.current_thread() is not threading.main_thread():
-        from ..._util.blocking import run_blocking
-
-        return run_blocking(lambda: wf.run_async(**{**options, "presenters": []}))
-    going = [run.run_id or run.workflow.name for run in list(_runs_on_the_loop) if not run.done()]
-    if going:  # the pump serves widgets, not the kernel's event loop, where those runs go on
-        raise LoopRunsWouldFreezeError(going)
-    engine = wf.prepared(**{**options, "presenters": list(options.get("presenters") or [])})  # may raise: first
-    from .kernel import MainThreadCalls, ShellPump
-
-    calls = MainThreadCalls(_kernel_loop())
-    pump = ShellPump(kernel)
-    calls.pumping(pump)
-    handle = NotebookRun(wf, None)
-    wf.last_run = handle
-    panel = _panel_for(engine, calls)
-    handle.panel = panel
-    panel.on_paused_answer = handle._answer_paused
-    panel.on_cancel = handle.cancel
-    handle._engine = engine
-    outcome: list[RunOutcome] = []
-    error: list[BaseException] = []
-    engine_done = threading.Event()
-
-    def run_engine() -> None:
-        try:
-            outcome.append(anyio.run(engine.run))
-        except BaseException as failure:  # noqa: BLE001 - re-raised in the cell, not lost to excepthook
-            error.append(failure)
-        finally:
-            engine_done.set()
-            pump.wake()
-
-    def pause_for_interrupt() -> None:  # the ■ button: save the run as paused, as Ctrl-C does in a script
-        engine.call_soon_on_loop(engine.request_stop, RunStatus.PAUSED, "interrupted from the notebook")
-
-    thread = threading.Thread(target=run_engine, name="graflow-nb-run")
-    thread.start()
-    try:
-        interrupted = pump.run_until(engine_done.is_set, panel.tick, on_interrupt=pause_for_interrupt)
-    finally:
-        calls.pumping(None)
-        thread.join()
-        handle._ended(outcome[0] if outcome else None, error=error[0] if error else None)
-    if error:  # the engine's thread ended with an error of its own (e.g. sys.exit in a task)
-        raise error[0]
-    if interrupted:
-        raise KeyboardInterrupt(f"run {engine.run_id} saved as {outcome[0].status.value}; re-run the cell to resume it")
-    return outcome[0]
+runs_on_the_loop: weakref.WeakSet[NotebookRun] = weakref.WeakSet()

@@ -1,0 +1,114 @@
+"""Writing a run's checkpoint: coalesced while tasks finish, at once when asked, newest last.
+
+Writes happen in a worker thread, one at a time; a snapshot is written only if no newer one is on
+disk already (the inline watchdog may have written one from its own thread meanwhile).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import anyio
+import anyio.to_thread
+
+from .._io.store import CheckpointStore
+from .._model.checkpoint import CheckpointDocument
+from .._model.errors import CheckpointSaveError
+from .._model.notification_config import scrub_secrets
+
+
+class CheckpointWriter:
+    """Saves one run's snapshots to its checkpoint file."""
+
+    def __init__(
+        self,
+        store: CheckpointStore,
+        path: Path,
+        snapshot: Callable[[], CheckpointDocument],
+        failed: Callable[[CheckpointSaveError], None],
+        interval: float,
+    ) -> None:
+        self._store = store
+        self._path = path
+        self._snapshot = snapshot  # the run as a checkpoint document, now (on the loop)
+        self._failed = failed  # told on the loop when a write fails
+        self.interval = interval  #: seconds between coalesced writes
+        self._changes = 0
+        self._written_changes = -1
+        self._wake = anyio.Event()
+        self._write_lock = anyio.Lock()
+        self._disk_lock = threading.Lock()
+        self._disk_changes = -1
+
+    @property
+    def unsaved(self) -> bool:
+        """Whether a change is not yet on disk."""
+        return self._changes != self._written_changes
+
+    def mark_dirty(self) -> None:
+        """Note a change that the next coalesced write must save (on the loop)."""
+        self._changes += 1
+        self._wake.set()
+
+    async def write_now(self) -> Path:
+        """Write the checkpoint now (in a worker thread, one write at a time, newest last)."""
+        self._changes += 1  # e.g. the run's status changed
+        async with self._write_lock:
+            return await self._write_locked()
+
+    async def save_changes(self) -> None:
+        """Return once the state as of now is on disk: a write under way or queued may already cover it.
+
+        Many tasks asking at once (a batch of requests) share a few writes instead of one each.
+        """
+        self._changes += 1
+        wanted = self._changes
+        async with self._write_lock:
+            if self._written_changes < wanted:
+                await self._write_locked()
+
+    async def write_when_dirty(self) -> None:
+        """Coalesce writes: at most one per ``interval`` while tasks finish (runs until cancelled)."""
+        while True:
+            await self._wake.wait()
+            self._wake = anyio.Event()
+            await anyio.sleep(self.interval)
+            if self.unsaved:
+                await self.write_now()
+
+    def save_from_thread(self) -> None:
+        """Save unsaved progress from another thread while the loop's thread is busy (the state is still);
+        raises CheckpointSaveError."""
+        changes = self._changes
+        if changes != self._written_changes:
+            self._write_document(self._snapshot(), changes)
+
+    async def _write_locked(self) -> Path:
+        changes = self._changes
+        try:
+            document = self._snapshot()
+            return await anyio.to_thread.run_sync(self._write_document, document, changes)
+        except CheckpointSaveError as error:
+            self._failed(error)
+            return self._path
+
+    def _write_document(self, document: CheckpointDocument, changes: int) -> Path:
+        """Write a snapshot unless a newer one is on disk already."""
+        with self._disk_lock:
+            if changes > self._disk_changes:
+                try:
+                    self._store.write(document)
+                except (OSError, ValueError, TypeError, RecursionError) as error:
+                    raise CheckpointSaveError(self._path, _save_problem(error)) from error
+                self._disk_changes = changes
+            self._written_changes = max(self._written_changes, changes)
+        return self._path
+
+
+def _save_problem(error: BaseException) -> str:
+    """Why a checkpoint could not be written, in a few words."""
+    if isinstance(error, OSError):
+        return error.strerror or type(error).__name__
+    return scrub_secrets(f"a value cannot be encoded ({type(error).__name__}: {error})")

@@ -1,0 +1,71 @@
+"""Calling a task's function: which task runs in this context, and the warnings that point at its code."""
+
+from __future__ import annotations
+
+import contextvars
+import inspect
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+from .._model.errors import SwallowedStopWarning, UnsavedResultWarning
+from .._util.jsonable import find_non_json
+
+#: The task whose code runs in this context (None outside tasks): a workflow run from inside a task
+#: can tell, wherever the task runs (a worker thread, the shared pool, the loop).
+running_task: contextvars.ContextVar[str | None] = contextvars.ContextVar("graflow_nb_running_task", default=None)
+
+
+def as_task(task_id: str, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``func(*args, **kwargs)`` as task ``task_id``."""
+    token = running_task.set(task_id)
+    try:
+        return func(*args, **kwargs)
+    finally:
+        running_task.reset(token)
+
+
+async def as_async_task(task_id: str, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``await func(*args, **kwargs)`` as task ``task_id``."""
+    token = running_task.set(task_id)
+    try:
+        return await func(*args, **kwargs)
+    finally:
+        running_task.reset(token)
+
+
+def warn_at_task(func: Callable[..., Any], category: type[Warning], message: str) -> None:
+    """Warn, pointing at the user's task (its file and line), not at a line inside graflow_nb."""
+    code = getattr(inspect.unwrap(func), "__code__", None)
+    warnings.warn_explicit(
+        message,
+        category,
+        filename=code.co_filename if code else "<task>",
+        lineno=code.co_firstlineno if code else 0,
+        module=getattr(func, "__module__", None) or "__main__",
+    )
+
+
+def warn_unsaved_result(func: Callable[..., Any], task_id: str, result: Any) -> None:
+    """The task's result cannot be checkpointed: it is kept in memory only."""
+    path, type_name = find_non_json(result) or ("", type(result).__name__)
+    where = f" (at result{path})" if path else ""
+    warn_at_task(
+        func,
+        UnsavedResultWarning,
+        f"task {task_id!r} returned a {type_name}{where}, which a JSON checkpoint cannot hold: it is kept "
+        "in memory only, so if this run pauses and is resumed the task runs again. To keep it, return "
+        "JSON data (dicts, lists, strings, numbers) or a pydantic model, e.g. save a large object to a "
+        "file and return its path.",
+    )
+
+
+def warn_swallowed_stop(func: Callable[..., Any], task_id: str) -> None:
+    """The task caught graflow_nb's stop and returned anyway: it runs again on resume."""
+    warn_at_task(
+        func,
+        SwallowedStopWarning,
+        f"task {task_id!r} caught graflow_nb's stop (a bare `except:` or `except BaseException:` around "
+        "request_feedback or cancel_workflow) and returned anyway: its result is not kept and the task runs "
+        "again when the run resumes, where its request gets its answer. Catch Exception instead.",
+    )
