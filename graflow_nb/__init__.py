@@ -19,6 +19,7 @@ from ._engine.channel import Channel
 from ._engine.context import TaskExecutionContext
 from ._model.errors import (
     AnswersFileError,
+    BlockingCallError,
     ChannelValueError,
     CheckpointDirectoryError,
     CheckpointError,
@@ -39,6 +40,8 @@ from ._model.errors import (
     NestedRunError,
     NoResumableRunError,
     RunInUseError,
+    RunNotFinishedError,
+    RunStateError,
     SwallowedStopWarning,
     UnknownTaskError,
     UnsavedResultWarning,
@@ -109,6 +112,7 @@ def __dir__() -> list[str]:
 __all__ = [
     "AnswerSource",
     "AnswersFileError",
+    "BlockingCallError",
     "Channel",
     "ChannelValueError",
     "CheckpointDirectoryError",
@@ -144,7 +148,9 @@ __all__ = [
     "RequestRecord",
     "RunInUseError",
     "RunNotCompletedError",
+    "RunNotFinishedError",
     "RunOutcome",
+    "RunStateError",
     "RunStatus",
     "RunView",
     "SwallowedStopWarning",

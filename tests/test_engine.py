@@ -567,3 +567,19 @@ def _event_loop_running_here() -> bool:
     except RuntimeError:
         return False
     return True
+
+
+def test_a_blocking_request_from_an_async_task_fails_the_run_naming_the_async_call() -> None:
+    from graflow_nb import BlockingCallError
+
+    with workflow("async-asks-blocking") as wf:
+
+        @task(inject_context=True)
+        async def ask(ctx: TaskExecutionContext) -> bool:
+            return bool(ctx.request_feedback(feedback_type="approval", prompt="Go?").approved)
+
+    outcome = wf.run(presenters=[])
+    assert outcome.status is RunStatus.FAILED
+    assert isinstance(outcome.exception, BlockingCallError)
+    assert isinstance(outcome.exception, RuntimeError)
+    assert "use `await ctx.request_feedback_async(...)`" in str(outcome.exception)

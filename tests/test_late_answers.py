@@ -151,7 +151,7 @@ def test_an_answer_racing_the_timeout_is_used_now_or_on_resume_and_never_lost() 
         if result == "taken":  # accepted as the run paused: filed, and the resumed run uses it without asking
             assert filed is not None
             assert filed.approved is False
-            resumed = wf.run(resume=outcome.run_id, presenters=[])
+            resumed = wf.run(run_id=outcome.run_id, presenters=[])
             assert (resumed.status, resumed.result) == (RunStatus.COMPLETED, False)
         else:  # refused with a reason: nothing filed, the request still open
             assert filed is None

@@ -9,6 +9,7 @@ import pytest
 from graflow_nb import (
     MissingInputError,
     NoResumableRunError,
+    RunNotFinishedError,
     RunStatus,
     TaskExecutionContext,
     Workflow,
@@ -46,7 +47,7 @@ def test_preparation_errors_are_raised_by_start_itself() -> None:
 
 def test_a_misspelled_option_is_a_type_error() -> None:
     with pytest.raises(TypeError, match="presenter"):
-        gate().start(presenter=[])
+        gate().start(presenter=[])  # type: ignore[call-arg]
 
 
 def test_the_handle_knows_its_run_its_pending_requests_and_can_cancel() -> None:
@@ -57,8 +58,11 @@ def test_the_handle_knows_its_run_its_pending_requests_and_can_cancel() -> None:
     wait_until(lambda: bool(run.pending_requests), timeout=30)
     (request,) = run.pending_requests
     assert request.prompt == "Go?"
-    with pytest.raises(RuntimeError, match=f"waiting for {request.feedback_id}"):
+    with pytest.raises(RunNotFinishedError, match=f"waiting for {request.feedback_id}") as still_going:
         run.result()
+    assert isinstance(still_going.value, RuntimeError)  # what it was before it had a name of its own
+    with pytest.raises(RunNotFinishedError, match=rf"{run.run_id} is still going .* after 0.05 s"):
+        run.wait(timeout=0.05)
     run.cancel("changed my mind")
     with pytest.raises(WorkflowCancelled, match="changed my mind"):
         run.wait()
@@ -69,7 +73,17 @@ def test_an_answer_completes_the_run_and_wait_returns_its_result() -> None:
     run = gate().start(presenters=[])
     wait_until(lambda: bool(run.pending_requests), timeout=30)
     provide_feedback(run.pending_requests[0].feedback_id, approved=True)
-    assert run.wait() is True
+    assert run.wait(timeout=30) is True
+
+
+def test_run_state_errors_have_a_branch_of_their_own() -> None:
+    from graflow_nb import CheckpointError, RunInUseError, RunStateError
+
+    for error in (RunNotFinishedError, NoResumableRunError, RunInUseError):
+        assert issubclass(error, RunStateError)
+        assert not issubclass(error, CheckpointError)
+    with pytest.raises(NoResumableRunError):
+        gate().resume()
 
 
 def test_an_error_that_ends_the_engine_is_re_raised_by_wait_and_result() -> None:
@@ -173,4 +187,21 @@ def test_resume_says_which_run_it_continues(capsys: pytest.CaptureFixture[str]) 
     said = capsys.readouterr().out
     assert f"graflow_nb: resuming run {first.run_id} of 'paused-handle' (paused" in said
     assert "1 answered meanwhile" in said
-    assert "The newest unfinished run; name another with resume=RUN_ID." in said
+    assert "The newest unfinished run; name another with run_id=RUN_ID." in said
+
+
+def test_run_id_names_the_run_to_continue_and_resume_takes_only_its_three_choices() -> None:
+    wf = paused_gate()
+    older = wf.run(presenters=[])
+    newer = wf.run(presenters=[])
+    provide_feedback(older.pending_feedback_ids[0], approved=True, checkpoint_dir=wf.store.directory)
+    continued = wf.run(run_id=older.run_id, presenters=[])  # not the newest: the one named
+    assert (continued.run_id, continued.status, continued.result) == (older.run_id, RunStatus.COMPLETED, True)
+    with pytest.raises(TypeError, match="resume must be False, True or 'auto', not 1"):
+        wf.run(resume=1, presenters=[])  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="channel cannot be given with run_id"):
+        wf.run(run_id=newer.run_id, channel={"x": 1}, presenters=[])
+    provide_feedback(newer.pending_feedback_ids[0], approved=False, checkpoint_dir=wf.store.directory)
+    with pytest.warns(DeprecationWarning, match="run_id="):  # a run id as resume= still works, as it did
+        legacy = wf.run(resume=newer.run_id, presenters=[])  # type: ignore[arg-type]
+    assert (legacy.run_id, legacy.result) == (newer.run_id, False)

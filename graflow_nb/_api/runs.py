@@ -20,7 +20,7 @@ from .._frontends.answers_file import answer_presenters
 from .._io.run_claim import RunClaim
 from .._model.checkpoint import CheckpointDocument
 from .._model.errors import CheckpointMismatchError, NoResumableRunError, RunInUseError, UnknownTaskError
-from .._model.status import RunStatus
+from .._model.status import Resume, RunStatus
 
 if TYPE_CHECKING:
     from .._io.store import CheckpointStore
@@ -42,7 +42,8 @@ def prepare_engine(
     *,
     channel: Mapping[str, Any] | None,
     start_node: str | None,
-    resume: bool | str,
+    resume: Resume,
+    run_id: str | None = None,
     presenters: Sequence[FeedbackPresenter],
     answers: str | os.PathLike[str] | None,
 ) -> Engine:
@@ -54,6 +55,8 @@ def prepare_engine(
     store = wf.store
     store.check_writable()
     given = [name for name, value in (("channel", channel), ("start_node", start_node)) if value is not None]
+    if run_id is not None and given:
+        raise TypeError(f"run {run_id} is resumed as it was saved: {' and '.join(given)} cannot be given with run_id")
     if resume == "auto" and given:  # the run would ignore them: start afresh, and say so
         unfinished = _newest_unfinished(wf)
         if unfinished is not None:
@@ -63,12 +66,12 @@ def prepare_engine(
                 file=sys.stderr,
             )
         resume = False
-    claimed = _auto_resume_document(wf) if resume == "auto" else None
+    claimed = _auto_resume_document(wf) if resume == "auto" and run_id is None else None
     if claimed is not None:
         document, claim = claimed
         state, graph = RunState.from_document(document), wf.graph
-    elif resume and resume != "auto":
-        state, graph, claim = _state_to_resume(wf, None if resume is True else resume)
+    elif run_id is not None or resume is True:
+        state, graph, claim = _state_to_resume(wf, run_id)
     else:
         graph = wf.graph if start_node is None else _part_from(wf, start_node)
         initial = Channel(channel)
@@ -154,7 +157,7 @@ def _state_to_resume(wf: Definition, run_id: str | None) -> tuple[RunState, Task
         )
     document, claim = _claim(wf, document)
     if run_id is None:  # the newest unfinished run: say which (a run named by id needs no saying)
-        _announce_resume(wf, document, "(The newest unfinished run; name another with resume=RUN_ID.)")
+        _announce_resume(wf, document, "(The newest unfinished run; name another with run_id=RUN_ID.)")
     return RunState.from_document(document), wf.graph, claim
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextvars
 import os
 import sys
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._definition.graph import Flowable, TaskGraph, TaskWrapper, current_graph
 from .._model.errors import NestedRunError
+from .._model.status import Resume
 from .._util.blocking import run_blocking
 from .._util.environment import in_voila, running_kernel, widgets_available
 
@@ -87,7 +89,8 @@ class Workflow:
         *,
         channel: Mapping[str, Any] | None = None,
         start_node: str | None = None,
-        resume: bool | str = False,
+        resume: Resume = False,
+        run_id: str | None = None,
         presenters: Sequence[FeedbackPresenter] | None = None,
         console: bool | None = None,
         answers: str | os.PathLike[str] | None = None,
@@ -95,7 +98,8 @@ class Workflow:
         """Run (or, with ``resume``, continue) the workflow and return how it ended; never raises for
         a paused, cancelled or failed run.
 
-        ``resume`` is True for the newest unfinished run, or a run id. ``presenters`` show pending
+        ``resume`` is True for the newest unfinished run, ``"auto"`` for it if this definition can
+        continue it (else a new run); ``run_id`` names the run to continue. ``presenters`` show pending
         requests to people; by default requests are announced on stderr and, when ``console`` is
         True (default: stdin is a terminal outside Jupyter), asked at the prompt. ``answers`` names an
         answers file to replay (default: ``$GRAFLOW_NB_ANSWERS``; see the README).
@@ -104,6 +108,7 @@ class Workflow:
             channel=channel,
             start_node=start_node,
             resume=resume,
+            run_id=run_id,
             presenters=presenters,
             console=console,
             answers=answers,
@@ -115,7 +120,8 @@ class Workflow:
         *,
         channel: Mapping[str, Any] | None = None,
         start_node: str | None = None,
-        resume: bool | str = False,
+        resume: Resume = False,
+        run_id: str | None = None,
         presenters: Sequence[FeedbackPresenter] | None = None,
         console: bool | None = None,
         answers: str | os.PathLike[str] | None = None,
@@ -130,7 +136,7 @@ class Workflow:
 
             presenters = [ConsolePresenter(interactive=_wants_console(console))]
         engine = self.prepare(
-            channel=channel, start_node=start_node, resume=resume, presenters=presenters, answers=answers
+            channel=channel, start_node=start_node, resume=resume, run_id=run_id, presenters=presenters, answers=answers
         )
         if running_kernel() is not None:
             from .._frontends.notebook.unattended import nobody_watching
@@ -143,7 +149,8 @@ class Workflow:
         *,
         channel: Mapping[str, Any] | None = None,
         start_node: str | None = None,
-        resume: bool | str = False,
+        resume: Resume = False,
+        run_id: str | None = None,
         presenters: Sequence[FeedbackPresenter] = (),
         answers: str | os.PathLike[str] | None = None,
     ) -> Engine:
@@ -154,31 +161,73 @@ class Workflow:
         """
         from .runs import prepare_engine  # the engine and checkpoints load with the first run, not on import
 
+        resume, run_id = _which_run(resume, run_id)
         return prepare_engine(
-            self, channel=channel, start_node=start_node, resume=resume, presenters=presenters, answers=answers
+            self,
+            channel=channel,
+            start_node=start_node,
+            resume=resume,
+            run_id=run_id,
+            presenters=presenters,
+            answers=answers,
         )
 
-    async def execute_async(self, **options: Any) -> Any:
+    async def execute_async(
+        self,
+        *,
+        channel: Mapping[str, Any] | None = None,
+        start_node: str | None = None,
+        resume: Resume = False,
+        run_id: str | None = None,
+        presenters: Sequence[FeedbackPresenter] | None = None,
+        console: bool | None = None,
+        answers: str | os.PathLike[str] | None = None,
+    ) -> Any:
         """:meth:`run_async`, returning the result or raising WorkflowPaused/Cancelled/Failed."""
-        return (await self.run_async(**options)).raise_for_status()
+        outcome = await self.run_async(
+            channel=channel,
+            start_node=start_node,
+            resume=resume,
+            run_id=run_id,
+            presenters=presenters,
+            console=console,
+            answers=answers,
+        )
+        return outcome.raise_for_status()
 
-    def run(self, **options: Any) -> RunOutcome:
+    def run(
+        self,
+        *,
+        channel: Mapping[str, Any] | None = None,
+        start_node: str | None = None,
+        resume: Resume | None = None,
+        run_id: str | None = None,
+        presenters: Sequence[FeedbackPresenter] | None = None,
+        console: bool | None = None,
+        answers: str | os.PathLike[str] | None = None,
+    ) -> RunOutcome:
         """:meth:`run_async`, blocking until the run ends.
 
         In a Jupyter kernel the run is drawn as a live panel of widgets in the cell, which stay
-        answerable while the cell blocks.
+        answerable while the cell blocks, and ``resume`` defaults to ``"auto"`` (False in Voilà);
+        in a script it defaults to False.
         """
+        options = {"channel": channel, "start_node": start_node, "run_id": run_id, "console": console}
+        return self._run_here(dict(options, presenters=presenters, answers=answers), resume, False)
+
+    def _run_here(self, options: dict[str, Any], resume: Resume | None, script_default: Resume) -> RunOutcome:
+        """Run to the end in the way that fits where this runs (a cell's panel, Voilà's page, a script)."""
         if running_kernel() is not None:
             self._refuse_inside_a_task()
-            options["resume"] = _default_resume(options.get("resume"))
+            options["resume"] = _default_resume(resume)
             if in_voila() and options.get("presenters") is None and widgets_available():
                 return self.start(**options).outcome_so_far()  # a blocking cell would keep the page from showing
             if options.get("presenters") is None and widgets_available():
                 from .._frontends.notebook.cell_run import run_in_cell
 
                 return run_in_cell(self, **options)
-        elif "resume" in options and options["resume"] is None:  # execute()'s default
-            options["resume"] = "auto"
+        else:
+            options["resume"] = script_default if resume is None else resume
         engine = self.prepared(**options)
         try:
             return run_blocking(engine.run)
@@ -188,18 +237,38 @@ class Workflow:
                 f"graflow_nb: run {engine.run_id} saved as {saved}; continue it with wf.resume({engine.run_id!r})"
             ) from None
 
-    def start(self, **options: Any) -> NotebookRun:
+    def start(
+        self,
+        *,
+        channel: Mapping[str, Any] | None = None,
+        start_node: str | None = None,
+        resume: Resume | None = None,
+        run_id: str | None = None,
+        presenters: Sequence[FeedbackPresenter] | None = None,
+        console: bool | None = None,
+        answers: str | os.PathLike[str] | None = None,
+    ) -> NotebookRun:
         """Start the run and return at once with a handle: ``await run``, ``run.result()``, ``run.pending``.
 
         In a Jupyter kernel the run goes on in the kernel's event loop, drawn as a live panel; elsewhere
-        it runs in a background thread. Options are those of :meth:`run_async`.
+        it runs in a background thread. Options are those of :meth:`run` (``resume`` defaults alike).
         """
         from .._frontends.notebook.run_handle import NotebookRun
 
-        if running_kernel() is not None:
+        in_kernel = running_kernel() is not None
+        if in_kernel:
             self._refuse_inside_a_task()
-            options["resume"] = _default_resume(options.get("resume"))
-        return NotebookRun.start(self, **options)
+        chosen = _default_resume(resume) if in_kernel else (resume or False)
+        return NotebookRun.start(
+            self,
+            channel=channel,
+            start_node=start_node,
+            resume=chosen,
+            run_id=run_id,
+            presenters=presenters,
+            console=console,
+            answers=answers,
+        )
 
     def _refuse_inside_a_task(self) -> None:
         """In a notebook, a run started from inside a task would show its requests nowhere: refuse it."""
@@ -215,7 +284,8 @@ class Workflow:
         *,
         channel: Mapping[str, Any] | None = None,
         console: bool | None = None,
-        resume: bool | str | None = None,
+        resume: Resume | None = None,
+        run_id: str | None = None,
         answers: str | os.PathLike[str] | None = None,
     ) -> Any:
         """Run the workflow to its end and return its result (Graflow's call).
@@ -226,17 +296,17 @@ class Workflow:
 
         ``execute()`` continues the newest unfinished run of the workflow, saying which (so re-running
         a notebook's cells after a kernel restart, or a script after a pause, picks up where it
-        stopped); ``resume=False`` starts afresh.
+        stopped); ``resume=False`` starts afresh, and ``run_id`` continues that run.
         """
-        options: dict[str, Any] = {"channel": channel, "start_node": start_node, "console": console, "answers": answers}
-        outcome = self.run(**options, resume=resume)
+        options = {"channel": channel, "start_node": start_node, "run_id": run_id, "console": console}
+        outcome = self._run_here(dict(options, answers=answers, presenters=None), resume, "auto")
         if outcome.status.value == "running":  # Voilà: the run goes on in the page, which shows its result
             return None
         return outcome.raise_for_status()
 
     def resume(self, run_id: str | None = None, *, console: bool | None = None) -> Any:
         """Continue the newest unfinished run (or ``run_id``); returns or raises as :meth:`execute`."""
-        return self.run(resume=run_id or True, console=console).raise_for_status()
+        return self.run(resume=True, run_id=run_id, console=console).raise_for_status()
 
     def cancel_run(self, run_id: str | None = None, reason: str = "cancelled") -> RunOutcome:
         """End a paused run for good (the newest unfinished one, or ``run_id``) and return its outcome.
@@ -244,7 +314,7 @@ class Workflow:
         No task runs: its pending requests close unanswered (the decision log says why) and no later
         ``execute()`` resumes it. Raises RunInUseError while another process runs it.
         """
-        engine = self.prepare(resume=run_id or True)
+        engine = self.prepare(resume=True, run_id=run_id)
         engine.cancel(reason)
         return run_blocking(engine.run)
 
@@ -262,7 +332,19 @@ def workflow(name: str, *, checkpoint_dir: str | os.PathLike[str] | None = None)
     return Workflow(name, checkpoint_dir=checkpoint_dir)
 
 
-def _default_resume(resume: bool | str | None) -> bool | str:
+def _which_run(resume: Resume | str, run_id: str | None) -> tuple[Resume, str | None]:
+    """``resume`` checked; a run id given as ``resume`` (as before ``run_id=`` existed) still works."""
+    if isinstance(resume, str) and resume != "auto":
+        if run_id not in (None, resume):
+            raise TypeError(f"resume={resume!r} and run_id={run_id!r} name different runs")
+        warnings.warn("name the run to continue with run_id=, not resume=", DeprecationWarning, stacklevel=4)
+        return False, resume
+    if not (resume is False or resume is True or resume == "auto"):  # not 0 or 1, which equal False and True
+        raise TypeError(f"resume must be False, True or 'auto', not {resume!r}; name a run with run_id=")
+    return resume, run_id
+
+
+def _default_resume(resume: Resume | None) -> Resume:
     """In a notebook, a run continues the newest unfinished one unless told otherwise; in Voilà each
     visitor's page starts a run of its own (its kernel is the visitor's) unless the author asks to resume."""
     if resume is not None:

@@ -18,6 +18,7 @@ import anyio.from_thread
 import anyio.lowlevel
 from typing_extensions import TypeVarTuple, Unpack
 
+from .._model.errors import BlockingCallError
 from .._model.status import RunStatus
 from .._util.worker_pool import running_asyncio_loop
 from .state import RunEndedError
@@ -59,7 +60,7 @@ class LoopBridge:
     def require_worker_thread(self, async_alternative: str) -> None:
         """Refuse a blocking call made from the event loop, where it would freeze every task."""
         if self.on_loop_thread():
-            raise RuntimeError(
+            raise BlockingCallError(
                 f"this call blocks, and it was made from an async task; use `await {async_alternative}(...)`"
             )
 

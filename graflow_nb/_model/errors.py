@@ -18,15 +18,18 @@ carry a model are defined beside it (the module in brackets), so that this modul
     ├── FeedbackClosedError (LookupError)         request_feedback(): a person closed it unanswered
     ├── DeadlineNotExtendedError (ValueError)     the request has no deadline running to extend
     ├── NestedRunError (RuntimeError)             a notebook ran a workflow from inside a task
-    ├── LoopRunsWouldFreezeError (RuntimeError)   a blocking cell would freeze wf.start() runs
+    ├── BlockingCallError (RuntimeError)          a call that waits, made where it would freeze an event loop
+    │   └── LoopRunsWouldFreezeError              a blocking cell would freeze wf.start() runs
     ├── CheckpointError                           a checkpoint cannot be used
     │   ├── CorruptCheckpointError (ValueError)
     │   ├── CheckpointVersionError (ValueError)
     │   ├── CheckpointMismatchError (ValueError)
     │   ├── CheckpointSaveError (OSError)        a checkpoint could not be written
-    │   ├── CheckpointDirectoryError (PermissionError)
-    │   ├── NoResumableRunError (LookupError)
-    │   └── RunInUseError (RuntimeError)
+    │   └── CheckpointDirectoryError (PermissionError)
+    ├── RunStateError                             the run is not where the call needs it to be
+    │   ├── NoResumableRunError (LookupError)     no unfinished run to resume
+    │   ├── RunInUseError (RuntimeError)          another engine or process runs it now
+    │   └── RunNotFinishedError (RuntimeError)    it still goes on (run.result(), run.wait(timeout=...))
     └── RunNotCompletedError (RuntimeError)       execute()/resume() did not complete [outcome.py]
         ├── WorkflowPaused
         ├── WorkflowCancelled
@@ -157,7 +160,12 @@ class NestedRunError(GraflowNbError, RuntimeError):
         )
 
 
-class LoopRunsWouldFreezeError(GraflowNbError, RuntimeError):
+class BlockingCallError(GraflowNbError, RuntimeError):
+    """Raised when a call that waits is made on an event loop it would freeze: a blocking
+    ``ctx.request_feedback`` from an ``async def`` task, ``run.wait()`` in a notebook cell."""
+
+
+class LoopRunsWouldFreezeError(BlockingCallError):
     """Raised when a cell would block (``wf.execute()``) while runs started with ``wf.start()`` go on in the
     kernel's event loop, which a blocking cell would freeze."""
 
@@ -219,12 +227,20 @@ class CheckpointDirectoryError(CheckpointError, PermissionError):
         )
 
 
-class NoResumableRunError(CheckpointError, LookupError):
+class RunStateError(GraflowNbError):
+    """Base class of errors about where a run stands: nothing to resume, in use, not finished yet."""
+
+
+class NoResumableRunError(RunStateError, LookupError):
     """Raised by resume() when no unfinished run of the workflow exists."""
 
 
-class RunInUseError(CheckpointError, RuntimeError):
+class RunInUseError(RunStateError, RuntimeError):
     """Raised when resuming a run that a live process is still executing."""
+
+
+class RunNotFinishedError(RunStateError, RuntimeError):
+    """Raised when a run's result is asked for while it still goes on, or ``run.wait(timeout=...)`` ran out."""
 
 
 class UnsavedResultWarning(UserWarning):

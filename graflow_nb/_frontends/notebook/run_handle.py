@@ -20,10 +20,15 @@ import anyio
 
 from ..._engine.engine import Engine
 from ..._model.answer_checks import make_response
-from ..._model.errors import FeedbackNotFoundError, GraflowNbError
+from ..._model.errors import (
+    BlockingCallError,
+    FeedbackNotFoundError,
+    GraflowNbError,
+    RunNotFinishedError,
+)
 from ..._model.feedback import FeedbackRequest, FeedbackResponse
 from ..._model.outcome import RunOutcome
-from ..._model.status import RunStatus
+from ..._model.status import Resume, RunStatus
 from ..._util.environment import in_voila, running_kernel, widgets_available
 
 if TYPE_CHECKING:  # the notebook parts (ipywidgets, ipykernel, zmq) load only inside a kernel that has them
@@ -49,7 +54,8 @@ class Runnable(Protocol):
         *,
         channel: Mapping[str, Any] | None = None,
         start_node: str | None = None,
-        resume: bool | str = False,
+        resume: Resume = False,
+        run_id: str | None = None,
         presenters: Sequence[FeedbackPresenter] | None = None,
         console: bool | None = None,
         answers: str | os.PathLike[str] | None = None,
@@ -59,7 +65,8 @@ class Runnable(Protocol):
         *,
         channel: Mapping[str, Any] | None = None,
         start_node: str | None = None,
-        resume: bool | str = False,
+        resume: Resume = False,
+        run_id: str | None = None,
         presenters: Sequence[FeedbackPresenter] = (),
         answers: str | os.PathLike[str] | None = None,
     ) -> Engine: ...
@@ -68,7 +75,8 @@ class Runnable(Protocol):
         *,
         channel: Mapping[str, Any] | None = None,
         start_node: str | None = None,
-        resume: bool | str = False,
+        resume: Resume = False,
+        run_id: str | None = None,
         presenters: Sequence[FeedbackPresenter] | None = None,
         console: bool | None = None,
         answers: str | os.PathLike[str] | None = None,
@@ -242,7 +250,7 @@ class NotebookRun:
         if self.panel is not None:
             self._go_on_in_background(self._prepare_and_launch(run_id, cancel_reason=reason))
             return
-        engine = self.workflow.prepare(resume=run_id, presenters=[])
+        engine = self.workflow.prepare(run_id=run_id, presenters=[])
         engine.cancel(reason)
         self._start_thread(engine)
 
@@ -262,7 +270,7 @@ class NotebookRun:
                 [presenter for presenter in self._engine.presenters if presenter is not panel] if self._engine else []
             )
             engine = await asyncio.to_thread(
-                partial(self.workflow.prepare, resume=run_id, answers="", presenters=[*kept, panel])
+                partial(self.workflow.prepare, run_id=run_id, answers="", presenters=[*kept, panel])
             )
         except GraflowNbError as error:  # resumed elsewhere meanwhile: the answer is filed, that run takes it
             if cancel_reason is not None:
@@ -325,24 +333,30 @@ class NotebookRun:
 
     def result(self) -> Any:
         """The result of a completed run; raises WorkflowPaused/Cancelled/Failed (or whatever stopped the
-        run), or RuntimeError while it still runs."""
+        run), or RunNotFinishedError while it still goes on."""
         if self._finished.is_set() and self._error is not None:
             raise self._error
         outcome = self.outcome
         if outcome is None:
-            waiting = ", ".join(r.feedback_id for r in self.pending_requests) or "no request: tasks are running"
-            raise RuntimeError(f"the run is still going (waiting for {waiting}); `await run` or answer it first")
+            raise RunNotFinishedError(f"{self._still_going()}; `await run` or answer it first")
         return outcome.raise_for_status()
 
-    def wait(self) -> Any:
-        """Block until the run ends and return :meth:`result` (scripts; in a notebook, ``await run``)."""
-        if self._task is not None:
-            raise RuntimeError(
+    def wait(self, timeout: float | None = None) -> Any:
+        """Block until the run ends (at most ``timeout`` seconds) and return :meth:`result`; raises
+        RunNotFinishedError if it still goes on then. In a notebook cell, ``await run`` instead: a
+        run on the kernel's event loop cannot end while its cell blocks (BlockingCallError)."""
+        if self._task is not None and threading.current_thread() is threading.main_thread():
+            raise BlockingCallError(
                 "this run goes on in the notebook's event loop, which waiting here would freeze; "
                 "use `await run` in a cell (the widgets stay answerable), or wf.execute() to block"
             )
-        self._finished.wait()
+        if not self._finished.wait(timeout):
+            raise RunNotFinishedError(f"{self._still_going()} after {timeout:g} s")
         return self.result()
+
+    def _still_going(self) -> str:
+        waiting = ", ".join(r.feedback_id for r in self.pending_requests) or "no request: tasks are running"
+        return f"run {self.run_id} is still going (waiting for {waiting})"
 
     def cancel(self, reason: str = "cancelled from the notebook") -> None:
         """Cancel the run, going or paused (what the panel's Cancel button does); a cancelled run is
