@@ -205,3 +205,18 @@ def test_run_id_names_the_run_to_continue_and_resume_takes_only_its_three_choice
     with pytest.warns(DeprecationWarning, match="run_id="):  # a run id as resume= still works, as it did
         legacy = wf.run(resume=newer.run_id, presenters=[])  # type: ignore[arg-type]
     assert (legacy.run_id, legacy.result) == (newer.run_id, False)
+
+
+def test_in_a_script_pending_lists_the_waiting_requests_and_each_can_be_answered() -> None:
+    from graflow_nb import InvalidAnswerError, RunHandle
+
+    run = gate().start(presenters=[])
+    assert isinstance(run, RunHandle)
+    wait_until(lambda: bool(run.pending), timeout=30)
+    (waiting,) = run.pending
+    assert (waiting.feedback_id, waiting.request.prompt) == (run.pending_requests[0].feedback_id, "Go?")
+    with pytest.raises(InvalidAnswerError):
+        waiting.respond(text="an approval takes approved=")
+    waiting.respond(approved=True)
+    assert run.wait(timeout=30) is True
+    assert run.pending == []

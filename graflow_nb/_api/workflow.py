@@ -20,7 +20,7 @@ from .._util.environment import in_voila, running_kernel, widgets_available
 if TYPE_CHECKING:
     from .._engine.engine import Engine
     from .._engine.presenting import FeedbackPresenter
-    from .._frontends.notebook.run_handle import NotebookRun
+    from .._frontends.notebook.run_handle import RunHandle
     from .._io.store import CheckpointStore
     from .._model.checkpoint import CheckpointDocument
     from .._model.outcome import RunOutcome
@@ -40,7 +40,7 @@ class Workflow:
         self._tokens: list[contextvars.Token[TaskGraph | None]] = []
         #: The handle of this workflow's latest run started in this kernel (``wf.start()`` or a blocking
         #: ``wf.execute()``); it follows a paused run resumed from its panel: ``wf.last_run.result()``.
-        self.last_run: NotebookRun | None = None
+        self.last_run: RunHandle | None = None
 
     def __enter__(self) -> Workflow:
         self._tokens.append(current_graph.set(self.graph))
@@ -247,19 +247,19 @@ class Workflow:
         presenters: Sequence[FeedbackPresenter] | None = None,
         console: bool | None = None,
         answers: str | os.PathLike[str] | None = None,
-    ) -> NotebookRun:
+    ) -> RunHandle:
         """Start the run and return at once with a handle: ``await run``, ``run.result()``, ``run.pending``.
 
         In a Jupyter kernel the run goes on in the kernel's event loop, drawn as a live panel; elsewhere
         it runs in a background thread. Options are those of :meth:`run` (``resume`` defaults alike).
         """
-        from .._frontends.notebook.run_handle import NotebookRun
+        from .._frontends.notebook.run_handle import RunHandle
 
         in_kernel = running_kernel() is not None
         if in_kernel:
             self._refuse_inside_a_task()
         chosen = _default_resume(resume) if in_kernel else (resume or False)
-        return NotebookRun.start(
+        return RunHandle.start(
             self,
             channel=channel,
             start_node=start_node,
@@ -339,9 +339,11 @@ def _which_run(resume: Resume | str, run_id: str | None) -> tuple[Resume, str | 
             raise TypeError(f"resume={resume!r} and run_id={run_id!r} name different runs")
         warnings.warn("name the run to continue with run_id=, not resume=", DeprecationWarning, stacklevel=4)
         return False, resume
-    if not (resume is False or resume is True or resume == "auto"):  # not 0 or 1, which equal False and True
-        raise TypeError(f"resume must be False, True or 'auto', not {resume!r}; name a run with run_id=")
-    return resume, run_id
+    if resume is False or resume is True:  # not 0 or 1, which equal them
+        return resume, run_id
+    if resume == "auto":
+        return "auto", run_id
+    raise TypeError(f"resume must be False, True or 'auto', not {resume!r}; name a run with run_id=")
 
 
 def _default_resume(resume: Resume | None) -> Resume:

@@ -13,7 +13,7 @@ from ..._model.errors import LoopRunsWouldFreezeError
 from ..._model.outcome import RunOutcome
 from ..._model.status import RunStatus
 from ..._util.environment import running_kernel
-from .run_handle import NotebookRun, Runnable, kernel_loop, panel_for, runs_on_the_loop
+from .run_handle import RunHandle, Runnable, kernel_loop, panel_for, runs_on_the_loop
 
 
 def run_in_cell(wf: Runnable, **options: Any) -> RunOutcome:
@@ -32,7 +32,7 @@ def run_in_cell(wf: Runnable, **options: Any) -> RunOutcome:
     calls = MainThreadCalls(kernel_loop())
     pump = ShellPump(kernel)
     calls.pumping(pump)
-    handle = NotebookRun(wf, None)
+    handle = RunHandle(wf, None)
     wf.last_run = handle
     panel = panel_for(engine, calls)
     handle.panel = panel

@@ -13,12 +13,14 @@ import os
 import threading
 import weakref
 from collections.abc import Callable, Coroutine, Generator, Mapping, Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 
 from ..._engine.engine import Engine
+from ..._engine.state import RunEndedError
 from ..._model.answer_checks import make_response
 from ..._model.errors import (
     BlockingCallError,
@@ -32,7 +34,7 @@ from ..._model.status import Resume, RunStatus
 from ..._util.environment import in_voila, running_kernel, widgets_available
 
 if TYPE_CHECKING:  # the notebook parts (ipywidgets, ipykernel, zmq) load only inside a kernel that has them
-    from ..._engine.presenting import FeedbackPresenter
+    from ..._engine.presenting import FeedbackPresenter, RunView
     from ..._io.store import CheckpointStore
     from .controls import RequestControl, Submit
     from .kernel import MainThreadCalls
@@ -47,7 +49,7 @@ class Runnable(Protocol):
     @property
     def store(self) -> CheckpointStore: ...
 
-    last_run: NotebookRun | None
+    last_run: RunHandle | None
 
     def prepared(
         self,
@@ -101,8 +103,39 @@ def kernel_loop() -> asyncio.AbstractEventLoop:
         return asyncio.get_event_loop_policy().get_event_loop()
 
 
-class NotebookRun:
-    """A run started with ``wf.start()``: awaitable, inspectable and answerable in code."""
+class PendingRequest(Protocol):
+    """A request a run waits for, as :attr:`RunHandle.pending` lists it."""
+
+    @property
+    def request(self) -> FeedbackRequest:
+        """The request."""
+
+    @property
+    def feedback_id(self) -> str:
+        """The request's feedback id."""
+
+    def respond(self, **answer: Any) -> None:
+        """Answer it (``approved=True``, ``text=...``, ``selected=...``, ``value=...``, ``data=...``)."""
+
+
+@dataclass(frozen=True)
+class _PendingAnswer:
+    """A request waiting in a run with no panel (a script): answered through the run's view."""
+
+    request: FeedbackRequest
+    run: RunView
+
+    @property
+    def feedback_id(self) -> str:
+        return self.request.feedback_id
+
+    def respond(self, **answer: Any) -> None:
+        self.run.answer(self.request.feedback_id, via="api", **answer)
+
+
+class RunHandle:
+    """A run started with ``wf.start()``: awaitable, inspectable and answerable in code, in a notebook
+    or a script."""
 
     def __init__(self, wf: Runnable, panel: RunPanel | None) -> None:
         self.workflow = wf
@@ -119,7 +152,7 @@ class NotebookRun:
         self._steps: set[asyncio.Task[None]] = set()  # a paused panel's answers and resumes under way
 
     @classmethod
-    def start(cls, wf: Runnable, **options: Any) -> NotebookRun:
+    def start(cls, wf: Runnable, **options: Any) -> RunHandle:
         """Start a run: on the kernel's loop inside a kernel, else in a background thread.
 
         The run is prepared here, so a missing input or a misspelled option raises now, and the
@@ -290,9 +323,17 @@ class NotebookRun:
     @property
     def pending_requests(self) -> list[FeedbackRequest]:
         """The requests waiting for an answer now (in scripts and notebooks alike)."""
-        if self._engine is None:
+        engine = self._engine
+        if engine is None:
             return []
-        return [record.request for record in self._engine.state.records.values() if record.state == "pending"]
+
+        def read() -> list[FeedbackRequest]:
+            return [record.request for record in engine.state.records.values() if record.state == "pending"]
+
+        try:
+            return engine.run_on_loop(read)  # the run's records belong to its loop while it goes on
+        except RunEndedError:  # not started yet, or over: nothing changes them meanwhile
+            return read()
 
     @property
     def status(self) -> RunStatus:
@@ -307,11 +348,13 @@ class NotebookRun:
         return self._outcome if self._finished.is_set() else None
 
     @property
-    def pending(self) -> list[RequestControl]:
-        """The requests waiting for an answer; ``run.pending[0].respond(approved=True)`` answers one."""
-        if self.panel is None:
-            return []
-        return [control for control in self.panel.controls.values() if not control.answered]
+    def pending(self) -> list[PendingRequest]:
+        """The requests waiting for an answer; ``run.pending[0].respond(approved=True)`` answers one
+        (in a notebook through its control, as a click would, so the panel shows it)."""
+        if self.panel is not None:
+            return [control for control in self.panel.controls.values() if not control.answered]
+        engine = self._engine
+        return [_PendingAnswer(request, engine.view) for request in self.pending_requests] if engine else []
 
     def outcome_so_far(self) -> RunOutcome:
         """How the run ended, or, while it goes on, an outcome with status *running* saying where."""
@@ -404,8 +447,12 @@ class NotebookRun:
         return self.result()
 
     def __repr__(self) -> str:
-        return f"<NotebookRun {self.workflow.name!r} {self.status.value}, {len(self.pending)} pending>"
+        return f"<RunHandle {self.workflow.name!r} {self.status.value}, {len(self.pending)} pending>"
 
 
 #: Runs started with wf.start() in this kernel (weakly held): a blocking cell would freeze those still going.
-runs_on_the_loop: weakref.WeakSet[NotebookRun] = weakref.WeakSet()
+runs_on_the_loop: weakref.WeakSet[RunHandle] = weakref.WeakSet()
+
+
+#: The name the handle had before it served scripts as well.
+NotebookRun = RunHandle
