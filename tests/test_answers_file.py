@@ -160,7 +160,7 @@ def test_let_time_out_pauses_the_run_and_a_later_answer_resumes_it(tmp_path: Pat
 
         @task(inject_context=True)
         def slow(ctx: TaskExecutionContext) -> bool:
-            return bool(ctx.request_feedback(feedback_type="approval", prompt="Later?", timeout=0.1).approved)
+            return ctx.request_feedback(feedback_type="approval", prompt="Later?", timeout=0.1).approved
 
         paused = wf.run(answers=answers)
         assert paused.status is RunStatus.PAUSED
@@ -174,7 +174,7 @@ def test_let_time_out_without_a_timeout_fails_instead_of_hanging(tmp_path: Path)
 
         @task(inject_context=True)
         def forever(ctx: TaskExecutionContext) -> bool:
-            return bool(ctx.request_feedback(feedback_type="approval", prompt="Ever?").approved)
+            return ctx.request_feedback(feedback_type="approval", prompt="Ever?").approved
 
         outcome = wf.run(answers=answers)
     assert outcome.status is RunStatus.FAILED

@@ -40,7 +40,7 @@ def paused_run(name: str = "stored") -> Path:
 
         @task(inject_context=True)
         def ask(ctx: TaskExecutionContext) -> bool:
-            return bool(ctx.request_feedback(feedback_type="approval", prompt="?", timeout=0.1).approved)
+            return ctx.request_feedback(feedback_type="approval", prompt="?", timeout=0.1).approved
 
         outcome = wf.run()
     assert outcome.status is RunStatus.PAUSED

@@ -20,7 +20,7 @@ def pause_three_questions(name: str = "cli") -> list[str]:
 
         @task(inject_context=True)
         def approve(ctx: TaskExecutionContext) -> bool:
-            return bool(ctx.request_feedback(feedback_type="approval", prompt="Ship it?", timeout=0.1).approved)
+            return ctx.request_feedback(feedback_type="approval", prompt="Ship it?", timeout=0.1).approved
 
         @task(inject_context=True)
         def pick(ctx: TaskExecutionContext) -> object:
@@ -47,7 +47,7 @@ def resume_three_questions(name: str = "cli") -> object:
 
         @task(inject_context=True)
         def approve(ctx: TaskExecutionContext) -> bool:
-            return bool(ctx.request_feedback(feedback_type="approval", prompt="Ship it?").approved)
+            return ctx.request_feedback(feedback_type="approval", prompt="Ship it?").approved
 
         @task(inject_context=True)
         def pick(ctx: TaskExecutionContext) -> object:
@@ -178,7 +178,7 @@ def announced_commands(prompt: str, **question: object) -> tuple[str, list[str]]
 
         @task(inject_context=True)
         def ask(ctx: TaskExecutionContext) -> object:
-            return ctx.request_feedback(prompt=prompt, timeout=0.1, **question)  # type: ignore[arg-type]
+            return ctx.request_feedback(prompt=prompt, timeout=0.1, **question)  # type: ignore[call-overload]
 
     outcome = wf.run(presenters=[ConsolePresenter(interactive=False, output=printed)])
     assert outcome.status is RunStatus.PAUSED

@@ -100,7 +100,7 @@ def test_a_printed_command_works_where_graflow_nb_is_not_on_the_path(
 
         @task(inject_context=True)
         def ask(ctx: TaskExecutionContext) -> bool:
-            return bool(ctx.request_feedback(feedback_type="approval", prompt="Go?", timeout=0.1).approved)
+            return ctx.request_feedback(feedback_type="approval", prompt="Go?", timeout=0.1).approved
 
     (feedback_id,) = wf.run().pending_feedback_ids
     _, record = CheckpointStore(checkpoint_dir).find_request(feedback_id)

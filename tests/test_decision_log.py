@@ -34,7 +34,7 @@ def release_workflow() -> Workflow:
 
         @task(inject_context=True)
         def gate(ctx: TaskExecutionContext) -> bool:
-            return bool(ctx.request_feedback("approval", "Ship <v2> to production?").approved)
+            return ctx.request_feedback("approval", "Ship <v2> to production?").approved
 
         @task(inject_context=True)
         def region(ctx: TaskExecutionContext) -> str:

@@ -96,7 +96,7 @@ class TestConcurrency:
 
             @task(inject_context=True)
             def wait_for_person(ctx: TaskExecutionContext) -> bool:
-                return bool(ctx.request_feedback(feedback_type="approval", prompt="ok?").approved)
+                return ctx.request_feedback(feedback_type="approval", prompt="ok?").approved
 
             @task
             def compute() -> int:
@@ -346,11 +346,11 @@ class TestPausesAcrossBranches:
 
             @task(inject_context=True)
             def slow_review(ctx: TaskExecutionContext) -> bool:
-                return bool(ctx.request_feedback(feedback_type="approval", prompt="review", timeout=0.2).approved)
+                return ctx.request_feedback(feedback_type="approval", prompt="review", timeout=0.2).approved
 
             @task(inject_context=True)
             def other_review(ctx: TaskExecutionContext) -> bool:
-                return bool(ctx.request_feedback(feedback_type="approval", prompt="other").approved)
+                return ctx.request_feedback(feedback_type="approval", prompt="other").approved
 
             @task
             def after_group() -> None:
@@ -398,7 +398,7 @@ with workflow("interrupted") as wf:
 
     @task(inject_context=True)
     def ask(ctx: TaskExecutionContext, prepare: int) -> bool:
-        return bool(ctx.request_feedback(feedback_type="approval", prompt="Go?").approved)
+        return ctx.request_feedback(feedback_type="approval", prompt="Go?").approved
 
     prepare >> ask
     wf.execute()
@@ -436,7 +436,7 @@ def test_ctrl_c_saves_the_run_as_paused_and_it_resumes(tmp_path: Path, checkpoin
 
         @task(inject_context=True)
         def ask(ctx: TaskExecutionContext, prepare: int) -> bool:
-            return bool(ctx.request_feedback(feedback_type="approval", prompt="Go?").approved) and prepare == 7
+            return ctx.request_feedback(feedback_type="approval", prompt="Go?").approved and prepare == 7
 
         prepare >> ask
         assert wf.resume() is True
@@ -576,7 +576,7 @@ def test_a_blocking_request_from_an_async_task_fails_the_run_naming_the_async_ca
 
         @task(inject_context=True)
         async def ask(ctx: TaskExecutionContext) -> bool:
-            return bool(ctx.request_feedback(feedback_type="approval", prompt="Go?").approved)
+            return ctx.request_feedback(feedback_type="approval", prompt="Go?").approved
 
     outcome = wf.run(presenters=[])
     assert outcome.status is RunStatus.FAILED

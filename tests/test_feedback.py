@@ -205,7 +205,7 @@ def test_second_answer_is_refused_naming_the_first(background: StartInBackground
 
         @task(inject_context=True)
         def ask(ctx: TaskExecutionContext) -> bool:
-            return bool(ctx.request_feedback(feedback_type="approval", prompt="?", timeout=0.2).approved)
+            return ctx.request_feedback(feedback_type="approval", prompt="?", timeout=0.2).approved
 
         paused = wf.run(presenters=[recorder])
         feedback_id = paused.pending_feedback_ids[0]
@@ -222,7 +222,7 @@ def test_pending_requests_lists_what_waits_and_what_was_answered_meanwhile() -> 
 
         @task(inject_context=True)
         def ask(ctx: TaskExecutionContext) -> bool:
-            return bool(ctx.request_feedback(feedback_type="approval", prompt="Listed?", timeout=0.1).approved)
+            return ctx.request_feedback(feedback_type="approval", prompt="Listed?", timeout=0.1).approved
 
         paused = wf.run()
     ((document, record, filed),) = pending_requests()

@@ -33,7 +33,7 @@ def paused(name: str, **question: object) -> tuple[Path, str]:
 
         @task(inject_context=True)
         def ask(ctx: TaskExecutionContext) -> object:
-            response = ctx.request_feedback(prompt="?", timeout=0.05, **question)  # type: ignore[arg-type]
+            response = ctx.request_feedback(prompt="?", timeout=0.05, **question)  # type: ignore[call-overload]
             return response.model_dump(mode="json", include={"approved", "selected", "value"}, exclude_none=True)
 
     outcome = wf.run()

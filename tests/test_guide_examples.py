@@ -148,7 +148,7 @@ class TestTimeoutCheckpointResume:
             @task(inject_context=True)
             def approve(ctx: TaskExecutionContext) -> bool:
                 response = ctx.request_feedback(feedback_type="approval", prompt="Approve deployment?", timeout=0.2)
-                return bool(response.approved)
+                return response.approved
 
             @task
             def finish(approve: bool) -> str:
@@ -239,7 +239,7 @@ class TestIdempotence:
                 api.deploy_to_production()
                 # Then ask for approval
                 response = ctx.request_feedback(feedback_type="approval", prompt="Approve deployment?", timeout=0.2)
-                return bool(response.approved)
+                return response.approved
 
             paused = wf.run()
             provide_feedback(paused.pending_feedback_ids[0], approved=True)

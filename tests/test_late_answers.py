@@ -92,7 +92,7 @@ def fan_out(width: int, timeout: float | None = None) -> Workflow:
 
             @task(id=f"ask{index}", inject_context=True)
             def ask(ctx: TaskExecutionContext) -> bool:
-                return bool(ctx.request_feedback(feedback_type="approval", prompt="Go?", timeout=timeout).approved)
+                return ctx.request_feedback(feedback_type="approval", prompt="Go?", timeout=timeout).approved
 
             asks.append(ask)
         for ask in asks[1:]:

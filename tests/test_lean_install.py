@@ -24,7 +24,7 @@ SCRIPT = textwrap.dedent(
     with workflow("lean") as wf:
         @task(inject_context=True)
         def ask(ctx: TaskExecutionContext) -> bool:
-            return bool(ctx.request_feedback(feedback_type="approval", prompt="Go?", timeout=0.2).approved)
+            return ctx.request_feedback(feedback_type="approval", prompt="Go?", timeout=0.2).approved
 
     try:
         print("RESULT", wf.execute())

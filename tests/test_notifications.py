@@ -48,7 +48,7 @@ def approval_workflow(config: dict[str, Any], timeout: float | None = None) -> A
                 timeout=timeout,
                 notification_config=config,
             )
-            return bool(response.approved)
+            return response.approved
 
     return wf
 

@@ -21,7 +21,7 @@ def asking(name: str, **question: object) -> Workflow:
 
         @task(inject_context=True)
         def ask(ctx: TaskExecutionContext) -> object:
-            response = ctx.request_feedback(prompt="Go on?", **question)  # type: ignore[arg-type]
+            response = ctx.request_feedback(prompt="Go on?", **question)  # type: ignore[call-overload]
             return {"approved": response.approved, "by": response.responded_by, "via": response.via}
 
         @task

@@ -126,7 +126,7 @@ def waiting_and_cancelling(name: str) -> Workflow:
 
         @task(inject_context=True)
         def wait_for_person(ctx: TaskExecutionContext) -> bool:
-            return bool(ctx.request_feedback("approval", "Ship?").approved)
+            return ctx.request_feedback("approval", "Ship?").approved
 
         @task(inject_context=True)
         def prepare(ctx: TaskExecutionContext) -> None:

@@ -27,7 +27,7 @@ def define(name: str, side_effects: Path):  # type: ignore[no-untyped-def]
 
         @task(inject_context=True)
         def ask(ctx: TaskExecutionContext) -> bool:
-            return bool(ctx.request_feedback(feedback_type="approval", prompt="Deploy?", timeout=0.05).approved)
+            return ctx.request_feedback(feedback_type="approval", prompt="Deploy?", timeout=0.05).approved
 
         @task
         def deploy(ask: bool) -> str:

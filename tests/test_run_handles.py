@@ -29,7 +29,7 @@ def gate() -> Workflow:
 
         @task(inject_context=True)
         def ask(ctx: TaskExecutionContext) -> bool:
-            return bool(ctx.request_feedback(feedback_type="approval", prompt="Go?").approved)
+            return ctx.request_feedback(feedback_type="approval", prompt="Go?").approved
 
     return wf
 
@@ -132,7 +132,7 @@ def paused_gate() -> Workflow:
 
         @task(inject_context=True)
         def ask(ctx: TaskExecutionContext) -> bool:
-            return bool(ctx.request_feedback(feedback_type="approval", prompt="Go?", timeout=0.05).approved)
+            return ctx.request_feedback(feedback_type="approval", prompt="Go?", timeout=0.05).approved
 
     return wf
 

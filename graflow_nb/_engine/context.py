@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 
     from .._model.feedback import FeedbackRequest, FeedbackResponse, FeedbackType, LiveParts
     from .channel import Channel
+    from .request_signatures import RequestFeedback, RequestFeedbackAsync
 
     T = TypeVar("T")
     Ts = TypeVarTuple("Ts")
@@ -67,7 +68,7 @@ class TaskExecutionContext:
         """The run's shared state, saved in every checkpoint."""
         return self._engine.channel
 
-    def request_feedback(
+    def _request_feedback(
         self,
         feedback_type: FeedbackType | str,
         prompt: str,
@@ -117,7 +118,7 @@ class TaskExecutionContext:
         response = self._engine.call_from_worker(self._engine.ask, request, live)
         return self._received(response)
 
-    async def request_feedback_async(
+    async def _request_feedback_async(
         self,
         feedback_type: FeedbackType | str,
         prompt: str,
@@ -136,7 +137,7 @@ class TaskExecutionContext:
         key: str | None = None,
         on_timeout: str = "pause",
     ) -> FeedbackResponse:
-        """:meth:`request_feedback` for ``async def`` tasks."""
+        """``request_feedback`` for ``async def`` tasks."""
         request, live = self._build(
             feedback_type,
             prompt,
@@ -155,6 +156,14 @@ class TaskExecutionContext:
             on_timeout,
         )
         return self._received(await self._engine.ask(request, live))
+
+    # Typed per feedback type for type checkers (request_signatures); the methods above at run time.
+    if TYPE_CHECKING:
+        request_feedback: RequestFeedback
+        request_feedback_async: RequestFeedbackAsync
+    else:
+        request_feedback = _request_feedback
+        request_feedback_async = _request_feedback_async
 
     def _build(
         self,

@@ -10,7 +10,15 @@ from pydantic import BaseModel, ValidationError
 
 from .._util.jsonable import find_non_json
 from .errors import InvalidAnswerError
-from .feedback import AnswerSource, FeedbackRequest, FeedbackResponse, FeedbackType, default_responder, is_number
+from .feedback import (
+    RESPONSE_CLASSES,
+    AnswerSource,
+    FeedbackRequest,
+    FeedbackResponse,
+    FeedbackType,
+    default_responder,
+    is_number,
+)
 
 
 def make_response(
@@ -58,13 +66,16 @@ def make_response(
     if reason is not None and kind is not FeedbackType.APPROVAL:
         raise InvalidAnswerError(fid, "a reason only goes with an approval (or with closing a request)")
     checked = _check_answer_value(request, fields[expected], model)
-    return _response(request, reason=reason, via=via, responded_by=responded_by, **{expected: checked})
+    typed = RESPONSE_CLASSES[kind]
+    return _response(request, typed, reason=reason, via=via, responded_by=responded_by, **{expected: checked})
 
 
-def _response(request: FeedbackRequest, *, responded_by: str | None, **fields: Any) -> FeedbackResponse:
+def _response(
+    request: FeedbackRequest, response_class: type[FeedbackResponse], *, responded_by: str | None, **fields: Any
+) -> FeedbackResponse:
     """The response, or InvalidAnswerError if a field pydantic checks is wrong (e.g. an unknown ``via``)."""
     try:
-        return FeedbackResponse(
+        return response_class(
             feedback_id=request.feedback_id,
             feedback_type=request.feedback_type,
             responded_by=responded_by or default_responder(),
@@ -91,7 +102,7 @@ def _closure(
     given = [name for name, value in fields.items() if value is not None]
     if given:
         raise InvalidAnswerError(fid, f"closing a request takes no answer (got {', '.join(given)})")
-    return _response(request, closed=True, reason=reason or None, via=via, responded_by=responded_by)
+    return _response(request, FeedbackResponse, closed=True, reason=reason or None, via=via, responded_by=responded_by)
 
 
 def _check_answer_value(request: FeedbackRequest, given: Any, model: type[BaseModel] | None) -> Any:

@@ -14,7 +14,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -186,6 +186,57 @@ class FeedbackResponse(BaseModel):
         if isinstance(data, dict):
             return ", ".join(f"{key}: {_field_text(value)}" for key, value in data.items())
         return _field_text(data)
+
+
+#: A form's answer: the task's pydantic model, or a dict when it gave none.
+M = TypeVar("M")
+
+
+class ApprovalResponse(FeedbackResponse):
+    """The answer to an approval: ``approved`` is True or False."""
+
+    approved: bool
+
+
+class TextResponse(FeedbackResponse):
+    """The answer to a text request."""
+
+    text: str
+
+
+class SelectionResponse(FeedbackResponse):
+    """The answer to a selection: one of its options."""
+
+    selected: str
+
+
+class MultiSelectionResponse(FeedbackResponse):
+    """The answer to a multi_selection: the options chosen (maybe none)."""
+
+    selected: list[str]
+
+
+class NumberResponse(FeedbackResponse):
+    """The answer to a number request: a number, or ``[low, high]`` for a range."""
+
+    value: int | float | list[int | float]
+
+
+class FormResponse(FeedbackResponse, Generic[M]):
+    """The answer to a form: ``data`` is an instance of the task's model (a dict without one)."""
+
+    data: M
+
+
+#: The response class a task gets for each feedback type (a closure stays a plain FeedbackResponse).
+RESPONSE_CLASSES: dict[FeedbackType, type[FeedbackResponse]] = {
+    FeedbackType.APPROVAL: ApprovalResponse,
+    FeedbackType.TEXT: TextResponse,
+    FeedbackType.SELECTION: SelectionResponse,
+    FeedbackType.MULTI_SELECTION: MultiSelectionResponse,
+    FeedbackType.NUMBER: NumberResponse,
+    FeedbackType.FORM: FormResponse,
+}
 
 
 def _number_text(value: float | None) -> str:
