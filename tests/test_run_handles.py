@@ -220,3 +220,32 @@ def test_in_a_script_pending_lists_the_waiting_requests_and_each_can_be_answered
     waiting.respond(approved=True)
     assert run.wait(timeout=30) is True
     assert run.pending == []
+
+
+def test_async_code_that_calls_a_blocking_run_is_told_the_call_to_await() -> None:
+    import asyncio
+
+    from graflow_nb import BlockingCallError
+
+    wf = paused_gate()
+
+    async def main() -> list[str]:
+        told = []
+        for call in (lambda: wf.execute(console=False), lambda: wf.run(presenters=[]), wf.resume, wf.cancel_run):
+            with pytest.raises(BlockingCallError) as refused:
+                call()
+            told.append(str(refused.value).rsplit("use ", 1)[1])
+        paused = await wf.run_async(presenters=[])  # the async twins work
+        provide_feedback(paused.pending_feedback_ids[0], approved=True, checkpoint_dir=wf.store.directory)
+        told.append(repr(await wf.resume_async(console=False)))
+        return told
+
+    told = asyncio.run(main())
+    assert told == [
+        "`await wf.execute_async(...)`",
+        "`await wf.run_async(...)`",
+        "`await wf.resume_async(...)`",
+        "`await asyncio.to_thread(wf.cancel_run, None, 'cancelled')`",
+        "True",
+    ]
+    assert wf.runs()[-1].status is RunStatus.COMPLETED

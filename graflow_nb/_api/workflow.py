@@ -12,7 +12,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._definition.graph import Flowable, TaskGraph, TaskWrapper, current_graph
-from .._model.errors import NestedRunError
+from .._model.errors import BlockingCallError, NestedRunError
 from .._model.status import Resume
 from .._util.blocking import run_blocking
 from .._util.environment import in_voila, running_kernel, widgets_available
@@ -213,10 +213,13 @@ class Workflow:
         in a script it defaults to False.
         """
         options = {"channel": channel, "start_node": start_node, "run_id": run_id, "console": console}
-        return self._run_here(dict(options, presenters=presenters, answers=answers), resume, False)
+        return self._run_here(dict(options, presenters=presenters, answers=answers), resume, False, "run_async")
 
-    def _run_here(self, options: dict[str, Any], resume: Resume | None, script_default: Resume) -> RunOutcome:
+    def _run_here(
+        self, options: dict[str, Any], resume: Resume | None, script_default: Resume, async_twin: str
+    ) -> RunOutcome:
         """Run to the end in the way that fits where this runs (a cell's panel, Voilà's page, a script)."""
+        _refuse_to_block_async_code(f"await wf.{async_twin}(...)")
         if running_kernel() is not None:
             self._refuse_inside_a_task()
             options["resume"] = _default_resume(resume)
@@ -299,14 +302,21 @@ class Workflow:
         stopped); ``resume=False`` starts afresh, and ``run_id`` continues that run.
         """
         options = {"channel": channel, "start_node": start_node, "run_id": run_id, "console": console}
-        outcome = self._run_here(dict(options, answers=answers, presenters=None), resume, "auto")
+        outcome = self._run_here(dict(options, answers=answers, presenters=None), resume, "auto", "execute_async")
         if outcome.status.value == "running":  # Voilà: the run goes on in the page, which shows its result
             return None
         return outcome.raise_for_status()
 
     def resume(self, run_id: str | None = None, *, console: bool | None = None) -> Any:
         """Continue the newest unfinished run (or ``run_id``); returns or raises as :meth:`execute`."""
-        return self.run(resume=True, run_id=run_id, console=console).raise_for_status()
+        options = {"channel": None, "start_node": None, "run_id": run_id, "console": console}
+        return self._run_here(
+            dict(options, presenters=None, answers=None), True, True, "resume_async"
+        ).raise_for_status()
+
+    async def resume_async(self, run_id: str | None = None, *, console: bool | None = None) -> Any:
+        """:meth:`resume` for async code."""
+        return await self.execute_async(resume=True, run_id=run_id, console=console)
 
     def cancel_run(self, run_id: str | None = None, reason: str = "cancelled") -> RunOutcome:
         """End a paused run for good (the newest unfinished one, or ``run_id``) and return its outcome.
@@ -314,6 +324,7 @@ class Workflow:
         No task runs: its pending requests close unanswered (the decision log says why) and no later
         ``execute()`` resumes it. Raises RunInUseError while another process runs it.
         """
+        _refuse_to_block_async_code(f"await asyncio.to_thread(wf.cancel_run, {run_id!r}, {reason!r})")
         engine = self.prepare(resume=True, run_id=run_id)
         engine.cancel(reason)
         return run_blocking(engine.run)
@@ -330,6 +341,24 @@ def workflow(name: str, *, checkpoint_dir: str | os.PathLike[str] | None = None)
     Checkpoints go to ``checkpoint_dir``, else ``$GRAFLOW_NB_CHECKPOINT_DIR``, else ``./.graflow_nb``.
     """
     return Workflow(name, checkpoint_dir=checkpoint_dir)
+
+
+def _refuse_to_block_async_code(instead: str) -> None:
+    """A script's async code that calls a blocking run would freeze its own event loop: refuse, naming
+    the call to make instead. (In a kernel a blocking cell is expected; a task may run a workflow.)"""
+    import asyncio
+
+    from .._engine.task_calls import running_task
+
+    if running_kernel() is not None or running_task.get() is not None:
+        return
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    raise BlockingCallError(
+        f"this call blocks, and async code called it, whose event loop it would freeze; use `{instead}`"
+    )
 
 
 def _which_run(resume: Resume | str, run_id: str | None) -> tuple[Resume, str | None]:
