@@ -52,8 +52,8 @@ if TYPE_CHECKING:
     from ._engine.answering import close_feedback, pending_requests, provide_feedback
     from ._engine.extending import extend_deadline
     from ._engine.presenting import FeedbackPresenter, RunView, TaskState
+    from ._engine.run_handle import PendingRequest, RunHandle
     from ._frontends.answers_file import RecordAnswers, ReplayAnswers, use_answers
-    from ._frontends.notebook.run_handle import PendingRequest, RunHandle
     from ._io.decision_table import DecisionTable, decision_log
     from ._io.delivery import DeliveryPolicy, configure_notifications
     from ._io.notebook_path import set_notebook_path
@@ -83,7 +83,7 @@ _LAZY = {
     "._model.status": ("RunStatus",),
     "._engine.extending": ("extend_deadline",),
     "._engine.presenting": ("FeedbackPresenter", "RunView", "TaskState"),
-    "._frontends.notebook.run_handle": ("PendingRequest", "RunHandle"),
+    "._engine.run_handle": ("PendingRequest", "RunHandle"),
     "._io.decision_table": ("DecisionTable", "decision_log"),
     "._io.delivery": ("DeliveryPolicy", "configure_notifications"),
     "._model.feedback": (

@@ -252,14 +252,14 @@ class TestPauseCancelFallback:
 
     def test_waiting_for_a_started_run_in_a_cell_is_refused_not_frozen(self, kernel: Kernel) -> None:
         text = kernel.run(
-            "from graflow_nb import BlockingCallError\n"
+            "from graflow_nb import BlockingCallError, RunHandle\n"
             "waited = asking('wait-in-cell', feedback_type='approval', prompt='Wait?').start()\n"
             "try:\n    waited.wait(timeout=5)\nexcept BlockingCallError as error:\n"
-            "    print('REFUSED', 'await run' in str(error))\n"
+            "    print('REFUSED', 'await run' in str(error), isinstance(waited, RunHandle))\n"
             "waited.cancel('done waiting')",
             timeout=30,
         )
-        assert text.strip() == "REFUSED True"
+        assert text.strip() == "REFUSED True True"
 
     def test_an_answer_given_while_the_run_is_pausing_resumes_it(self, kernel: Kernel) -> None:
         # The click lands after the panel has reopened its controls for the paused run and before the

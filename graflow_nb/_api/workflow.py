@@ -20,7 +20,7 @@ from .._util.environment import in_voila, running_kernel, widgets_available
 if TYPE_CHECKING:
     from .._engine.engine import Engine
     from .._engine.presenting import FeedbackPresenter
-    from .._frontends.notebook.run_handle import RunHandle
+    from .._engine.run_handle import RunHandle
     from .._io.store import CheckpointStore
     from .._model.checkpoint import CheckpointDocument
     from .._model.outcome import RunOutcome
@@ -256,13 +256,18 @@ class Workflow:
         In a Jupyter kernel the run goes on in the kernel's event loop, drawn as a live panel; elsewhere
         it runs in a background thread. Options are those of :meth:`run` (``resume`` defaults alike).
         """
-        from .._frontends.notebook.run_handle import RunHandle
+        from .._engine.run_handle import RunHandle
 
         in_kernel = running_kernel() is not None
         if in_kernel:
             self._refuse_inside_a_task()
         chosen = _default_resume(resume) if in_kernel else (resume or False)
-        return RunHandle.start(
+        start = RunHandle.start  # a background thread
+        if in_kernel and widgets_available():  # the kernel's loop, drawn as a panel
+            from .._frontends.notebook.run_handle import NotebookRunHandle
+
+            start = NotebookRunHandle.start
+        return start(
             self,
             channel=channel,
             start_node=start_node,

@@ -9,11 +9,12 @@ from typing import Any
 
 import anyio
 
+from ..._engine.run_handle import Runnable
 from ..._model.errors import LoopRunsWouldFreezeError
 from ..._model.outcome import RunOutcome
 from ..._model.status import RunStatus
 from ..._util.environment import running_kernel
-from .run_handle import RunHandle, Runnable, kernel_loop, panel_for, runs_on_the_loop
+from .run_handle import NotebookRunHandle, kernel_loop, panel_for, runs_on_the_loop
 
 
 def run_in_cell(wf: Runnable, **options: Any) -> RunOutcome:
@@ -32,7 +33,7 @@ def run_in_cell(wf: Runnable, **options: Any) -> RunOutcome:
     calls = MainThreadCalls(kernel_loop())
     pump = ShellPump(kernel)
     calls.pumping(pump)
-    handle = RunHandle(wf, None)
+    handle = NotebookRunHandle(wf, None)
     wf.last_run = handle
     panel = panel_for(engine, calls)
     handle.panel = panel
