@@ -17,7 +17,8 @@ from workloads import CHAIN_LENGTH, FAN_WIDTH, REPEATS, channel_records
 
 from graflow_nb import CheckpointStore, Workflow, task, workflow
 from graflow_nb._engine.channel import Channel
-from graflow_nb._engine.engine import Engine, RunState, new_run_id
+from graflow_nb._engine.engine import Engine
+from graflow_nb._engine.state import RunState, new_run_id
 
 
 def engine_per_task() -> dict[str, list[float]]:
