@@ -137,11 +137,6 @@ class Engine:
         return self._stop is not None
 
     @property
-    def token(self) -> anyio.lowlevel.EventLoopToken | None:
-        """The event loop's token, for calls from other threads (None before the run starts)."""
-        return self._loop.token
-
-    @property
     def checkpoint_path(self) -> Path:
         """Where this run's checkpoint is written."""
         return self.store.run_path(self.run_id)

@@ -231,6 +231,3 @@ class NotebookRunHandle(RunHandle):
 
 #: Runs started with wf.start() in this kernel (weakly held): a blocking cell would freeze those still going.
 runs_on_the_loop: weakref.WeakSet[NotebookRunHandle] = weakref.WeakSet()
-
-#: The name the notebook's handle had before scripts got one too.
-NotebookRun = NotebookRunHandle
