@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -215,21 +216,26 @@ class TestResumeChecks:
         finally:
             unrelated.communicate(b"")
 
-    def test_one_run_prepared_twice_in_one_process_is_refused(self) -> None:
+    def test_one_run_started_twice_in_one_process_is_refused(self) -> None:
         paused_run("twice")
+        asked = threading.Event()
+        go_on = threading.Event()
         with workflow("twice") as wf:
 
             @task(inject_context=True)
             def ask(ctx: TaskExecutionContext) -> bool:
-                return True
+                asked.set()
+                return go_on.wait(10)
 
-            first = wf.prepare(resume=True)
-            with pytest.raises(RunInUseError, match=f"run {first.run_id} is being run"):
-                wf.prepare(resume=True)
-            assert first.claim is not None
-            first.claim.release()  # as the engine does when it ends
-            second = wf.prepare(resume=True)
-            assert second.run_id == first.run_id
+        first = wf.start(resume=True)
+        assert asked.wait(10)
+        with pytest.raises(RunInUseError, match=f"run {first.run_id} is still running"):
+            wf.start(resume=True)
+        with pytest.raises(RunInUseError, match=f"run {first.run_id} is still running"):
+            wf.run(resume=True)
+        go_on.set()
+        assert first.wait(timeout=10) is True
+        assert wf.runs()[-1].status == "completed"  # the refused starts left the run as the first ended it
 
 
 WRITER = textwrap.dedent(

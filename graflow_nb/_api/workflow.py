@@ -11,7 +11,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from typing_extensions import Unpack
+
 from .._definition.graph import Flowable, TaskGraph, TaskWrapper, current_graph
+from .._engine.run_options import RunOptions
 from .._model.errors import BlockingCallError, NestedRunError
 from .._model.status import Resume
 from .._util.blocking import run_blocking
@@ -104,7 +107,7 @@ class Workflow:
         True (default: stdin is a terminal outside Jupyter), asked at the prompt. ``answers`` names an
         answers file to replay (default: ``$GRAFLOW_NB_ANSWERS``; see the README).
         """
-        engine = self.prepared(
+        engine = self._prepare_engine(
             channel=channel,
             start_node=start_node,
             resume=resume,
@@ -115,62 +118,35 @@ class Workflow:
         )
         return await engine.run()
 
-    def prepared(
-        self,
-        *,
-        channel: Mapping[str, Any] | None = None,
-        start_node: str | None = None,
-        resume: Resume = False,
-        run_id: str | None = None,
-        presenters: Sequence[FeedbackPresenter] | None = None,
-        console: bool | None = None,
-        answers: str | os.PathLike[str] | None = None,
-    ) -> Engine:
-        """:meth:`prepare` with :meth:`run_async`'s options and defaults (presenters from ``console``).
+    def _prepare_engine(self, **options: Unpack[RunOptions]) -> Engine:
+        """Check the definition (or the run to resume) and build the engine that will run it.
 
         Every way of running goes through here, so an option is never dropped and a misspelled one is a
-        TypeError; errors found before any task runs are raised to the caller.
+        TypeError; errors found before any task runs are raised to the caller. ``presenters=None`` shows
+        requests on the console (asked at its prompt when ``console`` says so).
         """
+        from .runs import prepare_engine  # the engine and checkpoints load with the first run, not on import
+
+        presenters = options.get("presenters")
         if presenters is None:
             from .._frontends.console import ConsolePresenter
 
-            presenters = [ConsolePresenter(interactive=_wants_console(console))]
-        engine = self.prepare(
-            channel=channel, start_node=start_node, resume=resume, run_id=run_id, presenters=presenters, answers=answers
+            presenters = [ConsolePresenter(interactive=_wants_console(options.get("console")))]
+        resume, run_id = _which_run(options.get("resume", False), options.get("run_id"))
+        engine = prepare_engine(
+            self,
+            channel=options.get("channel"),
+            start_node=options.get("start_node"),
+            resume=resume,
+            run_id=run_id,
+            presenters=presenters,
+            answers=options.get("answers"),
         )
         if running_kernel() is not None:
             from .._frontends.notebook.unattended import nobody_watching
 
             engine.unattended = nobody_watching()
         return engine
-
-    def prepare(
-        self,
-        *,
-        channel: Mapping[str, Any] | None = None,
-        start_node: str | None = None,
-        resume: Resume = False,
-        run_id: str | None = None,
-        presenters: Sequence[FeedbackPresenter] = (),
-        answers: str | os.PathLike[str] | None = None,
-    ) -> Engine:
-        """Check the definition (or the run to resume) and build the engine that will run it.
-
-        ``resume="auto"`` continues the newest unfinished run of this workflow when there is one that
-        this definition can continue (what re-running a notebook's cells does), else starts afresh.
-        """
-        from .runs import prepare_engine  # the engine and checkpoints load with the first run, not on import
-
-        resume, run_id = _which_run(resume, run_id)
-        return prepare_engine(
-            self,
-            channel=channel,
-            start_node=start_node,
-            resume=resume,
-            run_id=run_id,
-            presenters=presenters,
-            answers=answers,
-        )
 
     async def execute_async(
         self,
@@ -212,11 +188,12 @@ class Workflow:
         answerable while the cell blocks, and ``resume`` defaults to ``"auto"`` (False in Voilà);
         in a script it defaults to False.
         """
-        options = {"channel": channel, "start_node": start_node, "run_id": run_id, "console": console}
-        return self._run_here(dict(options, presenters=presenters, answers=answers), resume, False, "run_async")
+        options = RunOptions(channel=channel, start_node=start_node, run_id=run_id, console=console)
+        options["presenters"], options["answers"] = presenters, answers
+        return self._run_here(options, resume, False, "run_async")
 
     def _run_here(
-        self, options: dict[str, Any], resume: Resume | None, script_default: Resume, async_twin: str
+        self, options: RunOptions, resume: Resume | None, script_default: Resume, async_twin: str
     ) -> RunOutcome:
         """Run to the end in the way that fits where this runs (a cell's panel, Voilà's page, a script)."""
         _refuse_to_block_async_code(f"await wf.{async_twin}(...)")
@@ -231,7 +208,7 @@ class Workflow:
                 return run_in_cell(self, **options)
         else:
             options["resume"] = script_default if resume is None else resume
-        engine = self.prepared(**options)
+        engine = self._prepare_engine(**options)
         try:
             return run_blocking(engine.run)
         except KeyboardInterrupt:  # Ctrl-C: the run saved itself; one line says so, not the engine's stack
@@ -306,18 +283,15 @@ class Workflow:
         a notebook's cells after a kernel restart, or a script after a pause, picks up where it
         stopped); ``resume=False`` starts afresh, and ``run_id`` continues that run.
         """
-        options = {"channel": channel, "start_node": start_node, "run_id": run_id, "console": console}
-        outcome = self._run_here(dict(options, answers=answers, presenters=None), resume, "auto", "execute_async")
+        options = RunOptions(channel=channel, start_node=start_node, run_id=run_id, console=console, answers=answers)
+        outcome = self._run_here(options, resume, "auto", "execute_async")
         if outcome.status.value == "running":  # Voilà: the run goes on in the page, which shows its result
             return None
         return outcome.raise_for_status()
 
     def resume(self, run_id: str | None = None, *, console: bool | None = None) -> Any:
         """Continue the newest unfinished run (or ``run_id``); returns or raises as :meth:`execute`."""
-        options = {"channel": None, "start_node": None, "run_id": run_id, "console": console}
-        return self._run_here(
-            dict(options, presenters=None, answers=None), True, True, "resume_async"
-        ).raise_for_status()
+        return self._run_here(RunOptions(run_id=run_id, console=console), True, True, "resume_async").raise_for_status()
 
     async def resume_async(self, run_id: str | None = None, *, console: bool | None = None) -> Any:
         """:meth:`resume` for async code."""
@@ -330,7 +304,7 @@ class Workflow:
         ``execute()`` resumes it. Raises RunInUseError while another process runs it.
         """
         _refuse_to_block_async_code(f"await asyncio.to_thread(wf.cancel_run, {run_id!r}, {reason!r})")
-        engine = self.prepare(resume=True, run_id=run_id)
+        engine = self._prepare_engine(resume=True, run_id=run_id, presenters=[])
         engine.cancel(reason)
         return run_blocking(engine.run)
 

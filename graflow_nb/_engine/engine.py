@@ -8,14 +8,11 @@ through the answers folder), and the first valid one wins. Presenters are handed
 
 from __future__ import annotations
 
-import functools
 import sys
 import threading
-import time
 import traceback
 import weakref
 from collections.abc import Callable, Coroutine, Sequence
-from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -37,7 +34,6 @@ from .._model.outcome import RunOutcome
 from .._model.status import RunStatus
 from .._util.background import background_writes
 from .._util.environment import running_kernel
-from .._util.worker_pool import PooledCalls, run_in_shared_pool, running_asyncio_loop
 from .broker import FeedbackBroker
 from .channel import Channel
 from .checkpoint_writer import CheckpointWriter
@@ -47,8 +43,9 @@ from .loop_bridge import LoopBridge
 from .presenting import FeedbackPresenter, NobodyWatching, RunView, TaskState
 from .results import TaskResults
 from .run_view import EngineView
+from .scheduler import Scheduler
 from .state import RunState
-from .task_calls import as_async_task, as_task, warn_swallowed_stop
+from .task_calls import warn_swallowed_stop
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
@@ -57,9 +54,6 @@ Ts = TypeVarTuple("Ts")
 _STOP_RANK = {RunStatus.COMPLETED: 1, RunStatus.PAUSED: 2, RunStatus.CANCELLED: 3, RunStatus.FAILED: 3}
 
 live_engines: weakref.WeakSet[Engine] = weakref.WeakSet()
-
-#: Seconds an interrupted run gives its running tasks to stop before saying that it waits for them.
-INTERRUPT_GRACE = 0.5
 
 
 class Engine:
@@ -102,17 +96,8 @@ class Engine:
             store, store.run_path(state.run_id), self.document, self._saving_failed, checkpoint_interval
         )
         self._background: anyio.abc.TaskGroup | None = None  # side work of a going run (see spawn)
-        # Tasks with a context may wait hours for a person, each holding a thread; the others only
-        # compute or do I/O, and share a pool sized like concurrent.futures' default.
-        self._asking_limiter = anyio.CapacityLimiter(max(40, len(graph.tasks)))
-        self._in_flight = 0
-        self._running: dict[str, None] = {}  # tasks executing now, in start order
-        self._nothing_running: anyio.Event | None = None
-        self._landed = anyio.Event()
-        self._waiting_on: dict[str, int] = {}
-        self._inline_allowed = True
         self._inline = InlineRunner(checkpoint_interval, self._save_from_watchdog)
-        self._last_yield = 0.0
+        self._scheduler = Scheduler(graph, state.completed, self, self._inline)
 
     # -- properties tasks use ------------------------------------------------------------
 
@@ -181,7 +166,8 @@ class Engine:
     async def run(self) -> RunOutcome:
         """Run every task not yet completed, then write the final checkpoint."""
         self._loop.open()
-        self._inline_allowed = not (threading.current_thread() is threading.main_thread() and running_kernel())
+        # a sync task may run on the loop's own thread unless that loop is a Jupyter kernel's
+        inline_allowed = not (threading.current_thread() is threading.main_thread() and running_kernel())
         self.state.status = RunStatus.RUNNING
         live_engines.add(self)
         try:
@@ -191,7 +177,7 @@ class Engine:
                     background.start_soon(self._writer.write_when_dirty)
                     background.start_soon(self.feedback.poll_filed_answers)
                     await self.write_checkpoint()
-                    await self._run_tasks()
+                    await self._scheduler.run(inline_allowed=inline_allowed)
                     background.cancel_scope.cancel()
                 self._background = None
             except BaseException as error:  # Ctrl-C or the caller cancelled: save the run as paused, then go on
@@ -218,182 +204,49 @@ class Engine:
                 presenter.run_ended(self.view)
         return self.outcome()
 
-    async def _run_tasks(self) -> None:
-        graph, completed = self.graph, self.state.completed
-        self._waiting_on = {
-            task_id: sum(1 for before in graph.predecessors[task_id] if before not in completed)
-            for task_id in graph.tasks
-        }
-        loop = running_asyncio_loop()
-        pooled = PooledCalls(loop) if loop is not None else None
-        collecting = False
-        async with anyio.create_task_group() as group:
-
-            async def run_from(task_id: str | None) -> None:
-                """Run a task, then go on along its chain; parallel successors start their own."""
-                try:
-                    while task_id is not None and await self._run_task(task_id):
-                        ready = self._ready_after(task_id)
-                        task_id = ready.pop(0) if len(ready) == 1 else None
-                        for other in ready:
-                            start(other)
-                finally:
-                    self._land()
-
-            async def collect_pooled(pooled: PooledCalls) -> None:
-                """Settle pooled tasks as they finish and start what they make ready."""
-                nonlocal collecting
-                try:
-                    await self._settle_pooled_until_idle(pooled, start)
-                except BaseException:  # the run is interrupted: keep what still finishes, start nothing
-                    with anyio.CancelScope(shield=True):  # never abandon a running task
-                        await self._settle_pooled_until_idle(pooled, None)
-                    raise
-                finally:
-                    collecting = False
-
-            def start(task_id: str) -> None:
-                nonlocal collecting
-                self._in_flight += 1
-                if pooled is None or not self._runs_in_pool(task_id):
-                    group.start_soon(run_from, task_id)
-                    return
-                if self._stop is not None:
-                    self._land()
-                    return
-                pooled.submit(task_id, self._prepare_call(task_id)[1])
-                if not collecting:
-                    collecting = True
-                    group.start_soon(collect_pooled, pooled)
-
-            for task_id, count in self._waiting_on.items():
-                if count == 0 and task_id not in completed:
-                    start(task_id)
-            await self._until_all_landed()
-
-    def _ready_after(self, task_id: str) -> list[str]:
-        """The successors of a task just completed that now have all they wait for."""
-        ready = []
-        for after in self.graph.successors[task_id]:
-            self._waiting_on[after] -= 1
-            if self._waiting_on[after] == 0 and after not in self.state.completed and self._stop is None:
-                ready.append(after)
-        return ready
-
-    def _runs_in_pool(self, task_id: str) -> bool:
-        """Whether a task, started beside others, goes to the shared pool: sync, and unable to ask."""
-        wrapper = self.graph.tasks[task_id]
-        return not (wrapper.is_async or wrapper.inject_context or self._may_run_inline(False))
-
-    def _prepare_call(self, task_id: str) -> tuple[TaskExecutionContext, Callable[[], Any]]:
-        """The task's context and the call that runs it with its inputs; presenters hear it is running."""
-        wrapper = self.graph.tasks[task_id]
-        context = TaskExecutionContext(self, task_id)
-        arguments = self.graph.inputs_for(task_id, self._results.value)
-        leading = (context,) if wrapper.inject_context else ()
-        self._running[task_id] = None
-        self._tell_task(task_id, "running")
-        run_as = as_async_task if wrapper.is_async else as_task
-        return context, functools.partial(run_as, task_id, wrapper.func, *leading, **arguments)
-
-    async def _run_task(self, task_id: str) -> bool:
-        """Run one task; return whether it completed."""
-        if self._stop is not None:
-            return False
-        wrapper = self.graph.tasks[task_id]
-        context, call = self._prepare_call(task_id)
-        try:
-            if wrapper.is_async:
-                result = await call()
-            elif self._may_run_inline(wrapper.inject_context):
-                result = self._inline.run(call)
-                await self._yield_now_and_then()
-            elif wrapper.inject_context:
-                result = await anyio.to_thread.run_sync(call, limiter=self._asking_limiter)
-            else:
-                result = await run_in_shared_pool(call)
-        except (TaskStopped, Exception) as error:  # noqa: BLE001 - any task error fails the run, recorded
-            return self._settle(task_id, context, error=error)
-        finally:
-            self._task_ended(task_id)
-        return self._settle(task_id, context, result)
-
-    async def _settle_pooled_until_idle(self, pooled: PooledCalls, start: Callable[[str], None] | None) -> None:
-        """Settle pooled tasks as they finish until none runs; with ``start``, start what each makes ready."""
-        while pooled.running:
-            for task_id, future in await pooled.next_finished():
-                self._land()
-                if self._settle_pooled(task_id, future) and start is not None:
-                    for after in self._ready_after(task_id):
-                        start(after)
-
-    def _settle_pooled(self, task_id: str, future: Future[Any]) -> bool:
-        """Settle a task that ran in the pool; return whether it completed."""
-        self._task_ended(task_id)
-        try:
-            result = future.result()
-        except Exception as error:  # noqa: BLE001 - any task error fails the run, recorded
-            return self._settle(task_id, None, error=error)
-        return self._settle(task_id, None, result)
-
-    def _settle(
+    def settle(
         self, task_id: str, context: TaskExecutionContext | None, result: Any = None, error: BaseException | None = None
     ) -> bool:
         """Record how a task ended (its result, or the error that stopped it); return whether it completed."""
         if isinstance(error, TaskStopped):
-            self._tell_task(task_id, "stopped")
+            self.task_changed(task_id, "stopped")
             return False
         if error is None and context is not None and context.stop_raised:
             # the task caught the stop (a bare `except:` around request_feedback) and returned anyway:
             # its request is still open, so keep nothing of it; it runs again when the run resumes
             warn_swallowed_stop(self.graph.tasks[task_id].func, task_id)
-            self._tell_task(task_id, "stopped")
+            self.task_changed(task_id, "stopped")
             return False
         if isinstance(error, Exception):
             self._fail(task_id, error)
-            self._tell_task(task_id, "failed")
+            self.task_changed(task_id, "failed")
             return False
         self._results.keep(task_id, result)
-        self._tell_task(task_id, "completed")
+        self.task_changed(task_id, "completed")
         if context is not None and context.terminate_reason is not None:
             self._terminated_by = task_id
             self.request_stop(RunStatus.COMPLETED, context.terminate_reason)
         self.mark_dirty()
         return True
 
-    def _task_ended(self, task_id: str) -> None:
-        self._running.pop(task_id, None)
-        if not self._running and self._nothing_running is not None:
-            self._nothing_running.set()
+    # -- what the scheduler calls (see scheduler.SchedulerHost) ------------------------------
 
-    def _land(self) -> None:
-        """A task, or a chain of them, in flight has ended."""
-        self._in_flight -= 1
-        if self._in_flight == 0:
-            self._landed.set()
+    def task_context(self, task_id: str) -> TaskExecutionContext:
+        """A new context for a task about to run."""
+        return TaskExecutionContext(self, task_id)
 
-    async def _until_all_landed(self) -> None:
-        """Wait until nothing is in flight; interrupted meanwhile, say so if running tasks keep the run waiting."""
-        try:
-            while self._in_flight:  # (it may touch 0 for a moment, between a task and its successors)
-                self._landed = anyio.Event()
-                await self._landed.wait()
-        except BaseException:  # the group waits for running tasks next, which may take long
-            # tasks waiting for an answer stop at once (they are asked again on resume); others may not
-            self.request_stop(RunStatus.PAUSED, "interrupted before it finished")
-            with anyio.CancelScope(shield=True):
-                await self._say_when_waiting_for_running_tasks()
-            raise
+    def task_input(self, key: str, default: Any) -> Any:
+        """A channel value (or an earlier task's result) a task takes as an input."""
+        return self._results.value(key, default)
 
-    async def _say_when_waiting_for_running_tasks(self) -> None:
-        """If running tasks have not stopped a short while after an interruption, say on disk and on stderr
-        that the run waits for them (a sync task cannot be stopped from outside)."""
-        self._nothing_running = anyio.Event()
-        with anyio.move_on_after(INTERRUPT_GRACE):
-            await self._nothing_running.wait()
-        if not self._running:
-            return
-        names = ", ".join(repr(task_id) for task_id in self._running)
+    def task_changed(self, task_id: str, state: TaskState) -> None:
+        """Tell every presenter that a task started or ended."""
+        for presenter in self.presenters:
+            presenter.task_changed(self.view, task_id, state)
+
+    async def waits_for_running(self, task_ids: Sequence[str]) -> None:
+        """An interrupted run still waits for running tasks: say so on disk and on stderr."""
+        names = ", ".join(repr(task_id) for task_id in task_ids)
         self.state.reason = f"interrupted; waiting for {names} to finish"
         await self.write_checkpoint()  # status still running, with this live process as its owner
         print(
@@ -401,22 +254,6 @@ class Engine:
             "paused (if this process is killed meanwhile, the run can still be resumed)",
             file=sys.stderr,
         )
-
-    def _may_run_inline(self, asks_context: bool) -> bool:
-        """Whether a sync task may run on the loop's thread, saving two thread switches.
-
-        Only when it is the only task in flight (nothing else could run meanwhile anyway), cannot
-        ask for feedback (no context: asking blocks, and answers arrive through the loop), and the
-        loop is not a Jupyter kernel's own (which must stay free for other cells and widgets).
-        """
-        return self._inline_allowed and not asks_context and self._in_flight == 1
-
-    async def _yield_now_and_then(self) -> None:
-        """Let the loop serve other work (checkpoint writes, cancels) every few ms of inline tasks."""
-        now = time.monotonic()
-        if now - self._last_yield > 0.005:
-            self._last_yield = now
-            await anyio.lowlevel.checkpoint()
 
     def _fail(self, task_id: str, error: Exception) -> None:
         message = scrub_secrets(str(error))
@@ -473,10 +310,6 @@ class Engine:
             error=state.error,
             exception=self._exception,
         )
-
-    def _tell_task(self, task_id: str, state: TaskState) -> None:
-        for presenter in self.presenters:
-            presenter.task_changed(self.view, task_id, state)
 
     def cancel_threadsafe(self, reason: str) -> None:
         """:meth:`cancel` from any thread (e.g. a Cancel button)."""

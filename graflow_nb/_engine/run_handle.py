@@ -7,26 +7,27 @@ notebook front end's handle (a subclass) runs it on the kernel's event loop, dra
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 import anyio.to_thread
+from typing_extensions import Unpack
 
 from .._model.errors import RunNotFinishedError
 from .._model.feedback import FeedbackRequest
 from .._model.outcome import RunOutcome
-from .._model.status import Resume, RunStatus
+from .._model.status import RunStatus
 from .engine import Engine
 from .state import RunEndedError
 
 if TYPE_CHECKING:
     from .._io.store import CheckpointStore
-    from .presenting import FeedbackPresenter, RunView
+    from .presenting import RunView
+    from .run_options import RunOptions
 
 
 class Runnable(Protocol):
@@ -39,38 +40,8 @@ class Runnable(Protocol):
 
     last_run: RunHandle | None
 
-    def prepared(
-        self,
-        *,
-        channel: Mapping[str, Any] | None = None,
-        start_node: str | None = None,
-        resume: Resume = False,
-        run_id: str | None = None,
-        presenters: Sequence[FeedbackPresenter] | None = None,
-        console: bool | None = None,
-        answers: str | os.PathLike[str] | None = None,
-    ) -> Engine: ...
-    def prepare(
-        self,
-        *,
-        channel: Mapping[str, Any] | None = None,
-        start_node: str | None = None,
-        resume: Resume = False,
-        run_id: str | None = None,
-        presenters: Sequence[FeedbackPresenter] = (),
-        answers: str | os.PathLike[str] | None = None,
-    ) -> Engine: ...
-    async def run_async(
-        self,
-        *,
-        channel: Mapping[str, Any] | None = None,
-        start_node: str | None = None,
-        resume: Resume = False,
-        run_id: str | None = None,
-        presenters: Sequence[FeedbackPresenter] | None = None,
-        console: bool | None = None,
-        answers: str | os.PathLike[str] | None = None,
-    ) -> RunOutcome: ...
+    def _prepare_engine(self, **options: Unpack[RunOptions]) -> Engine: ...
+    async def run_async(self, **options: Unpack[RunOptions]) -> RunOutcome: ...
 
 
 class PendingRequest(Protocol):
@@ -122,14 +93,14 @@ class RunHandle:
         self._when_ended: Callable[[], None] | None = None
 
     @classmethod
-    def start(cls, wf: Runnable, **options: Any) -> RunHandle:
+    def start(cls, wf: Runnable, **options: Unpack[RunOptions]) -> RunHandle:
         """Prepare a run and start it in a background thread.
 
         The run is prepared here, so a missing input or a misspelled option raises now, and the
         handle knows its run id at once.
         """
         handle = cls(wf)
-        handle._start_thread(wf.prepared(**options))
+        handle._start_thread(wf._prepare_engine(**options))
         wf.last_run = handle
         return handle
 
@@ -174,7 +145,7 @@ class RunHandle:
         run_id = self._paused_run_id()
         if run_id is None:
             return
-        engine = self.workflow.prepare(run_id=run_id, presenters=[])
+        engine = self.workflow._prepare_engine(run_id=run_id, presenters=[])
         engine.cancel(reason)
         self._start_thread(engine)
 

@@ -5,9 +5,10 @@ the panel, and "Run All" runs the cells below only once the run has finished or 
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING
 
 import anyio
+from typing_extensions import Unpack
 
 from ..._engine.run_handle import Runnable
 from ..._model.errors import LoopRunsWouldFreezeError
@@ -16,18 +17,23 @@ from ..._model.status import RunStatus
 from ..._util.environment import running_kernel
 from .run_handle import NotebookRunHandle, kernel_loop, panel_for, runs_on_the_loop
 
+if TYPE_CHECKING:
+    from ..._engine.run_options import RunOptions
 
-def run_in_cell(wf: Runnable, **options: Any) -> RunOutcome:
+
+def run_in_cell(wf: Runnable, **options: Unpack[RunOptions]) -> RunOutcome:
     """``wf.run()`` inside a kernel: draw the panel and keep it answerable while the cell blocks."""
     kernel = running_kernel()
     if threading.current_thread() is not threading.main_thread():
         from ..._util.blocking import run_blocking
 
-        return run_blocking(lambda: wf.run_async(**{**options, "presenters": []}))
+        options["presenters"] = []  # a cell's worker thread: nobody draws a panel there
+        return run_blocking(lambda: wf.run_async(**options))
     going = [run.run_id or run.workflow.name for run in list(runs_on_the_loop) if not run.done()]
     if going:  # the pump serves widgets, not the kernel's event loop, where those runs go on
         raise LoopRunsWouldFreezeError(going)
-    engine = wf.prepared(**{**options, "presenters": list(options.get("presenters") or [])})  # may raise: first
+    options["presenters"] = list(options.get("presenters") or [])  # the panel joins them below
+    engine = wf._prepare_engine(**options)  # may raise: first
     from .kernel import MainThreadCalls, ShellPump
 
     calls = MainThreadCalls(kernel_loop())

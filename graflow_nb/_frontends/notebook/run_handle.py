@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.to_thread
+from typing_extensions import Unpack
 
 from ..._engine.engine import Engine
 from ..._engine.run_handle import PendingRequest, RunHandle, Runnable
@@ -27,6 +28,7 @@ from ..._model.outcome import RunOutcome
 from ..._util.environment import in_voila, running_kernel
 
 if TYPE_CHECKING:  # the notebook parts (ipywidgets, ipykernel, zmq) load only inside a kernel that has them
+    from ..._engine.run_options import RunOptions
     from .controls import RequestControl, Submit
     from .kernel import MainThreadCalls
     from .panel import RunPanel
@@ -65,7 +67,7 @@ class NotebookRunHandle(RunHandle):
         self._steps: set[asyncio.Task[None]] = set()  # a paused panel's answers and resumes under way
 
     @classmethod
-    def start(cls, wf: Runnable, **options: Any) -> NotebookRunHandle:
+    def start(cls, wf: Runnable, **options: Unpack[RunOptions]) -> NotebookRunHandle:
         """Prepare a run and start it on the kernel's loop, drawing its panel.
 
         The run is prepared here, so a missing input or a misspelled option raises now, and the
@@ -74,7 +76,8 @@ class NotebookRunHandle(RunHandle):
         from .kernel import MainThreadCalls
 
         calls = MainThreadCalls(kernel_loop())
-        engine = wf.prepared(**{**options, "presenters": list(options.get("presenters") or [])})
+        options["presenters"] = list(options.get("presenters") or [])  # the panel joins them
+        engine = wf._prepare_engine(**options)
         handle = cls(wf, panel_for(engine, calls))
         wf.last_run = handle
         handle._launch(engine)
@@ -173,7 +176,7 @@ class NotebookRunHandle(RunHandle):
                 [presenter for presenter in self._engine.presenters if presenter is not panel] if self._engine else []
             )
             engine = await asyncio.to_thread(
-                partial(self.workflow.prepare, run_id=run_id, answers="", presenters=[*kept, panel])
+                partial(self.workflow._prepare_engine, run_id=run_id, answers="", presenters=[*kept, panel])
             )
         except GraflowNbError as error:  # resumed elsewhere meanwhile: the answer is filed, that run takes it
             if cancel_reason is not None:

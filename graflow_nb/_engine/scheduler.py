@@ -1,0 +1,257 @@
+"""Scheduling one run's task graph: which task starts when, and on which thread.
+
+A task starts once every task before it has completed. Along a chain, one coroutine runs task after
+task; where the graph fans out, each further successor gets a coroutine of its own. Sync tasks run in
+worker threads (a task waiting for a person holds one), sync tasks that cannot ask share a pool, and a
+quick sync task alone in flight runs on the loop's own thread. How a task's end is recorded belongs to
+the run (:meth:`SchedulerHost.settle`); the scheduler only learns whether it completed.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any, Protocol
+
+import anyio
+import anyio.lowlevel
+import anyio.to_thread
+
+from .._model.status import RunStatus
+from .._util.worker_pool import PooledCalls, run_in_shared_pool, running_asyncio_loop
+from .context import TaskStopped
+from .inline import InlineRunner
+from .task_calls import as_async_task, as_task
+
+if TYPE_CHECKING:
+    from .._definition.graph import TaskGraph
+    from .context import TaskExecutionContext
+    from .presenting import TaskState
+
+#: Seconds an interrupted run gives its running tasks to stop before saying that it waits for them.
+INTERRUPT_GRACE = 0.5
+
+
+class SchedulerHost(Protocol):
+    """What the scheduler needs of the run whose tasks it starts (the engine)."""
+
+    @property
+    def stopping(self) -> bool:
+        """Whether the run has been asked to stop: no task starts any more."""
+
+    def task_context(self, task_id: str) -> TaskExecutionContext:
+        """A new context for a task about to run."""
+
+    def task_input(self, key: str, default: Any) -> Any:
+        """A channel value (or an earlier task's result) a task takes as an input."""
+
+    def task_changed(self, task_id: str, state: TaskState) -> None:
+        """A task started (or, through settle, ended): presenters are told."""
+
+    def settle(
+        self, task_id: str, context: TaskExecutionContext | None, result: Any = None, error: BaseException | None = None
+    ) -> bool:
+        """Record how a task ended; return whether it completed (its successors may start)."""
+
+    def request_stop(self, status: RunStatus, reason: str | None) -> None:
+        """Start no more tasks; the run ends with ``status``."""
+
+    async def waits_for_running(self, task_ids: Sequence[str]) -> None:
+        """An interrupted run still waits for these running tasks: say so, on disk and to the person."""
+
+
+class Scheduler:
+    """Starts the tasks of one run as they become ready, until none is in flight."""
+
+    def __init__(
+        self,
+        graph: TaskGraph,
+        completed: dict[str, None],
+        host: SchedulerHost,
+        inline: InlineRunner,
+    ) -> None:
+        self._graph = graph
+        self._completed = completed
+        self._host = host
+        self._inline = inline
+        # Tasks with a context may wait hours for a person, each holding a thread; the others only
+        # compute or do I/O, and share a pool sized like concurrent.futures' default.
+        self._asking_limiter = anyio.CapacityLimiter(max(40, len(graph.tasks)))
+        self._in_flight = 0  # chains and pooled tasks started and not yet landed
+        self._running: dict[str, None] = {}  # tasks executing now, in start order
+        self._nothing_running: anyio.Event | None = None
+        self._landed = anyio.Event()
+        self._waiting_on: dict[str, int] = {}
+        self._inline_allowed = True
+        self._last_yield = 0.0
+
+    async def run(self, *, inline_allowed: bool) -> None:
+        """Run every task not yet completed, each once all before it have; return when none is in flight."""
+        self._inline_allowed = inline_allowed
+        graph, completed = self._graph, self._completed
+        self._waiting_on = {
+            task_id: sum(1 for before in graph.predecessors[task_id] if before not in completed)
+            for task_id in graph.tasks
+        }
+        loop = running_asyncio_loop()
+        pooled = PooledCalls(loop) if loop is not None else None
+        collecting = False
+        async with anyio.create_task_group() as group:
+
+            async def run_from(task_id: str | None) -> None:
+                """Run a task, then go on along its chain; parallel successors start their own."""
+                try:
+                    while task_id is not None and await self._run_task(task_id):
+                        ready = self._ready_after(task_id)
+                        task_id = ready.pop(0) if len(ready) == 1 else None
+                        for other in ready:
+                            start(other)
+                finally:
+                    self._land()
+
+            async def collect_pooled(pooled: PooledCalls) -> None:
+                """Settle pooled tasks as they finish and start what they make ready."""
+                nonlocal collecting
+                try:
+                    await self._settle_pooled_until_idle(pooled, start)
+                except BaseException:  # the run is interrupted: keep what still finishes, start nothing
+                    with anyio.CancelScope(shield=True):  # never abandon a running task
+                        await self._settle_pooled_until_idle(pooled, None)
+                    raise
+                finally:
+                    collecting = False
+
+            def start(task_id: str) -> None:
+                nonlocal collecting
+                self._in_flight += 1
+                if pooled is None or not self._runs_in_pool(task_id):
+                    group.start_soon(run_from, task_id)
+                    return
+                if self._host.stopping:
+                    self._land()
+                    return
+                pooled.submit(task_id, self._prepare_call(task_id)[1])
+                if not collecting:
+                    collecting = True
+                    group.start_soon(collect_pooled, pooled)
+
+            for task_id, count in self._waiting_on.items():
+                if count == 0 and task_id not in completed:
+                    start(task_id)
+            await self._until_all_landed()
+
+    def _ready_after(self, task_id: str) -> list[str]:
+        """The successors of a task just completed that now have all they wait for."""
+        ready = []
+        for after in self._graph.successors[task_id]:
+            self._waiting_on[after] -= 1
+            if self._waiting_on[after] == 0 and after not in self._completed and not self._host.stopping:
+                ready.append(after)
+        return ready
+
+    def _runs_in_pool(self, task_id: str) -> bool:
+        """Whether a task, started beside others, goes to the shared pool: sync, and unable to ask."""
+        wrapper = self._graph.tasks[task_id]
+        return not (wrapper.is_async or wrapper.inject_context or self._may_run_inline(False))
+
+    def _prepare_call(self, task_id: str) -> tuple[TaskExecutionContext, Callable[[], Any]]:
+        """The task's context and the call that runs it with its inputs; presenters hear it is running."""
+        wrapper = self._graph.tasks[task_id]
+        context = self._host.task_context(task_id)
+        arguments = self._graph.inputs_for(task_id, self._host.task_input)
+        leading = (context,) if wrapper.inject_context else ()
+        self._running[task_id] = None
+        self._host.task_changed(task_id, "running")
+        run_as = as_async_task if wrapper.is_async else as_task
+        return context, functools.partial(run_as, task_id, wrapper.func, *leading, **arguments)
+
+    async def _run_task(self, task_id: str) -> bool:
+        """Run one task; return whether it completed."""
+        if self._host.stopping:
+            return False
+        wrapper = self._graph.tasks[task_id]
+        context, call = self._prepare_call(task_id)
+        try:
+            if wrapper.is_async:
+                result = await call()
+            elif self._may_run_inline(wrapper.inject_context):
+                result = self._inline.run(call)
+                await self._yield_now_and_then()
+            elif wrapper.inject_context:
+                result = await anyio.to_thread.run_sync(call, limiter=self._asking_limiter)
+            else:
+                result = await run_in_shared_pool(call)
+        except (TaskStopped, Exception) as error:  # noqa: BLE001 - any task error fails the run, recorded
+            return self._host.settle(task_id, context, error=error)
+        finally:
+            self._task_ended(task_id)
+        return self._host.settle(task_id, context, result)
+
+    async def _settle_pooled_until_idle(self, pooled: PooledCalls, start: Callable[[str], None] | None) -> None:
+        """Settle pooled tasks as they finish until none runs; with ``start``, start what each makes ready."""
+        while pooled.running:
+            for task_id, future in await pooled.next_finished():
+                self._land()
+                if self._settle_pooled(task_id, future) and start is not None:
+                    for after in self._ready_after(task_id):
+                        start(after)
+
+    def _settle_pooled(self, task_id: str, future: Future[Any]) -> bool:
+        """Settle a task that ran in the pool; return whether it completed."""
+        self._task_ended(task_id)
+        try:
+            result = future.result()
+        except Exception as error:  # noqa: BLE001 - any task error fails the run, recorded
+            return self._host.settle(task_id, None, error=error)
+        return self._host.settle(task_id, None, result)
+
+    def _task_ended(self, task_id: str) -> None:
+        self._running.pop(task_id, None)
+        if not self._running and self._nothing_running is not None:
+            self._nothing_running.set()
+
+    def _land(self) -> None:
+        """A task, or a chain of them, in flight has ended."""
+        self._in_flight -= 1
+        if self._in_flight == 0:
+            self._landed.set()
+
+    async def _until_all_landed(self) -> None:
+        """Wait until nothing is in flight; interrupted meanwhile, say so if running tasks keep the run waiting."""
+        try:
+            while self._in_flight:  # (it may touch 0 for a moment, between a task and its successors)
+                self._landed = anyio.Event()
+                await self._landed.wait()
+        except BaseException:  # the group waits for running tasks next, which may take long
+            # tasks waiting for an answer stop at once (they are asked again on resume); others may not
+            self._host.request_stop(RunStatus.PAUSED, "interrupted before it finished")
+            with anyio.CancelScope(shield=True):
+                await self._say_when_waiting_for_running_tasks()
+            raise
+
+    async def _say_when_waiting_for_running_tasks(self) -> None:
+        """If running tasks have not stopped a short while after an interruption, have the run say that
+        it waits for them (a sync task cannot be stopped from outside)."""
+        self._nothing_running = anyio.Event()
+        with anyio.move_on_after(INTERRUPT_GRACE):
+            await self._nothing_running.wait()
+        if self._running:
+            await self._host.waits_for_running(list(self._running))
+
+    def _may_run_inline(self, asks_context: bool) -> bool:
+        """Whether a sync task may run on the loop's thread, saving two thread switches.
+
+        Only when it is the only task in flight (nothing else could run meanwhile anyway), cannot
+        ask for feedback (no context: asking blocks, and answers arrive through the loop), and the
+        loop is not a Jupyter kernel's own (which must stay free for other cells and widgets).
+        """
+        return self._inline_allowed and not asks_context and self._in_flight == 1
+
+    async def _yield_now_and_then(self) -> None:
+        """Let the loop serve other work (checkpoint writes, cancels) every few ms of inline tasks."""
+        now = time.monotonic()
+        if now - self._last_yield > 0.005:
+            self._last_yield = now
+            await anyio.lowlevel.checkpoint()
