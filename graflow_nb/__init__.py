@@ -31,6 +31,7 @@ from ._model.errors import (
     DeadlineNotExtendedError,
     FeedbackClosedError,
     FeedbackNotFoundError,
+    FeedbackTimeoutError,
     GraflowNbError,
     InvalidAnswerError,
     InvalidFeedbackRequestError,
@@ -50,6 +51,7 @@ from ._model.errors import (
 
 if TYPE_CHECKING:
     from ._engine.answering import close_feedback, pending_requests, provide_feedback
+    from ._engine.execution_context import ExecutionContext, FeedbackManager
     from ._engine.extending import extend_deadline
     from ._engine.presenting import FeedbackPresenter, RunView, TaskState
     from ._engine.run_handle import PendingRequest, RunHandle
@@ -62,6 +64,7 @@ if TYPE_CHECKING:
     from ._model.feedback import (
         AnswerSource,
         ApprovalResponse,
+        CustomResponse,
         FeedbackAlreadySettledError,
         FeedbackRequest,
         FeedbackResponse,
@@ -72,7 +75,15 @@ if TYPE_CHECKING:
         SelectionResponse,
         TextResponse,
     )
-    from ._model.outcome import RunNotCompletedError, RunOutcome, WorkflowCancelled, WorkflowFailed, WorkflowPaused
+    from ._model.feedback_handler import FeedbackHandler
+    from ._model.outcome import (
+        GraflowWorkflowCanceledError,
+        RunNotCompletedError,
+        RunOutcome,
+        WorkflowCancelled,
+        WorkflowFailed,
+        WorkflowPaused,
+    )
     from ._model.status import RunStatus
 
 #: Names loaded on first use, by module.
@@ -81,6 +92,7 @@ _LAZY = {
     "._engine.answering": ("close_feedback", "pending_requests", "provide_feedback"),
     "._model.checkpoint": ("CheckpointDocument", "RequestRecord", "TaskError"),
     "._model.status": ("RunStatus",),
+    "._engine.execution_context": ("ExecutionContext", "FeedbackManager"),
     "._engine.extending": ("extend_deadline",),
     "._engine.presenting": ("FeedbackPresenter", "RunView", "TaskState"),
     "._engine.run_handle": ("PendingRequest", "RunHandle"),
@@ -89,6 +101,7 @@ _LAZY = {
     "._model.feedback": (
         "AnswerSource",
         "ApprovalResponse",
+        "CustomResponse",
         "FormResponse",
         "MultiSelectionResponse",
         "NumberResponse",
@@ -100,7 +113,15 @@ _LAZY = {
         "FeedbackType",
     ),
     "._io.notebook_path": ("set_notebook_path",),
-    "._model.outcome": ("RunNotCompletedError", "RunOutcome", "WorkflowCancelled", "WorkflowFailed", "WorkflowPaused"),
+    "._model.feedback_handler": ("FeedbackHandler",),
+    "._model.outcome": (
+        "GraflowWorkflowCanceledError",
+        "RunNotCompletedError",
+        "RunOutcome",
+        "WorkflowCancelled",
+        "WorkflowFailed",
+        "WorkflowPaused",
+    ),
     "._io.store": ("CheckpointStore",),
 }
 _MODULE_OF = {name: module for module, names in _LAZY.items() for name in names}
@@ -138,20 +159,26 @@ __all__ = [
     "CheckpointStore",
     "CheckpointVersionError",
     "CorruptCheckpointError",
+    "CustomResponse",
     "CycleError",
     "DeadlineNotExtendedError",
     "DecisionTable",
     "DeliveryPolicy",
+    "ExecutionContext",
     "FeedbackAlreadySettledError",
     "FeedbackClosedError",
+    "FeedbackHandler",
+    "FeedbackManager",
     "FeedbackNotFoundError",
     "FeedbackPresenter",
     "FeedbackRequest",
     "FeedbackResponse",
+    "FeedbackTimeoutError",
     "FeedbackType",
     "Flow",
     "FormResponse",
     "GraflowNbError",
+    "GraflowWorkflowCanceledError",
     "InvalidAnswerError",
     "InvalidFeedbackRequestError",
     "LoopRunsWouldFreezeError",

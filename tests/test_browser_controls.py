@@ -1,9 +1,9 @@
 """Every control type, changed as a person changes it, in Chromium: what is recorded is what was shown.
 
-One notebook asks eight questions at once (approval with a reason, text, toggle buttons, dropdown,
-checkboxes, slider, range slider, form). The test types key by key, drags and uses the keyboard,
-changes its mind, reads what the screen shows, then submits; the task's value, the decision log and
-the answered control must all say what the screen showed. Run in each way a notebook runs a workflow
+One notebook asks eleven questions at once (approval with a reason, text, toggle buttons, dropdown,
+checkboxes, slider, range slider, form, multi-select list, number box, custom JSON). The test types key
+by key, drags and uses the keyboard, changes its mind, reads what the screen shows, then submits; the
+task's value, the decision log and the answered control must all say what the screen showed. Run in each way a notebook runs a workflow
 (a blocking ``wf.execute()`` cell, ``run = wf.start()`` then ``await run``, ``wf.start()`` with no cell
 running), on ipykernel 7 and 6, in JupyterLab 4 and Notebook 7.
 """
@@ -56,6 +56,7 @@ ASKS = {
     "form": dict(feedback_type="form", model=Training),
     "many-picks": dict(feedback_type="multi_selection", options=[f"feature_{n}" for n in range(8)]),
     "float-box": dict(feedback_type="number", default=0.5),
+    "json-edit": dict(feedback_type="custom", default={"threshold": 0.5}),
 }
 FIELDS = {"approved", "reason", "text", "selected", "value", "data"}
 recorded = {}
@@ -206,6 +207,16 @@ def act_and_read(page: Any) -> dict[str, Any]:
     number.press("Enter")
     shown["float-box"] = {"value": float(number.input_value())}
 
+    box = request_box(page, "json-edit")
+    editor = box.locator("textarea")
+    editor.click()
+    editor.press("Control+A")
+    editor.press_sequentially('{"threshold": 0.7, "labels": ["cat"', delay=20)
+    box.get_by_role("button", name="Submit").click()
+    box.get_by_text("not valid JSON").wait_for()  # refused, said under the editor; the request stays open
+    editor.press_sequentially(', "dog"]}', delay=20)
+    shown["json-edit"] = {"data": json.loads(editor.input_value())}
+
     box = request_box(page, "approve-reason")
     reason = box.locator("input[type=text]")
     type_keys(reason, "not yet, rerun")
@@ -226,6 +237,7 @@ SUBMITTED = (
     "form",
     "many-picks",
     "float-box",
+    "json-edit",
 )
 
 
@@ -278,7 +290,7 @@ def test_every_control_records_what_the_screen_shows(server: JupyterServer, mode
             wait_for_kernel(page)
             run_all(page)
             request_box(page, "approve-reason").wait_for(timeout=90_000)
-            page.locator(".graflow-nb-request").nth(9).wait_for()
+            page.locator(".graflow-nb-request").nth(len(SUBMITTED)).wait_for()  # every box is drawn
             shown = act_and_read(page)
             screenshot(page, f"{artifact}-before-submit")
             submit_all(page)

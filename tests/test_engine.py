@@ -543,18 +543,27 @@ class TestATaskThatSwallowsTheStop:
             @task(inject_context=True)
             def ask(ctx: TaskExecutionContext) -> str:
                 try:
-                    return ctx.request_feedback(feedback_type="text", prompt="Name?", timeout=0.05).text or ""
+                    return ctx.request_feedback(feedback_type="text", prompt="Name?").text or ""
                 except BaseException:  # noqa: BLE001 - the mistake under test
                     return "fallback"
+
+            @task(inject_context=True)
+            def gate(ctx: TaskExecutionContext) -> bool:  # its timeout, uncaught, pauses the run
+                return ctx.request_feedback(feedback_type="approval", prompt="Go?", timeout=0.05).approved
+
+            wf.add(ask, gate)
 
         with pytest.warns(SwallowedStopWarning, match="task 'ask' caught graflow_nb's stop") as caught:
             outcome = wf.run()
         assert caught[0].filename == __file__
         assert outcome.status is RunStatus.PAUSED
-        assert outcome.pending_feedback_ids, "the request stays open"
+        assert len(outcome.pending_feedback_ids) == 2, "both requests stay open"
         assert "ask.__result__" not in outcome_channel(outcome)
-        provide_feedback(outcome.pending_feedback_ids[0], text="ada")
-        assert wf.resume() == "ada"
+        requests = json.loads(outcome.checkpoint_path.read_text())["requests"]
+        by_task = {r["request"]["task_id"]: r["request"]["feedback_id"] for r in requests}
+        provide_feedback(by_task["ask"], text="ada")
+        provide_feedback(by_task["gate"], approved=True)
+        assert wf.resume() == {"ask": "ada", "gate": True}
 
 
 def outcome_channel(outcome: RunOutcome) -> dict:

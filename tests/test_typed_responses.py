@@ -35,6 +35,8 @@ def asks(ctx: TaskExecutionContext, kind: str) -> None:
     reveal_type(ctx.request_feedback("form", "?", model=Params).data)
     reveal_type(ctx.request_feedback("form", "?").data)
     reveal_type(ctx.request_feedback(kind, "?").approved)
+    reveal_type(ctx.request_feedback("custom", "?", channel_key="settings").data)
+    reveal_type(ctx.request_approval("?"))
 
 async def asks_async(ctx: TaskExecutionContext) -> None:
     reveal_type((await ctx.request_feedback_async("selection", "?", options=["a"])).selected)
@@ -54,6 +56,8 @@ def test_a_type_checker_sees_the_answer_field_of_each_feedback_type(tmp_path: Pa
         "asks.Params",
         "dict[str, Any]",
         "bool | None",  # a type known only at run time: the flat response
+        "dict[str, Any]",
+        "bool",
         "str",
     ], out + err
 

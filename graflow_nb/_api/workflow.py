@@ -272,22 +272,31 @@ class Workflow:
         resume: Resume | None = None,
         run_id: str | None = None,
         answers: str | os.PathLike[str] | None = None,
+        initial_channel: Mapping[str, Any] | None = None,
+        ret_context: bool = False,
     ) -> Any:
         """Run the workflow to its end and return its result (Graflow's call).
 
         The result is the last task's return value (a dict by task id when several tasks end the
-        graph). A run that ends paused, cancelled or failed raises WorkflowPaused,
+        graph); with ``ret_context=True``, ``(result, context)``, whose ``context.get_result(task_id)``
+        reads any task's. A run that ends paused, cancelled or failed raises WorkflowPaused,
         WorkflowCancelled or WorkflowFailed, whose ``outcome`` says why and what is pending.
 
         ``execute()`` continues the newest unfinished run of the workflow, saying which (so re-running
         a notebook's cells after a kernel restart, or a script after a pause, picks up where it
-        stopped); ``resume=False`` starts afresh, and ``run_id`` continues that run.
+        stopped); ``resume=False`` starts afresh, and ``run_id`` continues that run. ``initial_channel``
+        is Graflow's name for ``channel``.
         """
+        if initial_channel is not None:
+            if channel is not None:
+                raise TypeError("give the channel's first values as channel= or initial_channel=, not both")
+            channel = initial_channel
         options = RunOptions(channel=channel, start_node=start_node, run_id=run_id, console=console, answers=answers)
         outcome = self._run_here(options, resume, "auto", "execute_async")
         if outcome.status.value == "running":  # Voilà: the run goes on in the page, which shows its result
-            return None
-        return outcome.raise_for_status()
+            return (None, outcome.context) if ret_context else None
+        result = outcome.raise_for_status()
+        return (result, outcome.context) if ret_context else result
 
     def resume(self, run_id: str | None = None, *, console: bool | None = None) -> Any:
         """Continue the newest unfinished run (or ``run_id``); returns or raises as :meth:`execute`."""
@@ -314,11 +323,18 @@ class Workflow:
         return sorted(found, key=lambda d: d.created_at)
 
 
-def workflow(name: str, *, checkpoint_dir: str | os.PathLike[str] | None = None) -> Workflow:
+def workflow(name: str, *, checkpoint_dir: str | os.PathLike[str] | None = None, tracer: None = None) -> Workflow:
     """A workflow to define with ``with workflow("name") as wf:`` (Graflow's call).
 
     Checkpoints go to ``checkpoint_dir``, else ``$GRAFLOW_NB_CHECKPOINT_DIR``, else ``./.graflow_nb``.
+    ``tracer`` is accepted as Graflow's ``tracer=None``; graflow_nb has no tracers (its decision log
+    records every request and answer).
     """
+    if tracer is not None:
+        raise TypeError(
+            f"graflow_nb has no tracers (got {type(tracer).__name__}); pass tracer=None or leave it out. "
+            "Every request and answer is in the decision log: graflow_nb.decision_log()"
+        )
     return Workflow(name, checkpoint_dir=checkpoint_dir)
 
 

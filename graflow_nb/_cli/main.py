@@ -55,7 +55,9 @@ def _parser() -> argparse.ArgumentParser:
     kind.add_argument(
         "--value", type=float, action="append", help="answer a number request (twice for a range: low, high)"
     )
-    kind.add_argument("--json", dest="form", metavar="OBJECT", help="answer a form request with a JSON object")
+    kind.add_argument(
+        "--json", dest="form", metavar="OBJECT", help="answer a form or custom request with a JSON object"
+    )
     answer.add_argument("--reason", help="why (with --approve or --reject)")
     answer.add_argument("--by", dest="responded_by", help="who answers (default: your user name)")
     close = commands.add_parser(
@@ -286,6 +288,7 @@ _FLAGS_OF = {
     "multi_selection": "--select OPTION, once per option",
     "number": "--value N (twice for a range: --value LOW --value HIGH)",
     "form": "--json '{\"field\": value, ...}'",
+    "custom": "--json '{\"key\": value, ...}'",
 }
 
 
@@ -302,7 +305,7 @@ def _flags_that_do_not_fit(kind: str, args: argparse.Namespace) -> str | None:
         if args.value is not None
         else "form"
     )
-    fits = given == kind or (given == "selection" and kind == "multi_selection")
+    fits = given == kind or (given, kind) in {("selection", "multi_selection"), ("form", "custom")}
     if not fits:
         return f"answer it with {_FLAGS_OF[kind]}"
     if kind == "selection" and len(args.select) > 1:

@@ -192,6 +192,10 @@ class TaskGraph:
         """Every edge as ``(before, after)``."""
         return [(a, b) for a, afters in self.successors.items() for b in afters]
 
+    def get_start_nodes(self) -> list[str]:
+        """Tasks nothing runs before: where a run starts (Graflow's call)."""
+        return [task_id for task_id, befores in self.predecessors.items() if not befores]
+
     @property
     def sinks(self) -> list[str]:
         """Tasks nothing runs after."""

@@ -21,7 +21,7 @@ from .._io.decision_log import RefusalLog
 from .._io.store import CheckpointStore
 from .._model.answer_checks import make_response
 from .._model.checkpoint import RequestRecord
-from .._model.errors import FeedbackNotFoundError, InvalidAnswerError
+from .._model.errors import FeedbackNotFoundError, FeedbackTimeoutError, InvalidAnswerError
 from .._model.feedback import (
     MAIN_ANSWER_FIELD,
     AnswerSource,
@@ -132,6 +132,7 @@ class FeedbackBroker:
                     self.deadlines.record(feedback_id, waiting.deadline)
                 for presenter in self._engine.presenters:
                     presenter.show(self._engine.view, record.request)
+                self.events.tell_handler(live.handler, "on_request_created", record.request)
                 await self._engine.save_changes()  # so that other processes (the CLI) can answer it
                 if waiting.response is None and feedback_id not in self._filing:  # nobody answered yet
                     self.events.waiting(record.request, live.notification, waiting.deadline)
@@ -151,26 +152,48 @@ class FeedbackBroker:
                 if timed_out:
                     unseen_why = "nobody could answer it where the notebook ran" if unseen else None
                     self.events.timed_out(record.request, live.notification, unseen_why)
+                    self.events.tell_handler(live.handler, "on_request_timeout", record.request)
                     if request.on_timeout == "default":
                         await self._answer_with_default(record.request)  # accepted: sets waiting.response
         finally:
             del self._waiting[feedback_id]
             if waiting.deadline is not None:  # no task waits for it any more: no deadline runs
                 self.deadlines.record(feedback_id, None)
+        return self._handed_to_task(record.request, waiting, unseen)
+
+    def _handed_to_task(self, request: FeedbackRequest, waiting: Waiting, unseen: bool) -> FeedbackResponse | None:
+        """What the asking task gets once its wait is over: the answer, an error, or None (it stops)."""
         if waiting.failure is not None:
             raise waiting.failure
         if waiting.response is not None:
             return given_to_task(waiting.response)
-        if not waiting.interrupted:
+        if waiting.interrupted:
+            return None
+        feedback_id = request.feedback_id
+        if unseen:
             why = (
-                f"nobody could answer {feedback_id} where this notebook ran (no one at its controls): answer it "
-                "from a terminal, then run the notebook again to continue this run"
-                if unseen
-                else f"no answer to {feedback_id} within {request.timeout:g} s"
+                f"nobody could answer {feedback_id} where this notebook ran (no one at its controls): answer "
+                "it from a terminal, then run the notebook again to continue this run"
             )
-            status = {"cancel": RunStatus.CANCELLED, "fail": RunStatus.FAILED}.get(request.on_timeout, RunStatus.PAUSED)
-            self._engine.request_stop(status, why)
+            self._engine.request_stop(RunStatus.PAUSED, why)
+            return None
+        why = f"no answer to {feedback_id} within {request.timeout:g} s"
+        if request.on_timeout == "pause":  # the task may catch it and go on; uncaught, the run pauses
+            raise FeedbackTimeoutError(feedback_id, request.timeout or 0.0, why)
+        status = RunStatus.CANCELLED if request.on_timeout == "cancel" else RunStatus.FAILED
+        self._engine.request_stop(status, why)
         return None
+
+    def close_timed_out(self, feedback_id: str) -> None:
+        """A task caught its request's FeedbackTimeoutError and completed: the request is closed, unanswered."""
+        record = self._engine.state.records.get(feedback_id)
+        if record is None or record.state != "pending":  # answered meanwhile (the answer is kept), or closed
+            return
+        self._engine.state.records[feedback_id] = record.model_copy(update={"state": "closed"})
+        reason = "timed out; its task caught FeedbackTimeoutError and went on without an answer"
+        self.events.closed(record.request, reason)
+        self.tell_settled(record.request, None)
+        self._engine.mark_dirty()
 
     async def _answer_with_default(self, request: FeedbackRequest) -> None:
         """Answer a timed-out request with its default, filed and logged as any answer (by "timeout");
@@ -262,6 +285,8 @@ class FeedbackBroker:
             waiting.event.set()
         notification = waiting.live.notification if waiting else None
         self.events.answered(record.request, checked, notification, filed_here=filed_here)
+        if waiting is not None:
+            self.events.tell_handler(waiting.live.handler, "on_response_received", record.request, checked)
         self.tell_settled(record.request, checked)
         self._engine.mark_dirty()
         return True

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
+from .._model.errors import FeedbackTimeoutError
+
 if TYPE_CHECKING:
     from typing import TypeVar
 
@@ -12,7 +14,9 @@ if TYPE_CHECKING:
     from typing_extensions import TypeVarTuple, Unpack
 
     from .._model.feedback import FeedbackRequest, FeedbackResponse, FeedbackType, LiveParts
+    from .._model.feedback_handler import FeedbackHandler
     from .channel import Channel
+    from .execution_context import ExecutionContext
     from .request_signatures import RequestFeedback, RequestFeedbackAsync
 
     T = TypeVar("T")
@@ -31,7 +35,10 @@ class TaskHost(Protocol):
     def require_worker_thread(self, async_alternative: str) -> None: ...
     def call_from_worker(self, func: Callable[[Unpack[Ts]], Coroutine[Any, Any, T]], *args: Unpack[Ts]) -> T: ...
     def call_soon_on_loop(self, func: Callable[[Unpack[Ts]], object], *args: Unpack[Ts]) -> None: ...
+    @property
+    def execution_context(self) -> ExecutionContext: ...
     def cancel(self, reason: str) -> None: ...
+    def task_input(self, key: str, default: Any) -> Any: ...
     async def ask(self, request: FeedbackRequest, live: LiveParts) -> FeedbackResponse | None: ...
 
 
@@ -51,8 +58,11 @@ class TaskExecutionContext:
         self._calls = 0
         self.terminate_reason: str | None = None
         #: Set when this task was told to stop (TaskStopped raised into it); a task that still returns
-        #: normally caught the stop, and its result is not kept (see Engine._settle).
+        #: normally caught the stop, and its result is not kept (see Engine.settle).
         self.stop_raised = False
+        #: The requests whose FeedbackTimeoutError was raised into this task: closed as timed out if
+        #: the task completes anyway (it caught the error), left pending if the error stops it.
+        self.timed_out: list[str] = []
 
     @property
     def run_id(self) -> str:
@@ -60,13 +70,29 @@ class TaskExecutionContext:
         return self._engine.run_id
 
     @property
+    def session_id(self) -> str:
+        """Graflow's name for :attr:`run_id`."""
+        return self._engine.run_id
+
+    @property
     def workflow_name(self) -> str:
         """The name of the workflow."""
         return self._engine.workflow_name
 
+    @property
+    def execution_context(self) -> ExecutionContext:
+        """The run as Graflow's code reaches it: ``ctx.execution_context.feedback_manager`` answers requests."""
+        return self._engine.execution_context
+
     def get_channel(self) -> Channel:
         """The run's shared state, saved in every checkpoint."""
         return self._engine.channel
+
+    def get_result(self, task_id: str, default: Any = None) -> Any:
+        """What an earlier task of this run returned (``default`` if it has not completed)."""
+        from .._definition.graph import result_key
+
+        return self._engine.task_input(result_key(task_id), default)
 
     def _request_feedback(
         self,
@@ -86,37 +112,31 @@ class TaskExecutionContext:
         range: bool = False,  # noqa: A002 - reads as it should: a number range
         key: str | None = None,
         on_timeout: str = "pause",
+        handler: FeedbackHandler | None = None,
+        channel_key: str | None = None,
+        write_to_channel: bool | None = None,
     ) -> FeedbackResponse:
         """Ask a person and wait for the answer (see the README for each feedback type).
 
         ``preview`` (number, selection, form) is called with the value as a person moves the control,
         and what it returns (text, a matplotlib figure, a DataFrame) is shown under the control.
-        With ``timeout`` seconds and no answer by then, the run is checkpointed and pauses; on
-        resume this task runs again and this call returns the answer given meanwhile. Calls are
-        matched to recorded answers by their order within the task. ``on_timeout`` chooses otherwise:
-        ``"default"`` answers with ``default`` (recorded as given by "timeout"), ``"cancel"`` and
-        ``"fail"`` end the run so. Raises FeedbackClosedError if a person closes the request unanswered.
+        With ``timeout`` seconds and no answer by then, FeedbackTimeoutError is raised here: uncaught,
+        the run is checkpointed and pauses, and on resume this task runs again and this call returns
+        the answer given meanwhile; caught, the task goes on and the request is closed as timed out.
+        Calls are matched to recorded answers by their order within the task. ``on_timeout`` chooses
+        otherwise: ``"default"`` answers with ``default`` (recorded as given by "timeout"), ``"cancel"``
+        and ``"fail"`` end the run so. ``handler`` is told of the request's events; given a
+        ``channel_key``, the answer is also written to the channel there (unless ``write_to_channel``
+        is False). Raises FeedbackClosedError if a person closes the request unanswered.
         """
         self._engine.require_worker_thread("ctx.request_feedback_async")
-        request, live = self._build(
-            feedback_type,
-            prompt,
-            options,
-            metadata,
-            timeout,
-            notification_config,
-            default,
-            min,
-            max,
-            step,
-            model,
-            preview,
-            range,
-            key,
-            on_timeout,
-        )
-        response = self._engine.call_from_worker(self._engine.ask, request, live)
-        return self._received(response)
+        request, live = self._build(_asked(locals()))
+        try:
+            response = self._engine.call_from_worker(self._engine.ask, request, live)
+        except FeedbackTimeoutError as timed_out:
+            self.timed_out.append(timed_out.feedback_id)
+            raise
+        return self._received(request, response)
 
     async def _request_feedback_async(
         self,
@@ -136,26 +156,18 @@ class TaskExecutionContext:
         range: bool = False,  # noqa: A002 - reads as it should: a number range
         key: str | None = None,
         on_timeout: str = "pause",
+        handler: FeedbackHandler | None = None,
+        channel_key: str | None = None,
+        write_to_channel: bool | None = None,
     ) -> FeedbackResponse:
         """``request_feedback`` for ``async def`` tasks."""
-        request, live = self._build(
-            feedback_type,
-            prompt,
-            options,
-            metadata,
-            timeout,
-            notification_config,
-            default,
-            min,
-            max,
-            step,
-            model,
-            preview,
-            range,
-            key,
-            on_timeout,
-        )
-        return self._received(await self._engine.ask(request, live))
+        request, live = self._build(_asked(locals()))
+        try:
+            response = await self._engine.ask(request, live)
+        except FeedbackTimeoutError as timed_out:
+            self.timed_out.append(timed_out.feedback_id)
+            raise
+        return self._received(request, response)
 
     # Typed per feedback type for type checkers (request_signatures); the methods above at run time.
     if TYPE_CHECKING:
@@ -165,58 +177,44 @@ class TaskExecutionContext:
         request_feedback = _request_feedback
         request_feedback_async = _request_feedback_async
 
-    def _build(
-        self,
-        feedback_type: FeedbackType | str,
-        prompt: str,
-        options: list[str] | None,
-        metadata: dict[str, Any] | None,
-        timeout: float | None,
-        notification_config: dict[str, Any] | None,
-        default: Any,
-        minimum: float | None,
-        maximum: float | None,
-        step: float | None,
-        model: type[BaseModel] | None,
-        preview: Callable[[Any], Any] | None,
-        value_range: bool,
-        key: str | None,
-        on_timeout: str = "pause",
-    ) -> tuple[FeedbackRequest, LiveParts]:
+    def request_approval(self, prompt: str, **more: Any) -> bool:
+        """Ask for an approval and return whether it was given (Graflow's shortcut; ``more`` as for
+        :meth:`request_feedback`)."""
+        return self._request_feedback("approval", prompt, **more).approved is True
+
+    def request_text_input(self, prompt: str, **more: Any) -> str:
+        """Ask for text and return it (Graflow's shortcut)."""
+        return self._request_feedback("text", prompt, **more).text or ""
+
+    def request_selection(self, prompt: str, options: list[str], **more: Any) -> str:
+        """Ask to choose one of ``options`` and return the choice (Graflow's shortcut)."""
+        selected = self._request_feedback("selection", prompt, options, **more).selected
+        return selected if isinstance(selected, str) else ""
+
+    def _build(self, asked: dict[str, Any]) -> tuple[FeedbackRequest, LiveParts]:
         """The request to save, and the parts of it that are never saved."""
         from .._model.feedback import LiveParts
         from .._model.request_building import build_request
 
+        handler = asked.pop("handler")
         call_index = self._calls
         self._calls += 1
         request = build_request(
-            feedback_type,
-            prompt,
-            options=options,
-            timeout=timeout,
-            notification_config=notification_config,
-            metadata=metadata,
-            default=default,
-            minimum=minimum,
-            maximum=maximum,
-            step=step,
-            model=model,
-            preview=preview,
-            value_range=value_range,
-            key=key,
-            on_timeout=on_timeout,
+            **asked,
             feedback_id="",
             workflow=self.workflow_name,
             run_id=self.run_id,
             task_id=self.task_id,
             call_index=call_index,
         )
-        return request, LiveParts(model, preview, notification_config)
+        return request, LiveParts(asked["model"], asked["preview"], asked["notification_config"], handler)
 
-    def _received(self, response: FeedbackResponse | None) -> FeedbackResponse:
+    def _received(self, request: FeedbackRequest, response: FeedbackResponse | None) -> FeedbackResponse:
         if response is None:
             self.stop_raised = True
             raise TaskStopped("the run is stopping")
+        if request.write_to_channel and request.channel_key is not None:
+            write_answer_to_channel(self.get_channel(), request.channel_key, response)
         return response
 
     def cancel_workflow(self, reason: str = "cancelled") -> NoReturn:
@@ -228,3 +226,18 @@ class TaskExecutionContext:
     def terminate_workflow(self, reason: str = "terminated") -> None:
         """End the run as completed once this task returns; tasks not yet started never run."""
         self.terminate_reason = reason
+
+
+def _asked(arguments: dict[str, Any]) -> dict[str, Any]:
+    """A request_feedback call's arguments, as its body sees them in ``locals()``, without ``self``."""
+    return {name: value for name, value in arguments.items() if name != "self"}
+
+
+def write_answer_to_channel(channel: Channel, key: str, response: FeedbackResponse) -> None:
+    """Write an answer where the request's ``channel_key`` says (Graflow's ``write_to_channel``): the answer
+    itself at ``key``, the whole response at ``key + ".__feedback_response__"``."""
+    from .._model.feedback import MAIN_ANSWER_FIELD
+    from .._util.jsonable import to_json_data
+
+    channel.set(key, to_json_data(getattr(response, MAIN_ANSWER_FIELD[response.feedback_type.value])))
+    channel.set(f"{key}.__feedback_response__", response.to_dict())

@@ -27,7 +27,7 @@ from .._definition.graph import TaskGraph
 from .._io.run_claim import RunClaim
 from .._io.store import CheckpointStore
 from .._model.checkpoint import CheckpointDocument, TaskError
-from .._model.errors import CheckpointSaveError
+from .._model.errors import CheckpointSaveError, FeedbackTimeoutError
 from .._model.feedback import FeedbackRequest, FeedbackResponse, LiveParts
 from .._model.notification_config import scrub_secrets
 from .._model.outcome import RunOutcome
@@ -38,9 +38,11 @@ from .broker import FeedbackBroker
 from .channel import Channel
 from .checkpoint_writer import CheckpointWriter
 from .context import TaskExecutionContext, TaskStopped
+from .execution_context import ExecutionContext
 from .inline import InlineRunner
 from .loop_bridge import LoopBridge
 from .presenting import FeedbackPresenter, NobodyWatching, RunView, TaskState
+from .request_events import handler_calls
 from .results import TaskResults
 from .run_view import EngineView
 from .scheduler import Scheduler
@@ -90,6 +92,8 @@ class Engine:
         self.feedback = FeedbackBroker(self, answer_poll_interval)
         #: What presenters are handed: the run's state and the calls that answer it, not the engine.
         self.view: RunView = EngineView(self)
+        #: The run as Graflow's code reaches it (``ctx.execution_context``, ``execute(ret_context=True)``).
+        self.execution_context = ExecutionContext(self)
         self._results = TaskResults(graph, state)
         self._loop = LoopBridge(lambda: self.state.status)
         self._writer = CheckpointWriter(
@@ -192,6 +196,7 @@ class Engine:
             with anyio.CancelScope(shield=True):
                 await self.write_checkpoint()
                 await anyio.to_thread.run_sync(background_writes.wait)  # the decision log is complete on return
+                await anyio.to_thread.run_sync(handler_calls.wait)  # and every feedback handler has been told
         finally:
             self._background = None
             self._loop.close()
@@ -217,10 +222,18 @@ class Engine:
             warn_swallowed_stop(self.graph.tasks[task_id].func, task_id)
             self.task_changed(task_id, "stopped")
             return False
+        if isinstance(error, FeedbackTimeoutError) and context is not None and error.feedback_id in context.timed_out:
+            # the guide's timeout: the run pauses with the request pending; on resume the task asks again
+            self.request_stop(RunStatus.PAUSED, error.detail)
+            self.task_changed(task_id, "stopped")
+            return False
         if isinstance(error, Exception):
             self._fail(task_id, error)
             self.task_changed(task_id, "failed")
             return False
+        if context is not None:  # it caught FeedbackTimeoutError and went on: those requests are over
+            for feedback_id in context.timed_out:
+                self.feedback.close_timed_out(feedback_id)
         self._results.keep(task_id, result)
         self.task_changed(task_id, "completed")
         if context is not None and context.terminate_reason is not None:
@@ -309,6 +322,7 @@ class Engine:
             pending_feedback_ids=tuple(r.feedback_id for r in state.records.values() if r.state == "pending"),
             error=state.error,
             exception=self._exception,
+            context=self.execution_context,
         )
 
     def cancel_threadsafe(self, reason: str) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +14,11 @@ from .._io.notebook_path import current_notebook
 from .._io.store import CheckpointStore
 from .._model.feedback import AnswerSource, FeedbackRequest, FeedbackResponse
 from .._model.notification_config import URL_KEYS
+from .._util.background import BackgroundWrites
+
+#: Where handlers' callbacks run: one thread, in order, apart from the decision log's writes (a slow
+#: handler, e.g. one that posts to Slack, delays no log entry); a run waits for them before it returns.
+handler_calls = BackgroundWrites()
 
 if TYPE_CHECKING:
     from .._io.notification_payload import NotificationEvent
@@ -75,8 +82,16 @@ class RequestEvents:
         self._notify("request_timed_out", request, notification)
 
     def closed(self, request: FeedbackRequest, reason: str | None) -> None:
-        """The run ended with the request unanswered."""
+        """The request closed unanswered: its run ended, or its task went on without the answer."""
         self.log.closed(request, reason)
+
+    def tell_handler(self, handler: object | None, callback: str, *arguments: object) -> None:
+        """Call the task's ``handler=`` (Graflow's FeedbackHandler), in the background, in order; a
+        handler that raises, or lacks the method, never breaks the run."""
+        method = getattr(handler, callback, None)
+        if method is None:
+            return
+        handler_calls.run(functools.partial(_call_handler, method, callback, *arguments))
 
     def _notify(
         self,
@@ -106,3 +121,10 @@ class RequestEvents:
         body = BODY_BUILDERS[kind](notice)
         label = f"{event} {request.feedback_id}"
         notification_sender().send(Delivery(url=notification[URL_KEYS[kind]], body=body, label=label))
+
+
+def _call_handler(method: Callable[..., object], callback: str, *arguments: object) -> None:
+    try:
+        method(*arguments)
+    except Exception:  # noqa: BLE001 - a handler's error is the handler's: logged, the run goes on
+        logger.exception("graflow_nb: the feedback handler's %s raised; the run goes on", callback)

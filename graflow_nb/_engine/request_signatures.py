@@ -3,7 +3,8 @@
 Each feedback type, given as a literal, returns the response class whose answer field is not
 optional: ``ctx.request_feedback("approval", ...).approved`` is a ``bool``, and a form asked with
 ``model=Params`` gives ``response.data`` as a ``Params``. A type known only at run time gets the flat
-:class:`FeedbackResponse`. (Only for type checkers: the calls are the context's methods.)
+:class:`FeedbackResponse`. The keywords every type takes are :class:`RequestKeywords`; ``model=`` is
+for forms only. (Only for type checkers: the calls are the context's methods.)
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Literal, Protocol, TypeVar, overload
 
 from pydantic import BaseModel
+from typing_extensions import TypedDict, Unpack
 
 from .._model.feedback import (
     ApprovalResponse,
+    CustomResponse,
     FeedbackResponse,
     FeedbackType,
     FormResponse,
@@ -23,8 +26,25 @@ from .._model.feedback import (
     SelectionResponse,
     TextResponse,
 )
+from .._model.feedback_handler import FeedbackHandler
 
 M = TypeVar("M", bound=BaseModel)
+
+
+class RequestKeywords(TypedDict, total=False):
+    """The keyword-only arguments of ``ctx.request_feedback`` (see the README for each)."""
+
+    default: Any
+    min: float | None
+    max: float | None
+    step: float | None
+    preview: Callable[[Any], Any] | None
+    range: bool
+    key: str | None
+    on_timeout: str
+    handler: FeedbackHandler | None
+    channel_key: str | None
+    write_to_channel: bool | None
 
 
 class RequestFeedback(Protocol):
@@ -39,16 +59,7 @@ class RequestFeedback(Protocol):
         metadata: dict[str, Any] | None = None,
         timeout: float | None = None,
         notification_config: dict[str, Any] | None = None,
-        *,
-        default: Any = None,
-        min: float | None = None,
-        max: float | None = None,
-        step: float | None = None,
-        model: type[BaseModel] | None = None,
-        preview: Callable[[Any], Any] | None = None,
-        range: bool = False,
-        key: str | None = None,
-        on_timeout: str = "pause",
+        **keywords: Unpack[RequestKeywords],
     ) -> ApprovalResponse: ...
     @overload
     def __call__(
@@ -59,16 +70,7 @@ class RequestFeedback(Protocol):
         metadata: dict[str, Any] | None = None,
         timeout: float | None = None,
         notification_config: dict[str, Any] | None = None,
-        *,
-        default: Any = None,
-        min: float | None = None,
-        max: float | None = None,
-        step: float | None = None,
-        model: type[BaseModel] | None = None,
-        preview: Callable[[Any], Any] | None = None,
-        range: bool = False,
-        key: str | None = None,
-        on_timeout: str = "pause",
+        **keywords: Unpack[RequestKeywords],
     ) -> TextResponse: ...
     @overload
     def __call__(
@@ -79,16 +81,7 @@ class RequestFeedback(Protocol):
         metadata: dict[str, Any] | None = None,
         timeout: float | None = None,
         notification_config: dict[str, Any] | None = None,
-        *,
-        default: Any = None,
-        min: float | None = None,
-        max: float | None = None,
-        step: float | None = None,
-        model: type[BaseModel] | None = None,
-        preview: Callable[[Any], Any] | None = None,
-        range: bool = False,
-        key: str | None = None,
-        on_timeout: str = "pause",
+        **keywords: Unpack[RequestKeywords],
     ) -> SelectionResponse: ...
     @overload
     def __call__(
@@ -99,16 +92,7 @@ class RequestFeedback(Protocol):
         metadata: dict[str, Any] | None = None,
         timeout: float | None = None,
         notification_config: dict[str, Any] | None = None,
-        *,
-        default: Any = None,
-        min: float | None = None,
-        max: float | None = None,
-        step: float | None = None,
-        model: type[BaseModel] | None = None,
-        preview: Callable[[Any], Any] | None = None,
-        range: bool = False,
-        key: str | None = None,
-        on_timeout: str = "pause",
+        **keywords: Unpack[RequestKeywords],
     ) -> MultiSelectionResponse: ...
     @overload
     def __call__(
@@ -119,17 +103,19 @@ class RequestFeedback(Protocol):
         metadata: dict[str, Any] | None = None,
         timeout: float | None = None,
         notification_config: dict[str, Any] | None = None,
-        *,
-        default: Any = None,
-        min: float | None = None,
-        max: float | None = None,
-        step: float | None = None,
-        model: type[BaseModel] | None = None,
-        preview: Callable[[Any], Any] | None = None,
-        range: bool = False,
-        key: str | None = None,
-        on_timeout: str = "pause",
+        **keywords: Unpack[RequestKeywords],
     ) -> NumberResponse: ...
+    @overload
+    def __call__(
+        self,
+        feedback_type: Literal[FeedbackType.CUSTOM, "custom"],
+        prompt: str,
+        options: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        timeout: float | None = None,
+        notification_config: dict[str, Any] | None = None,
+        **keywords: Unpack[RequestKeywords],
+    ) -> CustomResponse: ...
     @overload
     def __call__(
         self,
@@ -140,15 +126,8 @@ class RequestFeedback(Protocol):
         timeout: float | None = None,
         notification_config: dict[str, Any] | None = None,
         *,
-        default: Any = None,
-        min: float | None = None,
-        max: float | None = None,
-        step: float | None = None,
         model: type[M],
-        preview: Callable[[Any], Any] | None = None,
-        range: bool = False,
-        key: str | None = None,
-        on_timeout: str = "pause",
+        **keywords: Unpack[RequestKeywords],
     ) -> FormResponse[M]: ...
     @overload
     def __call__(
@@ -160,15 +139,8 @@ class RequestFeedback(Protocol):
         timeout: float | None = None,
         notification_config: dict[str, Any] | None = None,
         *,
-        default: Any = None,
-        min: float | None = None,
-        max: float | None = None,
-        step: float | None = None,
         model: None = None,
-        preview: Callable[[Any], Any] | None = None,
-        range: bool = False,
-        key: str | None = None,
-        on_timeout: str = "pause",
+        **keywords: Unpack[RequestKeywords],
     ) -> FormResponse[dict[str, Any]]: ...
     @overload
     def __call__(
@@ -180,15 +152,8 @@ class RequestFeedback(Protocol):
         timeout: float | None = None,
         notification_config: dict[str, Any] | None = None,
         *,
-        default: Any = None,
-        min: float | None = None,
-        max: float | None = None,
-        step: float | None = None,
         model: type[BaseModel] | None = None,
-        preview: Callable[[Any], Any] | None = None,
-        range: bool = False,
-        key: str | None = None,
-        on_timeout: str = "pause",
+        **keywords: Unpack[RequestKeywords],
     ) -> FeedbackResponse: ...
 
 
@@ -204,16 +169,7 @@ class RequestFeedbackAsync(Protocol):
         metadata: dict[str, Any] | None = None,
         timeout: float | None = None,
         notification_config: dict[str, Any] | None = None,
-        *,
-        default: Any = None,
-        min: float | None = None,
-        max: float | None = None,
-        step: float | None = None,
-        model: type[BaseModel] | None = None,
-        preview: Callable[[Any], Any] | None = None,
-        range: bool = False,
-        key: str | None = None,
-        on_timeout: str = "pause",
+        **keywords: Unpack[RequestKeywords],
     ) -> Awaitable[ApprovalResponse]: ...
     @overload
     def __call__(
@@ -224,16 +180,7 @@ class RequestFeedbackAsync(Protocol):
         metadata: dict[str, Any] | None = None,
         timeout: float | None = None,
         notification_config: dict[str, Any] | None = None,
-        *,
-        default: Any = None,
-        min: float | None = None,
-        max: float | None = None,
-        step: float | None = None,
-        model: type[BaseModel] | None = None,
-        preview: Callable[[Any], Any] | None = None,
-        range: bool = False,
-        key: str | None = None,
-        on_timeout: str = "pause",
+        **keywords: Unpack[RequestKeywords],
     ) -> Awaitable[TextResponse]: ...
     @overload
     def __call__(
@@ -244,16 +191,7 @@ class RequestFeedbackAsync(Protocol):
         metadata: dict[str, Any] | None = None,
         timeout: float | None = None,
         notification_config: dict[str, Any] | None = None,
-        *,
-        default: Any = None,
-        min: float | None = None,
-        max: float | None = None,
-        step: float | None = None,
-        model: type[BaseModel] | None = None,
-        preview: Callable[[Any], Any] | None = None,
-        range: bool = False,
-        key: str | None = None,
-        on_timeout: str = "pause",
+        **keywords: Unpack[RequestKeywords],
     ) -> Awaitable[SelectionResponse]: ...
     @overload
     def __call__(
@@ -264,16 +202,7 @@ class RequestFeedbackAsync(Protocol):
         metadata: dict[str, Any] | None = None,
         timeout: float | None = None,
         notification_config: dict[str, Any] | None = None,
-        *,
-        default: Any = None,
-        min: float | None = None,
-        max: float | None = None,
-        step: float | None = None,
-        model: type[BaseModel] | None = None,
-        preview: Callable[[Any], Any] | None = None,
-        range: bool = False,
-        key: str | None = None,
-        on_timeout: str = "pause",
+        **keywords: Unpack[RequestKeywords],
     ) -> Awaitable[MultiSelectionResponse]: ...
     @overload
     def __call__(
@@ -284,17 +213,19 @@ class RequestFeedbackAsync(Protocol):
         metadata: dict[str, Any] | None = None,
         timeout: float | None = None,
         notification_config: dict[str, Any] | None = None,
-        *,
-        default: Any = None,
-        min: float | None = None,
-        max: float | None = None,
-        step: float | None = None,
-        model: type[BaseModel] | None = None,
-        preview: Callable[[Any], Any] | None = None,
-        range: bool = False,
-        key: str | None = None,
-        on_timeout: str = "pause",
+        **keywords: Unpack[RequestKeywords],
     ) -> Awaitable[NumberResponse]: ...
+    @overload
+    def __call__(
+        self,
+        feedback_type: Literal[FeedbackType.CUSTOM, "custom"],
+        prompt: str,
+        options: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        timeout: float | None = None,
+        notification_config: dict[str, Any] | None = None,
+        **keywords: Unpack[RequestKeywords],
+    ) -> Awaitable[CustomResponse]: ...
     @overload
     def __call__(
         self,
@@ -305,15 +236,8 @@ class RequestFeedbackAsync(Protocol):
         timeout: float | None = None,
         notification_config: dict[str, Any] | None = None,
         *,
-        default: Any = None,
-        min: float | None = None,
-        max: float | None = None,
-        step: float | None = None,
         model: type[M],
-        preview: Callable[[Any], Any] | None = None,
-        range: bool = False,
-        key: str | None = None,
-        on_timeout: str = "pause",
+        **keywords: Unpack[RequestKeywords],
     ) -> Awaitable[FormResponse[M]]: ...
     @overload
     def __call__(
@@ -325,15 +249,8 @@ class RequestFeedbackAsync(Protocol):
         timeout: float | None = None,
         notification_config: dict[str, Any] | None = None,
         *,
-        default: Any = None,
-        min: float | None = None,
-        max: float | None = None,
-        step: float | None = None,
         model: None = None,
-        preview: Callable[[Any], Any] | None = None,
-        range: bool = False,
-        key: str | None = None,
-        on_timeout: str = "pause",
+        **keywords: Unpack[RequestKeywords],
     ) -> Awaitable[FormResponse[dict[str, Any]]]: ...
     @overload
     def __call__(
@@ -345,13 +262,6 @@ class RequestFeedbackAsync(Protocol):
         timeout: float | None = None,
         notification_config: dict[str, Any] | None = None,
         *,
-        default: Any = None,
-        min: float | None = None,
-        max: float | None = None,
-        step: float | None = None,
         model: type[BaseModel] | None = None,
-        preview: Callable[[Any], Any] | None = None,
-        range: bool = False,
-        key: str | None = None,
-        on_timeout: str = "pause",
+        **keywords: Unpack[RequestKeywords],
     ) -> Awaitable[FeedbackResponse]: ...

@@ -48,10 +48,11 @@ def parse_console_answer(request: FeedbackRequest, line: str) -> dict[str, Any]:
             raise ValueError(f"{text!r} is not a number" + (" pair like 2, 8" if request.value_range else "")) from None
         whole = [int(n) if n.is_integer() and request.integer else n for n in numbers]
         return {"value": whole if request.value_range else whole[0]}
+    what = "the answer" if kind is FeedbackType.CUSTOM else "the form"
     try:
         return {"data": json.loads(text)}
     except ValueError:
-        raise ValueError('type the form as a JSON object, e.g. {"field": 1}') from None
+        raise ValueError(f'type {what} as a JSON object, e.g. {{"field": 1}}') from None
 
 
 def prompt_text(request: FeedbackRequest) -> str:
@@ -73,6 +74,8 @@ def prompt_text(request: FeedbackRequest) -> str:
         lines.append(f"a {'whole ' if request.integer else ''}number{bounds}")
     elif kind is FeedbackType.FORM:
         lines.append(f"{request.form_title} as JSON; fields: {list((request.form_schema or {}).get('properties', {}))}")
+    elif kind is FeedbackType.CUSTOM:
+        lines.append("a JSON object, on one line")
     return "\n".join(lines) + "\n> "
 
 

@@ -57,6 +57,7 @@ def make_response(
         FeedbackType.MULTI_SELECTION: "selected",
         FeedbackType.NUMBER: "value",
         FeedbackType.FORM: "data",
+        FeedbackType.CUSTOM: "data",
     }[kind]
     stray = [name for name, given in fields.items() if given is not None and name != expected]
     if stray:
@@ -135,6 +136,11 @@ def _check_answer_value(request: FeedbackRequest, given: Any, model: type[BaseMo
         return list(chosen)
     if kind is FeedbackType.NUMBER:
         return _check_number_answer(request, given)
+    if kind is FeedbackType.CUSTOM:
+        if not isinstance(given, dict):
+            raise InvalidAnswerError(fid, f"custom data must be a JSON object, got {type(given).__name__}")
+        _check_plain_data(fid, given, "custom data field")
+        return given
     return _check_form_answer(request, given, model)
 
 
@@ -201,11 +207,11 @@ def _check_form_answer(request: FeedbackRequest, given: Any, model: type[BaseMod
     return checked
 
 
-def _check_plain_data(fid: str, data: Any) -> None:
-    """Form data must be what a checkpoint stores exactly: JSON data, finite numbers, valid Unicode."""
+def _check_plain_data(fid: str, data: Any, what: str = "form field") -> None:
+    """Form (or custom) data must be what a checkpoint stores exactly: JSON data, finite numbers, valid Unicode."""
     found = find_non_json(data)
     if found is not None:
-        raise InvalidAnswerError(fid, f"form field {found[0] or '(form)'} holds a {found[1]}, not JSON data")
+        raise InvalidAnswerError(fid, f"{what} {found[0] or '(form)'} holds a {found[1]}, not JSON data")
 
 
 def _check_against_schema(fid: str, data: dict[str, Any], schema: dict[str, Any]) -> None:

@@ -16,6 +16,7 @@ carry a model are defined beside it (the module in brackets), so that this modul
     ├── FeedbackNotFoundError (LookupError)       no request has that feedback id
     ├── FeedbackAlreadySettledError (ValueError)  the request was answered or closed before [feedback.py]
     ├── FeedbackClosedError (LookupError)         request_feedback(): a person closed it unanswered
+    ├── FeedbackTimeoutError (TimeoutError)       request_feedback(): no answer in time (uncaught: the run pauses)
     ├── DeadlineNotExtendedError (ValueError)     the request has no deadline running to extend
     ├── NestedRunError (RuntimeError)             a notebook ran a workflow from inside a task
     ├── BlockingCallError (RuntimeError)          a call that waits, made where it would freeze an event loop
@@ -125,6 +126,25 @@ class FeedbackClosedError(GraflowNbError, LookupError):
         self.reason = reason
         why = f": {reason}" if reason else ""
         super().__init__(f"feedback request {feedback_id} was closed without an answer by {closed_by} via {via}{why}")
+
+
+class FeedbackTimeoutError(GraflowNbError, TimeoutError):
+    """Raised by ``ctx.request_feedback`` in the task when its timeout passes unanswered (Graflow's error).
+
+    Uncaught, it pauses the run with a checkpoint, as the guide says: the request stays pending, and on
+    resume the task runs again and gets the answer given meanwhile. A task that catches it goes on
+    without the answer, and its request is closed as timed out.
+    """
+
+    def __init__(self, feedback_id: str, timeout: float, detail: str | None = None) -> None:
+        self.feedback_id = feedback_id
+        self.timeout = timeout
+        #: Why the run pauses if the task lets this error through (the run's reason).
+        self.detail = detail or f"no answer to {feedback_id} within {timeout:g} s"
+        super().__init__(f"feedback request {feedback_id} timed out after {timeout:g} seconds")
+
+    def __reduce__(self) -> tuple[type[FeedbackTimeoutError], tuple[str, float, str]]:
+        return (type(self), (self.feedback_id, self.timeout, self.detail))
 
 
 class DeadlineNotExtendedError(GraflowNbError, ValueError):

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .._util.jsonable import to_json_data
 from .errors import GraflowNbError
@@ -43,6 +43,7 @@ class FeedbackType(str, enum.Enum):
     MULTI_SELECTION = "multi_selection"  #: ``response.selected: list[str]``
     NUMBER = "number"  #: ``response.value: int | float``
     FORM = "form"  #: ``response.data``: an instance of the pydantic model asked for
+    CUSTOM = "custom"  #: ``response.custom_data``: a JSON object (Graflow's type; a JSON editor in notebooks)
 
 
 #: Where an answer came from.
@@ -62,6 +63,7 @@ MAIN_ANSWER_FIELD = {
     "multi_selection": "selected",
     "number": "value",
     "form": "data",
+    "custom": "data",
 }
 
 OPTION_TYPES = (FeedbackType.SELECTION, FeedbackType.MULTI_SELECTION)
@@ -93,12 +95,14 @@ def default_responder() -> str:
 
 @dataclass(frozen=True)
 class LiveParts:
-    """What a request carries that is never saved: the form's model, the preview function, and the
-    notification config with its URL in clear (a secret, kept out of reprs too)."""
+    """What a request carries that is never saved: the form's model, the preview function, the
+    notification config with its URL in clear (a secret, kept out of reprs too), and the handler."""
 
     model: type[BaseModel] | None = None
     preview: Callable[[Any], Any] | None = None
     notification: dict[str, Any] | None = field(default=None, repr=False)
+    #: The task's ``handler=``: told when the request waits, is answered, or times out.
+    handler: object | None = None
 
 
 class FeedbackRequest(BaseModel):
@@ -129,7 +133,14 @@ class FeedbackRequest(BaseModel):
     )
     key: str | None = Field(default=None, description="A name for the request, to match recorded answers by.")
     on_timeout: OnTimeout = Field(default="pause", description="What happens when the timeout passes unanswered.")
+    channel_key: str | None = Field(default=None, description="The channel key the answer is written to.")
+    write_to_channel: bool = Field(default=False, description="Write the answer to channel_key (Graflow's option).")
     created_at: datetime = Field(default_factory=utc_now)
+
+    @property
+    def session_id(self) -> str:
+        """Graflow's name for :attr:`run_id`."""
+        return self.run_id
 
     def same_question(self, other: FeedbackRequest) -> bool:
         """Whether ``other`` asks the same kind of question (so a recorded answer still fits)."""
@@ -159,10 +170,54 @@ class FeedbackResponse(BaseModel):
     responded_by: str = Field(default_factory=default_responder)
     via: AnswerSource = "api"
 
+    @model_validator(mode="before")
+    @classmethod
+    def _graflow_names(cls, given: Any) -> Any:
+        """Accept Graflow's constructor names: ``response_type=``, ``selected_multiple=``, ``custom_data=``."""
+        if not isinstance(given, dict):
+            return given
+        renamed = dict(given)
+        for graflow_name, ours in (
+            ("response_type", "feedback_type"),
+            ("selected_multiple", "selected"),
+            ("custom_data", "data"),
+        ):
+            if graflow_name not in renamed:
+                continue
+            value = renamed.pop(graflow_name)
+            if value is None:
+                continue
+            if renamed.get(ours) is not None and renamed[ours] != value:
+                raise ValueError(f"{graflow_name}= and {ours}= say different things")
+            renamed[ours] = value
+        if renamed.get("responded_by") is None:  # Graflow's default: not given
+            renamed.pop("responded_by", None)
+        return renamed
+
+    @property
+    def response_type(self) -> FeedbackType:
+        """Graflow's name for :attr:`feedback_type`."""
+        return self.feedback_type
+
     @property
     def selected_multiple(self) -> list[str] | None:
         """Graflow's name for a multi_selection answer."""
         return self.selected if isinstance(self.selected, list) else None
+
+    @property
+    def custom_data(self) -> Any:
+        """Graflow's name for a custom request's answer (the JSON object given)."""
+        return self.data if self.feedback_type is FeedbackType.CUSTOM else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The response as JSON data, with Graflow's field names beside ours."""
+        data = self.model_dump(mode="json")
+        data.update(
+            response_type=self.feedback_type.value,
+            selected_multiple=self.selected_multiple,
+            custom_data=to_json_data(self.custom_data),
+        )
+        return data
 
     def summary(self) -> str:
         """The answer as a person writes it: ``approved``, ``rejected: too risky``, ``age, tenure``, ``20 – 80``."""
@@ -228,6 +283,12 @@ class FormResponse(FeedbackResponse, Generic[M]):
     data: M
 
 
+class CustomResponse(FeedbackResponse):
+    """The answer to a custom request: a JSON object, as ``custom_data`` (and ``data``)."""
+
+    data: dict[str, Any]
+
+
 #: The response class a task gets for each feedback type (a closure stays a plain FeedbackResponse).
 RESPONSE_CLASSES: dict[FeedbackType, type[FeedbackResponse]] = {
     FeedbackType.APPROVAL: ApprovalResponse,
@@ -236,6 +297,7 @@ RESPONSE_CLASSES: dict[FeedbackType, type[FeedbackResponse]] = {
     FeedbackType.MULTI_SELECTION: MultiSelectionResponse,
     FeedbackType.NUMBER: NumberResponse,
     FeedbackType.FORM: FormResponse,
+    FeedbackType.CUSTOM: CustomResponse,
 }
 
 

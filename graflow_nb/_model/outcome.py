@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import GraflowNbError
 from .status import RunStatus
 
 if TYPE_CHECKING:  # the checkpoint models (pydantic) load with the first run, not with WorkflowPaused
     from .checkpoint import TaskError
+
+
+class RunResults(Protocol):
+    """What a run's tasks returned, by task id (Graflow's ``ExecutionContext.get_result``)."""
+
+    def get_result(self, task_id: str, default: Any = None) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -26,6 +32,8 @@ class RunOutcome:
     pending_feedback_ids: tuple[str, ...] = ()
     error: TaskError | None = None
     exception: BaseException | None = field(default=None, compare=False, repr=False)
+    #: The run's execution context (each task's result, the channel): ``execute(ret_context=True)``'s.
+    context: RunResults | None = field(default=None, compare=False, repr=False)
 
     @property
     def completed(self) -> bool:
@@ -76,6 +84,10 @@ class WorkflowPaused(RunNotCompletedError):  # noqa: N818 - named after the run 
 
 class WorkflowCancelled(RunNotCompletedError):  # noqa: N818 - named after the run state
     """Raised when a task called ctx.cancel_workflow(reason)."""
+
+
+#: Graflow's name for it (``from graflow.exceptions import GraflowWorkflowCanceledError``).
+GraflowWorkflowCanceledError = WorkflowCancelled
 
 
 class WorkflowFailed(RunNotCompletedError):  # noqa: N818 - named after the run state

@@ -41,29 +41,33 @@ def _check_on_timeout(on_timeout: str, timeout: float | None, default: Any) -> O
 def build_request(
     feedback_type: FeedbackType | str,
     prompt: str,
+    options: list[str] | None = None,
+    metadata: dict[str, Any] | None = None,
+    timeout: float | None = None,
+    notification_config: dict[str, Any] | None = None,
     *,
-    options: list[str] | None,
-    timeout: float | None,
-    notification_config: dict[str, Any] | None,
-    metadata: dict[str, Any] | None,
-    default: Any,
-    minimum: float | None,
-    maximum: float | None,
-    step: float | None,
-    model: type[BaseModel] | None,
     feedback_id: str,
-    preview: Callable[[Any], Any] | None = None,
-    value_range: bool = False,
-    key: str | None = None,
-    on_timeout: str = "pause",
     workflow: str,
     run_id: str,
     task_id: str,
     call_index: int,
+    default: Any = None,
+    min: float | None = None,  # noqa: A002 - request_feedback's own names, passed on as they are
+    max: float | None = None,  # noqa: A002
+    step: float | None = None,
+    model: type[BaseModel] | None = None,
+    preview: Callable[[Any], Any] | None = None,
+    range: bool = False,  # noqa: A002
+    key: str | None = None,
+    on_timeout: str = "pause",
+    channel_key: str | None = None,
+    write_to_channel: bool | None = None,
 ) -> FeedbackRequest:
     """Check request_feedback()'s arguments and build the request they describe."""
+    minimum, maximum, value_range = min, max, range
     kind = parse_feedback_type(feedback_type)
     when_unanswered = _check_on_timeout(on_timeout, timeout, default)
+    writes_to_channel = _check_channel_key(channel_key, write_to_channel)
     if not isinstance(prompt, str) or not prompt.strip():
         raise InvalidFeedbackRequestError("prompt must be a non-empty string")
     if timeout is not None:
@@ -123,7 +127,20 @@ def build_request(
         form_schema=model.model_json_schema() if model is not None else None,
         notification=redact_notification_config(config),
         key=key,
+        channel_key=channel_key,
+        write_to_channel=writes_to_channel,
     )
+
+
+def _check_channel_key(channel_key: str | None, write_to_channel: bool | None) -> bool:
+    """Whether the answer is written to the channel: given a ``channel_key``, unless told not to."""
+    if channel_key is not None and (not isinstance(channel_key, str) or not channel_key):
+        raise InvalidFeedbackRequestError(f"channel_key must be a non-empty string, got {channel_key!r}")
+    if write_to_channel not in (None, True, False):
+        raise InvalidFeedbackRequestError(f"write_to_channel must be True or False, got {write_to_channel!r}")
+    if write_to_channel and channel_key is None:
+        raise InvalidFeedbackRequestError("write_to_channel=True needs a channel_key= to write the answer to")
+    return channel_key is not None and write_to_channel is not False
 
 
 def _check_options(kind: FeedbackType, options: list[str] | None) -> None:
@@ -211,6 +228,8 @@ def _check_default(
         raise InvalidFeedbackRequestError(
             f"default of a multi_selection must be a list of options {options}, got {default!r}"
         )
+    if kind is FeedbackType.CUSTOM and not isinstance(default, dict):
+        raise InvalidFeedbackRequestError(f"default of a custom request must be a JSON object, got {default!r}")
     if kind is FeedbackType.NUMBER:
         low, high = numbers[0], numbers[1]
         if (low is not None and default < low) or (high is not None and default > high):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
@@ -103,6 +104,7 @@ class RequestControl:
             FeedbackType.MULTI_SELECTION: self._build_multi_selection,
             FeedbackType.NUMBER: self._build_number,
             FeedbackType.FORM: self._build_form,
+            FeedbackType.CUSTOM: self._build_custom,
         }[kind]
         return builder()
 
@@ -191,10 +193,25 @@ class RequestControl:
         self._read_answer = lambda _button: {"data": read_form(fields)}
         return self._with_submit(*rows)
 
+    def _build_custom(self) -> widgets.Widget:
+        """A JSON editor: the request's default (or ``{}``), checked as JSON before it is sent."""
+        start = json.dumps(self.request.default, indent=2) if self.request.default is not None else "{}"
+        editor = widgets.Textarea(
+            value=start, placeholder='{"key": "value"}', rows=6, layout=widgets.Layout(width="100%", max_width="48em")
+        )
+        editor.add_class("graflow-nb-json")
+        self._inputs = [editor]
+        self._read_answer = lambda _button: {"data": json_object(self.request.feedback_id, editor.value)}
+        return self._with_submit(editor)
+
     # -- answering ---------------------------------------------------------------------
 
     def _clicked(self, button: widgets.Button) -> None:
-        answer = self._read_answer(button)
+        try:
+            answer = self._read_answer(button)
+        except InvalidAnswerError as error:  # e.g. JSON that does not parse: said under the control
+            self.show_error(str(error))
+            return
         if not self._form_is_valid(answer):
             return
         self._send(answer)
@@ -274,6 +291,9 @@ class RequestControl:
                 name = getattr(control, "_graflow_field", "")
                 if name in data:
                     control.value = data[name]
+            return
+        if kind is FeedbackType.CUSTOM:
+            self._inputs[0].value = json.dumps(answer.get("data"))
             return
         field = {"text": "text", "selection": "selected", "number": "value"}[kind.value]
         value = answer.get(field)
@@ -422,3 +442,13 @@ def _strip_tags(text: str) -> str:
     import re
 
     return re.sub(r"<[^>]+>", "", text)
+
+
+def json_object(feedback_id: str, text: str) -> Any:
+    """The JSON a person typed, parsed; InvalidAnswerError saying where it does not parse."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InvalidAnswerError(
+            feedback_id, f"not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}"
+        ) from None

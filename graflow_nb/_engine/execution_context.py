@@ -1,0 +1,114 @@
+"""The run as code written for Graflow reaches it: ``ctx.execution_context`` and its ``feedback_manager``.
+
+Graflow's tasks answer and inspect requests through ``ctx.execution_context.feedback_manager``, and
+``wf.execute(ret_context=True)`` hands back the execution context to read results from. Here both are
+thin views of one run: answers go through the run's broker like any other (first answer wins).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from .._definition.graph import result_key
+from .state import RunEndedError
+
+if TYPE_CHECKING:
+    from .._definition.graph import TaskGraph
+    from .._model.checkpoint import RequestRecord
+    from .._model.feedback import FeedbackRequest, FeedbackResponse
+    from .channel import Channel
+    from .presenting import RunView
+    from .state import RunState
+
+T = TypeVar("T")
+
+
+class ExecutionHost(Protocol):
+    """What the execution context needs of its run (the engine)."""
+
+    @property
+    def graph(self) -> TaskGraph: ...
+    @property
+    def state(self) -> RunState: ...
+    @property
+    def channel(self) -> Channel: ...
+    @property
+    def view(self) -> RunView: ...
+    def run_on_loop(self, func: Callable[[], T]) -> T: ...
+    def task_input(self, key: str, default: Any) -> Any: ...
+
+
+class FeedbackManager:
+    """Graflow's ``feedback_manager`` for one run: list, read and answer its requests from any thread."""
+
+    def __init__(self, run: ExecutionHost) -> None:
+        self._run = run
+
+    def list_pending_requests(self, session_id: str | None = None) -> list[FeedbackRequest]:
+        """The run's requests waiting for an answer (none if ``session_id`` names another run)."""
+        if session_id is not None and session_id != self._run.state.run_id:
+            return []
+        return [record.request for record in self._records() if record.state == "pending"]
+
+    def get_request(self, feedback_id: str) -> FeedbackRequest | None:
+        """The request with this id, or None if the run has none."""
+        record = self._record(feedback_id)
+        return record.request if record is not None else None
+
+    def get_response(self, feedback_id: str) -> FeedbackResponse | None:
+        """The answer the request got (or its closure), or None while it has none."""
+        record = self._record(feedback_id)
+        return record.response if record is not None else None
+
+    def provide_feedback(self, feedback_id: str, response: FeedbackResponse) -> bool:
+        """Answer a request of this run with ``response`` (its answer fields, who gave it); False if the
+        run has no such request. A wrong answer raises InvalidAnswerError, and one that comes after
+        another FeedbackAlreadySettledError: the first answer wins."""
+        from .._model.feedback import given_fields
+
+        if self._record(feedback_id) is None:
+            return False
+        self._run.view.answer(feedback_id, via="api", responded_by=response.responded_by, **given_fields(response))
+        return True
+
+    def _records(self) -> list[RequestRecord]:
+        def read() -> list[RequestRecord]:
+            return list(self._run.state.records.values())
+
+        try:
+            return self._run.run_on_loop(read)  # the records belong to the run's loop while it goes on
+        except RunEndedError:  # not started, or over: nothing changes them any more
+            return read()
+
+    def _record(self, feedback_id: str) -> RequestRecord | None:
+        return next((record for record in self._records() if record.feedback_id == feedback_id), None)
+
+
+class ExecutionContext:
+    """One run, as Graflow's ``ExecutionContext``: its session id, channel, results and feedback manager."""
+
+    def __init__(self, run: ExecutionHost) -> None:
+        self._run = run
+        self.feedback_manager = FeedbackManager(run)
+
+    @property
+    def session_id(self) -> str:
+        """The run's id."""
+        return self._run.state.run_id
+
+    @property
+    def graph(self) -> TaskGraph:
+        """The run's task graph."""
+        return self._run.graph
+
+    def get_channel(self) -> Channel:
+        """The run's channel."""
+        return self._run.channel
+
+    def get_result(self, task_id: str, default: Any = None) -> Any:
+        """What a task of the run returned (``default`` if it has not completed)."""
+        return self._run.task_input(result_key(task_id), default)
+
+    def __repr__(self) -> str:
+        return f"<ExecutionContext of run {self.session_id}>"
