@@ -26,14 +26,16 @@ class ScriptedAnswers:
     """Answers each request as soon as it is shown, from a script keyed by task id.
 
     ``ScriptedAnswers({"review": [{"approved": True}, {"text": "ok"}]})`` answers the review task's
-    first request with an approval and its second with a text. A request with no scripted answer
-    is left pending (so a timeout can pause the run).
+    first request with an approval and its second with a text: a task's requests take its answers in
+    the order it asks them (in a loop, a task's later runs take the answers after its earlier runs').
+    A request with no scripted answer is left pending (so a timeout can pause the run).
     """
 
     def __init__(self, answers: Mapping[str, Sequence[Mapping[str, Any]]], responded_by: str = "script") -> None:
         self._answers = {task_id: list(items) for task_id, items in answers.items()}
         self.responded_by = responded_by
         self.responses: list[FeedbackResponse] = []
+        self._place: dict[tuple[str, int, int], int] = {}  # (task, visit, call) -> its answer's index
 
     def task_changed(self, run: RunView, task_id: str, state: TaskState) -> None:
         """Nothing to show."""
@@ -41,8 +43,12 @@ class ScriptedAnswers:
     def show(self, run: RunView, request: FeedbackRequest) -> None:
         """Answer the request if the script has an answer for this call of the task."""
         scripted = self._answers.get(request.task_id, [])
-        if request.call_index < len(scripted):
-            answer = dict(scripted[request.call_index])
+        asked = (request.task_id, request.visit, request.call_index)
+        if asked not in self._place:
+            self._place[asked] = sum(1 for known in self._place if known[0] == request.task_id)
+        index = self._place[asked]
+        if index < len(scripted):
+            answer = dict(scripted[index])
             self.responses.append(
                 run.answer(request.feedback_id, via="replay", responded_by=self.responded_by, **answer)
             )

@@ -3,9 +3,9 @@
 One notebook asks eleven questions at once (approval with a reason, text, toggle buttons, dropdown,
 checkboxes, slider, range slider, form, multi-select list, number box, custom JSON). The test types key
 by key, drags and uses the keyboard, changes its mind, reads what the screen shows, then submits; the
-task's value, the decision log and the answered control must all say what the screen showed. Run in each way a notebook runs a workflow
-(a blocking ``wf.execute()`` cell, ``run = wf.start()`` then ``await run``, ``wf.start()`` with no cell
-running), on ipykernel 7 and 6, in JupyterLab 4 and Notebook 7.
+task's value, the decision log and the answered control must all say what the screen showed. Run in
+each way a notebook runs a workflow (a blocking ``wf.execute()`` cell, ``run = wf.start()`` then
+``await run``, ``wf.start()`` with no cell running), on ipykernel 7 and 6, in JupyterLab 4 and Notebook 7.
 """
 
 from __future__ import annotations
@@ -451,3 +451,61 @@ def test_more_time_keeps_the_request_open_past_its_old_deadline(server: JupyterS
     assert after >= before + 14  # two clicks of +8 s, as the screen showed
     assert 0 < still < after
     assert report.strip() == 'RESULT True ["widget", "widget"]'
+
+
+LOOP = """\
+import json
+from graflow_nb import TaskExecutionContext, task, workflow
+
+with workflow("loop-in-lab") as wf:
+    @task(inject_context=True)
+    def writer(ctx: TaskExecutionContext) -> str:
+        notes = ctx.get_channel().get("notes", [])
+        return f"draft {ctx.visit + 1}" + "".join(f" +{note}" for note in notes)
+
+    @task(inject_context=True)
+    def reviewer(ctx: TaskExecutionContext, writer: str) -> str:
+        response = ctx.request_feedback(feedback_type="approval", prompt=f"Publish **{writer}**?")
+        if not response.approved:
+            channel = ctx.get_channel()
+            channel.set("notes", [*channel.get("notes", []), response.reason])
+            ctx.next_task("writer", goto=True)
+        return writer
+
+    writer >> reviewer
+    result = wf.execute()
+print("LOOPED " + json.dumps({"result": result, "reasons": [r.response.reason for r in wf.runs()[-1].requests]}))
+"""
+
+
+def test_a_reviewer_rejects_twice_with_typed_reasons_then_approves_the_third_draft(server: JupyterServer) -> None:
+    write_notebook(server.root / "loop.ipynb", [LOOP])
+    reasons = []
+    with chromium_page(height=1800) as page:
+        try:
+            page.goto(server.lab_url("loop.ipynb"))
+            wait_for_kernel(page)
+            run_all(page)
+            for round_number, (typed, fixed) in enumerate([("shorter pleaz", "se"), ("cite iy", "ts")], start=1):
+                box = page.locator(".graflow-nb-request", has_text=f"draft {round_number}").last
+                box.get_by_role("button", name="Reject").wait_for(timeout=90_000)
+                reason = box.locator("input[type=text]")
+                type_keys(reason, typed)
+                reason.press("Backspace")  # changes their mind about the last letter
+                type_keys(reason, fixed)
+                reasons.append(reason.input_value())
+                box.get_by_role("button", name="Reject").click()
+            third = page.locator(".graflow-nb-request", has_text="draft 3")
+            third.get_by_text("round 3").wait_for(timeout=60_000)  # the control says which round it is
+            screenshot(page, "loop-third-round")
+            third.get_by_role("button", name="Approve").click()
+            output = page.locator(".jp-OutputArea-output", has_text="LOOPED ")
+            output.wait_for(timeout=60_000)
+            printed = json.loads((output.text_content() or "").split("LOOPED ", 1)[1])
+            tasks = page.locator(".graflow-nb-panel .gnb-tasks").inner_text()
+        finally:
+            screenshot(page, "loop-after")
+    assert reasons == ["shorter please", "cite its"]
+    assert printed == {"result": f"draft 3 +{reasons[0]} +{reasons[1]}", "reasons": [*reasons, None]}
+    assert "reviewer ×3" in tasks, tasks
+    assert "writer ×3" in tasks, tasks

@@ -53,7 +53,7 @@ run = wf.start()
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
     root = tmp_path_factory.mktemp("server")
     (root / "notebooks").mkdir()
-    for name in ("analysis.ipynb", "other.ipynb", "crash.ipynb", "cli.ipynb"):
+    for name in ("analysis.ipynb", "other.ipynb", "crash.ipynb", "cli.ipynb", "loop.ipynb"):
         nbformat.write(nbformat.v4.new_notebook(), root / "notebooks" / name)
     env = {key: value for key, value in os.environ.items() if not key.startswith("GRAFLOW_NB_")}
     running = JupyterServer(root, {**env, "GRAFLOW_NB_CHECKPOINT_DIR": ""})
@@ -163,6 +163,82 @@ def test_kernel_killed_mid_task_resumes_keeping_finished_tasks(server: JupyterSe
     finally:
         kernel.shutdown()
     assert log.read_text() == "first\nsecond started\nsecond started\n"
+
+
+LOOP_CELL = """
+from pathlib import Path
+from graflow_nb import TaskExecutionContext, task, workflow
+
+drafts = Path("drafts.log")
+
+with workflow("review-loop") as wf:
+    @task(inject_context=True)
+    def writer(ctx: TaskExecutionContext) -> str:
+        notes = ctx.get_channel().get("notes", [])
+        draft = f"draft {ctx.visit + 1}" + "".join(f" +{note}" for note in notes)
+        with drafts.open("a") as f:
+            f.write(draft + "\\n")
+        return draft
+
+    @task(inject_context=True)
+    def reviewer(ctx: TaskExecutionContext, writer: str) -> str:
+        response = ctx.request_feedback(feedback_type="approval", prompt=f"Publish {writer}?")
+        if not response.approved:
+            channel = ctx.get_channel()
+            channel.set("notes", [*channel.get("notes", []), response.reason])
+            ctx.next_task("writer", goto=True)
+        return writer
+
+    writer >> reviewer
+run = wf.start()
+"""
+
+
+def test_a_review_loop_rejected_in_the_panel_resumes_in_its_round_after_a_restart(server: JupyterServer) -> None:
+    folder = server.root / "notebooks"
+    kernel_id = server.open_notebook("notebooks/loop.ipynb")
+    kernel = connect(server, kernel_id)
+    try:
+        kernel.run(LOOP_CELL)
+        first_round = kernel.mark()
+        reason = kernel.find_widget("TextModel", placeholder="optional")
+        kernel.set_value(reason, value="shorter")
+        second_round = kernel.mark()
+        kernel.click(kernel.find_widget("ButtonModel", description="Reject"))
+        kernel.find_widget("HTMLModel", after=second_round, value=_containing("round 2"))  # the new round's control
+        assert first_round < second_round
+        kernel.find_widget("ButtonModel", after=second_round, description="Approve")
+
+        def round_two_saved() -> bool:
+            saved = [json.loads(p.read_text()) for p in (folder / "loop.graflow_nb").glob("*.json")]
+            return len(saved) == 1 and [r["request"]["visit"] for r in saved[0]["requests"]] == [0, 1]
+
+        wait_until(round_two_saved)
+    finally:
+        kernel.shutdown()
+    assert (folder / "drafts.log").read_text() == "draft 1\ndraft 2 +shorter\n"
+
+    server.restart(kernel_id)  # round 2 is pending: the restarted kernel's run resumes in round 2
+    kernel = connect(server, kernel_id)
+    try:
+        msg_id = kernel.submit(LOOP_CELL)
+        assert kernel.reply(msg_id)["content"]["status"] == "ok"
+        assert "resuming run" in kernel.printed(msg_id)
+        kernel.find_widget("HTMLModel", value=_containing("round 2"))
+        kernel.click(kernel.find_widget("ButtonModel", description="Approve", disabled=False))
+        assert kernel.run("print(await run)").strip() == "draft 2 +shorter"
+    finally:
+        kernel.shutdown()
+    assert (folder / "drafts.log").read_text() == "draft 1\ndraft 2 +shorter\n", "the writer did not run again"
+
+
+class _containing(str):  # noqa: N801 - reads as a matcher in find_widget(value=_containing(...))
+    """Equal to any string that contains it (for matching a widget's HTML)."""
+
+    __hash__ = str.__hash__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, str) and str(self) in other
 
 
 def saved_with_request(checkpoints: Path) -> dict[str, Any]:

@@ -46,6 +46,7 @@ def prepare_engine(
     run_id: str | None = None,
     presenters: Sequence[FeedbackPresenter],
     answers: str | os.PathLike[str] | None,
+    max_steps: int | None = None,
 ) -> Engine:
     """Check the definition (or the run to resume) and build the engine that will run it (see ``Workflow.prepare``).
 
@@ -78,6 +79,11 @@ def prepare_engine(
         graph.check(initial.keys())
         state = RunState(workflow=wf.name, run_id=new_run_id(wf.name), channel=initial)
         claim = RunClaim.acquire(store.directory, state.run_id)
+    if max_steps is not None:  # given again on resume, it replaces the saved limit
+        if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
+            claim.release()
+            raise ValueError(f"max_steps must be a positive whole number of task executions, not {max_steps!r}")
+        state.max_steps = max_steps
     return Engine(graph, state, store, [*presenters, *answer_presenters(answers)], claim=claim)
 
 

@@ -97,6 +97,7 @@ class Workflow:
         presenters: Sequence[FeedbackPresenter] | None = None,
         console: bool | None = None,
         answers: str | os.PathLike[str] | None = None,
+        max_steps: int | None = None,
     ) -> RunOutcome:
         """Run (or, with ``resume``, continue) the workflow and return how it ended; never raises for
         a paused, cancelled or failed run.
@@ -105,7 +106,8 @@ class Workflow:
         continue it (else a new run); ``run_id`` names the run to continue. ``presenters`` show pending
         requests to people; by default requests are announced on stderr and, when ``console`` is
         True (default: stdin is a terminal outside Jupyter), asked at the prompt. ``answers`` names an
-        answers file to replay (default: ``$GRAFLOW_NB_ANSWERS``; see the README).
+        answers file to replay (default: ``$GRAFLOW_NB_ANSWERS``; see the README). ``max_steps`` bounds
+        the task executions a run may complete (a loop that does not end then fails).
         """
         engine = self._prepare_engine(
             channel=channel,
@@ -115,6 +117,7 @@ class Workflow:
             presenters=presenters,
             console=console,
             answers=answers,
+            max_steps=max_steps,
         )
         return await engine.run()
 
@@ -141,6 +144,7 @@ class Workflow:
             run_id=run_id,
             presenters=presenters,
             answers=options.get("answers"),
+            max_steps=options.get("max_steps"),
         )
         if running_kernel() is not None:
             from .._frontends.notebook.unattended import nobody_watching
@@ -158,6 +162,7 @@ class Workflow:
         presenters: Sequence[FeedbackPresenter] | None = None,
         console: bool | None = None,
         answers: str | os.PathLike[str] | None = None,
+        max_steps: int | None = None,
     ) -> Any:
         """:meth:`run_async`, returning the result or raising WorkflowPaused/Cancelled/Failed."""
         outcome = await self.run_async(
@@ -168,6 +173,7 @@ class Workflow:
             presenters=presenters,
             console=console,
             answers=answers,
+            max_steps=max_steps,
         )
         return outcome.raise_for_status()
 
@@ -181,6 +187,7 @@ class Workflow:
         presenters: Sequence[FeedbackPresenter] | None = None,
         console: bool | None = None,
         answers: str | os.PathLike[str] | None = None,
+        max_steps: int | None = None,
     ) -> RunOutcome:
         """:meth:`run_async`, blocking until the run ends.
 
@@ -189,7 +196,7 @@ class Workflow:
         in a script it defaults to False.
         """
         options = RunOptions(channel=channel, start_node=start_node, run_id=run_id, console=console)
-        options["presenters"], options["answers"] = presenters, answers
+        options["presenters"], options["answers"], options["max_steps"] = presenters, answers, max_steps
         return self._run_here(options, resume, False, "run_async")
 
     def _run_here(
@@ -227,6 +234,7 @@ class Workflow:
         presenters: Sequence[FeedbackPresenter] | None = None,
         console: bool | None = None,
         answers: str | os.PathLike[str] | None = None,
+        max_steps: int | None = None,
     ) -> RunHandle:
         """Start the run and return at once with a handle: ``await run``, ``run.result()``, ``run.pending``.
 
@@ -253,6 +261,7 @@ class Workflow:
             presenters=presenters,
             console=console,
             answers=answers,
+            max_steps=max_steps,
         )
 
     def _refuse_inside_a_task(self) -> None:
@@ -274,6 +283,7 @@ class Workflow:
         answers: str | os.PathLike[str] | None = None,
         initial_channel: Mapping[str, Any] | None = None,
         ret_context: bool = False,
+        max_steps: int | None = None,
     ) -> Any:
         """Run the workflow to its end and return its result (Graflow's call).
 
@@ -285,13 +295,14 @@ class Workflow:
         ``execute()`` continues the newest unfinished run of the workflow, saying which (so re-running
         a notebook's cells after a kernel restart, or a script after a pause, picks up where it
         stopped); ``resume=False`` starts afresh, and ``run_id`` continues that run. ``initial_channel``
-        is Graflow's name for ``channel``.
+        is Graflow's name for ``channel``; ``max_steps`` bounds the task executions (a guard for loops).
         """
         if initial_channel is not None:
             if channel is not None:
                 raise TypeError("give the channel's first values as channel= or initial_channel=, not both")
             channel = initial_channel
         options = RunOptions(channel=channel, start_node=start_node, run_id=run_id, console=console, answers=answers)
+        options["max_steps"] = max_steps
         outcome = self._run_here(options, resume, "auto", "execute_async")
         if outcome.status.value == "running":  # Voilà: the run goes on in the page, which shows its result
             return (None, outcome.context) if ret_context else None

@@ -201,6 +201,17 @@ class TaskGraph:
         """Tasks nothing runs after."""
         return [task_id for task_id, afters in self.successors.items() if not afters]
 
+    def descendants(self, task_id: str) -> set[str]:
+        """Every task that runs after ``task_id``, directly or through others."""
+        found: set[str] = set()
+        stack = list(self.successors[task_id])
+        while stack:
+            current = stack.pop()
+            if current not in found:
+                found.add(current)
+                stack.extend(self.successors[current])
+        return found
+
     def runs_before(self, earlier: str, task_id: str) -> bool:
         """Whether task ``earlier`` always completes before ``task_id`` starts."""
         seen: set[str] = set()

@@ -215,7 +215,7 @@ class FeedbackBroker:
     def _record_for(self, request: FeedbackRequest) -> RequestRecord:
         """The saved record for this call of the task, or a new one when the question changed."""
         state = self._engine.state
-        earlier = state.request_ids_of(request.task_id)
+        earlier = state.request_ids_of(request.task_id, request.visit)
         known = [state.records[f] for f in earlier if state.records[f].request.call_index == request.call_index]
         if known and known[0].request.same_question(request):
             if known[0].response is not None:  # answered, or closed by a person: final for this call

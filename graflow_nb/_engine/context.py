@@ -3,9 +3,30 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
-from .._model.errors import FeedbackTimeoutError
+from .._model.errors import (
+    ChannelValueError,
+    CycleLimitExceededError,
+    FeedbackTimeoutError,
+    UnknownTaskError,
+    WorkflowDefinitionError,
+)
+
+#: The most next_iteration() calls one task may make in a run (Graflow's default).
+MAX_CYCLES = 10
+
+
+@dataclass(frozen=True)
+class Jump:
+    """Where a task sends the run once it returns: a task to run again (and all after it), or, for an
+    iteration, itself, given ``data``."""
+
+    task_id: str
+    iteration: bool = False
+    data: Any = None
+
 
 if TYPE_CHECKING:
     from typing import TypeVar
@@ -13,6 +34,7 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
     from typing_extensions import TypeVarTuple, Unpack
 
+    from .._definition.graph import TaskGraph, TaskWrapper
     from .._model.feedback import FeedbackRequest, FeedbackResponse, FeedbackType, LiveParts
     from .._model.feedback_handler import FeedbackHandler
     from .channel import Channel
@@ -37,6 +59,8 @@ class TaskHost(Protocol):
     def call_soon_on_loop(self, func: Callable[[Unpack[Ts]], object], *args: Unpack[Ts]) -> None: ...
     @property
     def execution_context(self) -> ExecutionContext: ...
+    @property
+    def graph(self) -> TaskGraph: ...
     def cancel(self, reason: str) -> None: ...
     def task_input(self, key: str, default: Any) -> Any: ...
     async def ask(self, request: FeedbackRequest, live: LiveParts) -> FeedbackResponse | None: ...
@@ -52,9 +76,17 @@ class TaskStopped(BaseException):
 class TaskExecutionContext:
     """The running task's view of its run: channel, feedback requests, cancel and terminate."""
 
-    def __init__(self, engine: TaskHost, task_id: str) -> None:
+    def __init__(self, engine: TaskHost, task_id: str, visit: int = 0, cycle_count: int = 0) -> None:
         self._engine = engine
         self.task_id = task_id
+        #: How many times this task completed earlier in this run (a loop runs a task again).
+        self.visit = visit
+        #: How many times this task has called next_iteration() in this run (Graflow's name).
+        self.cycle_count = cycle_count
+        #: Where the run goes after this task, if it called next_task() or next_iteration().
+        self.jump: Jump | None = None
+        #: The data an earlier next_iteration(data) gave this run of the task, as a 1-tuple (None: none).
+        self.iteration_input: tuple[Any] | None = None
         self._calls = 0
         self.terminate_reason: str | None = None
         #: Set when this task was told to stop (TaskStopped raised into it); a task that still returns
@@ -206,6 +238,7 @@ class TaskExecutionContext:
             run_id=self.run_id,
             task_id=self.task_id,
             call_index=call_index,
+            visit=self.visit,
         )
         return request, LiveParts(asked["model"], asked["preview"], asked["notification_config"], handler)
 
@@ -216,6 +249,44 @@ class TaskExecutionContext:
         if request.write_to_channel and request.channel_key is not None:
             write_answer_to_channel(self.get_channel(), request.channel_key, response)
         return response
+
+    def next_task(self, task: TaskWrapper[..., Any] | str, goto: bool = False) -> str:
+        """Once this task returns, run ``task`` (a task of this workflow, or its id) again, and every
+        task after it (Graflow's call): a reviewer that rejects sends the run back to the writer, then
+        is asked again.
+
+        The tasks after this one that ``task`` does not lead to are skipped (``goto`` is implied for a
+        task of the workflow). Returns the task's id.
+        """
+        task_id = task if isinstance(task, str) else getattr(task, "task_id", None)
+        if not isinstance(task_id, str):
+            raise TypeError(f"next_task() takes a task (a function decorated with @task) or its id, not {task!r}")
+        if task_id not in self._engine.graph.tasks:
+            raise UnknownTaskError(task_id, list(self._engine.graph.tasks))
+        self._set_jump(Jump(task_id))
+        return task_id
+
+    def next_iteration(self, data: Any = None) -> str:
+        """Once this task returns, run it again, given ``data`` (Graflow's call; the data is its first
+        parameter after the context, and must be JSON data, as it is saved in the checkpoint). The tasks
+        after it run once it completes without asking for another iteration. At most
+        :data:`MAX_CYCLES` iterations per task and run: more raise CycleLimitExceededError."""
+        from .._util.jsonable import find_non_json
+
+        if self.cycle_count >= MAX_CYCLES:
+            raise CycleLimitExceededError(self.task_id, self.cycle_count, MAX_CYCLES)
+        bad = find_non_json(data)
+        if bad is not None:
+            raise ChannelValueError(f"next_iteration({self.task_id!r})", bad[0], bad[1])
+        self._set_jump(Jump(self.task_id, iteration=True, data=data))
+        return self.task_id
+
+    def _set_jump(self, jump: Jump) -> None:
+        if self.jump is not None and self.jump != jump:
+            raise WorkflowDefinitionError(
+                f"task {self.task_id!r} already goes on to {self.jump.task_id!r}; a task goes to one next task"
+            )
+        self.jump = jump
 
     def cancel_workflow(self, reason: str = "cancelled") -> NoReturn:
         """Stop this task now and end the run as cancelled; tasks not yet started never run."""

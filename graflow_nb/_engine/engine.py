@@ -27,7 +27,7 @@ from .._definition.graph import TaskGraph
 from .._io.run_claim import RunClaim
 from .._io.store import CheckpointStore
 from .._model.checkpoint import CheckpointDocument, TaskError
-from .._model.errors import CheckpointSaveError, FeedbackTimeoutError
+from .._model.errors import CheckpointSaveError, FeedbackTimeoutError, LoopConflictError, MaxStepsExceededError
 from .._model.feedback import FeedbackRequest, FeedbackResponse, LiveParts
 from .._model.notification_config import scrub_secrets
 from .._model.outcome import RunOutcome
@@ -37,7 +37,7 @@ from .._util.environment import running_kernel
 from .broker import FeedbackBroker
 from .channel import Channel
 from .checkpoint_writer import CheckpointWriter
-from .context import TaskExecutionContext, TaskStopped
+from .context import Jump, TaskExecutionContext, TaskStopped
 from .execution_context import ExecutionContext
 from .inline import InlineRunner
 from .loop_bridge import LoopBridge
@@ -101,7 +101,7 @@ class Engine:
         )
         self._background: anyio.abc.TaskGroup | None = None  # side work of a going run (see spawn)
         self._inline = InlineRunner(checkpoint_interval, self._save_from_watchdog)
-        self._scheduler = Scheduler(graph, state.completed, self, self._inline)
+        self._scheduler = Scheduler(graph, state.completed, self, self._inline, state.skipped)
 
     # -- properties tasks use ------------------------------------------------------------
 
@@ -235,18 +235,60 @@ class Engine:
             for feedback_id in context.timed_out:
                 self.feedback.close_timed_out(feedback_id)
         self._results.keep(task_id, result)
+        state = self.state
+        state.visits[task_id] = state.visits.get(task_id, 0) + 1
+        state.steps += 1
+        state.iteration_data.pop(task_id, None)  # an iteration's data is used up once it completes
         self.task_changed(task_id, "completed")
+        if context is not None and context.jump is not None and not self._go_back(task_id, context.jump):
+            return False
         if context is not None and context.terminate_reason is not None:
             self._terminated_by = task_id
             self.request_stop(RunStatus.COMPLETED, context.terminate_reason)
         self.mark_dirty()
         return True
 
+    def _go_back(self, task_id: str, jump: Jump) -> bool:
+        """Apply a task's next_task()/next_iteration(): the target and every task after it run again;
+        the tasks after this one that the target does not lead to are skipped. False if it cannot be."""
+        graph, state = self.graph, self.state
+        again = {jump.task_id} | graph.descendants(jump.task_id)
+        busy = sorted(again & self._scheduler.in_flight)
+        if busy:
+            self._fail(task_id, LoopConflictError(task_id, jump.task_id, busy))
+            return False
+        for earlier in again:
+            self._results.forget(earlier)
+            state.skipped.pop(earlier, None)
+        for passed_over in graph.descendants(task_id) - again:
+            if passed_over not in state.completed:
+                state.skipped[passed_over] = None
+        if jump.iteration:
+            state.iterations[task_id] = state.iterations.get(task_id, 0) + 1
+            state.iteration_data[task_id] = jump.data
+        for earlier in again:
+            self.task_changed(earlier, "waiting")
+        self._scheduler.replan()
+        return True
+
     # -- what the scheduler calls (see scheduler.SchedulerHost) ------------------------------
 
     def task_context(self, task_id: str) -> TaskExecutionContext:
-        """A new context for a task about to run."""
-        return TaskExecutionContext(self, task_id)
+        """A new context for a task about to run (its visit, its iteration and the data given it)."""
+        state = self.state
+        context = TaskExecutionContext(self, task_id, state.visits.get(task_id, 0), state.iterations.get(task_id, 0))
+        if task_id in state.iteration_data and state.iteration_data[task_id] is not None:
+            context.iteration_input = (state.iteration_data[task_id],)
+        return context
+
+    def may_start(self, task_id: str) -> bool:
+        """Whether the task may start: a run with max_steps fails once it has completed that many."""
+        limit = self.state.max_steps
+        if limit is None or self.state.steps < limit:
+            return True
+        if not self.stopping:
+            self._fail(task_id, MaxStepsExceededError(limit, task_id))
+        return False
 
     def task_input(self, key: str, default: Any) -> Any:
         """A channel value (or an earlier task's result) a task takes as an input."""

@@ -20,8 +20,9 @@ if TYPE_CHECKING:
     from .._model.outcome import RunOutcome
     from .state import RunState
 
-#: What a presenter hears about a task: it started, completed, or stopped without completing.
-TaskState = Literal["running", "completed", "stopped", "failed"]
+#: What a presenter hears about a task: it started, completed, stopped without completing, failed, or
+#: waits to run again (a loop went back to it).
+TaskState = Literal["running", "completed", "stopped", "failed", "waiting"]
 
 
 class NobodyWatching(Protocol):

@@ -37,9 +37,14 @@ class TaskResults:
         warn_unsaved_result(self._graph.tasks[task_id].func, task_id, result)
         self._in_memory[task_id] = result
 
+    def forget(self, task_id: str) -> None:
+        """The task runs again (a loop): it is no longer completed, and a result kept in memory goes."""
+        self._state.completed.pop(task_id, None)
+        self._in_memory.pop(task_id, None)
+
     def all_in(self) -> bool:
-        """Whether every task of the graph has a result."""
-        return set(self._graph.tasks) <= {*self._state.completed, *self._in_memory}
+        """Whether every task of the graph has a result (or was skipped by a goto)."""
+        return set(self._graph.tasks) <= {*self._state.completed, *self._in_memory, *self._state.skipped}
 
     def of_run(self, terminated_by: str | None) -> Any:
         """The terminating task's result, else the only last task's, else ``{task_id: result}``."""

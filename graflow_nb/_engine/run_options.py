@@ -32,3 +32,5 @@ class RunOptions(TypedDict, total=False):
     console: bool | None
     #: An answers file to replay (default: ``$GRAFLOW_NB_ANSWERS``).
     answers: str | os.PathLike[str] | None
+    #: The most task executions the run may complete (a guard for loops); None: no limit.
+    max_steps: int | None

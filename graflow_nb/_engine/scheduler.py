@@ -58,6 +58,9 @@ class SchedulerHost(Protocol):
     def request_stop(self, status: RunStatus, reason: str | None) -> None:
         """Start no more tasks; the run ends with ``status``."""
 
+    def may_start(self, task_id: str) -> bool:
+        """Whether the task may start now (False once the run's max_steps is reached: it then fails)."""
+
     async def waits_for_running(self, task_ids: Sequence[str]) -> None:
         """An interrupted run still waits for these running tasks: say so, on disk and to the person."""
 
@@ -71,9 +74,11 @@ class Scheduler:
         completed: dict[str, None],
         host: SchedulerHost,
         inline: InlineRunner,
+        skipped: dict[str, None] | None = None,
     ) -> None:
         self._graph = graph
         self._completed = completed
+        self._skipped = skipped if skipped is not None else {}
         self._host = host
         self._inline = inline
         # Tasks with a context may wait hours for a person, each holding a thread; the others only
@@ -86,15 +91,29 @@ class Scheduler:
         self._waiting_on: dict[str, int] = {}
         self._inline_allowed = True
         self._last_yield = 0.0
+        #: Tasks started and not yet ended (scheduled or running): a loop never starts one twice.
+        self.in_flight: set[str] = set()
+        self._replan = False
+
+    def replan(self) -> None:
+        """The run went back to an earlier task (a loop): what is ready is counted afresh, next."""
+        self._replan = True
+
+    def _count_waiting(self) -> None:
+        """For each task, how many of the tasks before it have not completed."""
+        completed = self._completed
+        self._waiting_on = {
+            task_id: sum(1 for before in befores if before not in completed)
+            for task_id, befores in self._graph.predecessors.items()
+        }
+
+    def _may_run(self, task_id: str) -> bool:
+        return task_id not in self._completed and task_id not in self._skipped and task_id not in self.in_flight
 
     async def run(self, *, inline_allowed: bool) -> None:
         """Run every task not yet completed, each once all before it have; return when none is in flight."""
         self._inline_allowed = inline_allowed
-        graph, completed = self._graph, self._completed
-        self._waiting_on = {
-            task_id: sum(1 for before in graph.predecessors[task_id] if before not in completed)
-            for task_id in graph.tasks
-        }
+        self._count_waiting()
         loop = running_asyncio_loop()
         pooled = PooledCalls(loop) if loop is not None else None
         collecting = False
@@ -106,6 +125,8 @@ class Scheduler:
                     while task_id is not None and await self._run_task(task_id):
                         ready = self._ready_after(task_id)
                         task_id = ready.pop(0) if len(ready) == 1 else None
+                        if task_id is not None:
+                            self.in_flight.add(task_id)
                         for other in ready:
                             start(other)
                 finally:
@@ -126,10 +147,12 @@ class Scheduler:
             def start(task_id: str) -> None:
                 nonlocal collecting
                 self._in_flight += 1
+                self.in_flight.add(task_id)
                 if pooled is None or not self._runs_in_pool(task_id):
                     group.start_soon(run_from, task_id)
                     return
-                if self._host.stopping:
+                if self._host.stopping or not self._host.may_start(task_id):
+                    self.in_flight.discard(task_id)
                     self._land()
                     return
                 pooled.submit(task_id, self._prepare_call(task_id)[1])
@@ -138,16 +161,23 @@ class Scheduler:
                     group.start_soon(collect_pooled, pooled)
 
             for task_id, count in self._waiting_on.items():
-                if count == 0 and task_id not in completed:
+                if count == 0 and self._may_run(task_id):
                     start(task_id)
             await self._until_all_landed()
 
     def _ready_after(self, task_id: str) -> list[str]:
-        """The successors of a task just completed that now have all they wait for."""
+        """The tasks a task just completed makes ready: its successors that have all they wait for (or,
+        after a loop went back, every task that now has)."""
+        if self._host.stopping:
+            return []
+        if self._replan:
+            self._replan = False
+            self._count_waiting()
+            return [t for t, count in self._waiting_on.items() if count == 0 and self._may_run(t)]
         ready = []
         for after in self._graph.successors[task_id]:
             self._waiting_on[after] -= 1
-            if self._waiting_on[after] == 0 and after not in self._completed and not self._host.stopping:
+            if self._waiting_on[after] == 0 and self._may_run(after):
                 ready.append(after)
         return ready
 
@@ -161,7 +191,11 @@ class Scheduler:
         wrapper = self._graph.tasks[task_id]
         context = self._host.task_context(task_id)
         arguments = self._graph.inputs_for(task_id, self._host.task_input)
-        leading = (context,) if wrapper.inject_context else ()
+        leading: tuple[Any, ...] = (context,) if wrapper.inject_context else ()
+        if context.iteration_input is not None:  # next_iteration(data): the first parameter gets the data
+            leading = (*leading, context.iteration_input[0])
+            if wrapper.inputs:
+                arguments.pop(wrapper.inputs[0], None)
         self._running[task_id] = None
         self._host.task_changed(task_id, "running")
         run_as = as_async_task if wrapper.is_async else as_task
@@ -169,7 +203,8 @@ class Scheduler:
 
     async def _run_task(self, task_id: str) -> bool:
         """Run one task; return whether it completed."""
-        if self._host.stopping:
+        if self._host.stopping or not self._host.may_start(task_id):
+            self.in_flight.discard(task_id)
             return False
         wrapper = self._graph.tasks[task_id]
         context, call = self._prepare_call(task_id)
@@ -209,6 +244,7 @@ class Scheduler:
 
     def _task_ended(self, task_id: str) -> None:
         self._running.pop(task_id, None)
+        self.in_flight.discard(task_id)
         if not self._running and self._nothing_running is not None:
             self._nothing_running.set()
 

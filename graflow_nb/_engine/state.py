@@ -7,6 +7,7 @@ import secrets
 import socket
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from .._definition.graph import TaskGraph
 from .._model.checkpoint import CheckpointDocument, RequestRecord, TaskError
@@ -39,6 +40,12 @@ class RunState:
     status: RunStatus = RunStatus.RUNNING
     reason: str | None = None
     error: TaskError | None = None
+    visits: dict[str, int] = field(default_factory=dict)  # completions by task (more than one in a loop)
+    skipped: dict[str, None] = field(default_factory=dict)  # ordered set: skipped by a goto
+    steps: int = 0  # task executions completed
+    max_steps: int | None = None
+    iterations: dict[str, int] = field(default_factory=dict)  # next_iteration calls by task
+    iteration_data: dict[str, Any] = field(default_factory=dict)  # what each task's next iteration gets
 
     @classmethod
     def from_document(cls, document: CheckpointDocument) -> RunState:
@@ -50,6 +57,12 @@ class RunState:
             created_at=document.created_at,
             completed=dict.fromkeys(document.completed),
             records={record.feedback_id: record for record in document.requests},
+            visits=dict(document.visits),
+            skipped=dict.fromkeys(document.skipped),
+            steps=document.steps,
+            max_steps=document.max_steps,
+            iterations=dict(document.iterations),
+            iteration_data=dict(document.iteration_data),
         )
 
     def document(self, graph: TaskGraph) -> CheckpointDocument:
@@ -68,15 +81,24 @@ class RunState:
             completed=list(self.completed),
             requests=list(self.records.values()),
             error=self.error,
+            visits=dict(self.visits),
+            skipped=list(self.skipped),
+            steps=self.steps,
+            max_steps=self.max_steps,
+            iterations=dict(self.iterations),
+            iteration_data=dict(self.iteration_data),
             channel=self.channel.snapshot(),
         )
 
-    def request_ids_of(self, task_id: str) -> list[str]:
-        """The task's requests that still stand (pending, answered, or closed by a person), by call order."""
+    def request_ids_of(self, task_id: str, visit: int = 0) -> list[str]:
+        """The requests of one visit of a task that still stand (pending, answered, or closed by a person),
+        by call order."""
         found = [
             r
             for r in self.records.values()
-            if r.request.task_id == task_id and (r.state != "closed" or r.response is not None)
+            if r.request.task_id == task_id
+            and r.request.visit == visit
+            and (r.state != "closed" or r.response is not None)
         ]
         return [r.feedback_id for r in sorted(found, key=lambda r: r.request.call_index)]
 

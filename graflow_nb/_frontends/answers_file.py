@@ -10,7 +10,8 @@ An answers file is JSON::
     ]}
 
 A request matches an entry by its ``key`` (``request_feedback(..., key="deploy-window")``), else by
-task id and call order within the task (and the workflow's name, when the entry gives one).
+task id and call order within the task (and the workflow's name, when the entry gives one). In a loop,
+``"visit": N`` names the task's N-th run after its first (0, the default, is the first).
 
 * replay (``GRAFLOW_NB_ANSWERS=answers.json``): each request is answered from the file at once,
   ``via="replay"``; a request the file does not answer fails its task at once with
@@ -59,6 +60,7 @@ class RecordedAnswer(BaseModel):
     workflow: str | None = None
     task: str | None = None
     call: int | None = Field(default=None, ge=0)
+    visit: int | None = Field(default=None, ge=0, description="Which run of the task, in a loop (default: the first).")
     key: str | None = None
     answer: dict[str, Any] = Field(default_factory=dict)
     let_time_out: bool | None = Field(
@@ -82,10 +84,11 @@ class RecordedAnswer(BaseModel):
     def matches(self, request: FeedbackRequest) -> bool:
         """Whether this entry answers ``request``."""
         if self.key is not None:
-            return self.key == request.key
+            return self.key == request.key and self.visit in (None, request.visit)
         return (
             self.task == request.task_id
             and self.call == request.call_index
+            and (self.visit or 0) == request.visit
             and self.workflow in (None, request.workflow)
         )
 
@@ -187,6 +190,7 @@ class RecordAnswers:
             workflow=request.workflow,
             task=None if request.key else request.task_id,
             call=None if request.key else request.call_index,
+            visit=request.visit or None,
             key=request.key,
             answer=to_json_data(given),
             responded_by=response.responded_by,
@@ -259,10 +263,13 @@ def answer_presenters(answers: str | os.PathLike[str] | None = None) -> list[Fee
 
 def _missing_answer(request: FeedbackRequest, path: Path, *, can_record: bool) -> MissingAnswerError:
     """The error for a request the file has no answer for, with the entry that would answer it."""
-    where = {"workflow": request.workflow, "task": request.task_id, "call": request.call_index}
+    where: dict[str, Any] = {"workflow": request.workflow, "task": request.task_id, "call": request.call_index}
+    if request.visit:
+        where["visit"] = request.visit
     entry = json.dumps({**where, "answer": {MAIN_ANSWER_FIELD[request.feedback_type.value]: "..."}})
+    round_of = f" (run {request.visit + 1} of the task, in a loop)" if request.visit else ""
     described = (
-        f"{request.feedback_type.value} request {request.call_index} of task {request.task_id!r} "
+        f"{request.feedback_type.value} request {request.call_index} of task {request.task_id!r}{round_of} "
         f"in workflow {request.workflow!r} ({request.prompt!r})"
     )
     return MissingAnswerError(path, described, entry, can_record=can_record)

@@ -73,6 +73,16 @@ class CheckpointDocument(BaseModel):
     completed: list[str]
     requests: list[RequestRecord] = Field(default_factory=list)
     error: TaskError | None = None
+    #: How many times each task has completed in this run (more than once in a loop).
+    visits: dict[str, int] = Field(default_factory=dict)
+    #: Tasks a ``next_task(..., goto=True)`` skipped: they count as done unless a loop reaches them again.
+    skipped: list[str] = Field(default_factory=list)
+    #: Task executions completed so far, for ``max_steps``; and the limit the run was started with.
+    steps: int = Field(default=0, ge=0)
+    max_steps: int | None = Field(default=None, ge=1)
+    #: ``next_iteration`` calls so far by task, and the data each task's next iteration is given.
+    iterations: dict[str, int] = Field(default_factory=dict)
+    iteration_data: dict[str, Any] = Field(default_factory=dict)
     channel: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -87,8 +97,9 @@ class CheckpointDocument(BaseModel):
         if odd:
             raise ValueError(f"feedback ids {odd} are not ids graflow_nb writes")
         known = set(self.tasks)
-        strangers = {name for edge in self.edges for name in edge} | set(self.completed)
+        strangers = {name for edge in self.edges for name in edge} | set(self.completed) | set(self.skipped)
         strangers |= {record.request.task_id for record in self.requests}
+        strangers |= {*self.visits, *self.iterations, *self.iteration_data}
         strangers -= known
         if strangers:
             raise ValueError(f"names tasks the workflow does not list: {sorted(strangers)}")

@@ -19,6 +19,9 @@ carry a model are defined beside it (the module in brackets), so that this modul
     ├── FeedbackTimeoutError (TimeoutError)       request_feedback(): no answer in time (uncaught: the run pauses)
     ├── DeadlineNotExtendedError (ValueError)     the request has no deadline running to extend
     ├── NestedRunError (RuntimeError)             a notebook ran a workflow from inside a task
+    ├── CycleLimitExceededError (RuntimeError)    next_iteration() once too often (Graflow's error)
+    ├── MaxStepsExceededError (RuntimeError)      the run reached execute(max_steps=...): it fails
+    ├── LoopConflictError (RuntimeError)          next_task() back to a task whose later tasks still run
     ├── BlockingCallError (RuntimeError)          a call that waits, made where it would freeze an event loop
     │   └── LoopRunsWouldFreezeError              a blocking cell would freeze wf.start() runs
     ├── CheckpointError                           a checkpoint cannot be used
@@ -177,6 +180,43 @@ class NestedRunError(GraflowNbError, RuntimeError):
             f"workflow {workflow!r} was run from inside task {task_id!r}: in a notebook a workflow runs from "
             "a cell, where its panel is drawn; from inside a task its requests could be shown nowhere. Run it "
             "from a cell, or make its tasks part of the outer workflow"
+        )
+
+
+class CycleLimitExceededError(GraflowNbError, RuntimeError):
+    """Raised by ``ctx.next_iteration()`` when the task has iterated as often as a run allows."""
+
+    def __init__(self, task_id: str, cycle_count: int, max_cycles: int) -> None:
+        self.task_id = task_id
+        self.cycle_count = cycle_count
+        self.max_cycles = max_cycles
+        super().__init__(f"task {task_id!r} has iterated {cycle_count} times, the most a run allows ({max_cycles})")
+
+
+class MaxStepsExceededError(GraflowNbError, RuntimeError):
+    """The run has completed ``max_steps`` task executions and would start another: it fails (a loop
+    that never ends is stopped here)."""
+
+    def __init__(self, max_steps: int, task_id: str) -> None:
+        self.max_steps = max_steps
+        self.task_id = task_id
+        super().__init__(
+            f"the run reached max_steps={max_steps} task executions before running {task_id!r} again; "
+            "a loop that should end did not (raise max_steps if it is meant to run longer)"
+        )
+
+
+class LoopConflictError(GraflowNbError, RuntimeError):
+    """A task sent the run back to a task (``next_task``) while tasks after that one still run: the
+    run fails rather than run them twice at once."""
+
+    def __init__(self, task_id: str, target: str, running: list[str]) -> None:
+        self.task_id = task_id
+        self.target = target
+        self.running = running
+        super().__init__(
+            f"task {task_id!r} sent the run back to {target!r}, but {', '.join(map(repr, running))} after it "
+            "still run; go back only from a branch that nothing else runs beside"
         )
 
 

@@ -14,7 +14,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -117,6 +117,7 @@ class FeedbackRequest(BaseModel):
     run_id: str
     task_id: str
     call_index: int = Field(ge=0, description="Which request_feedback call of the task this is.")
+    visit: int = Field(default=0, ge=0, description="Which run of the task asked it (a loop runs a task again).")
     options: list[str] | None = None
     default: Any = None
     timeout: float | None = None
@@ -169,6 +170,28 @@ class FeedbackResponse(BaseModel):
     responded_at: datetime = Field(default_factory=utc_now)
     responded_by: str = Field(default_factory=default_responder)
     via: AnswerSource = "api"
+
+    if TYPE_CHECKING:  # the constructor as type checkers see it: ours and Graflow's names
+
+        def __init__(
+            self,
+            *,
+            feedback_id: str,
+            feedback_type: FeedbackType | str | None = None,
+            response_type: FeedbackType | str | None = None,
+            approved: bool | None = None,
+            reason: str | None = None,
+            text: str | None = None,
+            selected: str | list[str] | None = None,
+            selected_multiple: list[str] | None = None,
+            value: int | float | list[int | float] | None = None,
+            data: Any = None,
+            custom_data: Any = None,
+            closed: bool = False,
+            responded_at: datetime | str = ...,
+            responded_by: str | None = None,
+            via: AnswerSource = "api",
+        ) -> None: ...
 
     @model_validator(mode="before")
     @classmethod

@@ -18,9 +18,12 @@ class FeedbackHandler(Protocol):
 
     def on_request_created(self, request: FeedbackRequest) -> None:
         """A task waits for the answer (again after a resume, until it is answered)."""
+        return
 
     def on_response_received(self, request: FeedbackRequest, response: FeedbackResponse) -> None:
         """The request was answered (or closed by a person: ``response.closed``)."""
+        return
 
     def on_request_timeout(self, request: FeedbackRequest) -> None:
         """Nobody answered in time."""
+        return

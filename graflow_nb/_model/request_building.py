@@ -51,6 +51,7 @@ def build_request(
     run_id: str,
     task_id: str,
     call_index: int,
+    visit: int = 0,
     default: Any = None,
     min: float | None = None,  # noqa: A002 - request_feedback's own names, passed on as they are
     max: float | None = None,  # noqa: A002
@@ -114,6 +115,7 @@ def build_request(
         run_id=run_id,
         task_id=task_id,
         call_index=call_index,
+        visit=visit,
         options=list(options) if options is not None else None,
         default=to_json_data(default),
         timeout=float(timeout) if timeout is not None else None,

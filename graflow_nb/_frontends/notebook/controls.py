@@ -54,9 +54,11 @@ class RequestControl:
         body = self._build()
         prompt = widgets.Output()
         prompt.append_display_data(Markdown(request.prompt))  # type: ignore[no-untyped-call]
+        round_of = f" · round {request.visit + 1}" if request.visit else ""
+        kind = request.feedback_type.value.replace("_", " ")
         origin = widgets.HTML(
             muted(
-                f"{request.task_id} · {request.feedback_type.value.replace('_', ' ')} · {request.feedback_id}",
+                f"{request.task_id}{round_of} · {kind} · {request.feedback_id}",
                 title="task · type · feedback id (for graflow-nb answer)",
             )
         )

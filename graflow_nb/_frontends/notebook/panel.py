@@ -33,6 +33,8 @@ class RunPanel:
         self.workflow = run.workflow_name
         completed = run.state.completed
         self.task_states: dict[str, str] = {t: ("completed" if t in completed else "waiting") for t in run.graph.tasks}
+        #: How many times each task has completed, where a loop ran it more than once.
+        self.task_rounds: dict[str, int] = {t: n for t, n in run.state.visits.items() if n > 1}
         self.controls: dict[str, RequestControl] = {}
         self._settled_early: dict[str, FeedbackResponse | None] = {}  # settled before its control was drawn
         self.on_paused_answer: Callable[[], Submit] | None = None
@@ -96,7 +98,10 @@ class RunPanel:
         done = sum(1 for s in self.task_states.values() if s == "completed")
         lines = [f"graflow_nb: workflow {self.workflow!r} {self._status}, {done}/{len(self.task_states)} tasks done"]
         order = {task_id: index for index, task_id in enumerate(self.task_states)}
-        by_task = sorted(self.controls.values(), key=lambda c: (order.get(c.request.task_id, 0), c.request.call_index))
+        by_task = sorted(
+            self.controls.values(),
+            key=lambda c: (order.get(c.request.task_id, 0), c.request.visit, c.request.call_index),
+        )
         for control in by_task:
             request, response = control.request, control.response
             answer = (
@@ -104,7 +109,8 @@ class RunPanel:
                 if response is not None
                 else ("closed without an answer" if control.answered else "waiting")
             )
-            lines.append(f"- {request.task_id}: {plain_prompt(request.prompt)} -> {answer}")
+            round_of = f" (round {request.visit + 1})" if request.visit else ""
+            lines.append(f"- {request.task_id}{round_of}: {plain_prompt(request.prompt)} -> {answer}")
         return "\n".join(lines)
 
     def _redraw(self) -> None:
@@ -118,7 +124,9 @@ class RunPanel:
             f"{muted(f'{self._elapsed} s') if self._elapsed else ''}"
             "</div>"
         )
-        self.tasks.value = "<div class='gnb-tasks'>" + "".join(map(_task_label, self.task_states.items())) + "</div>"
+        rounds = self.task_rounds
+        labels = (_task_label(task_id, state, rounds.get(task_id, 0)) for task_id, state in self.task_states.items())
+        self.tasks.value = "<div class='gnb-tasks'>" + "".join(labels) + "</div>"
 
     @property
     def _status_kind(self) -> str:
@@ -142,11 +150,14 @@ class RunPanel:
     # -- presenter protocol (any thread) ---------------------------------------------------
 
     def task_changed(self, run: RunView, task_id: str, state: TaskState) -> None:
-        """Mark a task's state."""
+        """Mark a task's state (and, in a loop, how many times it has run)."""
+        rounds = run.state.visits.get(task_id, 0)  # read here, on the run's loop thread
 
         def update() -> None:
             self._run = run
             self.task_states[task_id] = state
+            if rounds > 1:
+                self.task_rounds[task_id] = rounds
             self._redraw()
 
         self.calls.call(update)
@@ -290,6 +301,9 @@ def _ending_text(outcome: RunOutcome) -> str:
     return ""
 
 
-def _task_label(item: tuple[str, str]) -> str:
-    task_id, state = html.escape(item[0]), item[1]
-    return f"<span class='gnb-task gnb-{state}' title='{task_id}: {state}'>{task_id}</span>"
+def _task_label(task_id: str, state: str, rounds: int) -> str:
+    """A task's chip: its id, its state as a colour, and ``×N`` once a loop has run it N times."""
+    name = html.escape(task_id)
+    times = f" ×{rounds}" if rounds > 1 else ""
+    tip = f"{name}: {state}" + (f", completed {rounds} times" if rounds > 1 else "")
+    return f"<span class='gnb-task gnb-{state}' title='{tip}'>{name}{times}</span>"
