@@ -53,8 +53,8 @@ def test_set_keeps_a_copy_that_later_changes_to_the_value_do_not_reach() -> None
     [
         (object(), "", "object"),
         ({1: "int key"}, "[1] (key)", "int"),
-        ([1, 2, {3}], "[2]", "set"),
-        ({"frame": b"bytes"}, "['frame']", "bytes"),
+        ([1, 2, 3j], "[2]", "complex"),
+        ({"frame": {"f": open}}, "['frame']['f']", "builtin_function_or_method"),
     ],
 )
 def test_non_json_values_are_refused_at_set_time(value: object, where: str, type_name: str) -> None:
@@ -91,8 +91,6 @@ def test_pydantic_models_are_stored_and_come_back_as_dicts_after_resume() -> Non
     ("value", "problem"),
     [
         ("caf\udcc3.csv", "str with lone surrogates"),  # what os.listdir gives for an undecodable name
-        (float("nan"), "float NaN or infinity"),
-        ([1.0, float("-inf")], "float NaN or infinity"),
         ({"caf\udcc3": 1}, "str with lone surrogates"),
     ],
 )

@@ -19,7 +19,13 @@ from .._engine.state import RunState, new_run_id, run_id_prefix
 from .._frontends.answers_file import answer_presenters
 from .._io.run_claim import RunClaim
 from .._model.checkpoint import CheckpointDocument
-from .._model.errors import CheckpointMismatchError, NoResumableRunError, RunInUseError, UnknownTaskError
+from .._model.errors import (
+    CheckpointMismatchError,
+    CorruptCheckpointError,
+    NoResumableRunError,
+    RunInUseError,
+    UnknownTaskError,
+)
 from .._model.status import Resume, RunStatus
 
 if TYPE_CHECKING:
@@ -70,7 +76,7 @@ def prepare_engine(
     claimed = _auto_resume_document(wf) if resume == "auto" and run_id is None else None
     if claimed is not None:
         document, claim = claimed
-        state, graph = RunState.from_document(document), wf.graph
+        state, graph = _restored(wf, document, claim), wf.graph
     elif run_id is not None or resume is True:
         state, graph, claim = _state_to_resume(wf, run_id)
     else:
@@ -164,7 +170,19 @@ def _state_to_resume(wf: Definition, run_id: str | None) -> tuple[RunState, Task
     document, claim = _claim(wf, document)
     if run_id is None:  # the newest unfinished run: say which (a run named by id needs no saying)
         _announce_resume(wf, document, "(The newest unfinished run; name another with run_id=RUN_ID.)")
-    return RunState.from_document(document), wf.graph, claim
+    return _restored(wf, document, claim), wf.graph, claim
+
+
+def _restored(wf: Definition, document: CheckpointDocument, claim: RunClaim) -> RunState:
+    """The run's state as its checkpoint saved it, its large channel values read back from beside it."""
+    try:
+        return RunState.from_document(document, wf.store.blob_loader(document.run_id))
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        claim.release()
+        detail = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        raise CorruptCheckpointError(
+            wf.store.run_path(document.run_id), f"a channel value cannot be read back ({detail})"
+        ) from None
 
 
 def _document_to_resume(wf: Definition, run_id: str | None) -> CheckpointDocument:

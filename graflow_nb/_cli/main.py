@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from collections.abc import Sequence
 from datetime import timedelta
@@ -201,6 +202,7 @@ def _clear(store: CheckpointStore, older_than_days: float) -> int:
             store.answer_path(record.feedback_id).unlink(missing_ok=True)
             store.deadline_path(record.feedback_id).unlink(missing_ok=True)
         path.unlink(missing_ok=True)
+        shutil.rmtree(store.data_directory(document.run_id), ignore_errors=True)  # its large values
         removed += 1
         print(f"removed {document.run_id} ({document.status.value})")
     print(f"{removed} finished run(s) removed from {store.directory}; the decision log keeps what was decided")

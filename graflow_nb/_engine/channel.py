@@ -7,22 +7,38 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from .._model.errors import ChannelValueError
-from .._util.jsonable import NotJsonError, json_copy
+from .._util.jsonable import BlobLoader, BlobStore, NotJsonError
+from .._util.typed_values import blob_names, decode, encode, typed_copy
 
 
 class Channel:
     """Thread-safe key-value state shared by a run's tasks and saved in every checkpoint.
 
-    Values must be JSON-compatible or pydantic models; a pydantic model comes back as a plain
-    dict after the run is resumed from a checkpoint.
+    Values are JSON data, or values saved as data and restored with their types after a resume:
+    tuples, sets, dates and times, ``Decimal``, ``UUID``, ``bytes``, NumPy arrays, pandas Series and
+    DataFrames (see ``_util/typed_values.py``); a pydantic model comes back as a plain dict. Large
+    arrays are kept beside the checkpoint, each written once.
     """
 
     def __init__(self, initial: Mapping[str, Any] | None = None) -> None:
         self._lock = threading.Lock()
         self._data: dict[str, Any] = {}
+        self._saved: dict[str, Any] = {}  # each value as the checkpoint holds it (JSON data)
+        self._blobs: dict[str, dict[str, bytes | None]] = {}  # each value's large parts (None: on disk)
         self._version = 0
         for key, value in (initial or {}).items():
             self.set(key, value)
+
+    @classmethod
+    def restore(cls, saved: Mapping[str, Any], load_blob: BlobLoader) -> Channel:
+        """The channel a checkpoint saved (its large values read with ``load_blob``); ValueError or
+        OSError if a value cannot be read back."""
+        channel = cls()
+        for key, data in saved.items():
+            channel._data[key] = decode(data, load_blob)
+            channel._saved[key] = data
+            channel._blobs[key] = dict.fromkeys(blob_names(data))
+        return channel
 
     def get(self, key: str, default: Any = None) -> Any:
         """The value under ``key``, or ``default`` when it is not set."""
@@ -37,12 +53,16 @@ class Channel:
         """
         if not isinstance(key, str):
             raise ChannelValueError(repr(key), "", f"{type(key).__name__} (keys must be str)")
+        blobs = BlobStore()
         try:
-            copied = json_copy(value)
+            saved = encode(value, blobs)
         except NotJsonError as error:
             raise ChannelValueError(key, error.path, error.what) from None
+        copied = typed_copy(value) if blobs.typed else saved  # plain JSON: the saved data is the copy
         with self._lock:
             self._data[key] = copied
+            self._saved[key] = saved
+            self._blobs[key] = dict(blobs)
             self._version += 1
 
     def delete(self, key: str) -> bool:
@@ -50,6 +70,8 @@ class Channel:
         with self._lock:
             present = self._data.pop(key, _MISSING) is not _MISSING
             if present:
+                self._saved.pop(key, None)
+                self._blobs.pop(key, None)
                 self._version += 1
             return present
 
@@ -75,9 +97,14 @@ class Channel:
         return self._version
 
     def snapshot(self) -> dict[str, Any]:
-        """A shallow copy of the channel's items (values are JSON data or pydantic models)."""
+        """The channel as its checkpoint holds it: each value as JSON data (large arrays by name)."""
         with self._lock:
-            return dict(self._data)
+            return dict(self._saved)
+
+    def blobs(self) -> dict[str, bytes | None]:
+        """The large values the snapshot names, by name (None: already on disk)."""
+        with self._lock:
+            return {name: data for parts in self._blobs.values() for name, data in parts.items()}
 
     def __repr__(self) -> str:
         return f"Channel({self.keys()!r})"

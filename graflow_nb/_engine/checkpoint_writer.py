@@ -7,7 +7,7 @@ disk already (the inline watchdog may have written one from its own thread meanw
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import anyio
@@ -29,10 +29,13 @@ class CheckpointWriter:
         snapshot: Callable[[], CheckpointDocument],
         failed: Callable[[CheckpointSaveError], None],
         interval: float,
+        blobs: Callable[[], Mapping[str, bytes | None]] = dict,
     ) -> None:
         self._store = store
         self._path = path
         self._snapshot = snapshot  # the run as a checkpoint document, now (on the loop)
+        self._blobs = blobs  # the large values the snapshot names (written beside it, once each)
+        self._blobs_written: set[str] = set()
         self._failed = failed  # told on the loop when a write fails
         self.interval = interval  #: seconds between coalesced writes
         self._changes = 0
@@ -83,22 +86,29 @@ class CheckpointWriter:
         raises CheckpointSaveError."""
         changes = self._changes
         if changes != self._written_changes:
-            self._write_document(self._snapshot(), changes)
+            self._write_document(self._snapshot(), self._new_blobs(), changes)
 
     async def _write_locked(self) -> Path:
         changes = self._changes
         try:
             document = self._snapshot()
-            return await anyio.to_thread.run_sync(self._write_document, document, changes)
+            return await anyio.to_thread.run_sync(self._write_document, document, self._new_blobs(), changes)
         except CheckpointSaveError as error:
             self._failed(error)
             return self._path
 
-    def _write_document(self, document: CheckpointDocument, changes: int) -> Path:
-        """Write a snapshot unless a newer one is on disk already."""
+    def _new_blobs(self) -> dict[str, bytes | None]:
+        """The large values not yet written beside the checkpoint."""
+        return {name: data for name, data in self._blobs().items() if name not in self._blobs_written}
+
+    def _write_document(self, document: CheckpointDocument, blobs: Mapping[str, bytes | None], changes: int) -> Path:
+        """Write a snapshot (the large values it names first) unless a newer one is on disk already."""
         with self._disk_lock:
             if changes > self._disk_changes:
                 try:
+                    if blobs:
+                        self._store.write_blobs(document.run_id, blobs)
+                        self._blobs_written.update(blobs)
                     self._store.write(document)
                 except (OSError, ValueError, TypeError, RecursionError) as error:
                     raise CheckpointSaveError(self._path, _save_problem(error)) from error

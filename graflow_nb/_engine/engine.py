@@ -97,7 +97,12 @@ class Engine:
         self._results = TaskResults(graph, state)
         self._loop = LoopBridge(lambda: self.state.status)
         self._writer = CheckpointWriter(
-            store, store.run_path(state.run_id), self.document, self._saving_failed, checkpoint_interval
+            store,
+            store.run_path(state.run_id),
+            self.document,
+            self._saving_failed,
+            checkpoint_interval,
+            state.channel.blobs,
         )
         self._background: anyio.abc.TaskGroup | None = None  # side work of a going run (see spawn)
         self._inline = InlineRunner(checkpoint_interval, self._save_from_watchdog)

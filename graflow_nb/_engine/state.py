@@ -13,6 +13,7 @@ from .._definition.graph import TaskGraph
 from .._model.checkpoint import CheckpointDocument, RequestRecord, TaskError
 from .._model.feedback import utc_now
 from .._model.status import RunStatus
+from .._util.jsonable import BlobLoader
 from .channel import Channel
 
 
@@ -48,12 +49,12 @@ class RunState:
     iteration_data: dict[str, Any] = field(default_factory=dict)  # what each task's next iteration gets
 
     @classmethod
-    def from_document(cls, document: CheckpointDocument) -> RunState:
-        """The state a checkpoint saved."""
+    def from_document(cls, document: CheckpointDocument, load_blob: BlobLoader) -> RunState:
+        """The state a checkpoint saved (its large channel values read with ``load_blob``)."""
         return cls(
             workflow=document.workflow,
             run_id=document.run_id,
-            channel=Channel(document.channel),
+            channel=Channel.restore(document.channel, load_blob),
             created_at=document.created_at,
             completed=dict.fromkeys(document.completed),
             records={record.feedback_id: record for record in document.requests},

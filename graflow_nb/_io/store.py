@@ -13,11 +13,13 @@ Everything here is JSON read with pydantic: nothing in the folder is ever import
 from __future__ import annotations
 
 import glob
+import hashlib
 import json
 import os
+import re
 import secrets
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -56,6 +58,18 @@ DEFAULT_CHECKPOINT_DIR = ".graflow_nb"
 ANSWER_FILE_LIMIT = 16 * 2**20
 
 
+#: The largest saved value read back from beside a document (an array, a frame's column).
+BLOB_LIMIT = 16 * 2**30
+_BLOB_NAME = re.compile(r"[0-9a-f]{64}")
+
+
+def _checked_blob_name(name: str) -> str:
+    """A blob's name, checked: a SHA-256 in hex, so a document cannot point at a file elsewhere."""
+    if not isinstance(name, str) or not _BLOB_NAME.fullmatch(name):
+        raise ValueError(f"{str(name)[:80]!r} is not the name of a saved value")
+    return name
+
+
 def default_checkpoint_dir() -> Path:
     """``$GRAFLOW_NB_CHECKPOINT_DIR``, else the folder beside the running notebook, else ``./.graflow_nb``."""
     configured = os.environ.get(CHECKPOINT_DIR_ENV)
@@ -90,6 +104,35 @@ class CheckpointStore:
     def run_path(self, run_id: str) -> Path:
         """The checkpoint file of a run."""
         return self.directory / f"{run_id}.json"
+
+    # -- large values beside a run's document --------------------------------------------------
+
+    def data_directory(self, run_id: str) -> Path:
+        """Where a run's large channel values (arrays, frames' columns) are kept: one ``.npy`` file each."""
+        return self.directory / f"{run_id}.data"
+
+    def write_blobs(self, run_id: str, blobs: Mapping[str, bytes | None]) -> None:
+        """Write each large value not yet on disk (a value already there is never written again)."""
+        folder = self.data_directory(run_id)
+        for name, data in blobs.items():
+            path = folder / f"{_checked_blob_name(name)}.npy"
+            if data is None or path.exists():
+                continue
+            folder.mkdir(parents=True, exist_ok=True)
+            write_atomically(path, data)
+
+    def blob_loader(self, run_id: str) -> Callable[[str], bytes]:
+        """How a run's saved large values are read back (a missing or damaged one raises OSError/ValueError)."""
+        folder = self.data_directory(run_id)
+
+        def load(name: str) -> bytes:
+            path = folder / f"{_checked_blob_name(name)}.npy"
+            data = read_regular_file(path, BLOB_LIMIT)
+            if hashlib.sha256(data).hexdigest() != name:
+                raise ValueError(f"{path} does not hold the value saved under that name (damaged)")
+            return data
+
+        return load
 
     # -- run documents ---------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ carry a model are defined beside it (the module in brackets), so that this modul
     │   ├── CycleError
     │   ├── UnknownTaskError (LookupError)
     │   └── MissingInputError
-    ├── ChannelValueError (TypeError)             a channel value is not JSON-compatible
+    ├── ChannelValueError (TypeError)             a channel value cannot be saved as data
     ├── InvalidFeedbackRequestError (ValueError)  request_feedback() called with bad arguments
     ├── InvalidAnswerError (ValueError)           an answer does not fit its request
     ├── AnswersFileError (ValueError)             an answers file cannot be read or used
@@ -79,14 +79,16 @@ class MissingInputError(WorkflowDefinitionError):
 
 
 class ChannelValueError(GraflowNbError, TypeError):
-    """Raised when a channel value cannot be stored as JSON."""
+    """Raised when a channel value cannot be saved as data (see ``_util/typed_values.py`` for what can)."""
 
     def __init__(self, key: str, path: str, type_name: str) -> None:
         self.key = key
         where = f" at {path[:60]}{'...' if len(path) > 60 else ''}" if path else ""
         super().__init__(
-            f"channel key {key!r}: value{where} of type {type_name} cannot be saved exactly in a JSON checkpoint; "
-            "store str, int, finite float, bool, None, lists, dicts with str keys, or pydantic models"
+            f"channel key {key!r}: value{where} of type {type_name} cannot be saved as data in a checkpoint "
+            "(graflow_nb never pickles); store JSON data (str keys), tuples, sets, dates and times, Decimal, "
+            "UUID, bytes, NumPy arrays and scalars (not of dtype object), pandas Series, DataFrames and Index, "
+            "or pydantic models"
         )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Callable
 from typing import Any
 
 _SCALARS = (str, int, float, bool, type(None))
@@ -17,6 +18,19 @@ def is_model(value: Any) -> bool:
 
 #: Deeper values are refused: JSON parsers (orjson, pydantic) stop at a few hundred levels.
 MAX_DEPTH = 100
+
+#: The key of a saved value's tag, where JSON has no type for it (see typed_values).
+TAG = "__graflow_nb__"
+#: How a saved large value (an array's ``.npy`` bytes, by its SHA-256) is read back.
+BlobLoader = Callable[[str], bytes]
+
+
+class BlobStore(dict[str, bytes]):
+    """What encoding a value puts aside: its large arrays' ``.npy`` bytes by name (their SHA-256),
+    kept beside a checkpoint; and whether the saved form differs from plain JSON of the value
+    (``typed``: it has tags or model dumps, so the value in memory is not the saved data itself)."""
+
+    typed = False
 
 
 class NotJsonError(ValueError):
