@@ -531,7 +531,7 @@ class TestResultsACheckpointCannotHold:
         message = str(warning.message)
         assert "task 'fit' returned a Model (at result['model'])" in message
         assert "runs again" in message
-        assert "return JSON data" in message
+        assert "return data (JSON, dates, Decimals, NumPy arrays, pandas frames)" in message
 
 
 class TestATaskThatSwallowsTheStop:

@@ -7,6 +7,7 @@ paused in its third round resumes in its third round, and each round's requests 
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 import pytest
@@ -171,7 +172,7 @@ def test_a_forward_goto_skips_the_tasks_it_passes_over() -> None:
         triage >> escalate
         outcome = wf.run()
     assert outcome.status is RunStatus.COMPLETED
-    assert outcome.result == {"archive": None, "escalate": "paged the on-call"}
+    assert outcome.result == "paged the on-call", "the skipped branch's last task is no result of the run"
     saved = json.loads(outcome.checkpoint_path.read_text())
     assert sorted(saved["skipped"]) == ["archive", "routine"]
     assert saved["completed"] == ["triage", "escalate"]
@@ -242,3 +243,92 @@ def test_an_answers_file_answers_each_round_by_its_visit(tmp_path: Any) -> None:
     outcome = wf.run(answers=answers)
     assert isinstance(outcome.exception, MissingAnswerError)
     assert '"visit": 1' in str(outcome.exception), "the entry it suggests names the round"
+
+
+@task(inject_context=True)
+def escalate_to_oncall(ctx: TaskExecutionContext) -> str:
+    """A task no workflow lists: a run adds it with ctx.next_task (defined at the top level, so that a
+    resumed run finds it again)."""
+    response = ctx.request_feedback(feedback_type="text", prompt="Who takes it?", timeout=ctx.get_channel().get("wait"))
+    return f"escalated to {response.text}"
+
+
+def triage_workflow(name: str, goto: bool) -> Workflow:
+    with workflow(name) as wf:
+
+        @task(inject_context=True)
+        def triage(ctx: TaskExecutionContext) -> str:
+            ctx.next_task(escalate_to_oncall, goto=goto)
+            return "urgent"
+
+        @task
+        def routine(triage: str) -> str:
+            return f"filed as {triage}"
+
+        triage >> routine
+    return wf
+
+
+def test_a_task_the_workflow_lacks_is_added_to_the_run_beside_or_instead_of_the_successors() -> None:
+    answers = ScriptedAnswers({"escalate_to_oncall": [{"text": "dana"}]})
+    beside = triage_workflow("add-beside", goto=False).run(presenters=[answers], channel={"wait": None})
+    assert beside.result == {"routine": "filed as urgent", "escalate_to_oncall": "escalated to dana"}
+    instead = triage_workflow("add-instead", goto=True)
+    answers = ScriptedAnswers({"escalate_to_oncall": [{"text": "eve"}]})
+    outcome = instead.run(presenters=[answers], channel={"wait": None})
+    assert outcome.result == "escalated to eve"
+    saved = json.loads(outcome.checkpoint_path.read_text())
+    assert saved["added"] == [["escalate_to_oncall", "triage"]]
+    assert saved["skipped"] == ["routine"]
+    assert "escalate_to_oncall" not in instead.graph.tasks, "the definition is unchanged: the run had its own graph"
+
+
+def test_a_run_paused_in_an_added_task_resumes_in_it() -> None:
+    wf = triage_workflow("add-pause", goto=True)
+    with pytest.raises(WorkflowPaused) as paused:
+        wf.run(presenters=[], channel={"wait": 0.05}).raise_for_status()
+    provide_feedback(paused.value.outcome.pending_feedback_ids[0], text="fay", checkpoint_dir=wf.store.directory)
+    assert wf.resume() == "escalated to fay"
+
+
+LOST_TASK_SCRIPT = """
+import sys
+from graflow_nb import CheckpointMismatchError, TaskExecutionContext, task, workflow
+
+with workflow("add-lost") as wf:
+    @task(inject_context=True)
+    def triage(ctx: TaskExecutionContext) -> None:
+        ctx.next_task(made_inside, goto=True)
+
+if sys.argv[1] == "first":
+    @task(id="made_inside", inject_context=True)
+    def made_inside(ctx: TaskExecutionContext) -> None:
+        ctx.request_feedback(feedback_type="approval", prompt="ok?", timeout=0.05)
+
+    print(wf.run(presenters=[]).status.value)
+else:  # a new process, in which nothing defines the task the first run added
+    try:
+        wf.resume()
+    except CheckpointMismatchError as error:
+        print(error)
+"""
+
+
+def test_resuming_a_run_whose_added_task_is_not_defined_says_what_to_do(tmp_path: Any) -> None:
+    import subprocess
+    import sys
+
+    script = tmp_path / "lost.py"
+    script.write_text(LOST_TASK_SCRIPT)
+    env = {key: value for key, value in os.environ.items() if not key.startswith("GRAFLOW_NB_")}
+
+    def run(step: str) -> str:
+        command = [sys.executable, str(script), step]
+        done = subprocess.run(command, check=False, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    assert run("first").strip() == "paused"
+    said = run("again")
+    assert "added task 'made_inside' while it ran (ctx.next_task)" in said
+    assert "run the cell (or import the module) that defines it, then resume" in said

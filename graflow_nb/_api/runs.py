@@ -11,7 +11,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .._definition.graph import TaskGraph, describe_differences
+from .._definition.graph import TaskGraph, defined_tasks, describe_differences
 from .._engine.channel import Channel
 from .._engine.engine import Engine
 from .._engine.presenting import FeedbackPresenter
@@ -76,11 +76,11 @@ def prepare_engine(
     claimed = _auto_resume_document(wf) if resume == "auto" and run_id is None else None
     if claimed is not None:
         document, claim = claimed
-        state, graph = _restored(wf, document, claim), wf.graph
+        state, graph = _restored(wf, document, claim), _run_graph(wf, document)
     elif run_id is not None or resume is True:
         state, graph, claim = _state_to_resume(wf, run_id)
     else:
-        graph = wf.graph if start_node is None else _part_from(wf, start_node)
+        graph = wf.graph.copy() if start_node is None else _part_from(wf, start_node)  # a run adds tasks to its own
         initial = Channel(channel)
         graph.check(initial.keys())
         state = RunState(workflow=wf.name, run_id=new_run_id(wf.name), channel=initial)
@@ -127,8 +127,8 @@ def _auto_resume_document(wf: Definition) -> tuple[CheckpointDocument, RunClaim]
     document = _newest_unfinished(wf)
     if document is None:
         return None
-    difference = describe_differences(wf.graph, document.tasks, document.edges)
     try:
+        difference = describe_differences(_run_graph(wf, document), document.tasks, document.edges)
         if difference:
             raise CheckpointMismatchError(difference)
         document, claim = _claim(wf, document)
@@ -161,7 +161,7 @@ def _part_from(wf: Definition, start_node: str) -> TaskGraph:
 
 def _state_to_resume(wf: Definition, run_id: str | None) -> tuple[RunState, TaskGraph, RunClaim]:
     document = _document_to_resume(wf, run_id)
-    difference = describe_differences(wf.graph, document.tasks, document.edges)
+    difference = describe_differences(_run_graph(wf, document), document.tasks, document.edges)
     if difference:
         raise CheckpointMismatchError(
             f"run {document.run_id} was saved by a different definition of workflow "
@@ -170,7 +170,26 @@ def _state_to_resume(wf: Definition, run_id: str | None) -> tuple[RunState, Task
     document, claim = _claim(wf, document)
     if run_id is None:  # the newest unfinished run: say which (a run named by id needs no saying)
         _announce_resume(wf, document, "(The newest unfinished run; name another with run_id=RUN_ID.)")
-    return _restored(wf, document, claim), wf.graph, claim
+    try:
+        graph = _run_graph(wf, document)  # (read again once claimed: it may have gone on meanwhile)
+    except CheckpointMismatchError:
+        claim.release()
+        raise
+    return _restored(wf, document, claim), graph, claim
+
+
+def _run_graph(wf: Definition, document: CheckpointDocument) -> TaskGraph:
+    """The graph a saved run runs: the workflow's, with the tasks ``ctx.next_task(...)`` added to it."""
+    graph = wf.graph.copy()
+    for task_id, after in document.added:
+        added = defined_tasks.get(task_id)
+        if added is None or after not in graph.tasks:
+            raise CheckpointMismatchError(
+                f"run {document.run_id} added task {task_id!r} while it ran (ctx.next_task), and no task "
+                f"{task_id!r} is defined now: run the cell (or import the module) that defines it, then resume"
+            )
+        graph.add_edge(graph.tasks[after], added)
+    return graph
 
 
 def _restored(wf: Definition, document: CheckpointDocument, claim: RunClaim) -> RunState:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextvars
 import inspect
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, ParamSpec, TypeVar, overload
@@ -20,6 +21,11 @@ RESULT_SUFFIX = ".__result__"
 current_graph: contextvars.ContextVar[TaskGraph | None] = contextvars.ContextVar(
     "graflow_nb_current_graph", default=None
 )
+
+
+#: The newest task defined under each id (kept while it exists): a run that ``ctx.next_task(...)`` gave a
+#: task of its own finds it here when resumed in the same kernel, or after the cell defining it ran again.
+defined_tasks: weakref.WeakValueDictionary[str, TaskWrapper[..., Any]] = weakref.WeakValueDictionary()
 
 
 def result_key(task_id: str) -> str:
@@ -62,6 +68,7 @@ class TaskWrapper(Generic[P, R]):
         graph = current_graph.get()
         if graph is not None:
             graph.add(self)
+        defined_tasks[task_id] = self  # where a resumed run finds a task added to it while it ran
 
     @property
     def name(self) -> str:
@@ -178,6 +185,14 @@ class TaskGraph:
         self.tasks[wrapper.task_id] = wrapper
         self.successors[wrapper.task_id] = []
         self.predecessors[wrapper.task_id] = []
+
+    def copy(self) -> TaskGraph:
+        """A graph of the same tasks and edges that changes apart from this one (a run adds tasks to its own)."""
+        return TaskGraph(
+            dict(self.tasks),
+            {task_id: list(afters) for task_id, afters in self.successors.items()},
+            {task_id: list(befores) for task_id, befores in self.predecessors.items()},
+        )
 
     def add_edge(self, before: TaskWrapper[..., Any], after: TaskWrapper[..., Any]) -> None:
         """Run ``after`` once ``before`` has completed."""

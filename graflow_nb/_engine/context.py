@@ -26,6 +26,10 @@ class Jump:
     task_id: str
     iteration: bool = False
     data: Any = None
+    #: A task the workflow did not have, added to this run (Graflow's dynamic task).
+    added: TaskWrapper[..., Any] | None = None
+    #: Whether the tasks after the jumping one are skipped (always, for a task of the workflow).
+    goto: bool = True
 
 
 if TYPE_CHECKING:
@@ -251,19 +255,29 @@ class TaskExecutionContext:
         return response
 
     def next_task(self, task: TaskWrapper[..., Any] | str, goto: bool = False) -> str:
-        """Once this task returns, run ``task`` (a task of this workflow, or its id) again, and every
-        task after it (Graflow's call): a reviewer that rejects sends the run back to the writer, then
-        is asked again.
+        """Once this task returns, run ``task`` (Graflow's call) and return its id.
 
-        The tasks after this one that ``task`` does not lead to are skipped (``goto`` is implied for a
-        task of the workflow). Returns the task's id.
+        A task of this workflow (or its id) runs again, with every task after it: a reviewer that
+        rejects sends the run back to the writer, then is asked again; the tasks after this one that
+        ``task`` does not lead to are skipped (``goto`` is implied). A ``@task`` the workflow does not
+        have is added to this run, to run after this task: beside this task's successors, or instead
+        of them with ``goto=True``. (Define such a task at the top level of a module or cell, not inside
+        a task: a run resumed after a restart must find it by its id.)
         """
         task_id = task if isinstance(task, str) else getattr(task, "task_id", None)
         if not isinstance(task_id, str):
             raise TypeError(f"next_task() takes a task (a function decorated with @task) or its id, not {task!r}")
-        if task_id not in self._engine.graph.tasks:
+        known = self._engine.graph.tasks.get(task_id)  # (the loop adds tasks to it; a lookup is atomic)
+        if known is not None and (isinstance(task, str) or known is task):
+            self._set_jump(Jump(task_id))
+        elif known is None and not isinstance(task, str):
+            self._set_jump(Jump(task_id, added=task, goto=goto))
+        elif known is None:
             raise UnknownTaskError(task_id, list(self._engine.graph.tasks))
-        self._set_jump(Jump(task_id))
+        else:
+            raise WorkflowDefinitionError(
+                f"next_task(): the workflow already has a different task {task_id!r}; give the new one @task(id=...)"
+            )
         return task_id
 
     def next_iteration(self, data: Any = None) -> str:

@@ -254,9 +254,13 @@ class Engine:
         return True
 
     def _go_back(self, task_id: str, jump: Jump) -> bool:
-        """Apply a task's next_task()/next_iteration(): the target and every task after it run again;
+        """Apply a task's next_task()/next_iteration(): the target and every task after it run (again);
         the tasks after this one that the target does not lead to are skipped. False if it cannot be."""
         graph, state = self.graph, self.state
+        if jump.added is not None:  # a task of its own for this run, after the jumping one
+            graph.add_edge(graph.tasks[task_id], jump.added)
+            state.added.append((jump.added.task_id, task_id))
+            self.task_changed(jump.added.task_id, "waiting")
         again = {jump.task_id} | graph.descendants(jump.task_id)
         busy = sorted(again & self._scheduler.in_flight)
         if busy:
@@ -265,9 +269,10 @@ class Engine:
         for earlier in again:
             self._results.forget(earlier)
             state.skipped.pop(earlier, None)
-        for passed_over in graph.descendants(task_id) - again:
-            if passed_over not in state.completed:
-                state.skipped[passed_over] = None
+        if jump.goto:
+            for passed_over in graph.descendants(task_id) - again:
+                if passed_over not in state.completed:
+                    state.skipped[passed_over] = None
         if jump.iteration:
             state.iterations[task_id] = state.iterations.get(task_id, 0) + 1
             state.iteration_data[task_id] = jump.data

@@ -50,7 +50,7 @@ class TaskResults:
         """The terminating task's result, else the only last task's, else ``{task_id: result}``."""
         if terminated_by is not None:
             return self.value(result_key(terminated_by), None)
-        sinks = self._graph.sinks
+        sinks = [task_id for task_id in self._graph.sinks if task_id not in self._state.skipped]
         if len(sinks) == 1:
             return self.value(result_key(sinks[0]), None)
         return {task_id: self.value(result_key(task_id), None) for task_id in sinks}

@@ -47,6 +47,7 @@ class RunState:
     max_steps: int | None = None
     iterations: dict[str, int] = field(default_factory=dict)  # next_iteration calls by task
     iteration_data: dict[str, Any] = field(default_factory=dict)  # what each task's next iteration gets
+    added: list[tuple[str, str]] = field(default_factory=list)  # tasks next_task() added: (task, after)
 
     @classmethod
     def from_document(cls, document: CheckpointDocument, load_blob: BlobLoader) -> RunState:
@@ -64,6 +65,7 @@ class RunState:
             max_steps=document.max_steps,
             iterations=dict(document.iterations),
             iteration_data=dict(document.iteration_data),
+            added=[(task_id, after) for task_id, after in document.added],
         )
 
     def document(self, graph: TaskGraph) -> CheckpointDocument:
@@ -88,6 +90,7 @@ class RunState:
             max_steps=self.max_steps,
             iterations=dict(self.iterations),
             iteration_data=dict(self.iteration_data),
+            added=list(self.added),
             channel=self.channel.snapshot(),
         )
 

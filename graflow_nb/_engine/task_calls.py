@@ -8,8 +8,8 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
+from .._definition.graph import current_graph
 from .._model.errors import SwallowedStopWarning, UnsavedResultWarning
-from .._util.jsonable import find_non_json
 
 #: The task whose code runs in this context (None outside tasks): a workflow run from inside a task
 #: can tell, wherever the task runs (a worker thread, the shared pool, the loop).
@@ -17,20 +17,24 @@ running_task: contextvars.ContextVar[str | None] = contextvars.ContextVar("grafl
 
 
 def as_task(task_id: str, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """``func(*args, **kwargs)`` as task ``task_id``."""
+    """``func(*args, **kwargs)`` as task ``task_id`` (a ``@task`` defined in it joins no workflow's definition)."""
     token = running_task.set(task_id)
+    outside = current_graph.set(None)
     try:
         return func(*args, **kwargs)
     finally:
+        current_graph.reset(outside)
         running_task.reset(token)
 
 
 async def as_async_task(task_id: str, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """``await func(*args, **kwargs)`` as task ``task_id``."""
     token = running_task.set(task_id)
+    outside = current_graph.set(None)
     try:
         return await func(*args, **kwargs)
     finally:
+        current_graph.reset(outside)
         running_task.reset(token)
 
 
@@ -48,16 +52,28 @@ def warn_at_task(func: Callable[..., Any], category: type[Warning], message: str
 
 def warn_unsaved_result(func: Callable[..., Any], task_id: str, result: Any) -> None:
     """The task's result cannot be checkpointed: it is kept in memory only."""
-    path, type_name = find_non_json(result) or ("", type(result).__name__)
+    path, type_name = _unsaveable_part(result)
     where = f" (at result{path})" if path else ""
     warn_at_task(
         func,
         UnsavedResultWarning,
-        f"task {task_id!r} returned a {type_name}{where}, which a JSON checkpoint cannot hold: it is kept "
+        f"task {task_id!r} returned a {type_name}{where}, which a checkpoint cannot hold as data: it is kept "
         "in memory only, so if this run pauses and is resumed the task runs again. To keep it, return "
-        "JSON data (dicts, lists, strings, numbers) or a pydantic model, e.g. save a large object to a "
-        "file and return its path.",
+        "data (JSON, dates, Decimals, NumPy arrays, pandas frames) or a pydantic model, e.g. save a large "
+        "object to a file and return its path.",
     )
+
+
+def _unsaveable_part(value: Any) -> tuple[str, str]:
+    """Where in ``value``, and what, the channel cannot save."""
+    from .._util.jsonable import BlobStore, NotJsonError
+    from .._util.typed_values import encode
+
+    try:
+        encode(value, BlobStore())
+    except NotJsonError as error:
+        return error.path, error.what
+    return "", type(value).__name__
 
 
 def warn_swallowed_stop(func: Callable[..., Any], task_id: str) -> None:

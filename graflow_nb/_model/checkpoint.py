@@ -83,6 +83,8 @@ class CheckpointDocument(BaseModel):
     #: ``next_iteration`` calls so far by task, and the data each task's next iteration is given.
     iterations: dict[str, int] = Field(default_factory=dict)
     iteration_data: dict[str, Any] = Field(default_factory=dict)
+    #: Tasks ``ctx.next_task(...)`` added to this run, each with the task it runs after.
+    added: list[tuple[str, str]] = Field(default_factory=list)
     channel: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -100,6 +102,7 @@ class CheckpointDocument(BaseModel):
         strangers = {name for edge in self.edges for name in edge} | set(self.completed) | set(self.skipped)
         strangers |= {record.request.task_id for record in self.requests}
         strangers |= {*self.visits, *self.iterations, *self.iteration_data}
+        strangers |= {name for pair in self.added for name in pair}
         strangers -= known
         if strangers:
             raise ValueError(f"names tasks the workflow does not list: {sorted(strangers)}")
