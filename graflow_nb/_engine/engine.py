@@ -41,6 +41,7 @@ from .context import Jump, TaskExecutionContext, TaskStopped
 from .execution_context import ExecutionContext
 from .inline import InlineRunner
 from .loop_bridge import LoopBridge
+from .loops import go_back
 from .presenting import FeedbackPresenter, NobodyWatching, RunView, TaskState
 from .request_events import handler_calls
 from .results import TaskResults
@@ -254,28 +255,12 @@ class Engine:
         return True
 
     def _go_back(self, task_id: str, jump: Jump) -> bool:
-        """Apply a task's next_task()/next_iteration(): the target and every task after it run (again);
-        the tasks after this one that the target does not lead to are skipped. False if it cannot be."""
-        graph, state = self.graph, self.state
-        if jump.added is not None:  # a task of its own for this run, after the jumping one
-            graph.add_edge(graph.tasks[task_id], jump.added)
-            state.added.append((jump.added.task_id, task_id))
-            self.task_changed(jump.added.task_id, "waiting")
-        again = {jump.task_id} | graph.descendants(jump.task_id)
-        busy = sorted(again & self._scheduler.in_flight)
-        if busy:
-            self._fail(task_id, LoopConflictError(task_id, jump.task_id, busy))
+        """Apply a task's next_task()/next_iteration() (see loops.go_back); False if it cannot be."""
+        try:
+            again = go_back(self.graph, self.state, self._results, self._scheduler.in_flight, task_id, jump)
+        except LoopConflictError as conflict:
+            self._fail(task_id, conflict)
             return False
-        for earlier in again:
-            self._results.forget(earlier)
-            state.skipped.pop(earlier, None)
-        if jump.goto:
-            for passed_over in graph.descendants(task_id) - again:
-                if passed_over not in state.completed:
-                    state.skipped[passed_over] = None
-        if jump.iteration:
-            state.iterations[task_id] = state.iterations.get(task_id, 0) + 1
-            state.iteration_data[task_id] = jump.data
         for earlier in again:
             self.task_changed(earlier, "waiting")
         self._scheduler.replan()
