@@ -51,6 +51,7 @@ def answer_when_asked(ctx: TaskExecutionContext, **answer: Any) -> threading.Thr
                     reason=answer.get("reason"),
                     text=answer.get("text") if request.feedback_type == FeedbackType.TEXT else None,
                     selected=answer.get("selected") if request.feedback_type == FeedbackType.SELECTION else None,
+                    custom_data=answer.get("custom_data") if request.feedback_type == FeedbackType.CUSTOM else None,
                     responded_by="test_user",
                 )
                 assert manager.provide_feedback(request.feedback_id, response) is True
@@ -509,19 +510,7 @@ class TestTheRestOfGraflowsInterface:
 
             @task(inject_context=True)
             def ask(ctx: TaskExecutionContext) -> Any:
-                def answer_it() -> None:
-                    manager = ctx.execution_context.feedback_manager
-                    deadline = time.monotonic() + ANSWER_WITHIN
-                    while not (pending := manager.list_pending_requests()) and time.monotonic() < deadline:
-                        time.sleep(0.01)
-                    response = FeedbackResponse(
-                        feedback_id=pending[0].feedback_id,
-                        response_type=FeedbackType.CUSTOM,
-                        custom_data={"threshold": 0.7, "labels": ["cat", "dog"]},
-                    )
-                    manager.provide_feedback(pending[0].feedback_id, response)
-
-                threading.Thread(target=answer_it, daemon=True).start()
+                answer_when_asked(ctx, custom_data={"threshold": 0.7, "labels": ["cat", "dog"]})
                 response = ctx.request_feedback(feedback_type="custom", prompt="Settings as JSON", timeout=5.0)
                 saved = ctx.execution_context.feedback_manager.get_response(response.feedback_id)
                 assert saved is not None

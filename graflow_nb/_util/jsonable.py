@@ -60,9 +60,7 @@ def json_copy(value: Any, path: str = "", depth: int = 0) -> Any:
     """A copy of ``value`` that shares no mutable part with it; NotJsonError where a JSON checkpoint
     could not hold it exactly (see :func:`find_non_json`). Tuples stay tuples, models are deep-copied."""
     if isinstance(value, str):
-        if value.isascii() or _encodes(value):
-            return value
-        raise NotJsonError(path, "str with lone surrogates (undecodable bytes)")
+        return checked_text(value, path)
     if isinstance(value, float):
         if math.isfinite(value):
             return value
@@ -78,23 +76,29 @@ def json_copy(value: Any, path: str = "", depth: int = 0) -> Any:
     if isinstance(value, dict):
         copied = {}
         for key, item in value.items():
-            if not isinstance(key, str):
-                raise NotJsonError(f"{path}[{key!r}] (key)", type(key).__name__)
-            if not (key.isascii() or _encodes(key)):
-                raise NotJsonError(f"{path}[{key!r}] (key)", "str with lone surrogates (undecodable bytes)")
-            copied[key] = json_copy(item, f"{path}[{key!r}]", depth + 1)
+            copied[checked_key(key, path)] = json_copy(item, f"{path}[{key!r}]", depth + 1)
         return copied
     if is_model(value):
         return value.model_copy(deep=True)
     raise NotJsonError(path, type(value).__name__)
 
 
-def _encodes(text: str) -> bool:
+def checked_text(text: str, path: str) -> str:
+    """``text``, if it is valid Unicode (a checkpoint is UTF-8); else NotJsonError."""
+    if text.isascii():
+        return text
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        return False
-    return True
+        raise NotJsonError(path, "str with lone surrogates (undecodable bytes)") from None
+    return text
+
+
+def checked_key(key: Any, path: str) -> str:
+    """A dict key a checkpoint can hold (valid Unicode text); else NotJsonError naming where it is."""
+    if not isinstance(key, str):
+        raise NotJsonError(f"{path}[{key!r}] (key)", type(key).__name__)
+    return checked_text(key, f"{path}[{key!r}] (key)")
 
 
 def to_json_data(value: Any) -> Any:

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import typed_frames
-from .jsonable import MAX_DEPTH, TAG, BlobLoader, BlobStore, NotJsonError, is_model
+from .jsonable import MAX_DEPTH, TAG, BlobLoader, BlobStore, NotJsonError, checked_key, checked_text, is_model
 
 #: Arrays whose ``.npy`` bytes are larger than this go beside the document, not inside it.
 INLINE_LIMIT = 64 * 1024
@@ -49,9 +49,7 @@ def _encode(value: Any, blobs: BlobStore, path: str, depth: int) -> Any:
     if isinstance(value, float):
         return value if math.isfinite(value) else {TAG: "float", "value": repr(float(value))}
     if isinstance(value, str):
-        if value.isascii() or _encodes(value):
-            return value
-        raise NotJsonError(path, "str with lone surrogates (undecodable bytes)")
+        return checked_text(value, path)
     if isinstance(value, (list, tuple, set, frozenset, dict)) and depth >= MAX_DEPTH:
         raise NotJsonError(path, f"{type(value).__name__} nested deeper than {MAX_DEPTH} levels")
     if isinstance(value, list):
@@ -59,16 +57,11 @@ def _encode(value: Any, blobs: BlobStore, path: str, depth: int) -> Any:
     if isinstance(value, dict):
         items = {}
         for key, item in value.items():
-            if not isinstance(key, str):
-                raise NotJsonError(f"{path}[{key!r}] (key)", type(key).__name__)
-            if not (key.isascii() or _encodes(key)):
-                raise NotJsonError(f"{path}[{key!r}] (key)", "str with lone surrogates (undecodable bytes)")
-            items[key] = encode(item, blobs, f"{path}[{key!r}]", depth + 1)
+            items[checked_key(key, path)] = encode(item, blobs, f"{path}[{key!r}]", depth + 1)
         return {TAG: "dict", "items": items} if TAG in items else items
     if isinstance(value, (tuple, set, frozenset)):
-        kind = (
-            "tuple" if isinstance(value, tuple) else type(value).__name__ if type(value) in (set, frozenset) else None
-        )
+        kinds = {tuple: "tuple", set: "set", frozenset: "frozenset"}
+        kind = "tuple" if isinstance(value, tuple) else kinds.get(type(value))  # a named tuple is a tuple
         if kind is None:
             raise NotJsonError(path, type(value).__name__)
         return {TAG: kind, "items": [encode(item, blobs, f"{path}[{i}]", depth + 1) for i, item in enumerate(value)]}
@@ -217,11 +210,3 @@ def blob_names(data: Any) -> list[str]:
 
 def _b64(raw: bytes | bytearray) -> str:
     return base64.b64encode(bytes(raw)).decode("ascii")
-
-
-def _encodes(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
