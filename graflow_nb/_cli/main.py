@@ -33,6 +33,12 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help=f"checkpoint directory (default: $GRAFLOW_NB_CHECKPOINT_DIR or {default_checkpoint_dir()})",
     )
+    common.add_argument(
+        "--redis",
+        metavar="URL",
+        default=None,
+        help="list and answer the requests of Graflow runs kept in this Redis (redis://host:port/db), not --dir",
+    )
     parser = argparse.ArgumentParser(
         prog="graflow-nb",
         description="List the runs of workflows and their pending requests, show one, answer one, "
@@ -41,7 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("list", parents=[common], help="runs and their pending requests")
+    listing = commands.add_parser("list", parents=[common], help="runs and their pending requests")
+    listing.add_argument("--session", default=None, help="with --redis: only this Graflow session's requests")
     show = commands.add_parser("show", parents=[common], help="one request in full")
     show.add_argument("feedback_id")
     answer = commands.add_parser("answer", parents=[common], help="answer a pending request")
@@ -102,6 +109,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     store = CheckpointStore(args.dir)
     try:
+        if args.command == "list" and args.redis is not None:
+            from .redis_commands import list_in_redis
+
+            return list_in_redis(args)
         if args.command == "list":
             return _list(store)
         if args.command == "show":
@@ -239,34 +250,16 @@ def _describe(document: CheckpointDocument, record: RequestRecord, store: Checkp
 
 
 def _answer(store: CheckpointStore, args: argparse.Namespace) -> int:
-    answer: dict[str, Any] = {}
-    if args.approve or args.reject:
-        answer = {"approved": bool(args.approve), "reason": args.reason}
-    elif args.reason is not None:
-        print("graflow-nb: --reason goes with --approve or --reject", file=sys.stderr)
-        return EXIT_USAGE
-    elif args.text is not None:
-        answer = {"text": args.text}
-    elif args.select is not None:
-        answer = {"selected": args.select[0] if len(args.select) == 1 else args.select}
-    elif args.value is not None:
-        numbers = [int(v) if v.is_integer() else v for v in args.value]
-        answer = {"value": numbers[0] if len(numbers) == 1 else numbers}
-    else:
-        try:
-            answer = {"data": json.loads(args.form)}
-        except ValueError as error:
-            print(f"graflow-nb: --json is not valid JSON: {error}", file=sys.stderr)
-            return EXIT_USAGE
+    answer = _answer_of_flags(args)
+    if isinstance(answer, int):
+        return answer
+    if args.redis is not None:  # a Graflow run's request, kept in Redis
+        from .redis_commands import answer_in_redis
+
+        return answer_in_redis(args, answer, fits_flags)
     document, record = store.find_request(args.feedback_id)
-    kind = record.request.feedback_type.value
-    wrong = _flags_that_do_not_fit(kind, args)
-    if wrong:
-        article = "an" if kind[0] in "aeiou" else "a"
-        print(f"graflow-nb: {args.feedback_id} is {article} {kind} request: {wrong}", file=sys.stderr)
+    if not fits_flags(record.request.feedback_type.value, args, answer):
         return EXIT_USAGE
-    if kind == "multi_selection" and "selected" in answer:
-        answer["selected"] = list(args.select)
     response = provide_feedback(
         args.feedback_id,
         via="cli",
@@ -280,6 +273,40 @@ def _answer(store: CheckpointStore, args: argparse.Namespace) -> int:
         + ("now" if document.status.value == "running" else "when resumed")
     )
     return EXIT_OK
+
+
+def _answer_of_flags(args: argparse.Namespace) -> dict[str, Any] | int:
+    """The answer the flags give, or the exit code of a usage error (said on stderr)."""
+    if args.approve or args.reject:
+        return {"approved": bool(args.approve), "reason": args.reason}
+    if args.reason is not None:
+        print("graflow-nb: --reason goes with --approve or --reject", file=sys.stderr)
+        return EXIT_USAGE
+    if args.text is not None:
+        return {"text": args.text}
+    if args.select is not None:
+        return {"selected": args.select[0] if len(args.select) == 1 else args.select}
+    if args.value is not None:
+        numbers = [int(v) if v.is_integer() else v for v in args.value]
+        return {"value": numbers[0] if len(numbers) == 1 else numbers}
+    try:
+        return {"data": json.loads(args.form)}
+    except ValueError as error:
+        print(f"graflow-nb: --json is not valid JSON: {error}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def fits_flags(kind: str, args: argparse.Namespace, answer: dict[str, Any]) -> bool:
+    """Whether the flags given can answer a request of this kind (else says why, in flags); a
+    multi_selection's one --select becomes a list."""
+    wrong = _flags_that_do_not_fit(kind, args)
+    if wrong:
+        article = "an" if kind[0] in "aeiou" else "a"
+        print(f"graflow-nb: {args.feedback_id} is {article} {kind} request: {wrong}", file=sys.stderr)
+        return False
+    if kind == "multi_selection" and "selected" in answer:
+        answer["selected"] = list(args.select)
+    return True
 
 
 #: How each kind of request is answered, in the command's own flags.

@@ -18,6 +18,7 @@ carry a model are defined beside it (the module in brackets), so that this modul
     ├── FeedbackClosedError (LookupError)         request_feedback(): a person closed it unanswered
     ├── FeedbackTimeoutError (TimeoutError)       request_feedback(): no answer in time (uncaught: the run pauses)
     ├── DeadlineNotExtendedError (ValueError)     the request has no deadline running to extend
+    ├── GraflowRedisError (ConnectionError)       Graflow's requests in Redis cannot be reached
     ├── NestedRunError (RuntimeError)             a notebook ran a workflow from inside a task
     ├── CycleLimitExceededError (RuntimeError)    next_iteration() once too often (Graflow's error)
     ├── MaxStepsExceededError (RuntimeError)      the run reached execute(max_steps=...): it fails
@@ -107,10 +108,16 @@ class InvalidAnswerError(GraflowNbError, ValueError):
 class FeedbackNotFoundError(GraflowNbError, LookupError):
     """Raised when no checkpoint under the directory holds a request with that feedback id."""
 
-    def __init__(self, feedback_id: str, directory: Path) -> None:
+    def __init__(self, feedback_id: str, directory: Path | None = None, *, redis_url: str | None = None) -> None:
         self.feedback_id = feedback_id
-        folder = directory.absolute()
-        if not directory.is_dir():
+        if redis_url is not None:  # a Graflow run's requests, kept in Redis
+            super().__init__(
+                f"Redis at {redis_url} has no Graflow request {feedback_id!r}; "
+                f"`graflow-nb list --redis {redis_url}` shows the pending ones there"
+            )
+            return
+        folder = (directory or Path()).absolute()
+        if not folder.is_dir():
             where = f"the checkpoint folder {folder} does not exist (a typo in --dir, or no run has started there yet)"
         else:
             where = f"no run in {folder} has a request {feedback_id!r}"
@@ -150,6 +157,10 @@ class FeedbackTimeoutError(GraflowNbError, TimeoutError):
 
     def __reduce__(self) -> tuple[type[FeedbackTimeoutError], tuple[str, float, str]]:
         return (type(self), (self.feedback_id, self.timeout, self.detail))
+
+
+class GraflowRedisError(GraflowNbError, ConnectionError):
+    """Raised when the Redis that keeps a Graflow run's requests cannot be reached or used."""
 
 
 class DeadlineNotExtendedError(GraflowNbError, ValueError):
