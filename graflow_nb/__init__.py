@@ -44,6 +44,7 @@ from ._model.errors import (
     MissingInputError,
     NestedRunError,
     NoResumableRunError,
+    NotebookOnlyError,
     RunInUseError,
     RunNotFinishedError,
     RunStateError,
@@ -54,6 +55,7 @@ from ._model.errors import (
 )
 
 if TYPE_CHECKING:
+    from ._api.graflow import watch_graflow
     from ._engine.answering import close_feedback, pending_requests, provide_feedback
     from ._engine.execution_context import ExecutionContext, FeedbackManager
     from ._engine.extending import extend_deadline
@@ -96,6 +98,7 @@ _LAZY = {
     "._engine.answering": ("close_feedback", "pending_requests", "provide_feedback"),
     "._model.checkpoint": ("CheckpointDocument", "RequestRecord", "TaskError"),
     "._model.status": ("RunStatus",),
+    "._api.graflow": ("watch_graflow",),
     "._engine.execution_context": ("ExecutionContext", "FeedbackManager"),
     "._engine.extending": ("extend_deadline",),
     "._engine.presenting": ("FeedbackPresenter", "RunView", "TaskState"),
@@ -195,6 +198,7 @@ __all__ = [
     "MultiSelectionResponse",
     "NestedRunError",
     "NoResumableRunError",
+    "NotebookOnlyError",
     "NumberResponse",
     "PendingRequest",
     "RecordAnswers",
@@ -231,5 +235,6 @@ __all__ = [
     "set_notebook_path",
     "task",
     "use_answers",
+    "watch_graflow",
     "workflow",
 ]

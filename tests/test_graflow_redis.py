@@ -237,3 +237,116 @@ def test_an_unknown_id_and_flags_that_do_not_fit_say_what_to_do(redis_url: str) 
     wrong = cli("answer", "pickone", "--redis", redis_url, "--approve")
     assert wrong.returncode == 2
     assert "pickone is a selection request: answer it with --select OPTION, once" in wrong.stderr
+
+
+def test_a_notebook_panel_shows_graflow_requests_and_a_click_answers_them(
+    redis_url: str, graflow_python: Path, tmp_path: Path
+) -> None:
+    """A real kernel draws the panel (real ipywidgets); a click, sent as the browser sends it, wakes the
+    plain Graflow run; the second request, answered from the CLI, shows as answered in the panel."""
+    from tests.kernel_harness import Kernel
+
+    script = tmp_path / "plain.py"
+    script.write_text(PLAIN_GRAFLOW)
+    port = redis_url.rsplit(":", 1)[1].split("/", maxsplit=1)[0]
+    run = subprocess.Popen([str(graflow_python), str(script), port], stdout=subprocess.PIPE, text=True)
+    kernel = Kernel(sys.executable, tmp_path, {})
+    try:
+        kernel.run(f"from graflow_nb import watch_graflow\npanel = watch_graflow({redis_url!r})")
+        reason = kernel.find_widget("TextModel", placeholder="optional")
+        kernel.set_value(reason, value="ship it")
+        kernel.click(kernel.find_widget("ButtonModel", description="Approve"))
+        kernel.find_widget("HTMLModel", value=_Containing("approved: ship it"))
+        kept = GraflowRedisRequests(redis_url)
+        (pick,) = wait_for(lambda: [r for r in kept.requests() if r.request.task_id == "pick"], "the second request")
+        kernel.find_widget("CheckboxModel", description="b")  # its control is drawn
+        done = cli("answer", pick.request.feedback_id, "--redis", redis_url, "--select", "b", "--by", "cli-user")
+        assert done.returncode == 0, done.stderr
+        kernel.find_widget("HTMLModel", value=_Containing("by cli-user"))  # the panel shows the answer given elsewhere
+        out, _ = run.communicate(timeout=60)
+        assert "1 pending" not in kernel.run("print(repr(panel))")
+    finally:
+        kernel.shutdown()
+        if run.poll() is None:
+            run.kill()
+    got = [json.loads(line.split(" ", 1)[1]) for line in out.splitlines() if line.startswith("GOT ")]
+    assert got[0]["approved"] is True
+    assert got[0]["reason"] == "ship it"
+    assert got[1] == {"selected_multiple": ["b"]}
+
+
+class _Containing(str):
+    """Equal to any string that contains it (for matching a widget's HTML)."""
+
+    __hash__ = str.__hash__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, str) and str(self) in other
+
+
+def test_watch_graflow_outside_a_notebook_says_what_to_use() -> None:
+    from graflow_nb import NotebookOnlyError, watch_graflow
+
+    with pytest.raises(NotebookOnlyError, match="graflow-nb list --redis redis://x"):
+        watch_graflow("redis://x")
+
+
+def test_in_chromium_a_person_answers_a_graflow_request_from_the_panel(
+    redis_url: str, graflow_python: Path, tmp_path: Path
+) -> None:
+    """JupyterLab in Chromium: the reason typed key by key (with a change of mind), then Approve; the
+    plain Graflow run gets exactly what the screen showed."""
+    from tests.browser import (
+        chromium_page,
+        jupyter_server,
+        require_chromium,
+        run_all,
+        screenshot,
+        wait_for_kernel,
+        write_notebook,
+    )
+
+    require_chromium()
+    script = tmp_path / "plain.py"
+    script.write_text(PLAIN_GRAFLOW)
+    port = redis_url.rsplit(":", 1)[1].split("/", maxsplit=1)[0]
+    run = subprocess.Popen([str(graflow_python), str(script), port], stdout=subprocess.PIPE, text=True)
+    root = tmp_path / "lab"
+    root.mkdir()
+    write_notebook(
+        root / "watch.ipynb", [f"from graflow_nb import watch_graflow\npanel = watch_graflow({redis_url!r})"]
+    )
+    try:
+        with jupyter_server(root) as server, chromium_page(height=1400) as page:
+            try:
+                page.goto(server.lab_url("watch.ipynb"))
+                wait_for_kernel(page)
+                run_all(page)
+                box = page.locator(".graflow-nb-request", has_text="Ship it?")
+                box.get_by_role("button", name="Approve").wait_for(timeout=60_000)
+                reason = box.locator("input[type=text]")
+                reason.click()
+                reason.press_sequentially("ship tomorow", delay=25)
+                for _ in range(3):
+                    reason.press("Backspace")
+                reason.press_sequentially("rrow", delay=25)
+                shown = reason.input_value()
+                box.get_by_role("button", name="Approve").click()
+                box.get_by_text(f"approved: {shown}").wait_for(timeout=30_000)
+                page.locator(".graflow-nb-request", has_text="Which?").get_by_role("checkbox", name="c").wait_for(
+                    timeout=30_000
+                )
+                screenshot(page, "graflow-panel")
+            finally:
+                screenshot(page, "graflow-panel-after")
+        GraflowRedisRequests(redis_url).answer(
+            wait_for(lambda: GraflowRedisRequests(redis_url).requests(), "the second request")[0].request.feedback_id,
+            selected=["c"],
+        )
+        out, _ = run.communicate(timeout=60)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    got = [json.loads(line.split(" ", 1)[1]) for line in out.splitlines() if line.startswith("GOT ")]
+    assert shown == "ship tomorrow"
+    assert got[0] == {"approved": True, "reason": shown, "by": got[0]["by"]}

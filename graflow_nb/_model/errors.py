@@ -19,6 +19,7 @@ carry a model are defined beside it (the module in brackets), so that this modul
     ├── FeedbackTimeoutError (TimeoutError)       request_feedback(): no answer in time (uncaught: the run pauses)
     ├── DeadlineNotExtendedError (ValueError)     the request has no deadline running to extend
     ├── GraflowRedisError (ConnectionError)       Graflow's requests in Redis cannot be reached
+    ├── NotebookOnlyError (RuntimeError)          a call that draws widgets, made outside a notebook
     ├── NestedRunError (RuntimeError)             a notebook ran a workflow from inside a task
     ├── CycleLimitExceededError (RuntimeError)    next_iteration() once too often (Graflow's error)
     ├── MaxStepsExceededError (RuntimeError)      the run reached execute(max_steps=...): it fails
@@ -161,6 +162,10 @@ class FeedbackTimeoutError(GraflowNbError, TimeoutError):
 
 class GraflowRedisError(GraflowNbError, ConnectionError):
     """Raised when the Redis that keeps a Graflow run's requests cannot be reached or used."""
+
+
+class NotebookOnlyError(GraflowNbError, RuntimeError):
+    """Raised by a call that draws widgets (a panel) where there is no notebook to draw them in."""
 
 
 class DeadlineNotExtendedError(GraflowNbError, ValueError):
