@@ -521,6 +521,19 @@ class TestTheRestOfGraflowsInterface:
         (run,) = wf.runs()
         assert json.loads(run.model_dump_json())["requests"][0]["response"]["data"]["labels"] == ["cat", "dog"]
 
+    def test_a_second_answer_through_the_manager_is_refused_with_false(self) -> None:
+        with workflow("manager_second") as wf:
+
+            @task(inject_context=True)
+            def ask(ctx: TaskExecutionContext) -> list[Any]:
+                answer_when_asked(ctx, approved=True)
+                response = ctx.request_feedback(feedback_type="approval", prompt="Go?", timeout=5.0)
+                late = FeedbackResponse(feedback_id=response.feedback_id, response_type="approval", approved=False)
+                manager = ctx.execution_context.feedback_manager
+                return [response.approved, manager.provide_feedback(response.feedback_id, late)]
+
+            assert wf.execute() == [True, False]
+
     def test_the_manager_refuses_unknown_ids_and_filters_by_session(self) -> None:
         with workflow("manager_reads") as wf:
 

@@ -62,14 +62,17 @@ class FeedbackManager:
         return record.response if record is not None else None
 
     def provide_feedback(self, feedback_id: str, response: FeedbackResponse) -> bool:
-        """Answer a request of this run with ``response`` (its answer fields, who gave it); False if the
-        run has no such request. A wrong answer raises InvalidAnswerError, and one that comes after
-        another FeedbackAlreadySettledError: the first answer wins."""
-        from .._model.feedback import given_fields
+        """Answer a request of this run with ``response`` (its answer fields, who gave it); False, as in
+        Graflow, if the run has no such request or it was answered (or closed) before: the first answer
+        wins. An answer that does not fit the request raises InvalidAnswerError."""
+        from .._model.feedback import FeedbackAlreadySettledError, given_fields
 
         if self._record(feedback_id) is None:
             return False
-        self._run.view.answer(feedback_id, via="api", responded_by=response.responded_by, **given_fields(response))
+        try:
+            self._run.view.answer(feedback_id, via="api", responded_by=response.responded_by, **given_fields(response))
+        except FeedbackAlreadySettledError:
+            return False
         return True
 
     def _records(self) -> list[RequestRecord]:
