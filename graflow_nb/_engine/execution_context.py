@@ -76,16 +76,17 @@ class FeedbackManager:
         return True
 
     def _records(self) -> list[RequestRecord]:
-        def read() -> list[RequestRecord]:
-            return list(self._run.state.records.values())
-
-        try:
-            return self._run.run_on_loop(read)  # the records belong to the run's loop while it goes on
-        except RunEndedError:  # not started, or over: nothing changes them any more
-            return read()
+        return self._read(lambda state: list(state.records.values()))
 
     def _record(self, feedback_id: str) -> RequestRecord | None:
-        return next((record for record in self._records() if record.feedback_id == feedback_id), None)
+        return self._read(lambda state: state.records.get(feedback_id))
+
+    def _read(self, read: Callable[[RunState], T]) -> T:
+        """``read(state)`` where the run's records belong: its loop while it goes on, else here."""
+        try:
+            return self._run.run_on_loop(lambda: read(self._run.state))
+        except RunEndedError:  # not started, or over: nothing changes them any more
+            return read(self._run.state)
 
 
 class ExecutionContext:

@@ -62,8 +62,8 @@ class GraflowRedisRequests:
     def requests(self, session_id: str | None = None, *, answerable_only: bool = True) -> list[GraflowRequest]:
         """The requests kept there (of one Graflow session if given), oldest first."""
         found = []
-        for key in self._call(self._client.scan_iter, match=REQUEST_KEY.format("*"), count=500):
-            stored = self._call(self._client.get, key)
+        keys = list(self._call(self._client.scan_iter, match=REQUEST_KEY.format("*"), count=500))
+        for stored in self._call(self._client.mget, keys) if keys else []:  # one round trip for all of them
             request = _parsed(stored)
             if request is None or (session_id is not None and request.session_id != session_id):
                 continue
@@ -98,12 +98,13 @@ class GraflowRedisRequests:
         with self._client.pipeline() as pipe:
             try:
                 pipe.watch(request_key, response_key)  # type: ignore[no-untyped-call]
-                found = _parsed(_text(pipe.get(request_key)))
-                if found is None:
+                stored_request = _text(pipe.get(request_key))
+                found = _parsed(stored_request)
+                if found is None or stored_request is None:
                     raise FeedbackNotFoundError(feedback_id, redis_url=redacted_url(self.url))
                 self._refuse_if_settled(found, _text(pipe.get(response_key)))
                 response = make_response(found.request, via=via, responded_by=responded_by, **answer)
-                stored = json.loads(_text(pipe.get(request_key)) or "{}")
+                stored = json.loads(stored_request)
                 pipe.multi()
                 pipe.set(response_key, json.dumps(graflow_response(response)))
                 pipe.set(request_key, json.dumps({**stored, "status": "completed"}))

@@ -8,7 +8,6 @@ answers through :class:`~graflow_nb._io.graflow_redis.GraflowRedisRequests`, fir
 from __future__ import annotations
 
 import functools
-import html
 import threading
 from typing import Any
 
@@ -138,6 +137,6 @@ def _response_from_graflow(request: FeedbackRequest, stored: dict[str, Any] | No
         text=stored.get("text"),
         selected=selected,
         data=stored.get("custom_data"),
-        responded_by=html.unescape(str(stored.get("responded_by") or "someone")),
+        responded_by=str(stored.get("responded_by") or "someone"),
         via="api",
     )
