@@ -7,23 +7,22 @@ Real parts: Debian's redis-server on 127.0.0.1 (a free port, its own folder), Gr
 from __future__ import annotations
 
 import json
-import shutil
-import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from graflow_nb import FeedbackAlreadySettledError, GraflowRedisError, InvalidAnswerError
+from graflow_nb import FeedbackAlreadySettledError, InvalidAnswerError
 from graflow_nb._io.graflow_redis import GraflowRedisRequests
 
-ROOT = Path(__file__).resolve().parent.parent
-GRAFLOW_PYTHON = ROOT / ".venv-graflow" / "bin" / "python"
+from .redis_parts import cli, free_port, graflow_python, redis_server, redis_url, wait_for
+
+__all__ = ["graflow_python", "redis_server", "redis_url"]  # fixtures
+
 pytestmark = pytest.mark.timeout(120)
 
 PLAIN_GRAFLOW = """
@@ -53,62 +52,6 @@ with workflow("plain-graflow") as wf:
     context.execute()
     print("DONE", flush=True)
 """
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@pytest.fixture
-def redis_url(tmp_path: Path) -> Iterator[str]:
-    server = shutil.which("redis-server")
-    assert server, "the Redis tests need Debian's redis-server (./scripts/test installs it)"
-    port = free_port()
-    folder = tmp_path / "redis"
-    folder.mkdir()
-    command = [server, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder), "--save", ""]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"redis://127.0.0.1:{port}/0"
-    try:
-        wait_for(lambda: _reachable(url), "redis-server to accept connections")
-        yield url
-    finally:
-        process.terminate()
-        process.wait(10)
-
-
-def _reachable(url: str) -> bool:
-    try:
-        GraflowRedisRequests(url, timeout=0.5)
-    except GraflowRedisError:
-        return False
-    return True
-
-
-def wait_for(condition: Any, what: str, timeout: float = 30.0) -> Any:
-    """Poll a condition until it holds (bounded)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "graflow_nb", *args], capture_output=True, text=True, timeout=30, check=False
-    )
-
-
-@pytest.fixture
-def graflow_python() -> Path:
-    if not GRAFLOW_PYTHON.exists():
-        pytest.skip("no .venv-graflow (./scripts/test creates it, with Graflow from PyPI)")
-    return GRAFLOW_PYTHON
 
 
 def test_a_plain_graflow_run_is_listed_and_answered_from_graflow_nb(

@@ -29,6 +29,7 @@ from .._model.errors import (
 from .._model.status import Resume, RunStatus
 
 if TYPE_CHECKING:
+    from .._engine.remote_tasks import RemoteTasks
     from .._io.store import CheckpointStore
 
 
@@ -53,6 +54,7 @@ def prepare_engine(
     presenters: Sequence[FeedbackPresenter],
     answers: str | os.PathLike[str] | None,
     max_steps: int | None = None,
+    redis: str | None = None,
 ) -> Engine:
     """Check the definition (or the run to resume) and build the engine that will run it (see ``Workflow.prepare``).
 
@@ -90,7 +92,31 @@ def prepare_engine(
             claim.release()
             raise ValueError(f"max_steps must be a positive whole number of task executions, not {max_steps!r}")
         state.max_steps = max_steps
-    return Engine(graph, state, store, [*presenters, *answer_presenters(answers)], claim=claim)
+    shown_by = [*presenters, *answer_presenters(answers)]
+    workers_url = redis or os.environ.get("GRAFLOW_NB_REDIS") or None
+    if workers_url is None:
+        return Engine(graph, state, store, shown_by, claim=claim)
+    try:
+        remote, store, mirror = _on_graflow_workers(workers_url, graph, store)
+    except BaseException:
+        claim.release()
+        raise
+    return Engine(graph, state, store, [*shown_by, mirror], claim=claim, remote=remote)
+
+
+def _on_graflow_workers(
+    url: str, graph: TaskGraph, store: CheckpointStore
+) -> tuple[RemoteTasks, CheckpointStore, FeedbackPresenter]:
+    """What runs a run's tasks on Graflow's workers: the tasks sent there, the requests kept in Redis
+    (answerable there) and the answers arbitrated by it."""
+    from .._engine.remote_tasks import RemoteTasks
+    from .._frontends.graflow_mirror import GraflowRedisMirror
+    from .._io.graflow_redis import GraflowRedisRequests
+    from .._io.redis_store import RedisArbitratedStore
+
+    remote = RemoteTasks(url, graph)  # a Redis that cannot be reached, or no Graflow, raises here
+    requests = GraflowRedisRequests(url)
+    return remote, RedisArbitratedStore(store.directory, requests), GraflowRedisMirror(requests)
 
 
 def _newest_unfinished(wf: Definition) -> CheckpointDocument | None:

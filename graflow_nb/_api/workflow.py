@@ -98,6 +98,7 @@ class Workflow:
         console: bool | None = None,
         answers: str | os.PathLike[str] | None = None,
         max_steps: int | None = None,
+        redis: str | None = None,
     ) -> RunOutcome:
         """Run (or, with ``resume``, continue) the workflow and return how it ended; never raises for
         a paused, cancelled or failed run.
@@ -107,7 +108,8 @@ class Workflow:
         requests to people; by default requests are announced on stderr and, when ``console`` is
         True (default: stdin is a terminal outside Jupyter), asked at the prompt. ``answers`` names an
         answers file to replay (default: ``$GRAFLOW_NB_ANSWERS``; see the README). ``max_steps`` bounds
-        the task executions a run may complete (a loop that does not end then fails).
+        the task executions a run may complete (a loop that does not end then fails). ``redis`` (default:
+        ``$GRAFLOW_NB_REDIS``) runs the tasks on Graflow's workers fed by that Redis (see the README).
         """
         engine = self._prepare_engine(
             channel=channel,
@@ -118,6 +120,7 @@ class Workflow:
             console=console,
             answers=answers,
             max_steps=max_steps,
+            redis=redis,
         )
         return await engine.run()
 
@@ -145,6 +148,7 @@ class Workflow:
             presenters=presenters,
             answers=options.get("answers"),
             max_steps=options.get("max_steps"),
+            redis=options.get("redis"),
         )
         if running_kernel() is not None:
             from .._frontends.notebook.unattended import nobody_watching
@@ -163,6 +167,7 @@ class Workflow:
         console: bool | None = None,
         answers: str | os.PathLike[str] | None = None,
         max_steps: int | None = None,
+        redis: str | None = None,
     ) -> Any:
         """:meth:`run_async`, returning the result or raising WorkflowPaused/Cancelled/Failed."""
         outcome = await self.run_async(
@@ -174,6 +179,7 @@ class Workflow:
             console=console,
             answers=answers,
             max_steps=max_steps,
+            redis=redis,
         )
         return outcome.raise_for_status()
 
@@ -188,6 +194,7 @@ class Workflow:
         console: bool | None = None,
         answers: str | os.PathLike[str] | None = None,
         max_steps: int | None = None,
+        redis: str | None = None,
     ) -> RunOutcome:
         """:meth:`run_async`, blocking until the run ends.
 
@@ -197,6 +204,7 @@ class Workflow:
         """
         options = RunOptions(channel=channel, start_node=start_node, run_id=run_id, console=console)
         options["presenters"], options["answers"], options["max_steps"] = presenters, answers, max_steps
+        options["redis"] = redis
         return self._run_here(options, resume, False, "run_async")
 
     def _run_here(
@@ -235,6 +243,7 @@ class Workflow:
         console: bool | None = None,
         answers: str | os.PathLike[str] | None = None,
         max_steps: int | None = None,
+        redis: str | None = None,
     ) -> RunHandle:
         """Start the run and return at once with a handle: ``await run``, ``run.result()``, ``run.pending``.
 
@@ -262,6 +271,7 @@ class Workflow:
             console=console,
             answers=answers,
             max_steps=max_steps,
+            redis=redis,
         )
 
     def _refuse_inside_a_task(self) -> None:
@@ -284,6 +294,7 @@ class Workflow:
         initial_channel: Mapping[str, Any] | None = None,
         ret_context: bool = False,
         max_steps: int | None = None,
+        redis: str | None = None,
     ) -> Any:
         """Run the workflow to its end and return its result (Graflow's call).
 
@@ -296,13 +307,15 @@ class Workflow:
         a notebook's cells after a kernel restart, or a script after a pause, picks up where it
         stopped); ``resume=False`` starts afresh, and ``run_id`` continues that run. ``initial_channel``
         is Graflow's name for ``channel``; ``max_steps`` bounds the task executions (a guard for loops).
+        ``redis="redis://host:6379/0"`` (default: ``$GRAFLOW_NB_REDIS``) runs the tasks on Graflow's
+        workers fed by that Redis instead of in this process.
         """
         if initial_channel is not None:
             if channel is not None:
                 raise TypeError("give the channel's first values as channel= or initial_channel=, not both")
             channel = initial_channel
         options = RunOptions(channel=channel, start_node=start_node, run_id=run_id, console=console, answers=answers)
-        options["max_steps"] = max_steps
+        options["max_steps"], options["redis"] = max_steps, redis
         outcome = self._run_here(options, resume, "auto", "execute_async")
         if outcome.status.value == "running":  # Voilà: the run goes on in the page, which shows its result
             return (None, outcome.context) if ret_context else None

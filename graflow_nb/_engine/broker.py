@@ -126,6 +126,10 @@ class FeedbackBroker:
             filed = await anyio.to_thread.run_sync(self._engine.store.read_answer, feedback_id)
             if filed is not None:
                 self._accept(feedback_id, filed)
+            else:  # given where the run's requests are also kept (Redis), while it was paused: this run files it
+                adopted = await anyio.to_thread.run_sync(self._engine.store.adopt_answer, feedback_id)
+                if adopted is not None:
+                    self._accept(feedback_id, adopted, filed_here=True)
             if waiting.response is None:
                 if request.timeout is not None:
                     waiting.deadline = utc_now() + timedelta(seconds=request.timeout)

@@ -40,6 +40,30 @@ class Channel:
             channel._blobs[key] = dict.fromkeys(blob_names(data))
         return channel
 
+    def changes_since(self, saved: Mapping[str, Any]) -> dict[str, Any]:
+        """What was set and deleted since the channel was ``saved`` (a snapshot), as JSON data:
+        ``{"set": {key: saved value}, "deleted": [key, ...]}``; ChannelValueError for a value too large
+        to travel as data (a large array, which a checkpoint keeps beside itself)."""
+        with self._lock:
+            for key, parts in self._blobs.items():
+                if parts and saved.get(key) != self._saved[key]:
+                    raise ChannelValueError(key, "", "a value too large to send between machines (over 64 kB)")
+            changed = {key: data for key, data in self._saved.items() if saved.get(key, _MISSING) != data}
+            return {"set": changed, "deleted": [key for key in saved if key not in self._saved]}
+
+    def apply(self, changes: Mapping[str, Any]) -> None:
+        """Take what :meth:`changes_since` said of another copy of this channel (a task on a worker)."""
+        with self._lock:
+            for key, data in changes.get("set", {}).items():
+                self._data[key] = decode(data, _no_blobs)
+                self._saved[key] = data
+                self._blobs[key] = {}
+            for key in changes.get("deleted", []):
+                self._data.pop(key, None)
+                self._saved.pop(key, None)
+                self._blobs.pop(key, None)
+            self._version += 1
+
     def get(self, key: str, default: Any = None) -> Any:
         """The value under ``key``, or ``default`` when it is not set."""
         with self._lock:
@@ -111,3 +135,7 @@ class Channel:
 
 
 _MISSING = object()
+
+
+def _no_blobs(name: str) -> bytes:
+    raise ValueError(f"a channel value sent between machines names a large part ({name}); none travels so")

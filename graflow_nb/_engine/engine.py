@@ -8,6 +8,7 @@ through the answers folder), and the first valid one wins. Presenters are handed
 
 from __future__ import annotations
 
+import functools
 import sys
 import threading
 import traceback
@@ -43,6 +44,7 @@ from .inline import InlineRunner
 from .loop_bridge import LoopBridge
 from .loops import go_back
 from .presenting import FeedbackPresenter, NobodyWatching, RunView, TaskState
+from .remote_tasks import RemoteTasks
 from .request_events import handler_calls
 from .results import TaskResults
 from .run_view import EngineView
@@ -71,8 +73,11 @@ class Engine:
         checkpoint_interval: float = 0.2,
         answer_poll_interval: float = 0.1,
         claim: RunClaim | None = None,
+        remote: RemoteTasks | None = None,
     ) -> None:
         self.graph = graph
+        #: Set when the run's tasks run on Graflow's workers (``execute(redis=...)``).
+        self.remote = remote
         self.state = state
         self.store = store
         #: This engine's hold on its run (see _run_claim): released when the run ends, or when the
@@ -107,7 +112,9 @@ class Engine:
         )
         self._background: anyio.abc.TaskGroup | None = None  # side work of a going run (see spawn)
         self._inline = InlineRunner(checkpoint_interval, self._save_from_watchdog)
-        self._scheduler = Scheduler(graph, state.completed, self, self._inline, state.skipped)
+        self._scheduler = Scheduler(
+            graph, state.completed, self, self._inline, state.skipped, remote=remote is not None
+        )
 
     # -- properties tasks use ------------------------------------------------------------
 
@@ -267,6 +274,12 @@ class Engine:
         return True
 
     # -- what the scheduler calls (see scheduler.SchedulerHost) ------------------------------
+
+    def remote_call(self, task_id: str, context: TaskExecutionContext) -> Callable[[], Any] | None:
+        """The call that has a Graflow worker run the task, if this run's tasks run so."""
+        if self.remote is None:
+            return None
+        return functools.partial(self.remote.run, self, task_id, context)
 
     def task_context(self, task_id: str) -> TaskExecutionContext:
         """A new context for a task about to run (its visit, its iteration and the data given it)."""

@@ -34,3 +34,5 @@ class RunOptions(TypedDict, total=False):
     answers: str | os.PathLike[str] | None
     #: The most task executions the run may complete (a guard for loops); None: no limit.
     max_steps: int | None
+    #: The Redis whose Graflow workers run the tasks (default: ``$GRAFLOW_NB_REDIS``); None: this process.
+    redis: str | None

@@ -9,7 +9,6 @@ the run (:meth:`SchedulerHost.settle`); the scheduler only learns whether it com
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
@@ -23,7 +22,7 @@ from .._model.status import RunStatus
 from .._util.worker_pool import PooledCalls, run_in_shared_pool, running_asyncio_loop
 from .context import TaskStopped
 from .inline import InlineRunner
-from .task_calls import as_async_task, as_task
+from .task_calls import task_call
 
 if TYPE_CHECKING:
     from .._definition.graph import TaskGraph
@@ -64,6 +63,9 @@ class SchedulerHost(Protocol):
     async def waits_for_running(self, task_ids: Sequence[str]) -> None:
         """An interrupted run still waits for these running tasks: say so, on disk and to the person."""
 
+    def remote_call(self, task_id: str, context: TaskExecutionContext) -> Callable[[], Any] | None:
+        """The call that has one of Graflow's workers run the task (blocking), or None: it runs here."""
+
 
 class Scheduler:
     """Starts the tasks of one run as they become ready, until none is in flight."""
@@ -75,8 +77,11 @@ class Scheduler:
         host: SchedulerHost,
         inline: InlineRunner,
         skipped: dict[str, None] | None = None,
+        *,
+        remote: bool = False,
     ) -> None:
         self._graph = graph
+        self._remote = remote  # every task runs on Graflow's workers
         self._completed = completed
         self._skipped = skipped if skipped is not None else {}
         self._host = host
@@ -184,22 +189,19 @@ class Scheduler:
     def _runs_in_pool(self, task_id: str) -> bool:
         """Whether a task, started beside others, goes to the shared pool: sync, and unable to ask."""
         wrapper = self._graph.tasks[task_id]
+        if self._remote:
+            return False
         return not (wrapper.is_async or wrapper.inject_context or self._may_run_inline(False))
 
     def _prepare_call(self, task_id: str) -> tuple[TaskExecutionContext, Callable[[], Any]]:
         """The task's context and the call that runs it with its inputs; presenters hear it is running."""
-        wrapper = self._graph.tasks[task_id]
         context = self._host.task_context(task_id)
-        arguments = self._graph.inputs_for(task_id, self._host.task_input)
-        leading: tuple[Any, ...] = (context,) if wrapper.inject_context else ()
-        if context.iteration_input is not None:  # next_iteration(data): the first parameter gets the data
-            leading = (*leading, context.iteration_input[0])
-            if wrapper.inputs:
-                arguments.pop(wrapper.inputs[0], None)
+        call = self._host.remote_call(task_id, context) or task_call(
+            self._graph, task_id, context, self._host.task_input
+        )
         self._running[task_id] = None
         self._host.task_changed(task_id, "running")
-        run_as = as_async_task if wrapper.is_async else as_task
-        return context, functools.partial(run_as, task_id, wrapper.func, *leading, **arguments)
+        return context, call
 
     async def _run_task(self, task_id: str) -> bool:
         """Run one task; return whether it completed."""
@@ -209,7 +211,9 @@ class Scheduler:
         wrapper = self._graph.tasks[task_id]
         context, call = self._prepare_call(task_id)
         try:
-            if wrapper.is_async:
+            if self._remote:  # one of Graflow's workers runs it; a thread here relays its requests
+                result = await anyio.to_thread.run_sync(call, limiter=self._asking_limiter)
+            elif wrapper.is_async:
                 result = await call()
             elif self._may_run_inline(wrapper.inject_context):
                 result = self._inline.run(call)

@@ -3,17 +3,36 @@
 from __future__ import annotations
 
 import contextvars
+import functools
 import inspect
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .._definition.graph import current_graph
+from .._definition.graph import TaskGraph, current_graph
 from .._model.errors import SwallowedStopWarning, UnsavedResultWarning
+
+if TYPE_CHECKING:
+    from .context import TaskExecutionContext
 
 #: The task whose code runs in this context (None outside tasks): a workflow run from inside a task
 #: can tell, wherever the task runs (a worker thread, the shared pool, the loop).
 running_task: contextvars.ContextVar[str | None] = contextvars.ContextVar("graflow_nb_running_task", default=None)
+
+
+def task_call(
+    graph: TaskGraph, task_id: str, context: TaskExecutionContext, task_input: Callable[[str, Any], Any]
+) -> Callable[[], Any]:
+    """The call that runs a task with its inputs (and its context, and an iteration's data, if it takes them)."""
+    wrapper = graph.tasks[task_id]
+    arguments = graph.inputs_for(task_id, task_input)
+    leading: tuple[Any, ...] = (context,) if wrapper.inject_context else ()
+    if context.iteration_input is not None:  # next_iteration(data): the first parameter gets the data
+        leading = (*leading, context.iteration_input[0])
+        if wrapper.inputs:
+            arguments.pop(wrapper.inputs[0], None)
+    run_as = as_async_task if wrapper.is_async else as_task
+    return functools.partial(run_as, task_id, wrapper.func, *leading, **arguments)
 
 
 def as_task(task_id: str, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
+from typing import TYPE_CHECKING, Any, get_args
 
 from .._model.answer_checks import make_response
 from .._model.errors import FeedbackNotFoundError, GraflowRedisError
 from .._model.feedback import (
+    MAIN_ANSWER_FIELD,
     AnswerSource,
     FeedbackAlreadySettledError,
     FeedbackRequest,
@@ -26,6 +26,7 @@ from .._model.feedback import (
     FeedbackType,
     utc_now,
 )
+from .redis_connection import REDIS_TIMEOUT, redacted_url, redis_client
 
 if TYPE_CHECKING:
     import redis
@@ -33,31 +34,27 @@ if TYPE_CHECKING:
 REQUEST_KEY = "feedback:request:{}"
 RESPONSE_KEY = "feedback:response:{}"
 NOTICE_CHANNEL = "feedback:{}"
+#: The feedback types Graflow has (graflow_nb's number and form travel as custom).
+GRAFLOW_TYPES = (
+    FeedbackType.APPROVAL,
+    FeedbackType.TEXT,
+    FeedbackType.SELECTION,
+    FeedbackType.MULTI_SELECTION,
+    FeedbackType.CUSTOM,
+)
+#: Where a request of a graflow_nb run keeps itself whole, in the metadata of Graflow's JSON.
+OUR_REQUEST = "graflow_nb_request"
 #: A request Graflow's manager still takes an answer for (it accepts one after a timeout too: the run
 #: then resumes from its checkpoint with it).
 ANSWERABLE = ("pending", "timeout")
-#: Seconds to connect to, and to wait on, Redis before saying it cannot be reached.
-REDIS_TIMEOUT = 3.0
 
 
 class GraflowRedisRequests:
     """The Graflow HITL requests in one Redis database."""
 
     def __init__(self, url: str, *, timeout: float = REDIS_TIMEOUT) -> None:
-        try:
-            import redis
-        except ImportError:
-            raise GraflowRedisError(
-                "answering Graflow's requests in Redis needs the redis client: pip install 'graflow-nb[graflow]'"
-            ) from None
         self.url = url
-        try:
-            self._client: redis.Redis = redis.Redis.from_url(
-                url, decode_responses=True, socket_connect_timeout=timeout, socket_timeout=timeout
-            )
-            self._client.ping()
-        except (redis.RedisError, ValueError) as error:
-            raise GraflowRedisError(f"cannot reach Redis at {redacted_url(url)}: {error}") from None
+        self._client: redis.Redis = redis_client(url, timeout=timeout, why="answering Graflow's requests in Redis")
 
     def requests(self, session_id: str | None = None, *, answerable_only: bool = True) -> list[GraflowRequest]:
         """The requests kept there (of one Graflow session if given), oldest first."""
@@ -116,6 +113,51 @@ class GraflowRedisRequests:
                 raise GraflowRedisError(f"cannot use Redis at {redacted_url(self.url)}: {error}") from None
         return response
 
+    def put(self, request: FeedbackRequest, status: str = "pending") -> None:
+        """Keep one of our requests as Graflow keeps its own (its answer, if one is there, stays)."""
+        self._call(
+            self._client.set, REQUEST_KEY.format(request.feedback_id), json.dumps(request_for_graflow(request, status))
+        )
+
+    def claim(self, response: FeedbackResponse) -> FeedbackResponse | None:
+        """Store ``response`` unless another answer is there: None (ours stands, or it was this very one),
+        or the answer that came first, as ours. The request, if kept, is marked completed."""
+        import redis
+
+        request_key, response_key = REQUEST_KEY.format(response.feedback_id), RESPONSE_KEY.format(response.feedback_id)
+        ours = graflow_response(response)
+        with self._client.pipeline() as pipe:
+            try:
+                pipe.watch(request_key, response_key)  # type: ignore[no-untyped-call]
+                stored_response = _text(pipe.get(response_key))
+                stored_request = _text(pipe.get(request_key))
+                if stored_response:
+                    first = json.loads(stored_response)
+                    if _same_answer(first, ours):
+                        return None
+                    found = _parsed(stored_request)
+                    if found is None:
+                        raise self._settled(response.feedback_id, first)
+                    return response_from_graflow(found.request, first)
+                pipe.multi()
+                pipe.set(response_key, json.dumps(ours))
+                if stored_request:
+                    pipe.set(request_key, json.dumps({**json.loads(stored_request), "status": "completed"}))
+                pipe.publish(NOTICE_CHANNEL.format(response.feedback_id), "completed")
+                pipe.execute()
+            except redis.WatchError:  # another answer came between our read and our write: it won
+                return self.claim(response)
+            except redis.RedisError as error:
+                raise GraflowRedisError(f"cannot use Redis at {redacted_url(self.url)}: {error}") from None
+        return None
+
+    def responses(self, feedback_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """The responses stored for these requests (Graflow's JSON), in one round trip."""
+        if not feedback_ids:
+            return {}
+        stored = self._call(self._client.mget, [RESPONSE_KEY.format(f) for f in feedback_ids])
+        return {f: json.loads(text) for f, text in zip(feedback_ids, stored, strict=True) if text}
+
     def _refuse_if_settled(self, found: GraflowRequest, stored_response: str | None) -> None:
         if stored_response:
             raise self._settled(found.request.feedback_id, json.loads(stored_response))
@@ -152,6 +194,12 @@ class GraflowRequest:
         self.status = status
 
 
+def _same_answer(stored: dict[str, Any], ours: dict[str, Any]) -> bool:
+    """Whether a stored response is this answer (the same fields, by the same person)."""
+    fields = ("approved", "reason", "text", "selected", "selected_multiple", "custom_data", "value", "responded_by")
+    return all(stored.get(field) == ours.get(field) for field in fields)
+
+
 def _text(stored: bytes | str | None) -> str | None:
     """A stored value as text (the client decodes responses; bytes only from a client that does not)."""
     return stored.decode() if isinstance(stored, bytes) else stored
@@ -163,14 +211,12 @@ def _parsed(stored: str | None) -> GraflowRequest | None:
         return None
     try:
         data = json.loads(stored)
+        ours = (data.get("metadata") or {}).get(OUR_REQUEST)
+        if ours is not None:  # a request of a graflow_nb run on Graflow's workers: every check of ours applies
+            request = FeedbackRequest.model_validate(ours)
+            return GraflowRequest(request, request.run_id, str(data.get("status", "pending")))
         kind = FeedbackType(data["feedback_type"])
-        if kind not in (
-            FeedbackType.APPROVAL,
-            FeedbackType.TEXT,
-            FeedbackType.SELECTION,
-            FeedbackType.MULTI_SELECTION,
-            FeedbackType.CUSTOM,
-        ):
+        if kind not in GRAFLOW_TYPES:
             return None
         request = FeedbackRequest(
             feedback_id=str(data["feedback_id"]),
@@ -195,17 +241,73 @@ def _parsed(stored: str | None) -> GraflowRequest | None:
 def graflow_response(response: FeedbackResponse) -> dict[str, Any]:
     """Our response in the JSON Graflow's ``FeedbackResponse`` reads."""
     multi = response.feedback_type is FeedbackType.MULTI_SELECTION
+    graflow_type = response.feedback_type if response.feedback_type in GRAFLOW_TYPES else FeedbackType.CUSTOM
     return {
         "feedback_id": response.feedback_id,
-        "response_type": response.feedback_type.value,
+        "response_type": graflow_type.value,
         "approved": response.approved,
         "reason": response.reason,
         "text": response.text,
         "selected": None if multi else response.selected,
         "selected_multiple": response.selected if multi else None,
-        "custom_data": response.data if response.feedback_type is FeedbackType.CUSTOM else None,
+        "custom_data": _custom_data(response),
         "responded_at": response.responded_at.astimezone().replace(tzinfo=None).isoformat(),
         "responded_by": response.responded_by,
+        # graflow_nb's own (Graflow's model ignores keys it does not have)
+        "feedback_type": response.feedback_type.value,
+        "value": response.value,
+        "closed": response.closed,
+        "via": response.via,
+    }
+
+
+def _custom_data(response: FeedbackResponse) -> dict[str, Any] | None:
+    if response.feedback_type is FeedbackType.CUSTOM:
+        return response.data  # type: ignore[no-any-return]
+    if response.feedback_type is FeedbackType.FORM:
+        return response.data if isinstance(response.data, dict) else {"data": response.data}
+    if response.feedback_type is FeedbackType.NUMBER:
+        return {"value": response.value}
+    return None
+
+
+def response_from_graflow(request: FeedbackRequest, stored: dict[str, Any]) -> FeedbackResponse:
+    """A response kept in Graflow's JSON as ours to ``request`` (checked as any answer is)."""
+    kind = request.feedback_type
+    if stored.get("closed"):
+        given: dict[str, Any] = {"closed": True}
+    elif kind is FeedbackType.MULTI_SELECTION:
+        given = {"selected": stored.get("selected_multiple")}
+    elif kind is FeedbackType.NUMBER:
+        given = {"value": stored.get("value", (stored.get("custom_data") or {}).get("value"))}
+    elif kind in (FeedbackType.FORM, FeedbackType.CUSTOM):
+        given = {"data": stored.get("custom_data")}
+    else:
+        field = MAIN_ANSWER_FIELD[kind.value]
+        given = {field: stored.get(field)}
+    if stored.get("reason") is not None:
+        given["reason"] = stored["reason"]
+    via: AnswerSource = stored["via"] if stored.get("via") in get_args(AnswerSource) else "api"
+    response = make_response(request, via=via, responded_by=stored.get("responded_by") or "graflow", **given)
+    return response.model_copy(update={"responded_at": _graflow_time(stored.get("responded_at"))})
+
+
+def request_for_graflow(request: FeedbackRequest, status: str = "pending") -> dict[str, Any]:
+    """Our request in the JSON Graflow's ``FeedbackRequest`` reads, ours whole in its metadata."""
+    graflow_type = request.feedback_type if request.feedback_type in GRAFLOW_TYPES else FeedbackType.CUSTOM
+    return {
+        "feedback_id": request.feedback_id,
+        "task_id": request.task_id,
+        "session_id": request.run_id,
+        "feedback_type": graflow_type.value,
+        "prompt": request.prompt,
+        "options": request.options,
+        "metadata": {**request.metadata, OUR_REQUEST: request.model_dump(mode="json")},
+        "created_at": request.created_at.astimezone().replace(tzinfo=None).isoformat(),
+        "timeout": request.timeout if request.timeout is not None else 0.0,
+        "status": status,
+        "channel_key": request.channel_key,
+        "write_to_channel": request.write_to_channel,
     }
 
 
@@ -215,12 +317,3 @@ def _graflow_time(text: Any) -> datetime:
         return utc_now()
     parsed = datetime.fromisoformat(text)
     return parsed.astimezone(timezone.utc) if parsed.tzinfo is None else parsed
-
-
-def redacted_url(url: str) -> str:
-    """A Redis URL without its password (it may be printed)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username or ''}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))

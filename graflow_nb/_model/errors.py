@@ -18,7 +18,8 @@ carry a model are defined beside it (the module in brackets), so that this modul
     ├── FeedbackClosedError (LookupError)         request_feedback(): a person closed it unanswered
     ├── FeedbackTimeoutError (TimeoutError)       request_feedback(): no answer in time (uncaught: the run pauses)
     ├── DeadlineNotExtendedError (ValueError)     the request has no deadline running to extend
-    ├── GraflowRedisError (ConnectionError)       Graflow's requests in Redis cannot be reached
+    ├── GraflowRedisError (ConnectionError)       the Redis of Graflow's requests or workers cannot be reached
+    ├── TaskFailedOnWorkerError (RuntimeError)    a task run by a Graflow worker raised
     ├── NotebookOnlyError (RuntimeError)          a call that draws widgets, made outside a notebook
     ├── NestedRunError (RuntimeError)             a notebook ran a workflow from inside a task
     ├── CycleLimitExceededError (RuntimeError)    next_iteration() once too often (Graflow's error)
@@ -162,6 +163,18 @@ class FeedbackTimeoutError(GraflowNbError, TimeoutError):
 
 class GraflowRedisError(GraflowNbError, ConnectionError):
     """Raised when the Redis that keeps a Graflow run's requests cannot be reached or used."""
+
+
+class TaskFailedOnWorkerError(GraflowNbError, RuntimeError):
+    """A task run by one of Graflow's workers raised: its error's type and message, and (as a note) where."""
+
+    def __init__(self, task_id: str, worker: str, error_type: str, message: str, remote_traceback: str) -> None:
+        self.task_id = task_id
+        self.worker = worker
+        self.error_type = error_type
+        self.remote_traceback = remote_traceback
+        super().__init__(f"{error_type}: {message} (on Graflow worker {worker})")
+        self.__notes__ = [f"The task's traceback on the worker:\n{remote_traceback.rstrip()}"]
 
 
 class NotebookOnlyError(GraflowNbError, RuntimeError):

@@ -14,7 +14,8 @@ from typing import Any
 import ipywidgets as widgets
 from IPython.display import display
 
-from ..._io.graflow_redis import GraflowRedisRequests, GraflowRequest, redacted_url
+from ..._io.graflow_redis import GraflowRedisRequests, GraflowRequest
+from ..._io.redis_connection import redacted_url
 from ..._model.errors import GraflowRedisError
 from ..._model.feedback import FeedbackRequest, FeedbackResponse, FeedbackType
 from .controls import RequestControl
