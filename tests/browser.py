@@ -34,7 +34,14 @@ CHROMIUM_FLAGS = [
 IPYKERNEL6_PYTHON = ROOT / ".venv-ipykernel6" / "bin" / "python"
 #: The kernelspec that starts ipykernel 6 (installed in the server's JUPYTER_PATH when that venv exists).
 IPYKERNEL6_SPEC = "ipykernel6"
-KERNEL_DISPLAY_NAMES = {"python3": "Python 3 (ipykernel)", IPYKERNEL6_SPEC: "Python 3 (ipykernel 6)"}
+GRAFLOW_PYTHON = ROOT / ".venv-graflow" / "bin" / "python"
+#: The kernelspec of the venv with Graflow beside graflow_nb (runs whose tasks go to Graflow's workers).
+GRAFLOW_SPEC = "graflow-venv"
+KERNEL_DISPLAY_NAMES = {
+    "python3": "Python 3 (ipykernel)",
+    IPYKERNEL6_SPEC: "Python 3 (ipykernel 6)",
+    GRAFLOW_SPEC: "Python 3 (with Graflow)",
+}
 
 
 def require_chromium() -> None:
@@ -61,16 +68,19 @@ class JupyterServer:
 
 
 def _kernelspecs(directory: Path) -> Path:
-    """A JUPYTER_PATH with an ipykernel 6 kernelspec beside the default one (when its venv exists)."""
+    """A JUPYTER_PATH with kernelspecs for ipykernel 6 and for the Graflow venv beside the default one
+    (each when its venv exists)."""
     kernels = directory / "kernels"
-    if IPYKERNEL6_PYTHON.exists():
-        spec = kernels / IPYKERNEL6_SPEC
+    for name, python in ((IPYKERNEL6_SPEC, IPYKERNEL6_PYTHON), (GRAFLOW_SPEC, GRAFLOW_PYTHON)):
+        if not python.exists():
+            continue
+        spec = kernels / name
         spec.mkdir(parents=True)
         (spec / "kernel.json").write_text(
             json.dumps(
                 {
-                    "argv": [str(IPYKERNEL6_PYTHON), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-                    "display_name": KERNEL_DISPLAY_NAMES[IPYKERNEL6_SPEC],
+                    "argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                    "display_name": KERNEL_DISPLAY_NAMES[name],
                     "language": "python",
                 }
             )

@@ -146,6 +146,10 @@ def test_requests_of_worker_tasks_are_answered_from_the_cli_and_logged_with_who_
         assert first.request.task_id == "decide"
         listed = cli("list", "--redis", redis_url)
         assert f"{first.request.feedback_id}  approval" in listed.stdout, listed.stdout + listed.stderr
+        of_workflow = cli("list", "--redis", redis_url, "--workflow", "ask-twice")
+        assert first.request.feedback_id in of_workflow.stdout, of_workflow.stdout + of_workflow.stderr
+        of_graflow = cli("list", "--redis", redis_url, "--workflow", "graflow")  # plain Graflow runs' only
+        assert "no Graflow requests of workflow 'graflow' wait" in of_graflow.stdout
         answered = cli("answer", first.request.feedback_id, "--redis", redis_url, "--reject", "--reason", "not yet")
         assert answered.returncode == 0, answered.stderr
 

@@ -94,7 +94,7 @@ def test_fifty_worker_tasks_answered_from_the_notebook_and_the_cli(
     assert by_via == [(False, "cli")] * (TASKS // 2) + [(True, "widget")] * (TASKS // 2)
     assert {result["pid"] for result in results.values()} == set(wide_workers.pids)
     log = [json.loads(line) for line in (checkpoints / "decisions.jsonl").read_text().splitlines()]
-    answered = [entry for entry in log if entry["event"] == "answered"]
-    assert sorted((entry["via"], entry["answer"]) for entry in answered) == sorted(
+    decided = [entry for entry in log if entry["event"] == "answered"]
+    assert sorted((entry["via"], entry["answer"]) for entry in decided) == sorted(
         [("cli", "rejected")] * (TASKS // 2) + [("widget", "approved")] * (TASKS // 2)
     )

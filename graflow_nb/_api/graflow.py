@@ -11,9 +11,11 @@ if TYPE_CHECKING:
     from .._frontends.notebook.graflow_panel import GraflowRequestsPanel
 
 
-def watch_graflow(redis_url: str, session_id: str | None = None) -> GraflowRequestsPanel:
+def watch_graflow(redis_url: str, session_id: str | None = None, workflow: str | None = None) -> GraflowRequestsPanel:
     """Show, in the cell, every request that Graflow runs keep in this Redis and wait for (of one Graflow
-    session if given), as controls: answering one wakes its run at once; answers given elsewhere show.
+    session, one workflow, if given: Graflow's own requests are workflow ``"graflow"``, those of
+    graflow_nb runs on Graflow's workers name theirs), as controls: answering one wakes its run at once;
+    answers given elsewhere show.
 
     Outside a notebook, ``graflow-nb list --redis URL`` and ``graflow-nb answer ID --redis URL`` do the
     same. A Redis that cannot be reached raises GraflowRedisError here.
@@ -24,6 +26,6 @@ def watch_graflow(redis_url: str, session_id: str | None = None) -> GraflowReque
         )
     from .._frontends.notebook.graflow_panel import GraflowRequestsPanel
 
-    panel = GraflowRequestsPanel(redis_url, session_id)
+    panel = GraflowRequestsPanel(redis_url, session_id, workflow)
     panel.display()
     return panel

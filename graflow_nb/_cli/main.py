@@ -49,6 +49,9 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     listing = commands.add_parser("list", parents=[common], help="runs and their pending requests")
     listing.add_argument("--session", default=None, help="with --redis: only this Graflow session's requests")
+    listing.add_argument(
+        "--workflow", default=None, help="with --redis: only this workflow's requests (Graflow's own: 'graflow')"
+    )
     show = commands.add_parser("show", parents=[common], help="one request in full")
     show.add_argument("feedback_id")
     answer = commands.add_parser("answer", parents=[common], help="answer a pending request")

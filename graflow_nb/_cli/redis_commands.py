@@ -17,9 +17,10 @@ EXIT_USAGE = 2
 def list_in_redis(args: argparse.Namespace) -> int:
     """Print the requests a Graflow run waits for (those of one session with ``--session``)."""
     kept = GraflowRedisRequests(args.redis)
-    found = kept.requests(args.session)
+    found = kept.requests(args.session, workflow=args.workflow)
     if not found:
         which = f" of session {args.session}" if args.session else ""
+        which += f" of workflow {args.workflow!r}" if args.workflow else ""
         print(f"no Graflow requests{which} wait in {args.redis}")
         return EXIT_OK
     for graflow in found:

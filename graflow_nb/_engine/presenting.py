@@ -60,6 +60,10 @@ class RunView(Protocol):
     def unattended(self) -> NobodyWatching | None:
         """Set when nobody can answer where the run is shown (see :class:`NobodyWatching`)."""
 
+    @property
+    def runs_on(self) -> str | None:
+        """Where the tasks run when not in this process ("Graflow workers of redis://host:port/0")."""
+
     def answer(
         self, feedback_id: str, *, via: AnswerSource = "api", responded_by: str | None = None, **answer: Any
     ) -> FeedbackResponse:

@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from .._io.redis_connection import redacted_url
+
 if TYPE_CHECKING:
     from .._definition.graph import TaskGraph
     from .._io.store import CheckpointStore
@@ -13,12 +15,15 @@ if TYPE_CHECKING:
     from .._model.outcome import RunOutcome
     from .broker import FeedbackBroker
     from .presenting import NobodyWatching
+    from .remote_tasks import RemoteTasks
     from .state import RunState
 
 
 class ViewedRun(Protocol):
     """What the view reads of its run (the engine)."""
 
+    @property
+    def remote(self) -> RemoteTasks | None: ...
     @property
     def graph(self) -> TaskGraph: ...
     @property
@@ -64,6 +69,11 @@ class EngineView:
     @property
     def unattended(self) -> NobodyWatching | None:
         return self._run.unattended
+
+    @property
+    def runs_on(self) -> str | None:
+        remote = self._run.remote
+        return None if remote is None else f"Graflow workers of {redacted_url(remote.url)}"
 
     def answer(
         self, feedback_id: str, *, via: AnswerSource = "api", responded_by: str | None = None, **answer: Any

@@ -56,13 +56,20 @@ class GraflowRedisRequests:
         self.url = url
         self._client: redis.Redis = redis_client(url, timeout=timeout, why="answering Graflow's requests in Redis")
 
-    def requests(self, session_id: str | None = None, *, answerable_only: bool = True) -> list[GraflowRequest]:
-        """The requests kept there (of one Graflow session if given), oldest first."""
+    def requests(
+        self, session_id: str | None = None, *, workflow: str | None = None, answerable_only: bool = True
+    ) -> list[GraflowRequest]:
+        """The requests kept there (of one Graflow session, one workflow, if given), oldest first.
+
+        Graflow's own requests do not name their workflow: they are workflow ``"graflow"``; those of
+        graflow_nb runs on Graflow's workers name theirs."""
         found = []
         keys = list(self._call(self._client.scan_iter, match=REQUEST_KEY.format("*"), count=500))
         for stored in self._call(self._client.mget, keys) if keys else []:  # one round trip for all of them
             request = _parsed(stored)
             if request is None or (session_id is not None and request.session_id != session_id):
+                continue
+            if workflow is not None and request.request.workflow != workflow:
                 continue
             if answerable_only and request.status not in ANSWERABLE:
                 continue

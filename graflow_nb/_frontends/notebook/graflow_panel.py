@@ -30,9 +30,15 @@ POLL_INTERVAL = 0.5
 class GraflowRequestsPanel:
     """The pending requests of Graflow runs in one Redis (of one session if given), as controls."""
 
-    def __init__(self, url: str, session_id: str | None = None, poll_interval: float = POLL_INTERVAL) -> None:
+    def __init__(
+        self,
+        url: str,
+        session_id: str | None = None,
+        workflow: str | None = None,
+        poll_interval: float = POLL_INTERVAL,
+    ) -> None:
         self._kept = GraflowRedisRequests(url)  # a Redis that cannot be reached raises here, in the cell
-        self.url, self.session_id = url, session_id
+        self.url, self.session_id, self.workflow = url, session_id, workflow
         self._calls = MainThreadCalls(kernel_loop())
         self.controls: dict[str, RequestControl] = {}  # main thread only
         self._open: set[str] = set()  # the controls not yet settled: written on the main thread, read by the poller
@@ -66,7 +72,7 @@ class GraflowRequestsPanel:
     def _poll(self, interval: float) -> None:
         while not self._stopped.is_set():
             try:
-                waiting = self._kept.requests(self.session_id)
+                waiting = self._kept.requests(self.session_id, workflow=self.workflow)
                 with self._open_lock:
                     gone = self._open - _ids(waiting)  # shown open, no longer waiting: answered elsewhere
                 answered = {feedback_id: self._kept.response(feedback_id) for feedback_id in gone}
@@ -111,6 +117,7 @@ class GraflowRequestsPanel:
 
     def _redraw_header(self, pending: int) -> None:
         where = f"session {self.session_id}" if self.session_id else "every session"
+        where += f" of workflow {self.workflow}" if self.workflow else ""
         self.header.value = (
             "<div class='gnb-header'><span class='gnb-title'>Graflow requests</span>"
             f"{muted(f'{pending} pending · {where} · {redacted_url(self.url)}')}</div>"

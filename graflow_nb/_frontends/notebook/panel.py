@@ -122,6 +122,7 @@ class RunPanel:
             f"{state_label(self._status, self._status_kind)}"
             f"{muted(f'{done}/{len(self.task_states)} tasks')}"
             f"{muted(f'{self._elapsed} s') if self._elapsed else ''}"
+            f"{muted('on ' + html.escape(self._run.runs_on)) if self._run and self._run.runs_on else ''}"
             "</div>"
         )
         rounds = self.task_rounds
