@@ -454,3 +454,36 @@ def test_a_task_failing_or_cancelling_on_a_worker_ends_the_run_as_it_would_here(
     assert ", in broken\nValueError: the data is off by one" in failed["traceback"]  # the worker's traceback
     assert "The task's traceback on the worker" in failed["traceback"]
     assert lines["CANCELLED"] == {"reason": "not this week"}
+
+
+NO_WORKER = """
+import json, sys, time
+import redis
+from graflow_nb import WorkflowCancelled, task, workflow
+
+with workflow("queued") as wf:
+    @task
+    def work():
+        return 1
+
+client = redis.Redis.from_url(sys.argv[1])
+run = wf.start(redis=sys.argv[1], console=False)
+deadline = time.monotonic() + 30
+while client.llen("graflow:queue") == 0 and time.monotonic() < deadline:
+    time.sleep(0.05)  # (polling Redis, bounded: nothing else tells when the task is queued)
+run.cancel("changed my mind")
+try:
+    run.wait(30)
+except WorkflowCancelled:
+    pass
+print("RESULT", json.dumps({"status": run.status.value, "queued": client.llen("graflow:queue")}))
+"""
+
+
+def test_a_run_stopped_before_any_worker_took_its_task_takes_it_off_the_queue(
+    redis_url: str, graflow_python: Path, tmp_path: Path
+) -> None:
+    script = tmp_path / "queued.py"
+    script.write_text(NO_WORKER)
+    result = printed_result(run_script(graflow_python, script, redis_url, timeout=60))
+    assert result == {"status": "cancelled", "queued": 0}  # no worker runs a cancelled run's task later

@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .._io.graflow_workers import WorkerQueue
+from .._io.graflow_workers import HEARTBEAT_SECONDS, WorkerQueue
 from .._io.redis_connection import redacted_url
 from .._model.errors import (
     FeedbackClosedError,
@@ -91,9 +91,10 @@ class RemoteTasks:
             "iteration_input": None if iteration is None else encode(iteration[0], BlobStore()),
             "channel": _sendable(host.channel),
         }
-        self._queue.send(dispatch_id, host.run_id, task_id, self._graph_hash, call)
+        queued = self._queue.send(dispatch_id, host.run_id, task_id, self._graph_hash, call)
         try:
             relay = _Relay(self._queue, host, task_id, context, dispatch_id, self._graph.tasks[task_id].func)
+            relay.queued = queued
             return relay.until_done()
         finally:
             with contextlib.suppress(GraflowRedisError):  # else the keys expire by themselves
@@ -122,6 +123,9 @@ class _Relay:
         self._sent_at = time.monotonic()
         self._said_no_worker = False
         self._unreachable_since: float | None = None
+        self._heartbeat_missing_since: float | None = None
+        #: The record on Graflow's queue, withdrawn if the run stops before a worker takes it.
+        self.queued = ""
 
     def until_done(self) -> Any:
         while True:
@@ -154,11 +158,25 @@ class _Relay:
         return event
 
     def _look_around(self) -> None:
-        """No message for a while: is the worker still there; is there one at all?"""
+        """No message for a while: is the worker still there; is there one at all; does the run stop?"""
         if self._unreachable_since is not None:
             return
+        try:
+            self._look_at_worker()
+        except GraflowRedisError:
+            return  # the next wait for a message says so, and tries again
+
+    def _look_at_worker(self) -> None:
+        if self._worker is None and self._host.stopping and self._queue.withdraw(self.queued):
+            raise TaskStopped("the run stopped before a worker took the task")
         if self._worker is not None:
-            if not self._queue.alive(self._dispatch_id):
+            if self._queue.alive(self._dispatch_id):
+                self._heartbeat_missing_since = None
+                return
+            now = time.monotonic()
+            if self._heartbeat_missing_since is None:  # (a Redis just restarted has none until the next beat)
+                self._heartbeat_missing_since = now
+            if now - self._heartbeat_missing_since > HEARTBEAT_SECONDS:
                 why = (
                     f"the Graflow worker running task {self._task_id!r} ({self._worker}) stopped before the task "
                     "ended; run the workflow again to resume (the task runs again)"
@@ -195,7 +213,23 @@ class _Relay:
                 reply = {"stop": True}
             else:
                 reply = {"response": response.model_dump(mode="json")}
-        self._queue.reply(self._dispatch_id, reply)
+        self._reply(reply)
+
+    def _reply(self, reply: dict[str, Any]) -> None:
+        """Send the worker its reply, waiting for a Redis that cannot be reached (the run stopping: give up,
+        the task runs again on resume with the answer recorded)."""
+        said = False
+        while True:
+            try:
+                self._queue.reply(self._dispatch_id, reply)
+                return
+            except GraflowRedisError as error:
+                if self._host.stopping:
+                    raise TaskStopped("the run stopped while Redis could not be reached") from None
+                if not said:
+                    said = True
+                    print(f"graflow_nb: {error}; the answer goes to the worker once it answers", file=sys.stderr)
+                time.sleep(0.5)
 
     def _ended(self, event: dict[str, Any]) -> Any:
         """The task's end, as a local task's: its result returned, or what stopped it raised."""

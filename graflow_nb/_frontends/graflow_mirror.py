@@ -36,13 +36,20 @@ class GraflowRedisMirror:
         self._shown: dict[str, tuple[RunView, FeedbackRequest]] = {}  # pending requests, by id
         self._ended = threading.Event()
         self._watcher: threading.Thread | None = None
+        self._lost = False  # Redis could not be reached: keep every shown request there again (under the lock)
 
     def task_changed(self, run: RunView, task_id: str, state: TaskState) -> None:
         """Graflow's requests say nothing of tasks."""
 
     def show(self, run: RunView, request: FeedbackRequest) -> None:
-        self._requests.put(request)
+        try:
+            self._requests.put(request)
+            kept = True
+        except GraflowRedisError as error:
+            logger.warning("graflow_nb: %s; %s is kept there once it answers", error, request.feedback_id)
+            kept = False
         with self._lock:
+            self._lost = self._lost or not kept
             self._shown[request.feedback_id] = (run, request)
             if self._watcher is None:
                 self._watcher = threading.Thread(target=self._watch, daemon=True, name="graflow_nb redis answers")
@@ -57,19 +64,18 @@ class GraflowRedisMirror:
         self._ended.set()
 
     def _watch(self) -> None:
-        lost = False
         while not self._ended.wait(self._poll_interval):
             with self._lock:
-                shown = dict(self._shown)
+                shown, lost, self._lost = dict(self._shown), self._lost, False
             try:
-                if lost:  # Redis came back, perhaps empty (restarted without saving): keep the requests again
+                if lost:  # Redis came back, perhaps empty (restarted without saving): keep them again
                     for _, request in shown.values():
                         self._requests.put(request)
                 stored = self._requests.responses(list(shown))
             except GraflowRedisError:
-                lost = True  # Redis restarting: look again
+                with self._lock:
+                    self._lost = True  # Redis restarting: look again
                 continue
-            lost = False
             for feedback_id, response in stored.items():
                 run, request = shown[feedback_id]
                 self._take(run, request, response)

@@ -68,8 +68,9 @@ class WorkerQueue:
             self._graph_store = GraphStore(self._client, self.key_prefix)
         return str(self._call(self._graph_store.save, graph))
 
-    def send(self, dispatch_id: str, run_id: str, task_id: str, graph_hash: str, call: Mapping[str, Any]) -> None:
-        """Put the task on Graflow's queue, its call stored where the worker will read it."""
+    def send(self, dispatch_id: str, run_id: str, task_id: str, graph_hash: str, call: Mapping[str, Any]) -> str:
+        """Put the task on Graflow's queue, its call stored where the worker will read it; return the
+        record queued (to :meth:`withdraw` it)."""
         record = {
             "task_id": task_id,
             "session_id": run_id,
@@ -79,11 +80,17 @@ class WorkerQueue:
             "group_id": None,
             "parent_span_id": None,
         }
+        queued = json.dumps(record)
         with self._client.pipeline() as pipe:
             pipe.delete(EVENTS_KEY.format(dispatch_id), REPLIES_KEY.format(dispatch_id))
             pipe.set(CALL_KEY.format(run_id, task_id), json.dumps({**call, "dispatch_id": dispatch_id}), ex=KEY_TTL)
-            pipe.rpush(f"{self.key_prefix}:queue", json.dumps(record))
+            pipe.rpush(f"{self.key_prefix}:queue", queued)
             self._call(pipe.execute)
+        return queued
+
+    def withdraw(self, queued: str) -> bool:
+        """Take a task off Graflow's queue before a worker has taken it; False if one has."""
+        return bool(self._call(self._client.lrem, f"{self.key_prefix}:queue", 1, queued))
 
     def next_event(self, dispatch_id: str, timeout: float = WAIT_STEP) -> dict[str, Any] | None:
         """The worker's next message about the task, waiting up to ``timeout`` s; None if none came."""
