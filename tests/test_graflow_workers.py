@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from graflow_nb import provide_feedback
 from graflow_nb._io.graflow_redis import GraflowRedisRequests
 
 from .redis_parts import (
@@ -273,7 +274,7 @@ def test_the_first_of_many_racing_answers_wins_everywhere(
         winners = [name for name, done in outcomes.items() if done.returncode == 0]
         assert len(winners) == 1, {name: done.stdout + done.stderr for name, done in outcomes.items()}
         (second,) = wait_for(lambda: [r for r in kept.requests() if r.request.prompt == "Replicas?"], "the second")
-        cli("answer", second.request.feedback_id, "--redis", redis_url, "--value", "1")
+        provide_feedback(second.request.feedback_id, value=1, responded_by="notebook")  # the folder's way
         out, err = run.communicate(timeout=60)
     finally:
         run.kill()
@@ -284,6 +285,8 @@ def test_the_first_of_many_racing_answers_wins_everywhere(
         e for e in decisions(tmp_path) if e["event"] == "answered" and e["feedback_id"] == first.request.feedback_id
     ]
     assert [entry["by"] for entry in answered] == winners
+    stored = kept.responses([second.request.feedback_id])[second.request.feedback_id]
+    assert (stored["value"], stored["responded_by"]) == (1, "notebook")  # Redis shows it answered too
 
 
 KILLED = """

@@ -56,8 +56,24 @@ class GraflowRedisMirror:
                 self._watcher.start()
 
     def settle(self, request: FeedbackRequest, response: FeedbackResponse | None) -> None:
+        """The request is settled: Redis says so too (an answer filed in the checkpoint folder, e.g. by
+        ``provide_feedback()`` from another process, is stored there as well)."""
         with self._lock:
             self._shown.pop(request.feedback_id, None)
+        if response is None:
+            return
+        try:
+            first = self._requests.claim(response)
+        except GraflowRedisError as error:
+            logger.warning("graflow_nb: %s; Redis does not show %s answered", error, request.feedback_id)
+            return
+        if first is not None:  # stored in Redis a moment after the one the run took: that one was too late
+            logger.warning(
+                "graflow_nb: %s was answered by %s, before the answer %s stored in Redis",
+                request.feedback_id,
+                response.responded_by,
+                first.responded_by,
+            )
 
     def run_ended(self, run: RunView) -> None:
         """Requests still pending stay in Redis, answerable there: the run takes their answers on resume."""
