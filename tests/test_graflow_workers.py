@@ -165,6 +165,7 @@ def test_requests_of_worker_tasks_are_answered_from_the_cli_and_logged_with_who_
         run.kill()
     done = subprocess.CompletedProcess(run.args, run.returncode, out.decode(), err.decode())
     result = printed_result(done)
+    assert f"answer {first.request.feedback_id} --approve --redis {redis_url}" in done.stderr  # the hint
     assert result == {"approved": False, "reason": "not yet", "replicas": 3, "pid": result["pid"]}
     assert result["pid"] in workers.pids
     answered_entries = [entry for entry in decisions(tmp_path) if entry["event"] == "answered"]

@@ -61,8 +61,8 @@ class RunView(Protocol):
         """Set when nobody can answer where the run is shown (see :class:`NobodyWatching`)."""
 
     @property
-    def runs_on(self) -> str | None:
-        """Where the tasks run when not in this process ("Graflow workers of redis://host:port/0")."""
+    def workers_redis(self) -> str | None:
+        """The Redis (its URL, without a password) of the Graflow workers that run the tasks; None: here."""
 
     def answer(
         self, feedback_id: str, *, via: AnswerSource = "api", responded_by: str | None = None, **answer: Any

@@ -71,9 +71,9 @@ class EngineView:
         return self._run.unattended
 
     @property
-    def runs_on(self) -> str | None:
+    def workers_redis(self) -> str | None:
         remote = self._run.remote
-        return None if remote is None else f"Graflow workers of {redacted_url(remote.url)}"
+        return None if remote is None else redacted_url(remote.url)
 
     def answer(
         self, feedback_id: str, *, via: AnswerSource = "api", responded_by: str | None = None, **answer: Any

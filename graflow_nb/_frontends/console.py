@@ -100,7 +100,7 @@ class ConsolePresenter:
 
     def show(self, run: RunView, request: FeedbackRequest) -> None:
         """Announce the request; queue it for the prompt when interactive."""
-        commands = cli_hint(request, run.store.directory).replace("\n", "\n    ")
+        commands = cli_hint(request, run.store.directory, redis=run.workers_redis).replace("\n", "\n    ")
         self._say(
             f"graflow_nb: waiting for {request.feedback_type.value} {request.feedback_id} "
             f"({request.task_id}): {plain_prompt(request.prompt)}\n  answer from elsewhere:\n    {commands}\n"

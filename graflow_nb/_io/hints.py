@@ -29,14 +29,15 @@ def cli_program() -> list[str]:
     return [sys.executable, "-m", "graflow_nb"]
 
 
-def cli_commands(request: FeedbackRequest, directory: str | os.PathLike[str]) -> list[str]:
+def cli_commands(request: FeedbackRequest, directory: str | os.PathLike[str], *, redis: str | None = None) -> list[str]:
     """Complete commands that answer a request from another terminal, one per choice, safe to paste.
 
     Every word is shell-quoted and the folder is absolute, so a command pasted anywhere does what it
-    says and nothing else; placeholder values (a reason, a text) are plain words to replace.
+    says and nothing else; placeholder values (a reason, a text) are plain words to replace. With
+    ``redis`` (a URL without its password), the commands answer through that Redis (any machine).
     """
     start = [*cli_program(), "answer", request.feedback_id]
-    end = ["--dir", str(Path(directory).resolve())]
+    end = ["--redis", redis] if redis else ["--dir", str(Path(directory).resolve())]
     choices: list[list[str]]
     kind = request.feedback_type
     options = request.options or []
@@ -55,9 +56,9 @@ def cli_commands(request: FeedbackRequest, directory: str | os.PathLike[str]) ->
     return [shlex.join([*start, *choice, *end]) for choice in choices]
 
 
-def cli_hint(request: FeedbackRequest, directory: str | os.PathLike[str]) -> str:
+def cli_hint(request: FeedbackRequest, directory: str | os.PathLike[str], *, redis: str | None = None) -> str:
     """:func:`cli_commands` as lines of text (with the options left out, when there are many)."""
-    lines = cli_commands(request, directory)
+    lines = cli_commands(request, directory, redis=redis)
     hidden = (request.options or [])[_SPELLED_OUT:]
     if request.feedback_type is FeedbackType.SELECTION and hidden:
         lines.append(f"(or --select any of: {', '.join(shlex.quote(option) for option in hidden)})")

@@ -113,6 +113,10 @@ class RunPanel:
             lines.append(f"- {request.task_id}{round_of}: {plain_prompt(request.prompt)} -> {answer}")
         return "\n".join(lines)
 
+    def _where_tasks_run(self) -> str:
+        redis = self._run.workers_redis if self._run else None
+        return muted(f"on Graflow workers of {html.escape(redis)}") if redis else ""
+
     def _redraw(self) -> None:
         done = sum(1 for s in self.task_states.values() if s == "completed")
         run_id = self._run.run_id if self._run else ""
@@ -122,7 +126,7 @@ class RunPanel:
             f"{state_label(self._status, self._status_kind)}"
             f"{muted(f'{done}/{len(self.task_states)} tasks')}"
             f"{muted(f'{self._elapsed} s') if self._elapsed else ''}"
-            f"{muted('on ' + html.escape(self._run.runs_on)) if self._run and self._run.runs_on else ''}"
+            f"{self._where_tasks_run()}"
             "</div>"
         )
         rounds = self.task_rounds
