@@ -491,3 +491,68 @@ def test_a_run_stopped_before_any_worker_took_its_task_takes_it_off_the_queue(
     script.write_text(NO_WORKER)
     result = printed_result(run_script(graflow_python, script, redis_url, timeout=60))
     assert result == {"status": "cancelled", "queued": 0}  # no worker runs a cancelled run's task later
+
+
+NOTIFIES = """
+import json, sys
+from graflow_nb import task, workflow
+
+HOOK = sys.argv[2]
+
+with workflow("notifies") as wf:
+    @task(inject_context=True)
+    def ask(ctx):
+        config = {"type": "webhook", "url": HOOK, "message": "A worker's task waits"}
+        return ctx.request_feedback(feedback_type="approval", prompt="Go?", timeout=60,
+                                    notification_config=config).approved
+
+print("RESULT", json.dumps(wf.execute(redis=sys.argv[1], resume=False, console=False)))
+"""
+
+
+def test_a_worker_tasks_notification_is_sent_and_its_secret_url_kept_nowhere(
+    workers: GraflowWorkers, redis_url: str, graflow_python: Path, tmp_path: Path
+) -> None:
+    from graflow_nb.testing import WebhookReceiver
+
+    script = tmp_path / "notifies.py"
+    script.write_text(NOTIFIES)
+    env = {key: value for key, value in os.environ.items() if key != "GRAFLOW_NB_NOTIFICATIONS"}  # sending on
+    with WebhookReceiver() as receiver:
+        hook = f"{receiver.url}/hooks/s3cret-token"
+        run = subprocess.Popen(
+            [str(graflow_python), str(script), redis_url, hook],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            (created,) = receiver.wait_for(1, timeout=60)
+            assert created.body["event"] == "request_created"
+            assert created.body["message"] == "A worker's task waits"
+            (asked,) = GraflowRedisRequests(redis_url).requests()
+            assert cli("answer", asked.request.feedback_id, "--redis", redis_url, "--approve").returncode == 0
+            out, err = run.communicate(timeout=60)
+            assert [post.body["event"] for post in receiver.wait_for(2)] == ["request_created", "request_answered"]
+        finally:
+            run.kill()
+    assert printed_result(subprocess.CompletedProcess(run.args, run.returncode, out.decode(), err.decode())) is True
+    import redis as redis_client
+
+    kept = redis_client.Redis.from_url(redis_url, decode_responses=True)
+    stored: dict[str, str] = {}
+    for key in kept.scan_iter():
+        if key.startswith("graflow:graph:"):
+            continue  # Graflow's graph store: the tasks' code with its globals, here HOOK (see the README)
+        kind = kept.type(key)
+        if kind == "string":
+            stored[key] = str(kept.get(key))
+        elif kind == "list":
+            stored[key] = "".join(str(item) for item in kept.lrange(key, 0, -1))
+    assert len(stored) >= 2  # the run's request and answer are there
+    assert not [key for key, value in stored.items() if "s3cret-token" in value]
+    for path in (tmp_path / "checkpoints").rglob("*"):
+        if path.is_file():
+            assert "s3cret-token" not in path.read_text(errors="replace"), path
+    assert "s3cret-token" not in out.decode() + err.decode()
