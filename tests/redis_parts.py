@@ -149,3 +149,26 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "graflow_nb", *args], capture_output=True, text=True, timeout=30, check=False
     )
+
+
+class BackgroundScript:
+    """A script running meanwhile (the notebook's side of a run), killed on leaving if still running."""
+
+    def __init__(self, python: Path, script: Path, *args: str, env: dict[str, str] | None = None) -> None:
+        command = [str(python), str(script), *args]
+        self.process = subprocess.Popen(
+            command, cwd=script.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+
+    def finish(self, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """Wait for the script to end (bounded); what it printed."""
+        out, err = self.process.communicate(timeout=timeout)
+        return subprocess.CompletedProcess(self.process.args, self.process.returncode, out, err)
+
+    def __enter__(self) -> BackgroundScript:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.communicate(timeout=10)

@@ -24,6 +24,7 @@ from graflow_nb import provide_feedback
 from graflow_nb._io.graflow_redis import GraflowRedisRequests
 
 from .redis_parts import (
+    BackgroundScript,
     GraflowWorkers,
     RedisServer,
     cli,
@@ -137,10 +138,7 @@ def test_requests_of_worker_tasks_are_answered_from_the_cli_and_logged_with_who_
 ) -> None:
     script = tmp_path / "ask_twice.py"
     script.write_text(ASK_TWICE)
-    run = subprocess.Popen(
-        [str(graflow_python), str(script), redis_url], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
-    try:
+    with BackgroundScript(graflow_python, script, redis_url) as run:
         kept = GraflowRedisRequests(redis_url)
         (first,) = wait_for(kept.requests, "the first request in Redis")
         assert first.request.prompt == "Ship it?"
@@ -160,10 +158,7 @@ def test_requests_of_worker_tasks_are_answered_from_the_cli_and_logged_with_who_
         assert "9" in refused.stderr, refused.stdout + refused.stderr
         answered = cli("answer", second.request.feedback_id, "--redis", redis_url, "--value", "3", "--by", "ops")
         assert answered.returncode == 0, answered.stderr
-        out, err = run.communicate(timeout=60)
-    finally:
-        run.kill()
-    done = subprocess.CompletedProcess(run.args, run.returncode, out.decode(), err.decode())
+        done = run.finish()
     result = printed_result(done)
     assert f"answer {first.request.feedback_id} --approve --redis {redis_url}" in done.stderr  # the hint
     assert result == {"approved": False, "reason": "not yet", "replicas": 3, "pid": result["pid"]}
@@ -251,10 +246,7 @@ def test_the_first_of_many_racing_answers_wins_everywhere(
 ) -> None:
     script = tmp_path / "ask_twice.py"
     script.write_text(ASK_TWICE)
-    run = subprocess.Popen(
-        [str(graflow_python), str(script), redis_url], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
-    try:
+    with BackgroundScript(graflow_python, script, redis_url) as run:
         kept = GraflowRedisRequests(redis_url)
         (first,) = wait_for(kept.requests, "the first request in Redis")
         outcomes: dict[str, subprocess.CompletedProcess[str]] = {}
@@ -276,10 +268,8 @@ def test_the_first_of_many_racing_answers_wins_everywhere(
         assert len(winners) == 1, {name: done.stdout + done.stderr for name, done in outcomes.items()}
         (second,) = wait_for(lambda: [r for r in kept.requests() if r.request.prompt == "Replicas?"], "the second")
         provide_feedback(second.request.feedback_id, value=1, responded_by="notebook")  # the folder's way
-        out, err = run.communicate(timeout=60)
-    finally:
-        run.kill()
-    result = printed_result(subprocess.CompletedProcess(run.args, run.returncode, out.decode(), err.decode()))
+        done = run.finish()
+    result = printed_result(done)
     winner = int(winners[0].removeprefix("racer"))
     assert result["approved"] is (winner % 2 == 1)
     answered = [
@@ -321,28 +311,20 @@ def test_a_worker_killed_mid_task_pauses_the_run_clearly_and_resuming_keeps_ever
 ) -> None:
     script, pids = tmp_path / "killed.py", tmp_path / "pids.txt"
     script.write_text(KILLED)
-    run = subprocess.Popen(
-        [str(graflow_python), str(script), redis_url, str(pids), "slow"],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    try:
+    with BackgroundScript(graflow_python, script, redis_url, str(pids), "slow") as run:
         kept = GraflowRedisRequests(redis_url)
         (asked,) = wait_for(kept.requests, "the request in Redis")
         assert cli("answer", asked.request.feedback_id, "--redis", redis_url, "--select", "large").returncode == 0
         victim = int(wait_for(lambda: pids.exists() and pids.read_text().split(), "the task's pid")[0])
         assert victim in workers.pids
         workers.kill(victim)
-        out, err = run.communicate(timeout=60)
-    finally:
-        run.kill()
-    assert run.returncode == 0, err.decode()
-    (line,) = [line for line in out.decode().splitlines() if line.startswith("PAUSED ")]
+        done = run.finish()
+    assert done.returncode == 0, done.stderr
+    (line,) = [line for line in done.stdout.splitlines() if line.startswith("PAUSED ")]
     reason = json.loads(line.removeprefix("PAUSED "))["reason"]
     assert "the Graflow worker running task 'train' (" in reason, reason
     assert f":{victim}) stopped before the task ended" in reason, reason
-    assert "stopped before the task ended" in err.decode()
+    assert "stopped before the task ended" in done.stderr
 
     resumed = printed_result(run_script(graflow_python, script, redis_url, str(pids), "fast"))
     (survivor,) = set(workers.pids) - {victim}
@@ -356,13 +338,7 @@ def test_redis_restarted_while_a_request_waits_loses_nothing(
 ) -> None:
     script = tmp_path / "ask_twice.py"
     script.write_text(ASK_TWICE)
-    run = subprocess.Popen(
-        [str(graflow_python), str(script), redis_server.url],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    try:
+    with BackgroundScript(graflow_python, script, redis_server.url) as run:
         wait_for(GraflowRedisRequests(redis_server.url).requests, "the first request in Redis")
         redis_server.stop()  # no saving: it comes back empty
         time.sleep(0.5)  # the parts notice it is gone (each keeps trying; nothing waits on this sleep)
@@ -372,10 +348,8 @@ def test_redis_restarted_while_a_request_waits_loses_nothing(
         assert cli("answer", first.request.feedback_id, "--redis", redis_server.url, "--approve").returncode == 0
         (second,) = wait_for(lambda: [r for r in kept.requests() if r.request.prompt == "Replicas?"], "the second")
         assert cli("answer", second.request.feedback_id, "--redis", redis_server.url, "--value", "2").returncode == 0
-        out, err = run.communicate(timeout=60)
-    finally:
-        run.kill()
-    result = printed_result(subprocess.CompletedProcess(run.args, run.returncode, out.decode(), err.decode()))
+        done = run.finish()
+    result = printed_result(done)
     assert result["approved"] is True
     assert result["replicas"] == 2
 
@@ -520,24 +494,15 @@ def test_a_worker_tasks_notification_is_sent_and_its_secret_url_kept_nowhere(
     env = {key: value for key, value in os.environ.items() if key != "GRAFLOW_NB_NOTIFICATIONS"}  # sending on
     with WebhookReceiver() as receiver:
         hook = f"{receiver.url}/hooks/s3cret-token"
-        run = subprocess.Popen(
-            [str(graflow_python), str(script), redis_url, hook],
-            cwd=tmp_path,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        try:
+        with BackgroundScript(graflow_python, script, redis_url, hook, env=env) as run:
             (created,) = receiver.wait_for(1, timeout=60)
             assert created.body["event"] == "request_created"
             assert created.body["message"] == "A worker's task waits"
             (asked,) = GraflowRedisRequests(redis_url).requests()
             assert cli("answer", asked.request.feedback_id, "--redis", redis_url, "--approve").returncode == 0
-            out, err = run.communicate(timeout=60)
+            done = run.finish()
             assert [post.body["event"] for post in receiver.wait_for(2)] == ["request_created", "request_answered"]
-        finally:
-            run.kill()
-    assert printed_result(subprocess.CompletedProcess(run.args, run.returncode, out.decode(), err.decode())) is True
+    assert printed_result(done) is True
     import redis as redis_client
 
     kept = redis_client.Redis.from_url(redis_url, decode_responses=True)
@@ -555,4 +520,4 @@ def test_a_worker_tasks_notification_is_sent_and_its_secret_url_kept_nowhere(
     for path in (tmp_path / "checkpoints").rglob("*"):
         if path.is_file():
             assert "s3cret-token" not in path.read_text(errors="replace"), path
-    assert "s3cret-token" not in out.decode() + err.decode()
+    assert "s3cret-token" not in done.stdout + done.stderr

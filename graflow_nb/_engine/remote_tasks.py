@@ -15,7 +15,7 @@ import functools
 import sys
 import time
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .._io.graflow_workers import HEARTBEAT_SECONDS, WorkerQueue
@@ -27,16 +27,16 @@ from .._model.errors import (
     TaskFailedOnWorkerError,
     UnsavedResultWarning,
 )
-from .._model.feedback import FeedbackRequest, FeedbackResponse, LiveParts
+from .._model.feedback import FeedbackRequest, LiveParts
 from .._model.status import RunStatus
 from .._util.jsonable import BlobStore
 from .._util.typed_values import decode, encode
-from .context import Jump, TaskStopped
+from .context import Jump, TaskHost, TaskStopped
 from .on_worker import run_on_worker
 from .task_calls import warn_at_task
 
 if TYPE_CHECKING:
-    from typing_extensions import TypeVarTuple, Unpack
+    from typing_extensions import TypeVarTuple
 
     from .._definition.graph import TaskGraph
     from .channel import Channel
@@ -48,21 +48,12 @@ if TYPE_CHECKING:
 NO_WORKER_AFTER = 10.0
 
 
-class RemoteHost(Protocol):
-    """What sending tasks to workers needs of the run (the engine)."""
+class RemoteHost(TaskHost, Protocol):
+    """What sending tasks to workers needs of the run (the engine): what a task's context needs, and
+    whether the run stops, and stopping it."""
 
     @property
-    def run_id(self) -> str: ...
-    @property
-    def workflow_name(self) -> str: ...
-    @property
-    def channel(self) -> Channel: ...
-    @property
     def stopping(self) -> bool: ...
-    def call_from_worker(self, func: Callable[[Unpack[Ts]], Coroutine[Any, Any, Any]], *args: Unpack[Ts]) -> Any: ...
-    async def ask(self, request: FeedbackRequest, live: LiveParts) -> FeedbackResponse | None: ...
-    def call_soon_on_loop(self, func: Callable[[Unpack[Ts]], object], *args: Unpack[Ts]) -> None: ...
-    def cancel(self, reason: str) -> None: ...
     def request_stop(self, status: RunStatus, reason: str | None) -> None: ...
 
 

@@ -248,17 +248,16 @@ def _parsed(stored: str | None) -> GraflowRequest | None:
 def graflow_response(response: FeedbackResponse) -> dict[str, Any]:
     """Our response in the JSON Graflow's ``FeedbackResponse`` reads."""
     multi = response.feedback_type is FeedbackType.MULTI_SELECTION
-    graflow_type = response.feedback_type if response.feedback_type in GRAFLOW_TYPES else FeedbackType.CUSTOM
     return {
         "feedback_id": response.feedback_id,
-        "response_type": graflow_type.value,
+        "response_type": _as_graflow_type(response.feedback_type),
         "approved": response.approved,
         "reason": response.reason,
         "text": response.text,
         "selected": None if multi else response.selected,
         "selected_multiple": response.selected if multi else None,
         "custom_data": _custom_data(response),
-        "responded_at": response.responded_at.astimezone().replace(tzinfo=None).isoformat(),
+        "responded_at": _graflow_time_text(response.responded_at),
         "responded_by": response.responded_by,
         # graflow_nb's own (Graflow's model ignores keys it does not have)
         "feedback_type": response.feedback_type.value,
@@ -301,21 +300,30 @@ def response_from_graflow(request: FeedbackRequest, stored: dict[str, Any]) -> F
 
 def request_for_graflow(request: FeedbackRequest, status: str = "pending") -> dict[str, Any]:
     """Our request in the JSON Graflow's ``FeedbackRequest`` reads, ours whole in its metadata."""
-    graflow_type = request.feedback_type if request.feedback_type in GRAFLOW_TYPES else FeedbackType.CUSTOM
     return {
         "feedback_id": request.feedback_id,
         "task_id": request.task_id,
         "session_id": request.run_id,
-        "feedback_type": graflow_type.value,
+        "feedback_type": _as_graflow_type(request.feedback_type),
         "prompt": request.prompt,
         "options": request.options,
         "metadata": {**request.metadata, OUR_REQUEST: request.model_dump(mode="json")},
-        "created_at": request.created_at.astimezone().replace(tzinfo=None).isoformat(),
+        "created_at": _graflow_time_text(request.created_at),
         "timeout": request.timeout if request.timeout is not None else 0.0,
         "status": status,
         "channel_key": request.channel_key,
         "write_to_channel": request.write_to_channel,
     }
+
+
+def _as_graflow_type(kind: FeedbackType) -> str:
+    """A feedback type as Graflow names it: graflow_nb's number and form travel as custom."""
+    return (kind if kind in GRAFLOW_TYPES else FeedbackType.CUSTOM).value
+
+
+def _graflow_time_text(moment: datetime) -> str:
+    """A time as Graflow writes one: local, without a zone."""
+    return moment.astimezone().replace(tzinfo=None).isoformat()
 
 
 def _graflow_time(text: Any) -> datetime:
