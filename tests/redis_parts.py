@@ -109,7 +109,9 @@ class GraflowWorkers:
             command += ["--redis-port", str(port), "--max-concurrent-tasks", str(concurrency)]
             command += ["--poll-interval", "0.05", "--log-level", "WARNING"]
             with log.open("wb") as output:
-                self.processes.append(subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT))
+                # (in the test's folder: whatever a task writes by a relative path stays there)
+                worker = subprocess.Popen(command, cwd=folder, stdout=output, stderr=subprocess.STDOUT)
+                self.processes.append(worker)
 
     @property
     def pids(self) -> list[int]:
