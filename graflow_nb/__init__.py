@@ -152,6 +152,11 @@ def __dir__() -> list[str]:
     return sorted(__all__)
 
 
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    """The jupyter_server extension graflow_nb ships: the approvers' pages (``_frontends/web``)."""
+    return [{"module": "graflow_nb._frontends.web"}]
+
+
 __all__ = [
     "AnswerSource",
     "AnswersFileError",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -20,6 +21,9 @@ _HEADLINES = {
     "request_extended": "More time to decide",
     "request_timed_out": "No answer in time; the run paused (answer it, then resume the run)",
 }
+#: The Jupyter server's address as approvers reach it (its base URL included): notifications then link
+#: to the request's page there (served by graflow_nb's server extension).
+PUBLIC_URL_ENV = "GRAFLOW_NB_PUBLIC_URL"
 #: Events after which the request cannot be answered any more (no answer commands are sent).
 _SETTLED = ("request_answered", "request_closed")
 
@@ -56,6 +60,7 @@ def webhook_body(notice: Notice) -> dict[str, Any]:
         "notebook": notice.notebook,
         "answer_command": notice.answer_command if event not in _SETTLED else None,
         "answer_commands": notice.answer_commands if event not in _SETTLED else None,
+        "link": request_link(request.feedback_id),
         "response": _response_fields(notice.response),
         "sent_at": utc_now().isoformat(),
     }
@@ -77,6 +82,9 @@ def slack_body(notice: Notice) -> dict[str, Any]:
     lines.append(where)
     if deadline is not None and event in ("request_created", "request_extended"):
         lines.append(f"Waits until {deadline:%Y-%m-%d %H:%M:%S %Z}")
+    link = request_link(request.feedback_id)
+    if event not in _SETTLED and link:
+        lines.append(f"<{link}|Answer in the browser>")
     if event not in _SETTLED:
         lines.append(f"Answer from a terminal:\n```{notice.answer_command}```")
     text = "\n".join(line for line in lines if line)
@@ -84,6 +92,14 @@ def slack_body(notice: Notice) -> dict[str, Any]:
         "text": text,
         "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}],
     }
+
+
+def request_link(feedback_id: str) -> str | None:
+    """The request's page on the Jupyter server (``$GRAFLOW_NB_PUBLIC_URL``), or None if it is not known."""
+    public = os.environ.get(PUBLIC_URL_ENV, "").strip()
+    if not public:
+        return None
+    return f"{public.rstrip('/')}/graflow-nb/requests/{feedback_id}"
 
 
 def _response_fields(response: FeedbackResponse | None) -> dict[str, Any] | None:

@@ -47,7 +47,7 @@ class FeedbackType(str, enum.Enum):
 
 
 #: Where an answer came from.
-AnswerSource = Literal["widget", "api", "cli", "console", "replay", "timeout"]
+AnswerSource = Literal["widget", "api", "cli", "console", "replay", "timeout", "web"]
 
 #: What happens when a request's timeout passes unanswered: the guide's pause (the default), the
 #: request's default answer (recorded as given by "timeout"), or the run ends cancelled or failed.

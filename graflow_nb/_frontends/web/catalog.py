@@ -1,0 +1,61 @@
+"""The requests of the runs whose checkpoints lie under a folder (a Jupyter server's root): found, not
+changed. Checkpoints sit beside their notebooks in ``.graflow_nb`` folders (see ``_io/store.py``)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..._io.store import DEFAULT_CHECKPOINT_DIR, CheckpointStore
+from ..._model.checkpoint import CheckpointDocument, RequestRecord
+
+#: Folders never looked into for checkpoints (environments, caches, build output).
+_SKIPPED = {"node_modules", "__pycache__", "site-packages", "venv", "env"}
+#: How deep below the root checkpoint folders are looked for.
+MAX_DEPTH = 8
+
+
+@dataclass(frozen=True)
+class FoundRequest:
+    """A request, its run, and where the run's checkpoint folder is (relative to the root: the notebook's folder)."""
+
+    record: RequestRecord
+    document: CheckpointDocument
+    store: CheckpointStore
+    folder: str
+
+    @property
+    def answerable(self) -> bool:
+        return self.record.state == "pending" and not self.document.status.finished
+
+
+def checkpoint_folders(root: Path) -> Iterator[Path]:
+    """Every ``.graflow_nb`` folder under ``root`` (not following links, nor into hidden folders)."""
+    root = root.resolve()
+    for current, folders, _files in os.walk(root):
+        depth = len(Path(current).relative_to(root).parts)
+        if DEFAULT_CHECKPOINT_DIR in folders:
+            yield Path(current) / DEFAULT_CHECKPOINT_DIR
+        folders[:] = [
+            name
+            for name in folders
+            if depth < MAX_DEPTH and not name.startswith(".") and name not in _SKIPPED and not name.startswith("venv")
+        ]
+
+
+def found_requests(root: Path) -> list[FoundRequest]:
+    """Every request of every readable run under ``root``, newest first."""
+    found: list[FoundRequest] = []
+    for folder in checkpoint_folders(root):
+        store = CheckpointStore(folder)
+        where = str(folder.parent.relative_to(root.resolve())) or "."
+        for document in store.readable_documents():
+            found.extend(FoundRequest(record, document, store, where) for record in document.requests)
+    return sorted(found, key=lambda item: item.record.request.created_at, reverse=True)
+
+
+def find_request(root: Path, feedback_id: str) -> FoundRequest | None:
+    """The request with that id under ``root``, if any."""
+    return next((item for item in found_requests(root) if item.record.feedback_id == feedback_id), None)
