@@ -12,10 +12,18 @@ from typing import Any
 import ipywidgets as widgets
 from IPython.display import Markdown
 from pydantic import BaseModel, ValidationError
+from traitlets import TraitError
 
 from ..._engine.deadlines import span_text
 from ..._model.errors import GraflowNbError, InvalidAnswerError
-from ..._model.feedback import FeedbackAlreadySettledError, FeedbackRequest, FeedbackResponse, FeedbackType, LiveParts
+from ..._model.feedback import (
+    FeedbackAlreadySettledError,
+    FeedbackRequest,
+    FeedbackResponse,
+    FeedbackType,
+    LiveParts,
+    given_fields,
+)
 from .inputs import field_widget, make_button, metadata_view, number_widget, range_widget, read_form
 from .previews import close_if_figure, display_data
 from .theme import error_text, muted
@@ -275,6 +283,18 @@ class RequestControl:
         if self.error.value:
             raise InvalidAnswerError(self.request.feedback_id, html.unescape(_strip_tags(self.error.value)))
 
+    def _show_in_inputs(self, response: FeedbackResponse) -> None:
+        """Set the (disabled) inputs to the answer, so that an answer given elsewhere (the web page, the
+        CLI) reads the same in the control as in the line under it."""
+        given = given_fields(response)
+        try:
+            if response.feedback_type is FeedbackType.APPROVAL:
+                self._inputs[0].value = given.get("reason") or ""
+            else:
+                self._set_inputs(given)
+        except (TraitError, ValueError, TypeError, IndexError):
+            pass  # a value the control cannot show (the line under it still says the answer)
+
     def _set_inputs(self, answer: dict[str, Any]) -> None:
         kind = self.request.feedback_type
         if kind is FeedbackType.MULTI_SELECTION and isinstance(self._inputs[0], widgets.Checkbox):
@@ -313,6 +333,8 @@ class RequestControl:
             self._mark("closed")
             self.status.value = muted("closed without an answer")
             return
+        if not response.closed:
+            self._show_in_inputs(response)
         if response.closed:
             self._mark("closed")
         elif response.feedback_type is FeedbackType.APPROVAL:

@@ -1,5 +1,6 @@
 """The requests of the runs whose checkpoints lie under a folder (a Jupyter server's root): found, not
-changed. Checkpoints sit beside their notebooks in ``.graflow_nb`` folders (see ``_io/store.py``)."""
+changed. Checkpoints sit beside their notebooks, ``analysis.ipynb``'s in ``analysis.graflow_nb/``
+(``_io/notebook_path.py``), a script's in ``.graflow_nb/`` (``_io/store.py``)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..._io.store import DEFAULT_CHECKPOINT_DIR, CheckpointStore
+from ..._io.notebook_path import FOLDER_SUFFIX
+from ..._io.store import CheckpointStore
 from ..._model.checkpoint import CheckpointDocument, RequestRecord
 
 #: Folders never looked into for checkpoints (environments, caches, build output).
@@ -19,7 +21,8 @@ MAX_DEPTH = 8
 
 @dataclass(frozen=True)
 class FoundRequest:
-    """A request, its run, and where the run's checkpoint folder is (relative to the root: the notebook's folder)."""
+    """A request, its run, and where it was asked: the notebook (or, for a script's run, the folder)
+    relative to the root."""
 
     record: RequestRecord
     document: CheckpointDocument
@@ -32,16 +35,21 @@ class FoundRequest:
 
 
 def checkpoint_folders(root: Path) -> Iterator[Path]:
-    """Every ``.graflow_nb`` folder under ``root`` (not following links, nor into hidden folders)."""
+    """Every checkpoint folder under ``root`` (not following links, nor into other hidden folders)."""
     root = root.resolve()
     for current, folders, _files in os.walk(root):
         depth = len(Path(current).relative_to(root).parts)
-        if DEFAULT_CHECKPOINT_DIR in folders:
-            yield Path(current) / DEFAULT_CHECKPOINT_DIR
+        for name in folders:
+            if name.endswith(FOLDER_SUFFIX):
+                yield Path(current) / name
         folders[:] = [
             name
             for name in folders
-            if depth < MAX_DEPTH and not name.startswith(".") and name not in _SKIPPED and not name.startswith("venv")
+            if depth < MAX_DEPTH
+            and not name.startswith(".")
+            and not name.endswith(FOLDER_SUFFIX)
+            and name not in _SKIPPED
+            and not name.startswith("venv")
         ]
 
 
@@ -50,10 +58,19 @@ def found_requests(root: Path) -> list[FoundRequest]:
     found: list[FoundRequest] = []
     for folder in checkpoint_folders(root):
         store = CheckpointStore(folder)
-        where = str(folder.parent.relative_to(root.resolve())) or "."
+        where = _asked_in(folder, root.resolve())
         for document in store.readable_documents():
             found.extend(FoundRequest(record, document, store, where) for record in document.requests)
     return sorted(found, key=lambda item: item.record.request.created_at, reverse=True)
+
+
+def _asked_in(folder: Path, root: Path) -> str:
+    """The notebook beside a checkpoint folder (``analysis.graflow_nb`` -> ``analysis.ipynb``), else its folder."""
+    parent = str(folder.parent.relative_to(root))
+    if folder.name == FOLDER_SUFFIX:  # a script's (or a notebook's whose name was unknown)
+        return parent
+    notebook = folder.name.removesuffix(FOLDER_SUFFIX) + ".ipynb"
+    return notebook if parent == "." else f"{parent}/{notebook}"
 
 
 def find_request(root: Path, feedback_id: str) -> FoundRequest | None:
