@@ -318,3 +318,33 @@ def test_threads_for_many_one_off_urls_end_once_idle_and_later_deliveries_still_
     sender.send(Delivery(f"{receiver.url}/hooks/0", {"n": "again"}, "after the thread ended"))
     assert sender.flush(timeout=30)
     assert receiver.wait_for(31)[-1].body == {"n": "again"}
+
+
+@pytest.mark.usefixtures("sending")
+def test_with_the_public_url_known_messages_link_to_the_request_page(
+    receiver: WebhookReceiver, background: StartInBackground, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GRAFLOW_NB_PUBLIC_URL", "https://hub.example.org/user/ana/")
+    with workflow("linked") as wf:
+
+        @task(inject_context=True)
+        def gate(ctx: TaskExecutionContext) -> bool:
+            hook = {"type": "webhook", "url": f"{receiver.url}/hook"}
+            slack = {"type": "slack", "webhook_url": f"{receiver.url}/services/T0/B0/XYZ"}
+            first = ctx.request_feedback(feedback_type="approval", prompt="One?", notification_config=hook)
+            second = ctx.request_feedback(feedback_type="approval", prompt="Two?", notification_config=slack)
+            return bool(first.approved and second.approved)
+
+    running = background(wf, presenters=[])
+    (created,) = receiver.wait_for(1)
+    feedback_id = created.body["feedback_id"]
+    assert created.body["link"] == f"https://hub.example.org/user/ana/graflow-nb/requests/{feedback_id}"
+    provide_feedback(feedback_id, approved=True)
+    slack_created = receiver.wait_for(3)[2]  # (the first one's answered, then the second's created)
+    second_id = running_request_id(slack_created)
+    assert (
+        f"<https://hub.example.org/user/ana/graflow-nb/requests/{second_id}|Answer in the browser>"
+        in (slack_created.body["text"])
+    )
+    provide_feedback(second_id, approved=True)
+    assert running.result(timeout=30).result is True

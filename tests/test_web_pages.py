@@ -13,9 +13,10 @@ import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
+from pydantic import BaseModel
 
 from graflow_nb import RunOutcome, TaskExecutionContext, task, workflow
 from graflow_nb.testing import RecordingPresenter
@@ -178,3 +179,49 @@ def test_every_feedback_type_gets_its_form(server: JupyterServer, background: St
     assert page.count('type="checkbox" name="selected"') == 3
     browser.post(f"/graflow-nb/requests/{feedback_id}", [("selected", "eu"), ("selected", "asia")])
     assert outcome.result(30).result["selected"] == ["eu", "asia"]
+
+
+class Deploy(BaseModel):
+    """A form model, as a task declares it."""
+
+    service: str
+    replicas: int = 2
+    canary: bool = False
+    region: Literal["eu", "us"] = "eu"
+
+
+def test_a_form_model_gets_its_fields_and_custom_json_its_editor(
+    server: JupyterServer, background: StartInBackground
+) -> None:
+    outcome, presenter = waiting_run(
+        background, server.root / "team", feedback_type="form", prompt="Deploy what?", model=Deploy, timeout=60
+    )
+    feedback_id = presenter.shown[0].feedback_id
+    browser = Browser(server)
+    browser.sign_in()
+    _, page = browser.get(f"/graflow-nb/requests/{feedback_id}")
+    for name in ("service", "replicas", "canary", "region"):
+        assert f'name="field.{name}"' in page
+    assert "<option selected>eu</option>" in page
+    status, refused = browser.post(f"/graflow-nb/requests/{feedback_id}", [("field.replicas", "two")])
+    assert status == 400
+    assert "is not a number" in refused
+    fields = [("field.service", "api"), ("field.replicas", "5"), ("field.canary", "on"), ("field.region", "us")]
+    assert browser.post(f"/graflow-nb/requests/{feedback_id}", fields)[0] == 200
+    outcome.result(30)
+    response = presenter.settled[0][1]
+    assert response is not None
+    assert response.data == Deploy(service="api", replicas=5, canary=True, region="us")  # checked by the model
+
+    outcome, presenter = waiting_run(
+        background, server.root / "team", feedback_type="custom", prompt="Raw settings?", timeout=60
+    )
+    feedback_id = presenter.shown[0].feedback_id
+    status, refused = browser.post(f"/graflow-nb/requests/{feedback_id}", [("json", "{oops")])
+    assert status == 400
+    assert "not JSON" in refused
+    assert browser.post(f"/graflow-nb/requests/{feedback_id}", [("json", '{"batch": 64}')])[0] == 200
+    outcome.result(30)
+    custom = presenter.settled[0][1]
+    assert custom is not None
+    assert custom.data == {"batch": 64}
