@@ -128,8 +128,9 @@ class GraflowWorkers:
         for process in self.processes:
             try:
                 process.wait(10)
-            except subprocess.TimeoutExpired:
+            except subprocess.TimeoutExpired:  # Graflow's worker waits for its running tasks on SIGTERM
                 process.kill()
+                process.wait(10)
 
 
 @pytest.fixture
@@ -173,4 +174,7 @@ class BackgroundScript:
     def __exit__(self, *exc_info: object) -> None:
         if self.process.poll() is None:
             self.process.kill()
-            self.process.communicate(timeout=10)
+        self.process.wait(10)
+        for stream in (self.process.stdout, self.process.stderr):
+            if stream is not None:
+                stream.close()

@@ -521,3 +521,27 @@ def test_a_worker_tasks_notification_is_sent_and_its_secret_url_kept_nowhere(
         if path.is_file():
             assert "s3cret-token" not in path.read_text(errors="replace"), path
     assert "s3cret-token" not in done.stdout + done.stderr
+
+
+def test_a_run_that_dies_while_its_task_waits_frees_the_workers_slot(
+    redis_server: RedisServer, graflow_python: Path, tmp_path: Path
+) -> None:
+    """A kernel restarted while its task waits on a worker: the worker stops waiting (the run no longer
+    beats), so the one slot there is free for the next run (the resumed one sends the task again)."""
+    script = tmp_path / "ask_twice.py"
+    script.write_text(ASK_TWICE)
+    only = GraflowWorkers(graflow_python, redis_server.port, 1, tmp_path, concurrency=1)
+    try:
+        kept = GraflowRedisRequests(redis_server.url)
+        with BackgroundScript(graflow_python, script, redis_server.url) as first:
+            (asked,) = wait_for(kept.requests, "the first run's request")
+            first.process.kill()  # as a kernel dies: no goodbye
+        with BackgroundScript(graflow_python, script, redis_server.url) as second:
+            wait_for(
+                lambda: [r for r in kept.requests() if r.request.run_id != asked.request.run_id],
+                "the second run's request: the worker's only slot was freed",
+                timeout=40,
+            )
+            second.process.kill()
+    finally:
+        only.stop()

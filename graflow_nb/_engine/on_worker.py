@@ -13,6 +13,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import traceback
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -45,7 +46,8 @@ def run_on_worker(graph: TaskGraph, task_id: str, graflow_context: Any) -> None:
     threading.Thread(target=_beat, args=(mailbox, stop_beating), daemon=True, name="graflow_nb heartbeat").start()
     try:
         mailbox.tell({"kind": "started", "worker": f"{socket.gethostname()}:{os.getpid()}"})
-        _retrying(lambda: mailbox.tell(host.run(task_id)))
+        ended = host.run(task_id)  # (run once: only telling how it ended is tried again)
+        _retrying(lambda: mailbox.tell(ended))
     finally:
         stop_beating.set()
 
@@ -124,15 +126,26 @@ class WorkerTaskHost:
         }
         await anyio.to_thread.run_sync(_retrying, lambda: self._mailbox.tell(asked))
         _tell(live, "on_request_created", request)
+        run_missing_since: float | None = None
         while True:
             try:
                 reply = await anyio.to_thread.run_sync(self._mailbox.next_reply)
+                run_alive = reply is not None or self._mailbox.run_alive()
             except Exception:  # noqa: BLE001 - Redis restarting: wait for it, the run replies once it can
                 logger.warning("graflow_nb: cannot reach Redis while waiting for an answer; trying again")
                 await anyio.sleep(0.5)
                 continue
             if reply is not None:
                 break
+            if run_alive:
+                run_missing_since = None
+                continue
+            run_missing_since = run_missing_since or time.monotonic()
+            if time.monotonic() - run_missing_since > 2 * HEARTBEAT_SECONDS:
+                # the run is gone (its kernel restarted, say): the task stops, freeing this worker's slot;
+                # the run, resumed, sends the task again
+                logger.warning("graflow_nb: run %s no longer waits for this task: it stops", self.run_id)
+                return None
         if "response" in reply:
             response = FeedbackResponse.model_validate(reply["response"])
             _tell(live, "on_response_received", request, response)

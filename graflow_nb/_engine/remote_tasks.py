@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -83,11 +84,16 @@ class RemoteTasks:
             "channel": _sendable(host.channel),
         }
         queued = self._queue.send(dispatch_id, host.run_id, task_id, self._graph_hash, call)
+        waiting = threading.Event()
+        threading.Thread(
+            target=_beat, args=(self._queue, dispatch_id, waiting), daemon=True, name="graflow_nb run heartbeat"
+        ).start()
         try:
             relay = _Relay(self._queue, host, task_id, context, dispatch_id, self._graph.tasks[task_id].func)
             relay.queued = queued
             return relay.until_done()
         finally:
+            waiting.set()
             with contextlib.suppress(GraflowRedisError):  # else the keys expire by themselves
                 self._queue.forget(dispatch_id, host.run_id, task_id)
 
@@ -250,6 +256,15 @@ class _Relay:
                 "as data: the run keeps None as its result (return data, or save the object and return its path)",
             )
         return decode(event["result"], _no_blob) if event.get("result") is not None else None
+
+
+def _beat(queue: WorkerQueue, dispatch_id: str, done: threading.Event) -> None:
+    """Say that the run waits for the task, until it no longer does (Redis unreachable: try again)."""
+    while True:
+        with contextlib.suppress(GraflowRedisError):
+            queue.beat(dispatch_id)
+        if done.wait(HEARTBEAT_SECONDS / 3):
+            return
 
 
 def _sendable(channel: Channel) -> dict[str, Any]:

@@ -8,7 +8,9 @@ does not carry travels in graflow_nb's keys beside it, as JSON:
 * ``graflow_nb:call:<run>:<task>`` — the call: its visit, the channel as the task starts;
 * ``graflow_nb:events:<dispatch>`` — from the worker: started, asked (a feedback request), done;
 * ``graflow_nb:replies:<dispatch>`` — to the worker: the answer to its request (or a timeout, a stop);
-* ``graflow_nb:alive:<dispatch>`` — the worker's heartbeat while the task runs (gone: the worker is).
+* ``graflow_nb:alive:<dispatch>`` — the worker's heartbeat while the task runs (gone: the worker is);
+* ``graflow_nb:run-alive:<dispatch>`` — the run's, while it waits for the task (gone: a kernel restarted,
+  say; the worker stops waiting for answers, and the resumed run sends the task again).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ CALL_KEY = "graflow_nb:call:{}:{}"
 EVENTS_KEY = "graflow_nb:events:{}"
 REPLIES_KEY = "graflow_nb:replies:{}"
 ALIVE_KEY = "graflow_nb:alive:{}"
+RUN_ALIVE_KEY = "graflow_nb:run-alive:{}"
 #: Graflow's default key prefix (its workers' ``--redis-key-prefix``).
 GRAFLOW_PREFIX = "graflow"
 #: How long the keys of a task sent to a worker are kept (a paused run may be resumed days later).
@@ -105,6 +108,10 @@ class WorkerQueue:
             pipe.expire(key, KEY_TTL)
             self._call(pipe.execute)
 
+    def beat(self, dispatch_id: str) -> None:
+        """Say that the run still waits for the task (renewed every third of HEARTBEAT_SECONDS)."""
+        self._call(self._client.set, RUN_ALIVE_KEY.format(dispatch_id), "1", px=int(HEARTBEAT_SECONDS * 1000))
+
     def alive(self, dispatch_id: str) -> bool:
         """Whether a worker still beats for the task."""
         return bool(self._call(self._client.exists, ALIVE_KEY.format(dispatch_id)))
@@ -115,7 +122,7 @@ class WorkerQueue:
 
     def forget(self, dispatch_id: str, run_id: str, task_id: str) -> None:
         """Remove what the task's run and worker exchanged (it has ended)."""
-        keys = (EVENTS_KEY, REPLIES_KEY, ALIVE_KEY)
+        keys = (EVENTS_KEY, REPLIES_KEY, ALIVE_KEY, RUN_ALIVE_KEY)
         self._call(self._client.delete, CALL_KEY.format(run_id, task_id), *(key.format(dispatch_id) for key in keys))
 
     def _call(self, method: Any, *args: Any, **kwargs: Any) -> Any:
@@ -151,3 +158,7 @@ class TaskMailbox:
 
     def beat(self) -> None:
         self._client.set(ALIVE_KEY.format(self.dispatch_id), "1", px=int(HEARTBEAT_SECONDS * 1000))
+
+    def run_alive(self) -> bool:
+        """Whether the run still beats for the task."""
+        return bool(self._client.exists(RUN_ALIVE_KEY.format(self.dispatch_id)))
