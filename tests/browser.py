@@ -251,3 +251,14 @@ def screenshot(page: Any, name: str, full_page: bool = True) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=full_page)
     return path
+
+
+def type_with_a_correction(field: Any, typed: str, erase: int, then: str) -> str:
+    """Click into a field and type key by key as a person does: ``typed``, ``erase`` Backspaces (a typo
+    seen), then ``then``; return what the field shows."""
+    field.click()
+    field.press_sequentially(typed, delay=25)
+    for _ in range(erase):
+        field.press("Backspace")
+    field.press_sequentially(then, delay=25)
+    return str(field.input_value())

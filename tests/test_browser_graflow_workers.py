@@ -16,6 +16,7 @@ from .browser import (
     require_chromium,
     run_all,
     screenshot,
+    type_with_a_correction,
     wait_for_kernel,
     write_notebook,
 )
@@ -72,12 +73,7 @@ def test_in_chromium_a_person_answers_a_task_running_on_a_graflow_worker(
             approval = page.locator(".graflow-nb-request", has_text="Train on the cluster?")
             reason = approval.locator("input[type=text]")
             reason.wait_for(timeout=60_000)
-            reason.click()
-            reason.press_sequentially("gpu qeue is free", delay=25)
-            for _ in range(11):  # back to "gpu q"
-                reason.press("Backspace")
-            reason.press_sequentially("ueue is free", delay=25)
-            shown = reason.input_value()
+            shown = type_with_a_correction(reason, "gpu qeue is free", 11, "ueue is free")  # back to "gpu q"
             approval.get_by_role("button", name="Approve").click()
             got = json.loads(wait_for(lambda: out.exists() and out.read_text(), "the worker's task to end", 60))
             page.get_by_text("completed").first.wait_for(timeout=30_000)

@@ -19,6 +19,7 @@ from .browser import (
     require_chromium,
     run_all,
     screenshot,
+    type_with_a_correction,
     wait_for_kernel,
     write_notebook,
 )
@@ -83,13 +84,7 @@ def test_in_chromium_an_approver_answers_from_the_link_and_the_notebook_goes_on(
             approver.get_by_role("link", name="Ship 2.4 to production?").click()
             second_tab = phone.new_page()
             second_tab.goto(approver.url)  # the same request, open twice
-            reason = approver.locator("input[name=reason]")
-            reason.click()
-            reason.press_sequentially("canary is grene", delay=25)
-            for _ in range(3):
-                reason.press("Backspace")
-            reason.press_sequentially("een", delay=25)
-            shown_reason = reason.input_value()
+            shown_reason = type_with_a_correction(approver.locator("input[name=reason]"), "canary is grene", 3, "een")
             approver.get_by_role("button", name="Approve").click()
             approver.get_by_text("Recorded: approved").wait_for()
             screenshot(approver, "web-page-recorded")

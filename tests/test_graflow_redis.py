@@ -245,6 +245,7 @@ def test_in_chromium_a_person_answers_a_graflow_request_from_the_panel(
         require_chromium,
         run_all,
         screenshot,
+        type_with_a_correction,
         wait_for_kernel,
         write_notebook,
     )
@@ -267,13 +268,7 @@ def test_in_chromium_a_person_answers_a_graflow_request_from_the_panel(
                 run_all(page)
                 box = page.locator(".graflow-nb-request", has_text="Ship it?")
                 box.get_by_role("button", name="Approve").wait_for(timeout=60_000)
-                reason = box.locator("input[type=text]")
-                reason.click()
-                reason.press_sequentially("ship tomorow", delay=25)
-                for _ in range(3):
-                    reason.press("Backspace")
-                reason.press_sequentially("rrow", delay=25)
-                shown = reason.input_value()
+                shown = type_with_a_correction(box.locator("input[type=text]"), "ship tomorow", 3, "rrow")
                 box.get_by_role("button", name="Approve").click()
                 box.get_by_text(f"approved: {shown}").wait_for(timeout=30_000)
                 page.locator(".graflow-nb-request", has_text="Which?").get_by_role("checkbox", name="c").wait_for(
