@@ -15,7 +15,7 @@ import traceback
 import weakref
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import anyio.abc
@@ -44,13 +44,15 @@ from .inline import InlineRunner
 from .loop_bridge import LoopBridge
 from .loops import go_back
 from .presenting import FeedbackPresenter, NobodyWatching, RunView, TaskState
-from .remote_tasks import RemoteTasks
 from .request_events import handler_calls
 from .results import TaskResults
 from .run_view import EngineView
 from .scheduler import Scheduler
 from .state import RunState
 from .task_calls import warn_swallowed_stop
+
+if TYPE_CHECKING:  # (the worker path loads only with a run on Graflow's workers, see _api/runs.py)
+    from .remote_tasks import RemoteTasks
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")

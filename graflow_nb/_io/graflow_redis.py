@@ -26,7 +26,7 @@ from .._model.feedback import (
     FeedbackType,
     utc_now,
 )
-from .redis_connection import REDIS_TIMEOUT, redacted_url, redis_client
+from .redis_connection import REDIS_TIMEOUT, redacted_url, redis_call, redis_client
 
 if TYPE_CHECKING:
     import redis
@@ -182,12 +182,7 @@ class GraflowRedisRequests:
         return FeedbackAlreadySettledError(feedback_id, f"already answered by {who} at {when}")
 
     def _call(self, method: Any, *args: Any, **kwargs: Any) -> Any:
-        import redis
-
-        try:
-            return method(*args, **kwargs)
-        except redis.RedisError as error:
-            raise GraflowRedisError(f"cannot use Redis at {redacted_url(self.url)}: {error}") from None
+        return redis_call(self.url, method, *args, **kwargs)
 
 
 class GraflowRequest:

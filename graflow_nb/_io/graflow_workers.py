@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .._model.errors import GraflowRedisError
-from .redis_connection import redacted_url, redis_client
+from .redis_connection import redis_call, redis_client
 
 if TYPE_CHECKING:
     import redis
@@ -126,12 +126,7 @@ class WorkerQueue:
         self._call(self._client.delete, CALL_KEY.format(run_id, task_id), *(key.format(dispatch_id) for key in keys))
 
     def _call(self, method: Any, *args: Any, **kwargs: Any) -> Any:
-        import redis
-
-        try:
-            return method(*args, **kwargs)
-        except redis.RedisError as error:
-            raise GraflowRedisError(f"cannot use Redis at {redacted_url(self.url)}: {error}") from None
+        return redis_call(self.url, method, *args, **kwargs)
 
 
 class TaskMailbox:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from .._model.errors import GraflowRedisError
@@ -33,6 +34,16 @@ def redis_client(url: str, *, timeout: float = REDIS_TIMEOUT, decode: bool = Tru
     except (redis.RedisError, ValueError) as error:
         raise GraflowRedisError(f"cannot reach Redis at {redacted_url(url)}: {error}") from None
     return client
+
+
+def redis_call(url: str, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``method(*args, **kwargs)`` on a client of the Redis at ``url``; its errors as one GraflowRedisError."""
+    import redis
+
+    try:
+        return method(*args, **kwargs)
+    except redis.RedisError as error:
+        raise GraflowRedisError(f"cannot use Redis at {redacted_url(url)}: {error}") from None
 
 
 def redacted_url(url: str) -> str:

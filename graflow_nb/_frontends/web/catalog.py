@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..._io.notebook_path import FOLDER_SUFFIX
@@ -28,6 +28,11 @@ class FoundRequest:
     document: CheckpointDocument
     store: CheckpointStore
     folder: str
+
+    def reread(self) -> FoundRequest:
+        """The same request as its run's checkpoint says now (one file read, not a scan of the root)."""
+        document = self.store.load_run(self.document.run_id)
+        return replace(self, record=document.record(self.record.feedback_id) or self.record, document=document)
 
     @property
     def answerable(self) -> bool:

@@ -98,10 +98,10 @@ class RequestPageHandler(_Page):
             self._show(found, message=f"Not recorded: {error}", kind="error", status=400, given=keep)
             return
         except (FeedbackAlreadySettledError, FeedbackNotFoundError) as error:
-            self._show(self._found(feedback_id), message=f"Not recorded: {error}", kind="error", status=409)
+            self._show(found.reread(), message=f"Not recorded: {error}", kind="error", status=409)
             return
         message = f"Recorded: {response.summary()} (by {response.responded_by}). The waiting run goes on."
-        self._show(self._found(feedback_id), message=message, kind="done", recorded=True)
+        self._show(found.reread(), message=message, kind="done", recorded=True)
 
     def _found(self, feedback_id: str) -> FoundRequest:
         found = find_request(self.root, feedback_id)
