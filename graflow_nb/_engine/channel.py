@@ -55,7 +55,7 @@ class Channel:
         """Take what :meth:`changes_since` said of another copy of this channel (a task on a worker)."""
         with self._lock:
             for key, data in changes.get("set", {}).items():
-                self._data[key] = decode(data, _no_blobs)
+                self._data[key] = decode(data, no_large_parts)
                 self._saved[key] = data
                 self._blobs[key] = {}
             for key in changes.get("deleted", []):
@@ -137,5 +137,6 @@ class Channel:
 _MISSING = object()
 
 
-def _no_blobs(name: str) -> bytes:
-    raise ValueError(f"a channel value sent between machines names a large part ({name}); none travels so")
+def no_large_parts(name: str) -> bytes:
+    """The blob loader of data sent between machines (to and from Graflow's workers): none travels so."""
+    raise ValueError(f"data sent between machines names a large part ({name}); none travels so")

@@ -28,7 +28,7 @@ from .._model.errors import FeedbackClosedError, FeedbackTimeoutError
 from .._model.feedback import FeedbackRequest, FeedbackResponse, LiveParts
 from .._util.jsonable import BlobStore, NotJsonError
 from .._util.typed_values import decode, encode
-from .channel import Channel
+from .channel import Channel, no_large_parts
 from .context import TaskExecutionContext, TaskStopped
 from .task_calls import task_call
 from .waiting import given_to_task
@@ -85,7 +85,7 @@ class WorkerTaskHost:
         self._call = call
         self._graflow_execution = graflow_execution
         self._started_with: dict[str, Any] = call["channel"]
-        self.channel = Channel.restore(self._started_with, _no_blob)
+        self.channel = Channel.restore(self._started_with, no_large_parts)
         self.cancelled: str | None = None
 
     @property
@@ -163,7 +163,7 @@ class WorkerTaskHost:
         """Run the task; the message that says how it ended."""
         context = TaskExecutionContext(self, task_id, self._call["visit"], self._call["cycle_count"])
         if self._call.get("iteration_input") is not None:
-            context.iteration_input = (decode(self._call["iteration_input"], _no_blob),)
+            context.iteration_input = (decode(self._call["iteration_input"], no_large_parts),)
         ended: dict[str, Any] = {"kind": "done", "timed_out": context.timed_out}
         try:
             call = task_call(self.graph, task_id, context, self.task_input)
@@ -222,7 +222,3 @@ def _tell(live: LiveParts, event: str, *args: Any) -> None:
         getattr(live.handler, event)(*args)
     except Exception:
         logger.exception("graflow_nb: the feedback handler's %s raised", event)
-
-
-def _no_blob(name: str) -> bytes:
-    raise ValueError(f"a value sent to a worker names a large part ({name}); none travels so")

@@ -32,6 +32,7 @@ from .._model.feedback import FeedbackRequest, LiveParts
 from .._model.status import RunStatus
 from .._util.jsonable import BlobStore
 from .._util.typed_values import decode, encode
+from .channel import no_large_parts
 from .context import Jump, TaskHost, TaskStopped
 from .on_worker import run_on_worker
 from .task_calls import warn_at_task
@@ -255,7 +256,7 @@ class _Relay:
                 f"task {self._task_id!r} returned a {event['unsent']} on its worker, which cannot be sent back "
                 "as data: the run keeps None as its result (return data, or save the object and return its path)",
             )
-        return decode(event["result"], _no_blob) if event.get("result") is not None else None
+        return decode(event["result"], no_large_parts) if event.get("result") is not None else None
 
 
 def _beat(queue: WorkerQueue, dispatch_id: str, done: threading.Event) -> None:
@@ -275,7 +276,3 @@ def _sendable(channel: Channel) -> dict[str, Any]:
 
         raise ChannelValueError("(a large value)", "", "a value over 64 kB, which cannot be sent to Graflow's workers")
     return saved
-
-
-def _no_blob(name: str) -> bytes:
-    raise ValueError(f"a task's result from a worker names a large part ({name}); none travels so")
