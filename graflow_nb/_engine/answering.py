@@ -7,6 +7,7 @@ from typing import Any
 
 from .._io.decision_log import RefusalLog
 from .._io.store import CheckpointStore
+from .._io.wake_signal import nudge_waiting_runs
 from .._model.answer_checks import make_response
 from .._model.checkpoint import CheckpointDocument, RequestRecord
 from .._model.errors import InvalidAnswerError
@@ -90,6 +91,7 @@ def _settle(
         raise refused(error) from None
     if not store.file_answer(response):
         raise refused(already_settled(feedback_id, store.read_answer(feedback_id)))
+    nudge_waiting_runs(store.directory)
     events.answered(record.request, response, None, filed_here=True)
     return response
 

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from .._io.decision_log import RefusalLog
 from .._io.store import CheckpointStore
+from .._io.wake_signal import listening
 from .._model.answer_checks import make_response
 from .._model.checkpoint import RequestRecord
 from .._model.errors import FeedbackNotFoundError, FeedbackTimeoutError, InvalidAnswerError
@@ -424,12 +425,21 @@ class FeedbackBroker:
         raise refused(already_settled(feedback_id, first))
 
     async def poll_filed_answers(self) -> None:
-        """Pick up answers other processes filed (CLI, API) while tasks wait."""
-        folder = self._engine.store.answers_directory
-        while True:
+        """Pick up answers other processes filed (CLI, API) while tasks wait: at once when the filer
+        nudges this run (``_io/wake_signal``), else at the next poll."""
+        while not self._waiting:  # most runs never ask: they need no port
             await anyio.sleep(self.poll_interval)
-            if not self._waiting:
-                continue
+        async with listening(self._engine.store.directory, self._engine.state.run_id) as listener:
+            while True:
+                await self._read_filed()
+                if listener is None:
+                    await anyio.sleep(self.poll_interval)
+                else:
+                    await listener.wait(self.poll_interval)
+
+    async def _read_filed(self) -> None:
+        folder = self._engine.store.answers_directory
+        if self._waiting:
             wanted = list(self._waiting)
             timed = [feedback_id for feedback_id, waiting in self._waiting.items() if waiting.deadline_runs]
             filed = await anyio.to_thread.run_sync(read_filed, self._engine.store, folder, wanted)

@@ -11,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 
 from .._io.store import CheckpointStore
+from .._io.wake_signal import nudge_waiting_runs
 from .._model.checkpoint import CheckpointDocument
 from .._model.errors import DeadlineNotExtendedError
 from .._model.feedback import AnswerSource, default_responder, utc_now
@@ -67,6 +68,7 @@ def _file_extension(
         deadline = later_deadline(current, seconds)
         entry = FiledDeadline(feedback_id=feedback_id, deadline=deadline, by=by, via=via, at=utc_now())
         write_atomically(path, entry.model_dump_json().encode())
+    nudge_waiting_runs(store.directory)
     RequestEvents(store).extended(record.request, deadline, by=by, via=via, notification=None, filed_here=True)
     return deadline
 
