@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+import sys
+from typing import TYPE_CHECKING, Any
 
 from .._io.decision_log import RefusalLog
 from .._io.store import CheckpointStore
@@ -12,8 +13,20 @@ from .._model.answer_checks import make_response
 from .._model.checkpoint import CheckpointDocument, RequestRecord
 from .._model.errors import InvalidAnswerError
 from .._model.feedback import AnswerSource, FeedbackAlreadySettledError, FeedbackResponse, already_settled
-from .engine import live_engines
 from .request_events import RequestEvents
+
+if TYPE_CHECKING:
+    from .engine import Engine
+
+
+def engines_in_this_process() -> list[Engine]:
+    """The engines running in this process: none unless the engine was ever imported (so answering from
+    the CLI or a script does not import it, nor asyncio with it)."""
+    if f"{__package__}.engine" not in sys.modules:
+        return []
+    from .engine import live_engines
+
+    return list(live_engines)
 
 
 def provide_feedback(
@@ -68,7 +81,7 @@ def _settle(
     checkpoint_dir: str | os.PathLike[str] | None,
 ) -> FeedbackResponse:
     """File an answer or a closure: through the live run that asks, if in this process, else on disk."""
-    for engine in list(live_engines):
+    for engine in engines_in_this_process():
         record = engine.state.records.get(feedback_id)
         if record is not None and record.state == "pending":
             return engine.feedback.submit_threadsafe(feedback_id, via=via, responded_by=responded_by, **given)

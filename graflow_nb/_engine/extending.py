@@ -17,8 +17,8 @@ from .._model.errors import DeadlineNotExtendedError
 from .._model.feedback import AnswerSource, default_responder, utc_now
 from .._model.status import RunStatus
 from .._util.atomic import write_atomically
+from .answering import engines_in_this_process
 from .deadlines import FiledDeadline, check_extension, deadline_problem, later_deadline, read_filed_deadline
-from .engine import live_engines
 from .request_events import RequestEvents
 
 try:
@@ -45,7 +45,7 @@ def extend_deadline(
     """
     check_extension(feedback_id, seconds)
     who = by or default_responder()
-    for engine in list(live_engines):
+    for engine in engines_in_this_process():
         record = engine.state.records.get(feedback_id)
         if record is not None and record.state == "pending":
             return engine.feedback.extend_threadsafe(feedback_id, seconds, by=who, via=via)

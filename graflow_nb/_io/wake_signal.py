@@ -15,9 +15,10 @@ import os
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import anyio
-from anyio.abc import SocketAttribute, UDPSocket
+if TYPE_CHECKING:  # anyio is imported by the run that listens, not by the process that nudges
+    from anyio.abc import UDPSocket
 
 LOCALHOST = "127.0.0.1"
 #: A listener file is a few bytes; anything larger is not one of ours.
@@ -38,6 +39,8 @@ class WakeListener:
 
     async def wait(self, seconds: float) -> bool:
         """Wait up to ``seconds`` for a nudge; whether one came."""
+        import anyio
+
         with anyio.move_on_after(seconds):
             await self._udp.receive()
             return True
@@ -48,6 +51,9 @@ class WakeListener:
 async def listening(checkpoint_dir: Path, run_id: str) -> AsyncIterator[WakeListener | None]:
     """Listen for nudges to ``run_id`` while the block runs; None when no port could be had (the
     caller polls, as it would anyway)."""
+    import anyio
+    from anyio.abc import SocketAttribute
+
     try:
         udp = await anyio.create_udp_socket(family=socket.AF_INET, local_host=LOCALHOST)
     except OSError:

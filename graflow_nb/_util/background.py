@@ -9,9 +9,9 @@ always reads its own writes; the interpreter waits for them at exit.
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import logging
+import sys
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -20,6 +20,9 @@ logger = logging.getLogger("graflow_nb")
 
 
 def _on_event_loop() -> bool:
+    asyncio = sys.modules.get("asyncio")  # no loop runs before asyncio is imported: the CLI need not import it
+    if asyncio is None:
+        return False
     try:
         asyncio.get_running_loop()
     except RuntimeError:

@@ -1,0 +1,66 @@
+"""``graflow-nb answer`` from a terminal: its wall time, and the waiting run's resume after it (issue
+#21, item 3: the command <= 100 ms wall time; the task running again <= 20 ms after the answer is filed).
+
+A run in this process waits for one request after another; each is answered by a fresh
+``graflow-nb answer`` process (the console script next to this interpreter), timed from its start
+to its exit.
+
+    .venv/bin/python benchmarks/cli_answer.py
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from graflow_nb import TaskExecutionContext, task, workflow
+from graflow_nb.testing import RecordingPresenter
+
+ANSWERS = 20
+COMMAND = str(Path(sys.executable).with_name("graflow-nb"))
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch) / "checkpoints"
+        with workflow("from-a-terminal", checkpoint_dir=folder) as wf:
+
+            @task(inject_context=True)
+            def asker(ctx: TaskExecutionContext) -> list[float]:
+                resumed = []
+                for _ in range(ANSWERS):
+                    ctx.request_feedback(feedback_type="approval", prompt="go?")
+                    resumed.append(time.perf_counter())
+                return resumed
+
+        presenter = RecordingPresenter()
+        run = wf.start(presenters=[presenter])
+        walls, started = [], []
+        for _ in range(ANSWERS):
+            request = presenter.next_request(30)
+            time.sleep(0.15)  # the request is saved and the run listens: as when a person types the command
+            began = time.perf_counter()
+            subprocess.run(
+                [COMMAND, "answer", request.feedback_id, "--approve", "--dir", str(folder)],
+                check=True,
+                capture_output=True,
+            )
+            walls.append((time.perf_counter() - began) * 1000)
+            started.append(began)
+        resumed = run.wait(60)
+    after_start = [(done - began) * 1000 for began, done in zip(started, resumed, strict=True)]
+    print(f"graflow-nb answer, {ANSWERS} answers to a run waiting in another process")
+    for label, samples, target in (
+        ("command wall time", walls, "<= 100 ms"),
+        ("command start -> task running again", after_start, "(includes the command's start-up)"),
+    ):
+        p95 = statistics.quantiles(samples, n=20)[18]
+        print(f"{label:38} median {statistics.median(samples):8.1f} ms   p95 {p95:8.1f} ms   target {target}")
+
+
+if __name__ == "__main__":
+    main()
