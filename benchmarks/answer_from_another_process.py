@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from graflow_nb import TaskExecutionContext, task, workflow
+from graflow_nb import RunHandle, TaskExecutionContext, task, workflow
 from graflow_nb.testing import RecordingPresenter
 
 ANSWERS = 40
@@ -34,26 +34,32 @@ for line in sys.stdin:
 """
 
 
+def asking_run(folder: Path, answers: int) -> tuple[RunHandle, RecordingPresenter]:
+    """A run that asks ``answers`` approvals in a row, its result when each call returned
+    (``time.perf_counter``), and the presenter that sees its requests."""
+    with workflow("from-elsewhere", checkpoint_dir=folder) as wf:
+
+        @task(inject_context=True)
+        def asker(ctx: TaskExecutionContext) -> list[float]:
+            resumed = []
+            for _ in range(answers):
+                ctx.request_feedback(feedback_type="approval", prompt="go?")
+                resumed.append(time.perf_counter())
+            return resumed
+
+    presenter = RecordingPresenter()
+    return wf.start(presenters=[presenter]), presenter
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch) / "checkpoints"
-        with workflow("from-elsewhere", checkpoint_dir=folder) as wf:
-
-            @task(inject_context=True)
-            def asker(ctx: TaskExecutionContext) -> list[float]:
-                resumed = []
-                for _ in range(ANSWERS):
-                    ctx.request_feedback(feedback_type="approval", prompt="go?")
-                    resumed.append(time.perf_counter())
-                return resumed
-
+        run, presenter = asking_run(folder, ANSWERS)
         answerer = subprocess.Popen(
             [sys.executable, "-c", ANSWERER, str(folder)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
         )
         assert answerer.stdin is not None
         assert answerer.stdout is not None
-        presenter = RecordingPresenter()
-        run = wf.start(presenters=[presenter])
         filed_at = []
         for _ in range(ANSWERS):
             request = presenter.next_request(30)

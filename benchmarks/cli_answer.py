@@ -17,8 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from graflow_nb import TaskExecutionContext, task, workflow
-from graflow_nb.testing import RecordingPresenter
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.answer_from_another_process import asking_run
 
 ANSWERS = 20
 COMMAND = str(Path(sys.executable).with_name("graflow-nb"))
@@ -27,18 +28,7 @@ COMMAND = str(Path(sys.executable).with_name("graflow-nb"))
 def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch) / "checkpoints"
-        with workflow("from-a-terminal", checkpoint_dir=folder) as wf:
-
-            @task(inject_context=True)
-            def asker(ctx: TaskExecutionContext) -> list[float]:
-                resumed = []
-                for _ in range(ANSWERS):
-                    ctx.request_feedback(feedback_type="approval", prompt="go?")
-                    resumed.append(time.perf_counter())
-                return resumed
-
-        presenter = RecordingPresenter()
-        run = wf.start(presenters=[presenter])
+        run, presenter = asking_run(folder, ANSWERS)
         walls, started = [], []
         for _ in range(ANSWERS):
             request = presenter.next_request(30)
