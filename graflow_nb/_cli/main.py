@@ -45,7 +45,7 @@ def _parser() -> argparse.ArgumentParser:
         "and print the decision log.",
         parents=[common],
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action=_PrintVersion, nargs=0, help="show the version and exit")
     commands = parser.add_subparsers(dest="command", required=True)
     listing = commands.add_parser("list", parents=[common], help="runs and their pending requests")
     listing.add_argument("--session", default=None, help="with --redis: only this Graflow session's requests")
@@ -101,10 +101,14 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _version() -> str:
-    from importlib.metadata import version
+class _PrintVersion(argparse.Action):
+    """``--version``, its number looked up only when asked (the lookup scans the installed packages)."""
 
-    return version("graflow-nb")
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        from importlib.metadata import version
+
+        print(f"{parser.prog} {version('graflow-nb')}")
+        parser.exit()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
