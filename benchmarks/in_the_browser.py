@@ -20,15 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.browser import (
-    chromium_page,
-    jupyter_server,
-    require_chromium,
-    run_all,
-    screenshot,
-    wait_for_kernel,
-    write_notebook,
-)
+from tests import browser
 
 ROUNDS = 3
 CLICKS = 20
@@ -70,9 +62,9 @@ def _since_last_click(clicks: list[float], moment: float) -> float:
 
 def one_round(page: object, server: object, name: str) -> tuple[float, list[float]]:
     page.goto(server.lab_url(name))  # type: ignore[attr-defined]
-    wait_for_kernel(page)
+    browser.wait_for_kernel(page)
     page.evaluate(OBSERVE)  # type: ignore[attr-defined]
-    run_all(page)  # the menu's Run All Cells is the last click before the first control
+    browser.run_all(page)  # the menu's Run All Cells is the last click before the first control
     asking = page.locator(".graflow-nb-request.gnb-asking")  # type: ignore[attr-defined]
     asking.first.wait_for(state="visible")
     for answered in range(1, CLICKS + 1):
@@ -81,18 +73,18 @@ def one_round(page: object, server: object, name: str) -> tuple[float, list[floa
         approve.click()
         page.wait_for_function(f"() => window.gnbApproved.length >= {answered}")  # type: ignore[attr-defined]
     clicks, approved, first = page.evaluate("[window.gnbClicks, window.gnbApproved, window.gnbFirstControl]")  # type: ignore[attr-defined]
-    screenshot(page, f"benchmark-{Path(name).stem}")  # what was measured, to look at
+    browser.screenshot(page, f"benchmark-{Path(name).stem}")  # what was measured, to look at
     return _since_last_click(clicks, first), [_since_last_click(clicks, moment) for moment in approved]
 
 
 def main() -> None:
-    require_chromium()
+    browser.require_chromium()
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
         for number in range(ROUNDS):
-            write_notebook(root / f"clicks-{number}.ipynb", [CELL])
+            browser.write_notebook(root / f"clicks-{number}.ipynb", [CELL])
         firsts, clicks = [], []
-        with jupyter_server(root) as server, chromium_page(height=3000) as page:
+        with browser.jupyter_server(root) as server, browser.chromium_page(height=3000) as page:
             for number in range(ROUNDS):
                 first, these = one_round(page, server, f"clicks-{number}.ipynb")
                 firsts.append(first)
