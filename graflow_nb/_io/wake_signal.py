@@ -50,8 +50,10 @@ class WakeListener:
 @contextlib.asynccontextmanager
 async def listening(checkpoint_dir: Path, run_id: str) -> AsyncIterator[WakeListener | None]:
     """Listen for nudges to ``run_id`` while the block runs; None when no port could be had (the
-    caller polls, as it would anyway)."""
+    caller polls, as it would anyway). The listener file is written and removed in a worker thread: the
+    loop may be a kernel's, which must never wait on the disk."""
     import anyio
+    import anyio.to_thread
     from anyio.abc import SocketAttribute
 
     try:
@@ -63,17 +65,22 @@ async def listening(checkpoint_dir: Path, run_id: str) -> AsyncIterator[WakeList
     try:
         port = udp.extra(SocketAttribute.local_port)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(f"{port} {os.getpid()}".encode())  # a torn read is skipped: the poll remains
+            await anyio.to_thread.run_sync(_name_port, path, port)
         except OSError:
             yield None
             return
         try:
             yield WakeListener(udp, path)
         finally:
-            _remove_if_ours(path, port)
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(_remove_if_ours, path, port)
     finally:
         await udp.aclose()
+
+
+def _name_port(path: Path, port: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(f"{port} {os.getpid()}".encode())  # a torn read is skipped: the poll remains
 
 
 def _remove_if_ours(path: Path, port: int) -> None:
