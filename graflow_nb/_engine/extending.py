@@ -17,6 +17,7 @@ from .._model.errors import DeadlineNotExtendedError
 from .._model.feedback import AnswerSource, default_responder, utc_now
 from .._model.status import RunStatus
 from .._util.atomic import write_atomically
+from .._util.processes import process_alive
 from .answering import engines_in_this_process
 from .deadlines import FiledDeadline, check_extension, deadline_problem, later_deadline, read_filed_deadline
 from .request_events import RequestEvents
@@ -80,13 +81,7 @@ def _run_is_live(document: CheckpointDocument) -> bool:
         return False
     if document.owner_host not in (None, socket.gethostname()):
         return True  # another machine's process, on a shared folder: trust the checkpoint
-    try:
-        os.kill(document.owner_pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
+    return process_alive(document.owner_pid)
 
 
 @contextlib.contextmanager

@@ -17,6 +17,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .._util.processes import process_alive
+
 if TYPE_CHECKING:  # anyio is imported by the run that listens, not by the process that nudges
     from anyio.abc import UDPSocket
 
@@ -31,11 +33,10 @@ def wake_directory(checkpoint_dir: Path) -> Path:
 
 
 class WakeListener:
-    """The run's side: a bound socket and the file naming it, until :meth:`close`."""
+    """The run's side: the bound socket, for as long as :func:`listening`'s block runs."""
 
-    def __init__(self, udp: UDPSocket, path: Path) -> None:
+    def __init__(self, udp: UDPSocket) -> None:
         self._udp = udp
-        self.path = path
 
     async def wait(self, seconds: float) -> bool:
         """Wait up to ``seconds`` for a nudge; whether one came."""
@@ -70,7 +71,7 @@ async def listening(checkpoint_dir: Path, run_id: str) -> AsyncIterator[WakeList
             yield None
             return
         try:
-            yield WakeListener(udp, path)
+            yield WakeListener(udp)
         finally:
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(_remove_if_ours, path, port)
@@ -105,18 +106,6 @@ def _read_listener(path: Path) -> tuple[int, int] | None:
     return port, pid
 
 
-def _alive(pid: int) -> bool:
-    if os.name == "nt":  # os.kill(pid, 0) would end the process there: let the datagram go
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # PermissionError: alive, someone else's
-        return True
-    return True
-
-
 def nudge_waiting_runs(checkpoint_dir: Path) -> int:
     """Tell every run listening on this folder to look at its answers now; how many were told.
 
@@ -130,7 +119,7 @@ def nudge_waiting_runs(checkpoint_dir: Path) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
         for entry in entries:
             listener = _read_listener(Path(entry.path))
-            if listener is None or not _alive(listener[1]):
+            if listener is None or not process_alive(listener[1]):
                 continue
             with contextlib.suppress(OSError):
                 sender.sendto(b"", (LOCALHOST, listener[0]))

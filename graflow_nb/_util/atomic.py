@@ -10,6 +10,8 @@ import stat
 import time
 from pathlib import Path
 
+from .processes import process_alive
+
 
 def _write_temporary(path: Path, data: bytes) -> Path:
     temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
@@ -148,21 +150,9 @@ def sweep_stale_temporaries(directory: Path) -> int:
             continue
         try:
             old = now - entry.stat(follow_symlinks=False).st_mtime > STALE_TEMPORARY_SECONDS
-            if old or not _process_alive(int(match["pid"])):
+            if old or not process_alive(int(match["pid"])):
                 Path(entry.path).unlink()
                 removed += 1
         except OSError:
             continue
     return removed
-
-
-def _process_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError):
-        return True
-    return True
