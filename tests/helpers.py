@@ -9,6 +9,9 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+from graflow_nb import CheckpointStore
 
 CLI = [sys.executable, "-m", "graflow_nb"]
 
@@ -46,3 +49,14 @@ def wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError("condition not met within the time limit")
         time.sleep(0.05)
+
+
+def saved_run(path: Path) -> dict[str, Any]:
+    """A run's checkpoint as JSON data, with the changes its journal holds (what a resume reads; the
+    ``.json`` file alone is behind while the run goes)."""
+    return CheckpointStore(path.parent).load(path).model_dump(mode="json", by_alias=True)
+
+
+def saved_runs(folder: Path, pattern: str = "*.json") -> list[dict[str, Any]]:
+    """:func:`saved_run` of every checkpoint in ``folder`` matching ``pattern``."""
+    return [saved_run(path) for path in sorted(folder.glob(pattern))]

@@ -52,7 +52,7 @@ class TestDocument:
     def test_checkpoint_is_versioned_human_readable_json(self) -> None:
         saved = json.loads(paused_run().read_text())
         assert saved["schema"] == "graflow_nb.checkpoint"
-        assert saved["schema_version"] == 1
+        assert saved["schema_version"] == 2
         assert saved["tasks"] == ["ask"]
         assert saved["requests"][0]["state"] == "pending"
 
@@ -108,7 +108,7 @@ class TestDamagedFiles:
         saved["schema_version"] = 99
         saved["new_field"] = True
         path.write_text(json.dumps(saved))
-        with pytest.raises(CheckpointVersionError, match="schema version 99; this graflow_nb reads up to version 1"):
+        with pytest.raises(CheckpointVersionError, match="schema version 99; this graflow_nb reads up to version 2"):
             CheckpointStore(path.parent).load(path)
 
     def test_a_pickle_in_the_folder_is_never_executed(self, checkpoint_dir: Path, tmp_path: Path) -> None:

@@ -30,7 +30,7 @@ from graflow_nb import (
 from graflow_nb._engine.engine import live_engines
 from graflow_nb.testing import RecordingPresenter, ScriptedAnswers
 from tests.conftest import StartInBackground
-from tests.helpers import read_until, wait_until
+from tests.helpers import read_until, saved_runs, wait_until
 
 
 class TestConcurrency:
@@ -488,7 +488,7 @@ class TestTasksOnTheLoopThread:
         assert started.wait(timeout=10)
 
         def first_saved() -> bool:
-            saved = [json.loads(p.read_text()) for p in checkpoint_dir.glob("inline-*.json")]
+            saved = saved_runs(checkpoint_dir, "inline-*.json")
             return bool(saved) and saved[0]["completed"] == ["first"]
 
         assert self.on_the_loop == [True], "`second` runs on the loop's own thread, so the loop cannot save"

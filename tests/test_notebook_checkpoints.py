@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -14,7 +13,7 @@ from typing import Any
 import nbformat
 import pytest
 
-from tests.helpers import wait_until
+from tests.helpers import saved_runs, wait_until
 from tests.kernel_harness import JupyterServer, Kernel
 
 DEPLOY_CELL = """
@@ -149,7 +148,7 @@ def test_kernel_killed_mid_task_resumes_keeping_finished_tasks(server: JupyterSe
     log = folder / "crash.log"
     checkpoints = folder / "crash.graflow_nb"
     wait_until(lambda: log.exists() and "second started" in log.read_text())
-    wait_until(lambda: any(json.loads(p.read_text())["completed"] == ["first"] for p in checkpoints.glob("*.json")))
+    wait_until(lambda: any(saved["completed"] == ["first"] for saved in saved_runs(checkpoints)))
     os.kill(server.kernel_pid(kernel_id), signal.SIGKILL)
     kernel.shutdown()
     server.restart(kernel_id)
@@ -210,7 +209,7 @@ def test_a_review_loop_rejected_in_the_panel_resumes_in_its_round_after_a_restar
         kernel.find_widget("ButtonModel", after=second_round, description="Approve")
 
         def round_two_saved() -> bool:
-            saved = [json.loads(p.read_text()) for p in (folder / "loop.graflow_nb").glob("*.json")]
+            saved = saved_runs(folder / "loop.graflow_nb")
             return len(saved) == 1 and [r["request"]["visit"] for r in saved[0]["requests"]] == [0, 1]
 
         wait_until(round_two_saved)
@@ -246,7 +245,7 @@ def saved_with_request(checkpoints: Path) -> dict[str, Any]:
     found: list[dict[str, Any]] = []
 
     def listed() -> bool:
-        found[:] = [json.loads(p.read_text()) for p in checkpoints.glob("*.json")]
+        found[:] = saved_runs(checkpoints)
         return len(found) == 1 and bool(found[0]["requests"])
 
     wait_until(listed)

@@ -42,6 +42,9 @@ KILLER = textwrap.dedent(
     from graflow_nb import CheckpointError, CheckpointStore, task, workflow
 
     folder, rounds = sys.argv[1], int(sys.argv[2])
+    if sys.argv[3] == "journal-churn":  # a save every 3 ms, the document rewritten whole every ~30 of them
+        import graflow_nb._engine.checkpoint_writer as writer
+        writer.COALESCE_SECONDS, writer.JOURNAL_MIN_BYTES = 0.003, 0
 
     def build():
         with workflow("killed", checkpoint_dir=folder) as wf:
@@ -63,7 +66,7 @@ KILLER = textwrap.dedent(
 
     rng = random.Random(20261124)
     store = CheckpointStore(folder)
-    killed = unreadable = 0
+    killed = unreadable = replayed = 0
     for _ in range(rounds):
         pid = os.fork()
         if pid == 0:
@@ -79,6 +82,9 @@ KILLER = textwrap.dedent(
             if isinstance(document, CheckpointError):
                 unreadable += 1
                 print("UNREADABLE", path, document, file=sys.stderr)
+            journal = path.with_suffix(".journal")
+            if journal.exists():
+                replayed += journal.read_bytes().count(b"\\n") > 1  # the header and at least one entry
     pid = os.fork()  # finish whatever run is unfinished, uninterrupted
     if pid == 0:
         child("auto")
@@ -92,17 +98,28 @@ KILLER = textwrap.dedent(
     outcome = build().run(presenters=[])
     reference = CheckpointStore(reference_folder).load_run(outcome.run_id)
     print(json.dumps({"killed": killed, "unreadable": unreadable, "runs": finished,
+                      "replayed": replayed,
                       "reference": {"status": outcome.status.value, "channel": reference.channel}}))
     """
 )
 
 
-def test_killed_at_random_moments_hundreds_of_times_every_run_ends_as_an_uninterrupted_one(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "saving",
+    [
+        "as-shipped",
+        # kills land while a save appends to the journal, and while the document is rewritten whole
+        "journal-churn",
+    ],
+)
+def test_killed_at_random_moments_hundreds_of_times_every_run_ends_as_an_uninterrupted_one(
+    tmp_path: Path, saving: str
+) -> None:
     script = tmp_path / "killer.py"
     script.write_text(KILLER)
     folder = tmp_path / "runs"
     done = subprocess.run(
-        [sys.executable, str(script), str(folder), str(ROUNDS)],
+        [sys.executable, str(script), str(folder), str(ROUNDS), saving],
         capture_output=True,
         text=True,
         timeout=600,
@@ -119,6 +136,8 @@ def test_killed_at_random_moments_hundreds_of_times_every_run_ends_as_an_uninter
     assert all(run["status"] == "completed" for run in runs), [run["status"] for run in runs]
     assert all(run["channel"] == reference["channel"] for run in runs)
     assert len(runs) < ROUNDS / 3  # kills were resumed, not restarted from scratch
+    if saving == "journal-churn":
+        assert report["replayed"] >= ROUNDS / 2, "most kills left changes in a journal, which loading replayed"
 
 
 def waiting_and_cancelling(name: str) -> Workflow:

@@ -220,6 +220,7 @@ def _clear(store: CheckpointStore, older_than_days: float) -> int:
             store.answer_path(record.feedback_id).unlink(missing_ok=True)
             store.deadline_path(record.feedback_id).unlink(missing_ok=True)
         path.unlink(missing_ok=True)
+        store.journal_path(document.run_id).unlink(missing_ok=True)
         shutil.rmtree(store.data_directory(document.run_id), ignore_errors=True)  # its large values
         removed += 1
         print(f"removed {document.run_id} ({document.status.value})")

@@ -1,22 +1,34 @@
 """Writing a run's checkpoint: coalesced while tasks finish, at once when asked, newest last.
 
 Writes happen in a worker thread, one at a time; a snapshot is written only if no newer one is on
-disk already (the inline watchdog may have written one from its own thread meanwhile).
+disk already (the inline watchdog may have written one from its own thread meanwhile). The first
+write of a run (or of a resumed run) writes the document whole; later ones append what changed to
+its journal, until the journal outgrows the document and the document is written whole again, so
+the bytes written follow what changed, not the size of the channel.
 """
 
 from __future__ import annotations
 
+import secrets
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import anyio
 import anyio.to_thread
 
+from .._io.journal import changes_between, journal_entry
 from .._io.store import CheckpointStore
-from .._model.checkpoint import CheckpointDocument
 from .._model.errors import CheckpointSaveError
 from .._model.notification_config import scrub_secrets
+from .._model.status import RunStatus
+
+#: Seconds between coalesced writes while tasks finish (an engine's default).
+COALESCE_SECONDS = 0.2
+#: A journal is folded into a new whole document once it holds more bytes than the document, and
+#: never below this size (a small document is rewritten whole every few saves).
+JOURNAL_MIN_BYTES = 256 * 1024
 
 
 class CheckpointWriter:
@@ -26,14 +38,14 @@ class CheckpointWriter:
         self,
         store: CheckpointStore,
         path: Path,
-        snapshot: Callable[[], CheckpointDocument],
+        snapshot: Callable[[], dict[str, Any]],
         failed: Callable[[CheckpointSaveError], None],
         interval: float,
         blobs: Callable[[], Mapping[str, bytes | None]] = dict,
     ) -> None:
         self._store = store
         self._path = path
-        self._snapshot = snapshot  # the run as a checkpoint document, now (on the loop)
+        self._snapshot = snapshot  # the run as checkpoint document data, now (on the loop)
         self._blobs = blobs  # the large values the snapshot names (written beside it, once each)
         self._blobs_written: set[str] = set()
         self._failed = failed  # told on the loop when a write fails
@@ -44,6 +56,11 @@ class CheckpointWriter:
         self._write_lock = anyio.Lock()
         self._disk_lock = threading.Lock()
         self._disk_changes = -1
+        # Under _disk_lock: the data on disk (document and journal), and their sizes; None: the next
+        # write is a whole document
+        self._on_disk: dict[str, Any] | None = None
+        self._document_bytes = 0
+        self._journal_bytes = 0
 
     @property
     def unsaved(self) -> bool:
@@ -101,20 +118,40 @@ class CheckpointWriter:
         """The large values not yet written beside the checkpoint."""
         return {name: data for name, data in self._blobs().items() if name not in self._blobs_written}
 
-    def _write_document(self, document: CheckpointDocument, blobs: Mapping[str, bytes | None], changes: int) -> Path:
+    def _write_document(self, data: dict[str, Any], blobs: Mapping[str, bytes | None], changes: int) -> Path:
         """Write a snapshot (the large values it names first) unless a newer one is on disk already."""
         with self._disk_lock:
             if changes > self._disk_changes:
                 try:
                     if blobs:
-                        self._store.write_blobs(document.run_id, blobs)
+                        self._store.write_blobs(data["run_id"], blobs)
                         self._blobs_written.update(blobs)
-                    self._store.write(document)
+                    self._save(data)
                 except (OSError, ValueError, TypeError, RecursionError) as error:
+                    self._on_disk = None  # what reached the disk is unknown: the next write is whole
                     raise CheckpointSaveError(self._path, _save_problem(error)) from error
                 self._disk_changes = changes
             self._written_changes = max(self._written_changes, changes)
         return self._path
+
+    def _save(self, data: dict[str, Any]) -> None:
+        """Append what changed to the journal, or write the document whole (under _disk_lock): the
+        first time, when the journal has grown large, and once the run stops (so that a paused or
+        finished run is one file again)."""
+        going = data["status"] == RunStatus.RUNNING.value
+        if going and self._on_disk is not None and self._journal_bytes <= max(JOURNAL_MIN_BYTES, self._document_bytes):
+            entry = journal_entry(changes_between(self._on_disk, data))
+            try:
+                self._store.append_to_journal(data["run_id"], entry)
+            except FileNotFoundError:  # the journal was removed: start again from a whole document
+                pass
+            else:
+                self._on_disk = data
+                self._journal_bytes += len(entry)
+                return
+        self._document_bytes = self._store.write_data(data, journal=secrets.token_hex(8) if going else None)
+        self._on_disk = data
+        self._journal_bytes = 0
 
 
 def _save_problem(error: BaseException) -> str:

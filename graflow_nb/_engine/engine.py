@@ -35,6 +35,7 @@ from .._model.outcome import RunOutcome
 from .._model.status import RunStatus
 from .._util.background import background_writes
 from .._util.environment import running_kernel
+from . import checkpoint_writer
 from .broker import FeedbackBroker
 from .channel import Channel
 from .checkpoint_writer import CheckpointWriter
@@ -72,7 +73,7 @@ class Engine:
         state: RunState,
         store: CheckpointStore,
         presenters: Sequence[FeedbackPresenter] = (),
-        checkpoint_interval: float = 0.2,
+        checkpoint_interval: float | None = None,
         answer_poll_interval: float = 0.1,
         claim: RunClaim | None = None,
         remote: RemoteTasks | None = None,
@@ -91,6 +92,8 @@ class Engine:
         #: Set when nobody can click where this run is shown (a kernel run by papermill, nbconvert,
         #: nbclient): a waiting request says so, and may time out at once.
         self.unattended: NobodyWatching | None = None
+        if checkpoint_interval is None:
+            checkpoint_interval = checkpoint_writer.COALESCE_SECONDS
         self.checkpoint_interval = checkpoint_interval
         self._stop: RunStatus | None = None
         self._stop_reason: str | None = None
@@ -107,7 +110,7 @@ class Engine:
         self._writer = CheckpointWriter(
             store,
             store.run_path(state.run_id),
-            self.document,
+            functools.partial(state.document_data, graph),
             self._saving_failed,
             checkpoint_interval,
             state.channel.blobs,

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from .._definition.graph import TaskGraph
-from .._model.checkpoint import CheckpointDocument, RequestRecord, TaskError
+from .._model.checkpoint import SCHEMA_NAME, SCHEMA_VERSION, CheckpointDocument, RequestRecord, TaskError
 from .._model.feedback import utc_now
 from .._model.status import RunStatus
 from .._util.jsonable import BlobLoader
@@ -48,6 +48,7 @@ class RunState:
     iterations: dict[str, int] = field(default_factory=dict)  # next_iteration calls by task
     iteration_data: dict[str, Any] = field(default_factory=dict)  # what each task's next iteration gets
     added: list[tuple[str, str]] = field(default_factory=list)  # tasks next_task() added: (task, after)
+    _records_data: dict[str, tuple[RequestRecord, dict[str, Any]]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_document(cls, document: CheckpointDocument, load_blob: BlobLoader) -> RunState:
@@ -70,29 +71,45 @@ class RunState:
 
     def document(self, graph: TaskGraph) -> CheckpointDocument:
         """A snapshot of the run as a checkpoint document (the live process named its owner while it runs)."""
-        return CheckpointDocument(
-            workflow=self.workflow,
-            run_id=self.run_id,
-            status=self.status,
-            reason=self.reason,
-            created_at=self.created_at,
-            updated_at=utc_now(),
-            owner_pid=os.getpid() if self.status is RunStatus.RUNNING else None,
-            owner_host=socket.gethostname(),
-            tasks=list(graph.tasks),
-            edges=graph.edges,
-            completed=list(self.completed),
-            requests=list(self.records.values()),
-            error=self.error,
-            visits=dict(self.visits),
-            skipped=list(self.skipped),
-            steps=self.steps,
-            max_steps=self.max_steps,
-            iterations=dict(self.iterations),
-            iteration_data=dict(self.iteration_data),
-            added=list(self.added),
-            channel=self.channel.snapshot(),
-        )
+        return CheckpointDocument.model_validate(self.document_data(graph))
+
+    def document_data(self, graph: TaskGraph) -> dict[str, Any]:
+        """:meth:`document` as JSON data, built without pydantic: what a save writes. Values unchanged
+        since the snapshot before are the same objects (see ``_io/journal.py``)."""
+        return {
+            "schema": SCHEMA_NAME,
+            "schema_version": SCHEMA_VERSION,
+            "workflow": self.workflow,
+            "run_id": self.run_id,
+            "status": self.status.value,
+            "reason": self.reason,
+            "created_at": self.created_at.isoformat(),
+            "updated_at": utc_now().isoformat(),
+            "owner_pid": os.getpid() if self.status is RunStatus.RUNNING else None,
+            "owner_host": socket.gethostname(),
+            "tasks": list(graph.tasks),
+            "edges": [list(edge) for edge in graph.edges],
+            "completed": list(self.completed),
+            "requests": [self._record_data(record) for record in self.records.values()],
+            "error": None if self.error is None else self.error.model_dump(mode="json"),
+            "visits": dict(self.visits),
+            "skipped": list(self.skipped),
+            "steps": self.steps,
+            "max_steps": self.max_steps,
+            "iterations": dict(self.iterations),
+            "iteration_data": dict(self.iteration_data),
+            "added": [list(pair) for pair in self.added],
+            "channel": self.channel.snapshot(),
+        }
+
+    def _record_data(self, record: RequestRecord) -> dict[str, Any]:
+        """A request record as JSON data, converted once per version of it (records are immutable)."""
+        feedback_id = record.feedback_id
+        cached = self._records_data.get(feedback_id)
+        if cached is None or cached[0] is not record:
+            cached = (record, record.model_dump(mode="json"))
+            self._records_data[feedback_id] = cached
+        return cached[1]
 
     def request_ids_of(self, task_id: str, visit: int = 0) -> list[str]:
         """The requests of one visit of a task that still stand (pending, answered, or closed by a person),

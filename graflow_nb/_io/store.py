@@ -3,7 +3,8 @@
 Layout::
 
     <checkpoint_dir>/
-        <run_id>.json              one checkpoint document per run (see _checkpoint.py)
+        <run_id>.json              one checkpoint document per run (see _model/checkpoint.py)
+        <run_id>.journal           the changes saved since the document was written whole (see journal.py)
         answers/<feedback_id>.json  the first valid answer to each request, created exclusively
         deadlines/<feedback_id>.json a later deadline for a request a live run waits for (see _deadlines.py)
 
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import glob
 import hashlib
-import json
 import os
 import re
 import secrets
@@ -30,8 +30,8 @@ from .._model.checkpoint import (
     SCHEMA_VERSION,
     CheckpointDocument,
     RequestRecord,
-    decode_document,
     encode_document,
+    parse_document,
 )
 from .._model.errors import (
     CheckpointDirectoryError,
@@ -48,6 +48,7 @@ from .._util.atomic import (
     sweep_stale_temporaries,
     write_atomically,
 )
+from .journal import append_entry, apply_entries, encode_json, journal_entries, journal_start
 from .notebook_path import notebook_checkpoint_dir
 
 #: Environment variable naming the default checkpoint directory.
@@ -136,27 +137,58 @@ class CheckpointStore:
 
     # -- run documents ---------------------------------------------------------------------
 
+    def journal_path(self, run_id: str) -> Path:
+        """The journal continuing a run's document (see ``journal.py``)."""
+        return self.directory / f"{run_id}.journal"
+
     def write(self, document: CheckpointDocument) -> Path:
-        """Save a run's document atomically and return its path."""
+        """Save a run's document atomically, whole (a journal beside it no longer counts), and return its path."""
         path = self.run_path(document.run_id)
         self.directory.mkdir(parents=True, exist_ok=True)
         write_atomically(path, encode_document(document))
         return path
 
+    def write_data(self, data: Mapping[str, object], journal: str | None) -> int:
+        """Save a run's document data (JSON data, as a run snapshots itself) atomically and whole; then
+        start its journal anew under the token ``journal``, or remove it (None). Return the document's
+        size in bytes."""
+        run_id = str(data["run_id"])
+        encoded = encode_json({**data, "journal": journal} if journal is not None else data)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        write_atomically(self.run_path(run_id), encoded)
+        # A crash here leaves the journal of the document before: the document names another token
+        # (or none), so that journal is ignored and the new document stands alone.
+        if journal is None:
+            self.journal_path(run_id).unlink(missing_ok=True)
+        else:
+            write_atomically(self.journal_path(run_id), journal_start(journal))
+        return len(encoded)
+
+    def append_to_journal(self, run_id: str, entry: bytes) -> None:
+        """Append one save's changes to a run's journal, synced (FileNotFoundError if it is gone)."""
+        append_entry(self.journal_path(run_id), entry)
+
     def load(self, path: Path) -> CheckpointDocument:
-        """Load and check one document; raise a CheckpointError naming the file if it is unusable.
+        """Load and check one document, with the changes its journal holds; raise a CheckpointError naming
+        the file if it is unusable.
 
         Only a regular file within the size limit is read (see ``read_regular_file``), and its run id
         must be the one its file name says: a document from elsewhere cannot point outside the folder.
         """
+        read_before = None
+        for _attempt in range(3):
+            try:
+                data = parse_document(self._read_document(path))
+            except (ValueError, RecursionError) as error:
+                raise CorruptCheckpointError(path, f"not valid JSON ({error})") from None
+            token = data.pop("journal", None) if isinstance(data, dict) else None
+            if token is None or self._replay_journal(path, data, token) or token == read_before:
+                break  # (the same token twice: the journal is older than the document, which stands alone)
+            read_before = token  # the journal continues another document: this one was just rewritten
         try:
-            raw = read_regular_file(path)
-        except OSError as error:
-            raise CorruptCheckpointError(path, f"cannot be read ({error.strerror})") from None
-        try:
-            document = decode_document(raw)
+            document = CheckpointDocument.model_validate(data)
         except ValidationError as error:
-            raise self._explain_invalid(path, raw, error) from None
+            raise self._explain_invalid(path, data, error) from None
         if document.run_id != path.stem:
             raise CorruptCheckpointError(
                 path, f"its run_id {document.run_id!r} is not its file name (the file was renamed or edited)"
@@ -164,11 +196,35 @@ class CheckpointStore:
         return document
 
     @staticmethod
-    def _explain_invalid(path: Path, raw: bytes, error: ValidationError) -> CheckpointError:
+    def _read_document(path: Path) -> bytes:
         try:
-            data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError, RecursionError) as parse_error:
-            return CorruptCheckpointError(path, f"not valid JSON ({parse_error})")
+            return read_regular_file(path)
+        except OSError as error:
+            raise CorruptCheckpointError(path, f"cannot be read ({error.strerror})") from None
+
+    @staticmethod
+    def _replay_journal(path: Path, data: dict[str, object], token: object) -> bool:
+        """Apply the journal beside ``path`` to its document's data; False when that journal continues
+        another document (an older one, or a newer one written since ``path`` was read)."""
+        if not isinstance(token, str):
+            raise CorruptCheckpointError(path, "its journal token is not a string (the file was edited or damaged)")
+        journal = path.with_suffix(".journal")
+        try:
+            raw = read_regular_file(journal)
+        except FileNotFoundError:
+            return True  # a crash came between the document and its journal's first line: nothing to add
+        except OSError as error:
+            raise CorruptCheckpointError(journal, f"cannot be read ({error.strerror})") from None
+        if not raw.startswith(journal_start(token)):
+            return False
+        try:
+            apply_entries(data, journal_entries(raw, token))
+        except ValueError as error:
+            raise CorruptCheckpointError(journal, f"{error} (the file was edited or damaged)") from None
+        return True
+
+    @staticmethod
+    def _explain_invalid(path: Path, data: object, error: ValidationError) -> CheckpointError:
         if not isinstance(data, dict) or data.get("schema") != SCHEMA_NAME:
             return CorruptCheckpointError(path, "not a graflow_nb checkpoint (no 'schema' marker)")
         version = data.get("schema_version")

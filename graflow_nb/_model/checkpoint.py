@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import json
 import re
 from datetime import datetime
 from typing import Any, Literal
@@ -15,7 +16,10 @@ from .feedback import FeedbackRequest, FeedbackResponse
 from .status import RunStatus
 
 SCHEMA_NAME: Literal["graflow_nb.checkpoint"] = "graflow_nb.checkpoint"
-SCHEMA_VERSION = 1
+#: Version 2 documents may be continued by a journal beside them (``_io/journal.py``); version 1 ones,
+#: written before journals, are read as ever.
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 #: Ids as graflow_nb writes them; ids read from a file must match, so none can name a path elsewhere.
 RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,200}")
 FEEDBACK_ID_PATTERN = re.compile(r"fb-[0-9a-f]{16}")
@@ -89,10 +93,9 @@ class CheckpointDocument(BaseModel):
 
     @model_validator(mode="after")
     def _names_are_consistent(self) -> CheckpointDocument:
-        if self.schema_version != SCHEMA_VERSION:
-            raise ValueError(
-                f"schema_version {self.schema_version} is not {SCHEMA_VERSION}, the one this graflow_nb reads"
-            )
+        if self.schema_version not in READABLE_VERSIONS:
+            readable = " or ".join(str(version) for version in READABLE_VERSIONS)
+            raise ValueError(f"schema_version {self.schema_version} is not {readable}, the ones this graflow_nb reads")
         if not RUN_ID_PATTERN.fullmatch(self.run_id):
             raise ValueError(f"run_id {self.run_id[:80]!r} is not an id graflow_nb writes")
         odd = [r.feedback_id[:80] for r in self.requests if not FEEDBACK_ID_PATTERN.fullmatch(r.feedback_id)]
@@ -129,23 +132,28 @@ def encode_document(document: CheckpointDocument) -> bytes:
     return envelope[:-1] + b',"channel":' + channel + b"}"
 
 
-def decode_document(raw: bytes) -> CheckpointDocument:
-    """Read a document written by :func:`encode_document` (or any JSON of the same shape).
-
-    Raises pydantic's ValidationError for anything that is not a valid document, invalid JSON included.
-    """
+def parse_document(raw: bytes) -> Any:
+    """The JSON data of a document file; ValueError if it is not JSON."""
     if _has_long_number(raw):  # orjson would read an int beyond 64 bits as a float: lossy
-        return CheckpointDocument.model_validate_json(raw)
+        return json.loads(raw)
     collecting = gc.isenabled()
     gc.disable()  # parsing creates many containers and no cycles: a collection pass would double the time
     try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError:  # not JSON, or JSON orjson does not read (ints beyond 64 bits)
-        return CheckpointDocument.model_validate_json(raw)
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:  # not JSON, or JSON orjson does not read
+        return json.loads(raw)
     finally:
         if collecting:
             gc.enable()
-    return CheckpointDocument.model_validate(data)
+
+
+def decode_document(raw: bytes) -> CheckpointDocument:
+    """Read a document written by :func:`encode_document` (or any JSON of the same shape).
+
+    Raises pydantic's ValidationError for anything that is not a valid document, ValueError for a file
+    that is not JSON.
+    """
+    return CheckpointDocument.model_validate(parse_document(raw))
 
 
 #: Maps every digit to "0" and every other byte to a space, to find runs of digits at C speed.

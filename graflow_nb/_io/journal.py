@@ -1,0 +1,205 @@
+"""A run's journal: what changed since its checkpoint document was last written whole.
+
+A save that follows an earlier one appends one line to ``<run_id>.journal`` instead of rewriting the
+document, so a task that sets one key of a 100 MB channel writes a few hundred bytes. Each line is
+``<crc32, 8 hex digits> <JSON>``; the first names the document it continues (the document's
+``journal`` token), every other holds one save's changes (:func:`changes_between`). Reading stops at
+the first line that is incomplete or fails its checksum: the tail a crash cut short. A journal whose
+first line names another token is stale (a newer document was written whole after it) and is ignored.
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+#: A journal's first line: which document it continues.
+_HEADER = "journal"
+#: Keys of a change record: fields replaced whole, items appended to list fields, keys set in and
+#: removed from mapping fields, and records set by feedback id in the list of requests.
+_FIELDS, _APPEND, _UPDATE, _REMOVE, _REQUESTS = "fields", "append", "update", "remove", "requests"
+_MISSING = object()
+
+
+def encode_json(data: Any) -> bytes:
+    """Compact JSON; ints beyond 64 bits (which orjson refuses) by pydantic's serializer."""
+    try:
+        return orjson.dumps(data)
+    except TypeError:
+        import pydantic_core  # rare: loaded only for such a value
+
+        return pydantic_core.to_json(data)
+
+
+def _line(data: Any) -> bytes:
+    body = encode_json(data)
+    return b"%08x %s\n" % (zlib.crc32(body), body)
+
+
+def journal_start(token: str) -> bytes:
+    """The first line of a journal continuing the document whose ``journal`` token is ``token``."""
+    return _line({_HEADER: token})
+
+
+def journal_entry(changes: Mapping[str, Any]) -> bytes:
+    """One save's changes as a journal line."""
+    return _line(changes)
+
+
+def append_entry(path: Path, entry: bytes) -> None:
+    """Append one line to an existing journal and sync it (FileNotFoundError if it is gone)."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | getattr(os, "O_CLOEXEC", 0))
+    try:
+        view = memoryview(entry)
+        while view:
+            view = view[os.write(descriptor, view) :]
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def journal_entries(raw: bytes, token: str) -> Iterator[dict[str, Any]]:
+    """The change records of a journal that continues the document with ``token``, in order (none when
+    the journal continues another document); a damaged or incomplete line ends them."""
+    lines = raw.split(b"\n")
+    lines.pop()  # what follows the last newline: empty, or a line a crash cut short
+    for index, line in enumerate(lines):
+        record = _checked(line)
+        if record is None:
+            return
+        if index == 0:
+            if record.get(_HEADER) != token:
+                return
+            continue
+        yield record
+
+
+def _checked(line: bytes) -> dict[str, Any] | None:
+    if len(line) < 10 or line[8:9] != b" ":
+        return None
+    try:
+        checksum = int(line[:8], 16)
+    except ValueError:
+        return None
+    body = line[9:]
+    if zlib.crc32(body) != checksum:
+        return None
+    try:
+        record = orjson.loads(body)
+    except orjson.JSONDecodeError:  # an int beyond 64 bits: the standard parser reads it exactly
+        import json
+
+        try:
+            record = json.loads(body)
+        except ValueError:
+            return None
+    return record if isinstance(record, dict) else None
+
+
+def changes_between(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:
+    """What turns document data ``before`` into ``after`` (both as JSON data), for :func:`apply_changes`.
+
+    Values are compared by identity first: a snapshot shares the unchanged values of the one before,
+    so a large channel costs one identity check per key.
+    """
+    fields: dict[str, Any] = {}
+    appended: dict[str, list[Any]] = {}
+    updated: dict[str, dict[str, Any]] = {}
+    removed: dict[str, list[str]] = {}
+    requests: dict[str, Any] = {}
+    for name, value in after.items():
+        old = before.get(name, _MISSING)
+        if old is value:
+            continue
+        if name == "requests" and isinstance(old, list) and isinstance(value, list):
+            changed = _changed_requests(old, value)
+            if changed is not None:
+                if changed:
+                    requests.update(changed)
+                continue
+        elif isinstance(old, dict) and isinstance(value, dict):
+            set_here = {k: v for k, v in value.items() if not _same(old.get(k, _MISSING), v)}
+            gone = [k for k in old if k not in value]
+            if set_here:
+                updated[name] = set_here
+            if gone:
+                removed[name] = gone
+            continue
+        elif isinstance(old, list) and isinstance(value, list) and len(value) >= len(old) and value[: len(old)] == old:
+            if len(value) > len(old):
+                appended[name] = value[len(old) :]
+            continue
+        if old is _MISSING or old != value:
+            fields[name] = value
+    kinds = {_FIELDS: fields, _APPEND: appended, _UPDATE: updated, _REMOVE: removed, _REQUESTS: requests}
+    return {kind: part for kind, part in kinds.items() if part}
+
+
+def _same(old: Any, new: Any) -> bool:
+    return old is new or (old is not _MISSING and old == new)
+
+
+def _changed_requests(old: list[Any], new: list[Any]) -> dict[str, Any] | None:
+    """The request records set or changed, by feedback id; None when one was dropped or reordered
+    (the list is then written whole)."""
+    if len(new) < len(old):
+        return None
+    changed = {}
+    for index, record in enumerate(new):
+        previous = old[index] if index < len(old) else None
+        if previous is record:
+            continue
+        feedback_id = _feedback_id(record)
+        if previous is not None and _feedback_id(previous) != feedback_id:
+            return None
+        if previous is None or previous != record:
+            changed[feedback_id] = record
+    return changed
+
+
+def _feedback_id(record: Any) -> str:
+    return str(record["request"]["feedback_id"])
+
+
+def apply_entries(document: dict[str, Any], entries: Iterator[Mapping[str, Any]]) -> None:
+    """Replay change records onto document data parsed from its file (in place). A record that does not
+    fit (a file edited by hand) raises ValueError."""
+    where: dict[str, int] | None = None  # index of each request by feedback id, built when first needed
+    try:
+        for changes in entries:
+            document.update(changes.get(_FIELDS, {}))
+            if _FIELDS in changes and "requests" in changes[_FIELDS]:
+                where = None
+            for name, items in changes.get(_APPEND, {}).items():
+                _of_type(document, name, list).extend(items)
+            for name, entries_set in changes.get(_UPDATE, {}).items():
+                _of_type(document, name, dict).update(entries_set)
+            for name, keys in changes.get(_REMOVE, {}).items():
+                mapping = _of_type(document, name, dict)
+                for key in keys:
+                    mapping.pop(key, None)
+            records = changes.get(_REQUESTS)
+            if records:
+                requests = _of_type(document, "requests", list)
+                if where is None:
+                    where = {_feedback_id(record): index for index, record in enumerate(requests)}
+                for feedback_id, record in records.items():
+                    if feedback_id in where:
+                        requests[where[feedback_id]] = record
+                    else:
+                        where[feedback_id] = len(requests)
+                        requests.append(record)
+    except (TypeError, KeyError, AttributeError) as error:
+        raise ValueError(f"a journal entry does not fit its document ({type(error).__name__}: {error})") from None
+
+
+def _of_type(document: dict[str, Any], name: str, kind: type) -> Any:
+    value = document.setdefault(name, kind())
+    if not isinstance(value, kind):
+        raise TypeError(f"{name} is not a {kind.__name__}")
+    return value

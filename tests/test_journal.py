@@ -1,0 +1,234 @@
+"""The journal beside a checkpoint: saves of a going run append what changed instead of rewriting the
+document; every cut of the journal loads; a stale one is ignored; the document is rewritten whole when
+the journal outgrows it, and once the run stops."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from graflow_nb import CheckpointStore, CorruptCheckpointError, RunStatus, TaskExecutionContext, task, workflow
+from graflow_nb._engine import checkpoint_writer
+from graflow_nb._io.journal import apply_entries, changes_between, journal_entries, journal_entry, journal_start
+from tests.helpers import saved_run, wait_until
+from tests.test_properties import SETTINGS, json_values
+
+#: A channel of ~2 MB: what a whole document write would cost each save.
+BIG_CHANNEL = {f"row{index:05d}": {"text": "x" * 90, "index": index} for index in range(20_000)}
+
+
+def journal_of(folder: Path) -> Path:
+    (journal,) = folder.glob("*.journal")
+    return journal
+
+
+class TestAGoingRunAppendsWhatChanged:
+    def test_each_task_over_a_large_channel_appends_a_small_entry_and_the_document_is_written_once(
+        self, tmp_path: Path
+    ) -> None:
+        folder = tmp_path / "runs"
+        seen: list[dict[str, Any]] = []  # what each task found on disk when it started
+
+        with workflow("big", checkpoint_dir=folder) as wf:
+            previous = None
+            for index in range(6):
+
+                @task(id=f"t{index}", inject_context=True)
+                def step(ctx: TaskExecutionContext, index: int = index) -> None:
+                    document = next(folder.glob("*.json"))
+                    if index:  # the task before saved its key: wait until that save is on disk
+                        wait_until(lambda: f'"k{index - 1}"'.encode() in journal_of(folder).read_bytes(), 30)
+                    seen.append(
+                        {
+                            "inode": document.stat().st_ino,
+                            "document_bytes": document.stat().st_size,
+                            "journal": journal_of(folder).read_bytes(),
+                            "loaded": saved_run(document),
+                        }
+                    )
+                    ctx.get_channel().set(f"k{index}", index)
+
+                if previous is not None:
+                    previous >> step
+                previous = step
+
+        outcome = wf.run(presenters=[], channel=BIG_CHANNEL)
+
+        assert outcome.status.value == "completed"
+        assert len({entry["inode"] for entry in seen}) == 1, "the document was not rewritten while the run went"
+        assert seen[0]["document_bytes"] > 2_000_000
+        entries = seen[-1]["journal"].splitlines()[1:]
+        assert len(entries) >= 5
+        assert all(len(entry) < 1_000 for entry in entries), [len(entry) for entry in entries]
+        last = seen[-1]["loaded"]
+        assert last["completed"] == ["t0", "t1", "t2", "t3", "t4"]
+        assert {key: last["channel"][key] for key in ("k0", "k4")} == {"k0": 0, "k4": 4}
+        assert last["channel"]["row00007"] == BIG_CHANNEL["row00007"]
+        # stopped: one whole file again, and nothing beside it
+        assert not list(folder.glob("*.journal"))
+        final = json.loads(outcome.checkpoint_path.read_bytes())
+        assert "journal" not in final
+        assert final["channel"]["k5"] == 5
+        assert len(final["channel"]) == len(BIG_CHANNEL) + 6 + 6  # six keys and six results
+
+    def test_a_journal_larger_than_its_document_is_folded_into_a_new_whole_document(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(checkpoint_writer, "JOURNAL_MIN_BYTES", 0)
+        monkeypatch.setattr(checkpoint_writer, "COALESCE_SECONDS", 0.001)
+        folder = tmp_path / "runs"
+        observed: list[tuple[int, int, int]] = []  # document inode, document size, journal size
+
+        with workflow("fold", checkpoint_dir=folder) as wf:
+            previous = None
+            for index in range(120):
+
+                @task(id=f"t{index:03d}", inject_context=True)
+                def step(ctx: TaskExecutionContext, index: int = index) -> None:
+                    if index:  # the save after the task before is on disk
+                        wait_until(lambda: f'"k{index - 1}"'.encode() in journal_text(folder), 30)
+                    document = next(folder.glob("*.json"))
+                    observed.append(
+                        (document.stat().st_ino, document.stat().st_size, journal_of(folder).stat().st_size)
+                    )
+                    ctx.get_channel().set(f"k{index}", "v" * 200)
+
+                if previous is not None:
+                    previous >> step
+                previous = step
+
+        assert wf.run(presenters=[]).status.value == "completed"
+        assert saved_run(next(folder.glob("*.json")))["channel"]["k119"] == "v" * 200
+
+        rewrites = len({inode for inode, _, _ in observed})
+        assert rewrites >= 3, "the document was rewritten whole as its journal outgrew it"
+        assert all(journal <= document + 2_000 for _, document, journal in observed), observed
+
+
+def journal_text(folder: Path) -> bytes:
+    """The journal with the document it continues (the key may be in either after a fold)."""
+    return journal_of(folder).read_bytes() + next(folder.glob("*.json")).read_bytes()
+
+
+def a_going_run(tmp_path: Path) -> tuple[CheckpointStore, Path, dict[str, Any]]:
+    """A store holding one run's document data, as a going run writes it (whole, with a journal)."""
+    folder = tmp_path / "seed"
+    with workflow("cut", checkpoint_dir=folder) as wf:
+
+        @task
+        def only() -> int:
+            return 1
+
+    outcome = wf.run(presenters=[])
+    data = json.loads(outcome.checkpoint_path.read_bytes())
+    data["status"] = "running"
+    store = CheckpointStore(tmp_path / "cut")
+    store.write_data(data, journal="0123456789abcdef")
+    return store, store.run_path(data["run_id"]), data
+
+
+def states_appended(store: CheckpointStore, data: dict[str, Any], count: int) -> list[dict[str, Any]]:
+    """Append ``count`` saves, each setting one more channel key; the states after each, first to last."""
+    states = [data]
+    for index in range(count):
+        after = {**states[-1], "channel": {**states[-1]["channel"], f"k{index}": [index, "x" * index]}}
+        store.append_to_journal(data["run_id"], journal_entry(changes_between(states[-1], after)))
+        states.append(after)
+    return states
+
+
+class TestEveryFileLoads:
+    def test_every_cut_of_the_journal_loads_the_state_of_the_last_whole_entry(self, tmp_path: Path) -> None:
+        store, path, data = a_going_run(tmp_path)
+        states = states_appended(store, data, 4)
+        journal = store.journal_path(data["run_id"])
+        whole = journal.read_bytes()
+        ends = [index + 1 for index, byte in enumerate(whole) if byte == ord("\n")]  # after each line
+        for cut in range(len(whole) + 1):
+            journal.write_bytes(whole[:cut])
+            complete = sum(1 for end in ends[1:] if end <= cut)  # entries wholly before the cut
+            assert store.load(path).channel == states[complete]["channel"], f"cut at byte {cut}"
+
+    def test_a_damaged_entry_ends_the_journal_there(self, tmp_path: Path) -> None:
+        store, path, data = a_going_run(tmp_path)
+        states = states_appended(store, data, 3)
+        journal = store.journal_path(data["run_id"])
+        lines = journal.read_bytes().splitlines(keepends=True)
+        lines[2] = lines[2].replace(b'"k1"', b'"k9"')  # the second entry, its checksum now wrong
+        journal.write_bytes(b"".join(lines))
+        assert store.load(path).channel == states[1]["channel"]
+
+    def test_a_journal_of_another_document_is_ignored(self, tmp_path: Path) -> None:
+        store, path, data = a_going_run(tmp_path)
+        states_appended(store, data, 2)
+        journal = store.journal_path(data["run_id"])
+        entries = journal.read_bytes().split(b"\n", 1)[1]
+        journal.write_bytes(journal_start("fedcba9876543210") + entries)  # as a crash between the two writes leaves it
+        assert store.load(path).channel == data["channel"]
+
+    def test_a_document_written_whole_without_a_token_stands_alone(self, tmp_path: Path) -> None:
+        store, path, data = a_going_run(tmp_path)
+        states_appended(store, data, 2)
+        store.write(store.load(path).model_copy(update={"status": RunStatus.PAUSED}))  # e.g. graflow-nb cancel
+        loaded = store.load(path)
+        assert sorted(key for key in loaded.channel if key.startswith("k")) == ["k0", "k1"], "not applied twice"
+
+    def test_an_entry_that_does_not_fit_its_document_is_refused_naming_the_journal(self, tmp_path: Path) -> None:
+        store, path, data = a_going_run(tmp_path)
+        store.append_to_journal(data["run_id"], journal_entry({"append": {"channel": [1]}}))
+        with pytest.raises(CorruptCheckpointError, match=r"\.journal.*does not fit"):
+            store.load(path)
+
+    @SETTINGS
+    @given(
+        entries=st.lists(
+            st.dictionaries(st.sampled_from(["fields", "append", "update", "remove", "requests"]), json_values),
+            max_size=3,
+        )
+    )
+    def test_any_journal_beside_a_document_loads_or_is_refused_clearly(
+        self, tmp_path: Path, entries: list[dict[str, Any]]
+    ) -> None:
+        store, path, data = a_going_run(tmp_path)
+        for entry in entries:
+            store.append_to_journal(data["run_id"], journal_entry(entry))
+        try:
+            store.load(path)
+        except CorruptCheckpointError as error:
+            refusal = str(error)
+            assert str(path.with_suffix("")) in refusal  # names the document or its journal
+
+
+#: JSON data as a channel saves it (finite numbers; ints of any size)
+json_data = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=8),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=4), children, max_size=4),
+    max_leaves=20,
+)
+documents = st.fixed_dictionaries(
+    {
+        "channel": st.dictionaries(st.text(max_size=4), json_data, max_size=6),
+        "completed": st.lists(st.text(max_size=3), max_size=5),
+        "steps": st.integers(0, 10),
+        "requests": st.lists(st.integers(0, 3), max_size=4, unique=True).map(
+            lambda ids: [{"request": {"feedback_id": f"fb-{n}"}, "state": "pending"} for n in ids]
+        ),
+    }
+)
+
+
+@SETTINGS
+@given(before=documents, after=documents)
+def test_replaying_the_changes_between_two_documents_gives_the_second(
+    before: dict[str, Any], after: dict[str, Any]
+) -> None:
+    replayed = copy.deepcopy(before)
+    raw = journal_start("token") + journal_entry(changes_between(before, after))  # through the file's format
+    apply_entries(replayed, journal_entries(raw, "token"))
+    assert replayed == after
