@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from graflow_nb import CheckpointStore, CorruptCheckpointError, RunStatus, TaskExecutionContext, task, workflow
 from graflow_nb._engine import checkpoint_writer
+from graflow_nb._engine.channel import Channel
 from graflow_nb._io.journal import apply_entries, changes_between, journal_entries, journal_entry, journal_start
 from tests.helpers import saved_run, wait_until
 from tests.test_properties import SETTINGS, json_values
@@ -70,12 +71,34 @@ class TestAGoingRunAppendsWhatChanged:
         assert last["completed"] == ["t0", "t1", "t2", "t3", "t4"]
         assert {key: last["channel"][key] for key in ("k0", "k4")} == {"k0": 0, "k4": 4}
         assert last["channel"]["row00007"] == BIG_CHANNEL["row00007"]
-        # stopped: one whole file again, and nothing beside it
+        # stopped: a document this large is not rewritten either; its journal ends with the stop
+        assert outcome.checkpoint_path.stat().st_ino == seen[0]["inode"]
+        final = saved_run(outcome.checkpoint_path)
+        assert final["status"] == "completed"
+        assert final["channel"]["k5"] == 5
+        assert len(final["channel"]) == len(BIG_CHANNEL) + 6 + 6  # six keys and six results
+
+    def test_a_small_run_that_stops_is_one_whole_file_again(self, tmp_path: Path) -> None:
+        folder = tmp_path / "runs"
+        with workflow("small", checkpoint_dir=folder) as wf:
+
+            @task(inject_context=True)
+            def first(ctx: TaskExecutionContext) -> None:
+                ctx.get_channel().set("first", 1)
+
+            @task(inject_context=True)
+            def second(ctx: TaskExecutionContext) -> None:
+                wait_until(lambda: b'"first"' in journal_of(folder).read_bytes(), 30)  # saved to the journal
+                ctx.get_channel().set("second", 2)
+
+            first >> second
+
+        outcome = wf.run(presenters=[])
+
         assert not list(folder.glob("*.journal"))
         final = json.loads(outcome.checkpoint_path.read_bytes())
         assert "journal" not in final
-        assert final["channel"]["k5"] == 5
-        assert len(final["channel"]) == len(BIG_CHANNEL) + 6 + 6  # six keys and six results
+        assert (final["status"], final["channel"]["first"], final["channel"]["second"]) == ("completed", 1, 2)
 
     def test_a_journal_larger_than_its_document_is_folded_into_a_new_whole_document(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -232,3 +255,40 @@ def test_replaying_the_changes_between_two_documents_gives_the_second(
     raw = journal_start("token") + journal_entry(changes_between(before, after))  # through the file's format
     apply_entries(replayed, journal_entries(raw, "token"))
     assert replayed == after
+
+
+operations = st.lists(
+    st.tuples(st.sampled_from(["set", "delete", "save"]), st.sampled_from(["a", "b", "c", "d"]), st.integers(0, 3)),
+    max_size=40,
+)
+
+
+@SETTINGS
+@given(steps=operations)
+def test_the_changes_a_channel_reports_since_a_save_rebuild_it_exactly(steps: list[tuple[str, str, int]]) -> None:
+    channel = Channel({"a": 0})
+    version, on_disk, _blobs = channel.saved_state()
+    for action, key, value in steps:
+        if action == "set":
+            channel.set(key, [value])
+        elif action == "delete":
+            channel.delete(key)
+        else:
+            version, set_now, deleted, _blobs = channel.saved_since(version)
+            on_disk = {key: data for key, data in on_disk.items() if key not in deleted}
+            on_disk.update(set_now)
+            assert on_disk == channel.snapshot()
+    _version, set_now, deleted, _blobs = channel.saved_since(version)
+    assert {**{k: v for k, v in on_disk.items() if k not in deleted}, **set_now} == channel.snapshot()
+
+
+def test_a_large_value_set_since_a_save_comes_with_its_parts(tmp_path: Path) -> None:
+    numpy = pytest.importorskip("numpy")
+    channel = Channel({"small": 1})
+    version, _saved, blobs = channel.saved_state()
+    assert blobs == {}
+    channel.set("array", numpy.arange(100_000))
+    _version, set_now, _deleted, blobs = channel.saved_since(version)
+    assert list(set_now) == ["array"]
+    assert len(blobs) == 1
+    assert all(isinstance(data, bytes) for data in blobs.values())

@@ -26,6 +26,8 @@ class Channel:
         self._saved: dict[str, Any] = {}  # each value as the checkpoint holds it (JSON data)
         self._blobs: dict[str, dict[str, bytes | None]] = {}  # each value's large parts (None: on disk)
         self._version = 0
+        # the version of each key's last change, oldest first (a deleted key stays, absent from _saved)
+        self._changed_at: dict[str, int] = {}
         for key, value in (initial or {}).items():
             self.set(key, value)
 
@@ -38,6 +40,7 @@ class Channel:
             channel._data[key] = decode(data, load_blob)
             channel._saved[key] = data
             channel._blobs[key] = dict.fromkeys(blob_names(data))
+            channel._changed_at[key] = 0
         return channel
 
     def changes_since(self, saved: Mapping[str, Any]) -> dict[str, Any]:
@@ -54,15 +57,17 @@ class Channel:
     def apply(self, changes: Mapping[str, Any]) -> None:
         """Take what :meth:`changes_since` said of another copy of this channel (a task on a worker)."""
         with self._lock:
+            self._version += 1
             for key, data in changes.get("set", {}).items():
                 self._data[key] = decode(data, no_large_parts)
                 self._saved[key] = data
                 self._blobs[key] = {}
+                self._note_change(key)
             for key in changes.get("deleted", []):
                 self._data.pop(key, None)
                 self._saved.pop(key, None)
                 self._blobs.pop(key, None)
-            self._version += 1
+                self._note_change(key)
 
     def get(self, key: str, default: Any = None) -> Any:
         """The value under ``key``, or ``default`` when it is not set."""
@@ -88,6 +93,7 @@ class Channel:
             self._saved[key] = saved
             self._blobs[key] = dict(blobs)
             self._version += 1
+            self._note_change(key)
 
     def delete(self, key: str) -> bool:
         """Remove ``key``; return whether it was there."""
@@ -97,7 +103,13 @@ class Channel:
                 self._saved.pop(key, None)
                 self._blobs.pop(key, None)
                 self._version += 1
+                self._note_change(key)
             return present
+
+    def _note_change(self, key: str) -> None:
+        """Move ``key`` to the end of the change order at the current version (under the lock)."""
+        self._changed_at.pop(key, None)
+        self._changed_at[key] = self._version
 
     def keys(self) -> list[str]:
         """The keys currently set, in insertion order."""
@@ -124,6 +136,28 @@ class Channel:
         """The channel as its checkpoint holds it: each value as JSON data (large arrays by name)."""
         with self._lock:
             return dict(self._saved)
+
+    def saved_state(self) -> tuple[int, dict[str, Any], dict[str, bytes | None]]:
+        """At one moment: the version, :meth:`snapshot` and the large values it names (:meth:`blobs`)."""
+        with self._lock:
+            return self._version, dict(self._saved), self._blob_parts(self._saved)
+
+    def saved_since(self, version: int) -> tuple[int, dict[str, Any], list[str], dict[str, bytes | None]]:
+        """At one moment: the version, and what was set (as the checkpoint holds it) and deleted since
+        ``version``, with the large values the set ones name; costs what changed, not the channel's size."""
+        with self._lock:
+            changed: list[str] = []
+            for key, at in reversed(self._changed_at.items()):
+                if at <= version:
+                    break
+                changed.append(key)
+            changed.reverse()
+            set_now = {key: self._saved[key] for key in changed if key in self._saved}
+            deleted = [key for key in changed if key not in self._saved]
+            return self._version, set_now, deleted, self._blob_parts(set_now)
+
+    def _blob_parts(self, keys: Mapping[str, Any]) -> dict[str, bytes | None]:
+        return {name: data for key in keys for name, data in self._blobs[key].items()}
 
     def blobs(self) -> dict[str, bytes | None]:
         """The large values the snapshot names, by name (None: already on disk)."""

@@ -23,6 +23,7 @@ from .._io.store import CheckpointStore
 from .._model.errors import CheckpointSaveError
 from .._model.notification_config import scrub_secrets
 from .._model.status import RunStatus
+from .channel import Channel
 
 #: Seconds between coalesced writes while tasks finish (an engine's default).
 COALESCE_SECONDS = 0.2
@@ -39,15 +40,16 @@ class CheckpointWriter:
         store: CheckpointStore,
         path: Path,
         snapshot: Callable[[], dict[str, Any]],
+        channel: Channel,
         failed: Callable[[CheckpointSaveError], None],
         interval: float,
-        blobs: Callable[[], Mapping[str, bytes | None]] = dict,
     ) -> None:
         self._store = store
         self._path = path
-        self._snapshot = snapshot  # the run as checkpoint document data, now (on the loop)
-        self._blobs = blobs  # the large values the snapshot names (written beside it, once each)
-        self._blobs_written: set[str] = set()
+        self._snapshot = snapshot  # the run as checkpoint document data but its channel, now (on the loop)
+        # read as it is when written: never older than the snapshot, so nothing a completed task set is missing
+        self._channel = channel
+        self._blobs_written: set[str] = set()  # the large values already beside the checkpoint
         self._failed = failed  # told on the loop when a write fails
         self.interval = interval  #: seconds between coalesced writes
         self._changes = 0
@@ -59,6 +61,7 @@ class CheckpointWriter:
         # Under _disk_lock: the data on disk (document and journal), and their sizes; None: the next
         # write is a whole document
         self._on_disk: dict[str, Any] | None = None
+        self._channel_on_disk = 0  # the channel's version on disk
         self._document_bytes = 0
         self._journal_bytes = 0
 
@@ -103,30 +106,30 @@ class CheckpointWriter:
         raises CheckpointSaveError."""
         changes = self._changes
         if changes != self._written_changes:
-            self._write_document(self._snapshot(), self._new_blobs(), changes)
+            self._write_document(self._snapshot(), changes)
 
     async def _write_locked(self) -> Path:
         changes = self._changes
         try:
-            document = self._snapshot()
-            return await anyio.to_thread.run_sync(self._write_document, document, self._new_blobs(), changes)
+            envelope = self._snapshot()
+            return await anyio.to_thread.run_sync(self._write_document, envelope, changes)
         except CheckpointSaveError as error:
             self._failed(error)
             return self._path
 
-    def _new_blobs(self) -> dict[str, bytes | None]:
-        """The large values not yet written beside the checkpoint."""
-        return {name: data for name, data in self._blobs().items() if name not in self._blobs_written}
+    def _write_blobs(self, run_id: str, blobs: Mapping[str, bytes | None]) -> None:
+        """Write the large values not yet beside the checkpoint (before the document that names them)."""
+        new = {name: data for name, data in blobs.items() if name not in self._blobs_written}
+        if new:
+            self._store.write_blobs(run_id, new)
+            self._blobs_written.update(new)
 
-    def _write_document(self, data: dict[str, Any], blobs: Mapping[str, bytes | None], changes: int) -> Path:
+    def _write_document(self, envelope: dict[str, Any], changes: int) -> Path:
         """Write a snapshot (the large values it names first) unless a newer one is on disk already."""
         with self._disk_lock:
             if changes > self._disk_changes:
                 try:
-                    if blobs:
-                        self._store.write_blobs(data["run_id"], blobs)
-                        self._blobs_written.update(blobs)
-                    self._save(data)
+                    self._save(envelope)
                 except (OSError, ValueError, TypeError, RecursionError) as error:
                     self._on_disk = None  # what reached the disk is unknown: the next write is whole
                     raise CheckpointSaveError(self._path, _save_problem(error)) from error
@@ -134,23 +137,42 @@ class CheckpointWriter:
             self._written_changes = max(self._written_changes, changes)
         return self._path
 
-    def _save(self, data: dict[str, Any]) -> None:
+    def _save(self, envelope: dict[str, Any]) -> None:
         """Append what changed to the journal, or write the document whole (under _disk_lock): the
-        first time, when the journal has grown large, and once the run stops (so that a paused or
-        finished run is one file again)."""
-        going = data["status"] == RunStatus.RUNNING.value
-        if going and self._on_disk is not None and self._journal_bytes <= max(JOURNAL_MIN_BYTES, self._document_bytes):
-            entry = journal_entry(changes_between(self._on_disk, data))
+        first time, when the journal has outgrown the document, and when the run stops if the
+        document is small (so that most stopped runs are one file again)."""
+        run_id = envelope["run_id"]
+        going = envelope["status"] == RunStatus.RUNNING.value
+        small = self._document_bytes + self._journal_bytes <= JOURNAL_MIN_BYTES
+        if (
+            self._on_disk is not None
+            and self._journal_bytes <= max(JOURNAL_MIN_BYTES, self._document_bytes)
+            and (going or not small)
+        ):
+            version, set_now, deleted, blobs = self._channel.saved_since(self._channel_on_disk)
+            self._write_blobs(run_id, blobs)
+            changes = changes_between(self._on_disk, envelope)
+            if set_now:
+                changes.setdefault("update", {})["channel"] = set_now
+            if deleted:
+                changes.setdefault("remove", {})["channel"] = deleted
+            entry = journal_entry(changes)
             try:
-                self._store.append_to_journal(data["run_id"], entry)
+                # a request made or answered, or the run stopping, is synced at once; progress alone
+                # reaches the disk with the next of those (or the system's writeback): a power cut may
+                # cost the last tasks' progress, which run again, never a decision
+                self._store.append_to_journal(run_id, entry, sync="requests" in changes or not going)
             except FileNotFoundError:  # the journal was removed: start again from a whole document
                 pass
             else:
-                self._on_disk = data
+                self._on_disk, self._channel_on_disk = envelope, version
                 self._journal_bytes += len(entry)
                 return
+        version, saved, blobs = self._channel.saved_state()
+        self._write_blobs(run_id, blobs)
+        data = {**envelope, "channel": saved}
         self._document_bytes = self._store.write_data(data, journal=secrets.token_hex(8) if going else None)
-        self._on_disk = data
+        self._on_disk, self._channel_on_disk = envelope, version
         self._journal_bytes = 0
 
 

@@ -110,10 +110,10 @@ class Engine:
         self._writer = CheckpointWriter(
             store,
             store.run_path(state.run_id),
-            functools.partial(state.document_data, graph),
+            functools.partial(state.envelope_data, graph),
+            state.channel,
             self._saving_failed,
             checkpoint_interval,
-            state.channel.blobs,
         )
         self._background: anyio.abc.TaskGroup | None = None  # side work of a going run (see spawn)
         self._inline = InlineRunner(checkpoint_interval, self._save_from_watchdog)

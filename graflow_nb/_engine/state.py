@@ -49,6 +49,7 @@ class RunState:
     iteration_data: dict[str, Any] = field(default_factory=dict)  # what each task's next iteration gets
     added: list[tuple[str, str]] = field(default_factory=list)  # tasks next_task() added: (task, after)
     _records_data: dict[str, tuple[RequestRecord, dict[str, Any]]] = field(default_factory=dict, repr=False)
+    _graph_cache: tuple[tuple[int, int], list[str], list[list[str]]] | None = field(default=None, repr=False)
 
     @classmethod
     def from_document(cls, document: CheckpointDocument, load_blob: BlobLoader) -> RunState:
@@ -74,8 +75,13 @@ class RunState:
         return CheckpointDocument.model_validate(self.document_data(graph))
 
     def document_data(self, graph: TaskGraph) -> dict[str, Any]:
-        """:meth:`document` as JSON data, built without pydantic: what a save writes. Values unchanged
-        since the snapshot before are the same objects (see ``_io/journal.py``)."""
+        """:meth:`document` as JSON data, built without pydantic."""
+        return {**self.envelope_data(graph), "channel": self.channel.snapshot()}
+
+    def envelope_data(self, graph: TaskGraph) -> dict[str, Any]:
+        """:meth:`document_data` but the channel (which the checkpoint writer reads as it writes). Values
+        unchanged since the snapshot before are the same objects (see ``_io/journal.py``)."""
+        tasks, edges = self._graph_data(graph)
         return {
             "schema": SCHEMA_NAME,
             "schema_version": SCHEMA_VERSION,
@@ -87,8 +93,8 @@ class RunState:
             "updated_at": utc_now().isoformat(),
             "owner_pid": os.getpid() if self.status is RunStatus.RUNNING else None,
             "owner_host": socket.gethostname(),
-            "tasks": list(graph.tasks),
-            "edges": [list(edge) for edge in graph.edges],
+            "tasks": tasks,
+            "edges": edges,
             "completed": list(self.completed),
             "requests": [self._record_data(record) for record in self.records.values()],
             "error": None if self.error is None else self.error.model_dump(mode="json"),
@@ -99,8 +105,14 @@ class RunState:
             "iterations": dict(self.iterations),
             "iteration_data": dict(self.iteration_data),
             "added": [list(pair) for pair in self.added],
-            "channel": self.channel.snapshot(),
         }
+
+    def _graph_data(self, graph: TaskGraph) -> tuple[list[str], list[list[str]]]:
+        """The graph's tasks and edges as JSON data, the same objects until a task or an edge is added."""
+        shape = (len(graph.tasks), sum(map(len, graph.successors.values())))
+        if self._graph_cache is None or self._graph_cache[0] != shape:
+            self._graph_cache = (shape, list(graph.tasks), [list(edge) for edge in graph.edges])
+        return self._graph_cache[1], self._graph_cache[2]
 
     def _record_data(self, record: RequestRecord) -> dict[str, Any]:
         """A request record as JSON data, converted once per version of it (records are immutable)."""

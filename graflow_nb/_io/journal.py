@@ -24,6 +24,8 @@ _HEADER = "journal"
 #: removed from mapping fields, and records set by feedback id in the list of requests.
 _FIELDS, _APPEND, _UPDATE, _REMOVE, _REQUESTS = "fields", "append", "update", "remove", "requests"
 _MISSING = object()
+#: Mappings of a document that hold counts by task (ints only).
+_COUNTS = frozenset({"visits", "iterations"})
 
 
 def encode_json(data: Any) -> bytes:
@@ -51,14 +53,16 @@ def journal_entry(changes: Mapping[str, Any]) -> bytes:
     return _line(changes)
 
 
-def append_entry(path: Path, entry: bytes) -> None:
-    """Append one line to an existing journal and sync it (FileNotFoundError if it is gone)."""
+def append_entry(path: Path, entry: bytes, *, sync: bool) -> None:
+    """Append one line to an existing journal, synced to the disk if ``sync`` (FileNotFoundError if it
+    is gone). Unsynced, the line survives the process being killed, not a power cut."""
     descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | getattr(os, "O_CLOEXEC", 0))
     try:
         view = memoryview(entry)
         while view:
             view = view[os.write(descriptor, view) :]
-        os.fsync(descriptor)
+        if sync:
+            os.fsync(descriptor)
     finally:
         os.close(descriptor)
 
@@ -102,10 +106,10 @@ def _checked(line: bytes) -> dict[str, Any] | None:
 
 
 def changes_between(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:
-    """What turns document data ``before`` into ``after`` (both as JSON data), for :func:`apply_changes`.
+    """What turns document data ``before`` into ``after`` (both as JSON data), for :func:`apply_entries`.
 
-    Values are compared by identity first: a snapshot shares the unchanged values of the one before,
-    so a large channel costs one identity check per key.
+    Values are compared by identity first (a snapshot shares the unchanged values of the one before);
+    a value that may have changed is written (1 and True are different here, unlike for ``==``).
     """
     fields: dict[str, Any] = {}
     appended: dict[str, list[Any]] = {}
@@ -119,34 +123,61 @@ def changes_between(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict
         if name == "requests" and isinstance(old, list) and isinstance(value, list):
             changed = _changed_requests(old, value)
             if changed is not None:
-                if changed:
-                    requests.update(changed)
+                requests.update(changed)
                 continue
         elif isinstance(old, dict) and isinstance(value, dict):
-            set_here = {k: v for k, v in value.items() if not _same(old.get(k, _MISSING), v)}
-            gone = [k for k in old if k not in value]
+            set_here, gone = _mapping_changes(old, value, counts=name in _COUNTS)
             if set_here:
                 updated[name] = set_here
             if gone:
                 removed[name] = gone
             continue
-        elif isinstance(old, list) and isinstance(value, list) and len(value) >= len(old) and value[: len(old)] == old:
+        elif isinstance(old, list) and isinstance(value, list) and _starts_with(value, old):
             if len(value) > len(old):
                 appended[name] = value[len(old) :]
             continue
-        if old is _MISSING or old != value:
+        if not _same(old, value):
             fields[name] = value
     kinds = {_FIELDS: fields, _APPEND: appended, _UPDATE: updated, _REMOVE: removed, _REQUESTS: requests}
     return {kind: part for kind, part in kinds.items() if part}
 
 
 def _same(old: Any, new: Any) -> bool:
-    return old is new or (old is not _MISSING and old == new)
+    """Whether two JSON values are the same data (so 1, 1.0 and True differ)."""
+    if old is new:
+        return True
+    if type(old) is not type(new):
+        return False
+    if isinstance(new, (list, dict)):
+        try:
+            return old == new and orjson.dumps(old) == orjson.dumps(new)
+        except TypeError:  # an int beyond 64 bits: take it as changed
+            return False
+    return bool(old == new)
+
+
+def _mapping_changes(old: dict[str, Any], new: dict[str, Any], *, counts: bool) -> tuple[dict[str, Any], list[str]]:
+    """The keys set (with their values) and removed between two mappings."""
+    if counts and len(new) >= len(old):
+        # counts by task, each task's added once and counted up: usually only new keys, found at C speed
+        # (exact for ints: == is enough)
+        keys, values = list(new), list(new.values())
+        if keys[: len(old)] == list(old) and values[: len(old)] == list(old.values()):
+            return dict(zip(keys[len(old) :], values[len(old) :], strict=True)), []
+    get = old.get
+    set_here = {key: now for key, now in new.items() if (was := get(key, _MISSING)) is not now and not _same(was, now)}
+    return set_here, [key for key in old if key not in new]
+
+
+def _starts_with(longer: list[Any], shorter: list[Any]) -> bool:
+    """Whether ``longer`` begins with the items of ``shorter`` (a document's lists hold names, for which
+    ``==`` is exact: compared at C speed)."""
+    return len(longer) >= len(shorter) and longer[: len(shorter)] == shorter
 
 
 def _changed_requests(old: list[Any], new: list[Any]) -> dict[str, Any] | None:
-    """The request records set or changed, by feedback id; None when one was dropped or reordered
-    (the list is then written whole)."""
+    """The request records set or changed, by feedback id (a record converted anew is taken as changed);
+    None when one was dropped or reordered (the list is then written whole)."""
     if len(new) < len(old):
         return None
     changed = {}
@@ -157,8 +188,7 @@ def _changed_requests(old: list[Any], new: list[Any]) -> dict[str, Any] | None:
         feedback_id = _feedback_id(record)
         if previous is not None and _feedback_id(previous) != feedback_id:
             return None
-        if previous is None or previous != record:
-            changed[feedback_id] = record
+        changed[feedback_id] = record
     return changed
 
 

@@ -164,9 +164,10 @@ class CheckpointStore:
             write_atomically(self.journal_path(run_id), journal_start(journal))
         return len(encoded)
 
-    def append_to_journal(self, run_id: str, entry: bytes) -> None:
-        """Append one save's changes to a run's journal, synced (FileNotFoundError if it is gone)."""
-        append_entry(self.journal_path(run_id), entry)
+    def append_to_journal(self, run_id: str, entry: bytes, *, sync: bool = True) -> None:
+        """Append one save's changes to a run's journal, synced to the disk if ``sync`` (FileNotFoundError
+        if it is gone)."""
+        append_entry(self.journal_path(run_id), entry, sync=sync)
 
     def load(self, path: Path) -> CheckpointDocument:
         """Load and check one document, with the changes its journal holds; raise a CheckpointError naming

@@ -1,0 +1,154 @@
+"""Bytes a run writes to its checkpoint when each task changes a little of a large channel (issue #21,
+item 2: over 1,000 tasks slower than the coalescing window, <= 3x one whole document, in bytes and time).
+
+A chain of tasks that each sleep (the work) and set one small channel key, over a channel of records
+(``workloads.channel_records``); the bytes are what the process passed to ``write()`` (``wchar`` of
+``/proc/self/io``), the time is what the checkpoint writer's calls took (the run's wall time beyond the
+tasks' own is printed too). One whole document's bytes and write time are measured on the same
+channel, to give the ratios.
+
+    .venv/bin/python benchmarks/journal_writes.py                 # 1,000 tasks of 0.3 s over 10 MB: ~5 min
+    .venv/bin/python benchmarks/journal_writes.py --tasks 100     # a shorter look
+    .venv/bin/python benchmarks/journal_writes.py --before        # and each save written whole, as before
+
+A save after a task of 0.3 s starts on a machine that sat idle meanwhile: caches cold, the virtual CPU
+asleep. The benchmark also times a bare append of one small line after the same pause (the floor any
+work after such a pause pays here).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.workloads import channel_records
+from graflow_nb import CheckpointStore, TaskExecutionContext, task, workflow
+from graflow_nb._definition.graph import Flowable
+from graflow_nb._engine.checkpoint_writer import CheckpointWriter
+
+#: Seconds spent in the checkpoint writer's disk writes, summed (see timed_writes).
+WRITING = [0.0]
+
+
+def timed_writes(*, whole: bool) -> None:
+    """Make the checkpoint writer add the time of each disk write to WRITING (and, if ``whole``, write
+    every save as a whole document, as before the journal)."""
+    write = CheckpointWriter._write_document
+
+    def timed(self: CheckpointWriter, *args: object) -> Path:
+        if whole:
+            self._on_disk = None  # what the writer does when it knows nothing of the disk: write whole
+        began = time.perf_counter()
+        try:
+            return write(self, *args)  # type: ignore[arg-type]
+        finally:
+            WRITING[0] += time.perf_counter() - began
+
+    CheckpointWriter._write_document = timed  # type: ignore[method-assign]
+
+
+def idle_floor(folder: Path, seconds: float) -> float:
+    """Median seconds of appending one small line to a file after sitting idle ``seconds``."""
+    path = folder / "floor"
+    path.write_bytes(b"")
+    times = []
+    for _ in range(10):
+        time.sleep(seconds)
+        began = time.perf_counter()
+        with path.open("ab") as file:
+            file.write(b"x" * 200 + b"\n")
+        times.append(time.perf_counter() - began)
+    return statistics.median(times)
+
+
+def bytes_written() -> int:
+    """What this process has passed to write() so far."""
+    for line in Path("/proc/self/io").read_text().splitlines():
+        if line.startswith("wchar:"):
+            return int(line.split()[1])
+    raise RuntimeError("/proc/self/io has no wchar line")
+
+
+def one_whole_document(folder: Path, channel: dict[str, object]) -> tuple[int, float]:
+    """Bytes and median seconds of writing one whole document of a run over ``channel``."""
+    with workflow("whole", checkpoint_dir=folder) as wf:
+
+        @task
+        def only() -> None:
+            return None
+
+    outcome = wf.run(presenters=[], channel=channel)
+    store = CheckpointStore(folder)
+    document = store.load(outcome.checkpoint_path)
+    times = []
+    for _ in range(5):
+        began = time.perf_counter()
+        store.write(document)
+        times.append(time.perf_counter() - began)
+    return outcome.checkpoint_path.stat().st_size, statistics.median(times)
+
+
+def chain_run(
+    folder: Path, channel: dict[str, object], tasks: int, seconds: float, *, whole: bool = False
+) -> tuple[int, float, float]:
+    """Bytes written, seconds of checkpoint writes and wall seconds beyond the tasks' own of a chain of
+    ``tasks`` tasks."""
+    with workflow("journal", checkpoint_dir=folder) as wf:
+        previous: Flowable | None = None
+        for index in range(tasks):
+
+            @task(id=f"t{index:04d}", inject_context=True)
+            def step(ctx: TaskExecutionContext, index: int = index) -> None:
+                time.sleep(seconds)
+                ctx.get_channel().set(f"done{index}", {"index": index, "ok": True})
+
+            if previous is not None:
+                previous >> step
+            previous = step
+
+    original, WRITING[0] = CheckpointWriter._write_document, 0.0
+    timed_writes(whole=whole)
+    before, began = bytes_written(), time.perf_counter()
+    outcome = wf.run(presenters=[], channel=channel)
+    wall = time.perf_counter() - began
+    CheckpointWriter._write_document = original  # type: ignore[method-assign]
+    assert outcome.status.value == "completed", outcome
+    return bytes_written() - before, WRITING[0], wall - tasks * seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=1000)
+    parser.add_argument("--seconds", type=float, default=0.3, help="each task's work (default 0.3 s)")
+    parser.add_argument("--megabytes", type=int, default=10, help="the channel's size (default 10 MB)")
+    parser.add_argument("--before", action="store_true", help="also run with every save written whole")
+    args = parser.parse_args()
+    channel = channel_records(args.megabytes)
+    with tempfile.TemporaryDirectory() as scratch:
+        document_bytes, document_seconds = one_whole_document(Path(scratch) / "whole", channel)
+        floor = idle_floor(Path(scratch), args.seconds)
+        print(f"one whole document: {document_bytes / 1e6:.2f} MB, written in {document_seconds * 1000:.1f} ms")
+        print(f"a bare append of one line after {args.seconds} s idle: {floor * 1e6:.0f} us")
+        sides = [("journal", False), ("whole", True)] if args.before else [("journal", False)]
+        for label, whole in sides:
+            print(f"running {args.tasks} tasks of {args.seconds} s, saves as {label} ...", flush=True)
+            written, writing, overhead = chain_run(
+                Path(scratch) / label, channel, args.tasks, args.seconds, whole=whole
+            )
+            print(
+                f"{label}: {written / 1e6:.2f} MB written = {written / document_bytes:.2f}x one document "
+                f"(target <= 3x); checkpoint writes took {writing:.2f} s = {writing / document_seconds:.2f}x "
+                f"one document's write (target <= 3x), {writing / args.tasks * 1e6:.0f} us per task; "
+                f"the run took {overhead:.2f} s beyond its tasks' own",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
