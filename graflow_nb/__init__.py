@@ -69,13 +69,11 @@ if TYPE_CHECKING:
     from ._io.store import CheckpointStore
     from ._model.checkpoint import CheckpointDocument, RequestRecord, TaskError
     from ._model.feedback import (
-        AnswerSource,
         ApprovalResponse,
         CustomResponse,
         FeedbackAlreadySettledError,
         FeedbackRequest,
         FeedbackResponse,
-        FeedbackType,
         FormResponse,
         MultiSelectionResponse,
         NumberResponse,
@@ -83,6 +81,7 @@ if TYPE_CHECKING:
         TextResponse,
     )
     from ._model.feedback_handler import FeedbackHandler
+    from ._model.feedback_kinds import AnswerSource, FeedbackType
     from ._model.outcome import (
         GraflowWorkflowCanceledError,
         RunNotCompletedError,
@@ -106,8 +105,8 @@ _LAZY = {
     "._engine.run_handle": ("PendingRequest", "RunHandle"),
     "._io.decision_table": ("DecisionTable", "decision_log"),
     "._io.delivery": ("DeliveryPolicy", "configure_notifications"),
+    "._model.feedback_kinds": ("AnswerSource", "FeedbackType"),
     "._model.feedback": (
-        "AnswerSource",
         "ApprovalResponse",
         "CustomResponse",
         "FormResponse",
@@ -118,7 +117,6 @@ _LAZY = {
         "FeedbackAlreadySettledError",
         "FeedbackRequest",
         "FeedbackResponse",
-        "FeedbackType",
     ),
     "._io.notebook_path": ("set_notebook_path",),
     "._model.feedback_handler": ("FeedbackHandler",),

@@ -32,6 +32,8 @@ from graflow_nb import (
     workflow,
 )
 from graflow_nb._definition.graph import Flowable
+from graflow_nb._io.journal import journal_entry
+from graflow_nb.testing import ScriptedAnswers
 from tests.helpers import run_cli, wait_until
 
 
@@ -369,3 +371,51 @@ def test_auto_resume_never_drops_a_channel_or_start_node_given(capsys: pytest.Ca
     assert outcome.status is RunStatus.COMPLETED
     assert outcome.result == 0.5  # the new channel, not the paused run's
     assert "starting a new run of 'tuning' with the channel given; not resuming tuning-" in capsys.readouterr().err
+
+
+class TestFindingTheRunToResume:
+    """Resuming reads the workflow's files newest first; a finished run's is skipped after its first bytes."""
+
+    @staticmethod
+    def completed_runs(count: int) -> list[Path]:
+        paths = []
+        for _ in range(count):
+            with workflow("often") as wf:
+
+                @task
+                def only() -> int:
+                    return 1
+
+            paths.append(wf.run(presenters=[]).checkpoint_path)
+        return paths
+
+    def test_an_older_paused_run_is_resumed_past_newer_finished_ones_without_reading_them(self) -> None:
+        with workflow("often") as wf:
+
+            @task(inject_context=True)
+            def only(ctx: TaskExecutionContext) -> int:
+                return int(ctx.request_feedback(feedback_type="approval", prompt="?", timeout=0.05).approved)
+
+        paused = wf.run(presenters=[])
+        assert paused.status is RunStatus.PAUSED
+        finished = self.completed_runs(3)
+        for path in finished:  # beyond their first bytes they no longer load: proof they are not read
+            path.write_bytes(path.read_bytes()[:400])
+        resumed = wf.run(presenters=[ScriptedAnswers({"only": [{"approved": True}]})], resume="auto")
+        assert resumed.run_id == paused.run_id
+        assert resumed.status is RunStatus.COMPLETED
+
+    def test_a_finished_run_with_a_journal_beside_it_is_read_whole(self) -> None:
+        (path,) = self.completed_runs(1)
+        store = CheckpointStore(path.parent)
+        data = json.loads(path.read_bytes())
+        store.write_data(data, journal="0123456789abcdef")  # as a large run leaves it: its stop in the journal
+        store.append_to_journal(data["run_id"], journal_entry({"fields": {"status": "paused"}}))
+        with workflow("often") as wf:
+
+            @task
+            def only() -> int:
+                return 1
+
+        resumed = wf.run(presenters=[], resume="auto")
+        assert resumed.run_id == data["run_id"], "the journal says the run paused: it is resumed"

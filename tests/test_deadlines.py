@@ -23,7 +23,7 @@ from graflow_nb import (
 )
 from graflow_nb._engine.deadlines import parse_duration
 from graflow_nb._io.store import CheckpointStore
-from graflow_nb._model.feedback import utc_now
+from graflow_nb._util.clock import utc_now
 from graflow_nb.testing import RecordingPresenter
 from tests.conftest import StartInBackground
 from tests.helpers import run_cli, wait_until

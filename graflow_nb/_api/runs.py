@@ -16,9 +16,7 @@ from .._engine.channel import Channel
 from .._engine.engine import Engine
 from .._engine.presenting import FeedbackPresenter
 from .._engine.state import RunState, new_run_id, run_id_prefix
-from .._frontends.answers_file import answer_presenters
 from .._io.run_claim import RunClaim
-from .._model.checkpoint import CheckpointDocument
 from .._model.errors import (
     CheckpointMismatchError,
     CorruptCheckpointError,
@@ -27,10 +25,12 @@ from .._model.errors import (
     UnknownTaskError,
 )
 from .._model.status import Resume, RunStatus
+from .._util.environment import ANSWERS_ENV
 
 if TYPE_CHECKING:
     from .._engine.remote_tasks import RemoteTasks
     from .._io.store import CheckpointStore
+    from .._model.checkpoint import CheckpointDocument
 
 
 class Definition(Protocol):
@@ -92,7 +92,7 @@ def prepare_engine(
             claim.release()
             raise ValueError(f"max_steps must be a positive whole number of task executions, not {max_steps!r}")
         state.max_steps = max_steps
-    shown_by = [*presenters, *answer_presenters(answers)]
+    shown_by = [*presenters, *_answer_presenters(answers)]
     workers_url = redis or os.environ.get("GRAFLOW_NB_REDIS") or None
     if workers_url is None:
         return Engine(graph, state, store, shown_by, claim=claim)
@@ -119,9 +119,23 @@ def _on_graflow_workers(
     return remote, RedisArbitratedStore(store.directory, requests), GraflowRedisMirror(requests)
 
 
+def _answer_presenters(answers: str | os.PathLike[str] | None) -> list[FeedbackPresenter]:
+    """The presenters an answers file calls for (see ``answers_file.answer_presenters``); that module,
+    and pydantic with it, loads only when a file may be named: ``use_answers()`` imports it."""
+    if answers is None and not os.environ.get(ANSWERS_ENV) and _ANSWERS_FILE not in sys.modules:
+        return []
+    from .._frontends.answers_file import answer_presenters
+
+    return answer_presenters(answers)
+
+
+_ANSWERS_FILE = "graflow_nb._frontends.answers_file"
+
+
 def _newest_unfinished(wf: Definition) -> CheckpointDocument | None:
-    """The newest unfinished run, reading only this workflow's files, newest first, until one is found."""
-    for document in wf.store.newest_first(run_id_prefix(wf.name)):
+    """The newest unfinished run, reading only this workflow's files, newest first, until one is found
+    (a finished run's file is skipped after its first bytes)."""
+    for document in wf.store.newest_unfinished_first(run_id_prefix(wf.name)):
         if document.workflow == wf.name and not document.status.finished:
             return document
     return None

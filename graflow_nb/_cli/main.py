@@ -19,7 +19,9 @@ from .._io.hints import cli_commands, plain_prompt
 from .._io.store import CheckpointStore, default_checkpoint_dir
 from .._model.checkpoint import CheckpointDocument, RequestRecord
 from .._model.errors import CheckpointError, GraflowNbError, InvalidAnswerError
-from .._model.feedback import FeedbackResponse, default_responder, utc_now
+from .._model.feedback import FeedbackResponse
+from .._model.feedback_kinds import default_responder
+from .._util.clock import utc_now
 
 EXIT_OK = 0
 EXIT_REFUSED = 1  # a well-formed command the state does not allow (unknown id, already answered)

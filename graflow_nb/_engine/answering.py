@@ -12,7 +12,8 @@ from .._io.wake_signal import nudge_waiting_runs
 from .._model.answer_checks import make_response
 from .._model.checkpoint import CheckpointDocument, RequestRecord
 from .._model.errors import InvalidAnswerError
-from .._model.feedback import AnswerSource, FeedbackAlreadySettledError, FeedbackResponse, already_settled
+from .._model.feedback import FeedbackAlreadySettledError, FeedbackResponse, already_settled
+from .._model.feedback_kinds import AnswerSource
 from .request_events import RequestEvents
 
 if TYPE_CHECKING:

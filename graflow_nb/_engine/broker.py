@@ -24,17 +24,16 @@ from .._model.answer_checks import make_response
 from .._model.checkpoint import RequestRecord
 from .._model.errors import FeedbackNotFoundError, FeedbackTimeoutError, InvalidAnswerError
 from .._model.feedback import (
-    MAIN_ANSWER_FIELD,
-    AnswerSource,
     FeedbackAlreadySettledError,
     FeedbackRequest,
     FeedbackResponse,
     LiveParts,
     already_settled,
     given_fields,
-    utc_now,
 )
+from .._model.feedback_kinds import MAIN_ANSWER_FIELD, AnswerSource
 from .._model.status import RunStatus
+from .._util.clock import utc_now
 from .deadline_keeper import DeadlineKeeper
 from .filed import file_first, read_filed, read_filed_deadlines
 from .presenting import FeedbackPresenter, NobodyWatching, RunView

@@ -7,8 +7,8 @@ from .._io.run_claim import RunClaim
 from .._io.store import CheckpointStore
 from .._model.checkpoint import CheckpointDocument
 from .._model.errors import NoResumableRunError
-from .._model.feedback import utc_now
 from .._model.status import RunStatus
+from .._util.clock import utc_now
 
 
 def cancel_stored_run(

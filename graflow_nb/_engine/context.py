@@ -39,8 +39,9 @@ if TYPE_CHECKING:
     from typing_extensions import TypeVarTuple, Unpack
 
     from .._definition.graph import TaskGraph, TaskWrapper
-    from .._model.feedback import FeedbackRequest, FeedbackResponse, FeedbackType, LiveParts
+    from .._model.feedback import FeedbackRequest, FeedbackResponse, LiveParts
     from .._model.feedback_handler import FeedbackHandler
+    from .._model.feedback_kinds import FeedbackType
     from .channel import Channel
     from .execution_context import ExecutionContext
     from .request_signatures import RequestFeedback, RequestFeedbackAsync
@@ -321,7 +322,7 @@ def _asked(arguments: dict[str, Any]) -> dict[str, Any]:
 def write_answer_to_channel(channel: Channel, key: str, response: FeedbackResponse) -> None:
     """Write an answer where the request's ``channel_key`` says (Graflow's ``write_to_channel``): the answer
     itself at ``key``, the whole response at ``key + ".__feedback_response__"``."""
-    from .._model.feedback import MAIN_ANSWER_FIELD
+    from .._model.feedback_kinds import MAIN_ANSWER_FIELD
     from .._util.jsonable import to_json_data
 
     channel.set(key, to_json_data(getattr(response, MAIN_ANSWER_FIELD[response.feedback_type.value])))

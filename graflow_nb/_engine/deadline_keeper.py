@@ -11,7 +11,7 @@ import anyio
 
 from .._io.store import CheckpointStore
 from .._model.errors import DeadlineNotExtendedError, FeedbackNotFoundError
-from .._model.feedback import AnswerSource
+from .._model.feedback_kinds import AnswerSource
 from .deadlines import FiledDeadline, check_extension, deadline_problem, later_deadline
 from .presenting import FeedbackPresenter
 from .request_events import RequestEvents

@@ -18,8 +18,10 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from .._io.store import CheckpointStore
 from .._model.checkpoint import RequestRecord
 from .._model.errors import DeadlineNotExtendedError, FeedbackNotFoundError
-from .._model.feedback import AnswerSource, settled_detail, utc_now
+from .._model.feedback import settled_detail
+from .._model.feedback_kinds import AnswerSource
 from .._util.atomic import read_regular_file
+from .._util.clock import utc_now
 
 #: The longest single extension (a year): longer is surely a typo for another unit.
 LONGEST_EXTENSION = 366 * 24 * 3600.0

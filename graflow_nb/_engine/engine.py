@@ -27,16 +27,13 @@ from typing_extensions import TypeVarTuple, Unpack
 from .._definition.graph import TaskGraph
 from .._io.run_claim import RunClaim
 from .._io.store import CheckpointStore
-from .._model.checkpoint import CheckpointDocument, TaskError
 from .._model.errors import CheckpointSaveError, FeedbackTimeoutError, LoopConflictError, MaxStepsExceededError
-from .._model.feedback import FeedbackRequest, FeedbackResponse, LiveParts
 from .._model.notification_config import scrub_secrets
 from .._model.outcome import RunOutcome
 from .._model.status import RunStatus
 from .._util.background import background_writes
 from .._util.environment import running_kernel
 from . import checkpoint_writer
-from .broker import FeedbackBroker
 from .channel import Channel
 from .checkpoint_writer import CheckpointWriter
 from .context import Jump, TaskExecutionContext, TaskStopped
@@ -45,14 +42,18 @@ from .inline import InlineRunner
 from .loop_bridge import LoopBridge
 from .loops import go_back
 from .presenting import FeedbackPresenter, NobodyWatching, RunView, TaskState
-from .request_events import handler_calls
 from .results import TaskResults
 from .run_view import EngineView
 from .scheduler import Scheduler
 from .state import RunState
 from .task_calls import warn_swallowed_stop
 
-if TYPE_CHECKING:  # (the worker path loads only with a run on Graflow's workers, see _api/runs.py)
+if TYPE_CHECKING:  # (the broker and the models load with a run's first request: they need pydantic)
+    from .._model.checkpoint import CheckpointDocument
+    from .._model.feedback import FeedbackRequest, FeedbackResponse, LiveParts
+    from .broker import FeedbackBroker
+
+    # (the worker path loads only with a run on Graflow's workers, see _api/runs.py)
     from .remote_tasks import RemoteTasks
 
 T = TypeVar("T")
@@ -100,7 +101,10 @@ class Engine:
         self._exception: BaseException | None = None
         self._save_error: CheckpointSaveError | None = None
         self._terminated_by: str | None = None
-        self.feedback = FeedbackBroker(self, answer_poll_interval)
+        self._answer_poll_interval = answer_poll_interval
+        self._broker: FeedbackBroker | None = None  # made on first use (most runs never ask)
+        self._broker_lock = threading.Lock()
+        self._polling = False  # whether the broker's poll for answers filed elsewhere runs
         #: What presenters are handed: the run's state and the calls that answer it, not the engine.
         self.view: RunView = EngineView(self)
         #: The run as Graflow's code reaches it (``ctx.execution_context``, ``execute(ret_context=True)``).
@@ -150,9 +154,25 @@ class Engine:
 
     # -- what tasks call (see context.TaskHost) ---------------------------------------------
 
+    @property
+    def feedback(self) -> FeedbackBroker:
+        """The run's feedback broker: its requests, their answers and deadlines."""
+        broker = self._broker
+        if broker is None:
+            with self._broker_lock:
+                if self._broker is None:
+                    from .broker import FeedbackBroker
+
+                    self._broker = FeedbackBroker(self, self._answer_poll_interval)
+                broker = self._broker
+        return broker
+
     async def ask(self, request: FeedbackRequest, live: LiveParts) -> FeedbackResponse | None:
         """A task's request, answered (None when the run is stopping)."""
-        return await self.feedback.ask(request, live)
+        broker = self.feedback
+        if not self._polling:
+            self._polling = self.spawn(broker.poll_filed_answers)
+        return await broker.ask(request, live)
 
     # -- crossing between worker threads and the loop -------------------------------------
 
@@ -197,7 +217,8 @@ class Engine:
                 async with anyio.create_task_group() as background:
                     self._background = background
                     background.start_soon(self._writer.write_when_dirty)
-                    background.start_soon(self.feedback.poll_filed_answers)
+                    if self._broker is not None:  # e.g. an answer given before the run started
+                        self._polling = self.spawn(self._broker.poll_filed_answers)
                     await self.write_checkpoint()
                     await self._scheduler.run(inline_allowed=inline_allowed)
                     background.cancel_scope.cancel()
@@ -214,7 +235,10 @@ class Engine:
             with anyio.CancelScope(shield=True):
                 await self.write_checkpoint()
                 await anyio.to_thread.run_sync(background_writes.wait)  # the decision log is complete on return
-                await anyio.to_thread.run_sync(handler_calls.wait)  # and every feedback handler has been told
+                if self._broker is not None:  # and every feedback handler has been told
+                    from .request_events import handler_calls
+
+                    await anyio.to_thread.run_sync(handler_calls.wait)
         finally:
             self._background = None
             self._loop.close()
@@ -324,6 +348,8 @@ class Engine:
         )
 
     def _fail(self, task_id: str, error: Exception) -> None:
+        from .._model.checkpoint import TaskError
+
         message = scrub_secrets(str(error))
         self.state.error = TaskError(
             task_id=task_id,
@@ -344,7 +370,8 @@ class Engine:
         if self._stop is not None and _STOP_RANK[self._stop] >= _STOP_RANK[status]:
             return
         self._stop, self._stop_reason = status, reason
-        self.feedback.interrupt_all()
+        if self._broker is not None:
+            self._broker.interrupt_all()
 
     def _finish(self) -> None:
         state = self.state

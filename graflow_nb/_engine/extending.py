@@ -14,9 +14,10 @@ from .._io.store import CheckpointStore
 from .._io.wake_signal import nudge_waiting_runs
 from .._model.checkpoint import CheckpointDocument
 from .._model.errors import DeadlineNotExtendedError
-from .._model.feedback import AnswerSource, default_responder, utc_now
+from .._model.feedback_kinds import AnswerSource, default_responder
 from .._model.status import RunStatus
 from .._util.atomic import write_atomically
+from .._util.clock import utc_now
 from .._util.processes import process_alive
 from .answering import engines_in_this_process
 from .deadlines import FiledDeadline, check_extension, deadline_problem, later_deadline, read_filed_deadline

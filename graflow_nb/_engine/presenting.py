@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 
     from .._definition.graph import TaskGraph
     from .._io.store import CheckpointStore
-    from .._model.feedback import AnswerSource, FeedbackRequest, FeedbackResponse, LiveParts
+    from .._model.feedback import FeedbackRequest, FeedbackResponse, LiveParts
+    from .._model.feedback_kinds import AnswerSource
     from .._model.outcome import RunOutcome
     from .state import RunState
 

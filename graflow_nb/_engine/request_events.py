@@ -12,7 +12,8 @@ from .._io.delivery import NOTIFICATIONS_ENV, Delivery, logger, notification_sen
 from .._io.hints import cli_commands, cli_hint
 from .._io.notebook_path import current_notebook
 from .._io.store import CheckpointStore
-from .._model.feedback import AnswerSource, FeedbackRequest, FeedbackResponse
+from .._model.feedback import FeedbackRequest, FeedbackResponse
+from .._model.feedback_kinds import AnswerSource
 from .._model.notification_config import URL_KEYS
 from .._util.background import BackgroundWrites
 

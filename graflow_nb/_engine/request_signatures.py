@@ -19,7 +19,6 @@ from .._model.feedback import (
     ApprovalResponse,
     CustomResponse,
     FeedbackResponse,
-    FeedbackType,
     FormResponse,
     MultiSelectionResponse,
     NumberResponse,
@@ -27,6 +26,7 @@ from .._model.feedback import (
     TextResponse,
 )
 from .._model.feedback_handler import FeedbackHandler
+from .._model.feedback_kinds import FeedbackType
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -11,7 +11,8 @@ from .._io.redis_connection import redacted_url
 if TYPE_CHECKING:
     from .._definition.graph import TaskGraph
     from .._io.store import CheckpointStore
-    from .._model.feedback import AnswerSource, FeedbackResponse, LiveParts
+    from .._model.feedback import FeedbackResponse, LiveParts
+    from .._model.feedback_kinds import AnswerSource
     from .._model.outcome import RunOutcome
     from .broker import FeedbackBroker
     from .presenting import NobodyWatching

@@ -7,14 +7,17 @@ import secrets
 import socket
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._definition.graph import TaskGraph
-from .._model.checkpoint import SCHEMA_NAME, SCHEMA_VERSION, CheckpointDocument, RequestRecord, TaskError
-from .._model.feedback import utc_now
+from .._model.checkpoint_format import SCHEMA_NAME, SCHEMA_VERSION
 from .._model.status import RunStatus
+from .._util.clock import utc_now
 from .._util.jsonable import BlobLoader
 from .channel import Channel
+
+if TYPE_CHECKING:  # the models load with the first request, failure or document read (they need pydantic)
+    from .._model.checkpoint import CheckpointDocument, RequestRecord, TaskError
 
 
 def new_run_id(workflow: str) -> str:
@@ -72,6 +75,8 @@ class RunState:
 
     def document(self, graph: TaskGraph) -> CheckpointDocument:
         """A snapshot of the run as a checkpoint document (the live process named its owner while it runs)."""
+        from .._model.checkpoint import CheckpointDocument
+
         return CheckpointDocument.model_validate(self.document_data(graph))
 
     def document_data(self, graph: TaskGraph) -> dict[str, Any]:

@@ -11,7 +11,8 @@ import anyio
 from pydantic import BaseModel
 
 from .._model.errors import FeedbackClosedError
-from .._model.feedback import FeedbackResponse, LiveParts, utc_now
+from .._model.feedback import FeedbackResponse, LiveParts
+from .._util.clock import utc_now
 
 
 def new_feedback_id() -> str:

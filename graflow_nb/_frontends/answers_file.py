@@ -34,18 +34,15 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .._model.errors import AnswersFileError, InvalidAnswerError, MissingAnswerError
-from .._model.feedback import ANSWER_FIELDS, MAIN_ANSWER_FIELD, FeedbackRequest, FeedbackResponse, given_fields
+from .._model.feedback import FeedbackRequest, FeedbackResponse, given_fields
+from .._model.feedback_kinds import ANSWER_FIELDS, MAIN_ANSWER_FIELD
 from .._util.atomic import read_regular_file, write_atomically
 from .._util.background import background_writes
+from .._util.environment import ANSWERS_ENV, ANSWERS_MODE_ENV
 from .._util.jsonable import to_json_data
 
 if TYPE_CHECKING:
     from .._engine.presenting import FeedbackPresenter, RunView, TaskState
-
-#: Environment variable naming the answers file.
-ANSWERS_ENV = "GRAFLOW_NB_ANSWERS"
-#: Environment variable choosing ``replay`` (the default) or ``record``.
-ANSWERS_MODE_ENV = "GRAFLOW_NB_ANSWERS_MODE"
 
 
 #: The largest answers file read (a few thousand answers are a few MB).

@@ -12,10 +12,11 @@ from typing import IO, TYPE_CHECKING, Any
 
 from .._io.hints import cli_hint, plain_prompt
 from .._model.errors import InvalidAnswerError
-from .._model.feedback import FeedbackAlreadySettledError, FeedbackRequest, FeedbackResponse, FeedbackType
+from .._model.feedback_kinds import FeedbackType
 
 if TYPE_CHECKING:
     from .._engine.presenting import RunView, TaskState
+    from .._model.feedback import FeedbackRequest, FeedbackResponse
 
 _YES = {"y", "yes", "a", "approve", "approved", "true", "1"}
 _NO = {"n", "no", "r", "reject", "rejected", "false", "0"}
@@ -139,6 +140,8 @@ class ConsolePresenter:
                 self._ask(run, request)
 
     def _ask(self, run: RunView, request: FeedbackRequest) -> None:
+        from .._model.feedback import FeedbackAlreadySettledError  # loaded with the request already
+
         self._say(prompt_text(request))
         while request.feedback_id not in self._settled and not self._closed.is_set():
             line = self._read_line()

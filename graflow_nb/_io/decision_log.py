@@ -18,15 +18,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from .._model.feedback import (
-    MAIN_ANSWER_FIELD,
-    AnswerSource,
-    FeedbackRequest,
-    FeedbackResponse,
-    default_responder,
-    utc_now,
-)
+from .._model.feedback import FeedbackRequest, FeedbackResponse
+from .._model.feedback_kinds import MAIN_ANSWER_FIELD, AnswerSource, default_responder
 from .._util.background import background_writes
+from .._util.clock import utc_now
 from .._util.jsonable import to_json_data
 
 #: The file name of the log inside a checkpoint directory.

@@ -17,15 +17,9 @@ from typing import TYPE_CHECKING, Any, get_args
 
 from .._model.answer_checks import make_response
 from .._model.errors import FeedbackNotFoundError, GraflowRedisError
-from .._model.feedback import (
-    MAIN_ANSWER_FIELD,
-    AnswerSource,
-    FeedbackAlreadySettledError,
-    FeedbackRequest,
-    FeedbackResponse,
-    FeedbackType,
-    utc_now,
-)
+from .._model.feedback import FeedbackAlreadySettledError, FeedbackRequest, FeedbackResponse
+from .._model.feedback_kinds import MAIN_ANSWER_FIELD, AnswerSource, FeedbackType
+from .._util.clock import utc_now
 from .redis_connection import REDIS_TIMEOUT, redacted_url, redis_call, redis_client
 
 if TYPE_CHECKING:

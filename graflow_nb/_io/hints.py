@@ -9,9 +9,12 @@ import shlex
 import shutil
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .._model.feedback import FeedbackRequest, FeedbackType
+from .._model.feedback_kinds import FeedbackType
+
+if TYPE_CHECKING:
+    from .._model.feedback import FeedbackRequest
 
 
 def plain_prompt(prompt: str) -> str:

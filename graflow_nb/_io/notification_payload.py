@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from .._model.feedback import ANSWER_FIELDS, FeedbackRequest, FeedbackResponse, utc_now
+from .._model.feedback import FeedbackRequest, FeedbackResponse
+from .._model.feedback_kinds import ANSWER_FIELDS
+from .._util.clock import utc_now
 
 #: The moments people are told about.
 NotificationEvent = Literal[

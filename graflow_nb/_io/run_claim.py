@@ -13,7 +13,7 @@ import contextlib
 import os
 from pathlib import Path
 
-from .._model.checkpoint import RUN_ID_PATTERN
+from .._model.checkpoint_format import RUN_ID_PATTERN
 from .._model.errors import RunInUseError
 
 try:

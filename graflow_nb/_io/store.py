@@ -21,18 +21,9 @@ import secrets
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pydantic import ValidationError
-
-from .._model.checkpoint import (
-    FEEDBACK_ID_PATTERN,
-    SCHEMA_NAME,
-    SCHEMA_VERSION,
-    CheckpointDocument,
-    RequestRecord,
-    encode_document,
-    parse_document,
-)
+from .._model.checkpoint_format import FEEDBACK_ID_PATTERN, SCHEMA_NAME, SCHEMA_VERSION
 from .._model.errors import (
     CheckpointDirectoryError,
     CheckpointError,
@@ -40,7 +31,6 @@ from .._model.errors import (
     CorruptCheckpointError,
     FeedbackNotFoundError,
 )
-from .._model.feedback import FeedbackResponse
 from .._util.atomic import (
     create_exclusively,
     is_temporary,
@@ -50,6 +40,12 @@ from .._util.atomic import (
 )
 from .journal import append_entry, apply_entries, encode_json, journal_entries, journal_start
 from .notebook_path import notebook_checkpoint_dir
+
+if TYPE_CHECKING:  # the models need pydantic: loaded when a document or an answer is first read
+    from pydantic import ValidationError
+
+    from .._model.checkpoint import CheckpointDocument, RequestRecord
+    from .._model.feedback import FeedbackResponse
 
 #: Environment variable naming the default checkpoint directory.
 CHECKPOINT_DIR_ENV = "GRAFLOW_NB_CHECKPOINT_DIR"
@@ -62,6 +58,11 @@ ANSWER_FILE_LIMIT = 16 * 2**20
 #: The largest saved value read back from beside a document (an array, a frame's column).
 BLOB_LIMIT = 16 * 2**30
 _BLOB_NAME = re.compile(r"[0-9a-f]{64}")
+#: How a finished run's document begins, as both of graflow_nb's writers order its fields.
+_FINISHED_START = re.compile(
+    rb'\{"schema":"graflow_nb\.checkpoint","schema_version":[12],"workflow":"(?:[^"\\]|\\.)*",'
+    rb'"run_id":"[A-Za-z0-9._-]+","status":"(?:completed|cancelled)"'
+)
 
 
 def _checked_blob_name(name: str) -> str:
@@ -145,6 +146,8 @@ class CheckpointStore:
         """Save a run's document atomically, whole (a journal beside it no longer counts), and return its path."""
         path = self.run_path(document.run_id)
         self.directory.mkdir(parents=True, exist_ok=True)
+        from .._model.checkpoint import encode_document
+
         write_atomically(path, encode_document(document))
         return path
 
@@ -176,6 +179,10 @@ class CheckpointStore:
         Only a regular file within the size limit is read (see ``read_regular_file``), and its run id
         must be the one its file name says: a document from elsewhere cannot point outside the folder.
         """
+        from pydantic import ValidationError
+
+        from .._model.checkpoint import CheckpointDocument, parse_document
+
         read_before = None
         for _attempt in range(3):
             try:
@@ -251,15 +258,29 @@ class CheckpointStore:
             except CheckpointError as error:
                 yield path, error
 
-    def newest_first(self, prefix: str) -> Iterator[CheckpointDocument]:
-        """Loadable run documents whose run id starts with ``prefix``, newest first (read lazily)."""
+    def newest_unfinished_first(self, prefix: str) -> Iterator[CheckpointDocument]:
+        """Loadable run documents whose run id starts with ``prefix``, newest first (read lazily), but
+        those that say at their start that they completed or were cancelled (not read further)."""
         if not self.directory.is_dir():
             return
         for path in sorted(self.directory.glob(f"{glob.escape(prefix)}*.json"), reverse=True):
+            if self._finished_at_a_glance(path):
+                continue
             try:
                 yield self.load(path)
             except CheckpointError as error:
                 warnings.warn(f"skipping {error}", stacklevel=2)
+
+    def _finished_at_a_glance(self, path: Path) -> bool:
+        """Whether the document at ``path`` begins as graflow_nb writes a finished run, with no journal
+        beside it (anything else is read whole)."""
+        try:
+            with path.open("rb") as file:
+                start = file.read(1024)
+        except OSError:
+            return False
+        found = _FINISHED_START.match(start)
+        return found is not None and not path.with_suffix(".journal").exists()
 
     def readable_documents(self) -> Iterator[CheckpointDocument]:
         """Every loadable run document; unusable files are skipped with a warning naming them."""
@@ -314,6 +335,10 @@ class CheckpointStore:
         except OSError as error:
             problem = f"unreadable answer file: {error.strerror}"
         else:
+            from pydantic import ValidationError
+
+            from .._model.feedback import FeedbackResponse
+
             try:
                 response = FeedbackResponse.model_validate_json(raw)
             except ValidationError as error:

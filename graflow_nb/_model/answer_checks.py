@@ -10,15 +10,8 @@ from pydantic import BaseModel, ValidationError
 
 from .._util.jsonable import find_non_json
 from .errors import InvalidAnswerError
-from .feedback import (
-    RESPONSE_CLASSES,
-    AnswerSource,
-    FeedbackRequest,
-    FeedbackResponse,
-    FeedbackType,
-    default_responder,
-    is_number,
-)
+from .feedback import RESPONSE_CLASSES, FeedbackRequest, FeedbackResponse, is_number
+from .feedback_kinds import AnswerSource, FeedbackType, default_responder
 
 
 def make_response(

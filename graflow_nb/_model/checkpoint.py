@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import json
-import re
 from datetime import datetime
 from typing import Any, Literal
 
@@ -12,18 +11,9 @@ import orjson
 import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from .checkpoint_format import FEEDBACK_ID_PATTERN, READABLE_VERSIONS, RUN_ID_PATTERN, SCHEMA_NAME, SCHEMA_VERSION
 from .feedback import FeedbackRequest, FeedbackResponse
 from .status import RunStatus
-
-SCHEMA_NAME: Literal["graflow_nb.checkpoint"] = "graflow_nb.checkpoint"
-#: Version 2 documents may be continued by a journal beside them (``_io/journal.py``); version 1 ones,
-#: written before journals, are read as ever.
-SCHEMA_VERSION = 2
-READABLE_VERSIONS = (1, 2)
-#: Ids as graflow_nb writes them; ids read from a file must match, so none can name a path elsewhere.
-RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,200}")
-FEEDBACK_ID_PATTERN = re.compile(r"fb-[0-9a-f]{16}")
-
 
 RequestState = Literal["pending", "answered", "closed"]
 

@@ -7,19 +7,24 @@ A request is built from ``ctx.request_feedback(...)``'s arguments by
 
 from __future__ import annotations
 
-import enum
-import getpass
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from .._util.clock import utc_now
 from .._util.jsonable import to_json_data
 from .errors import GraflowNbError
+from .feedback_kinds import ANSWER_FIELDS, AnswerSource, FeedbackType, OnTimeout, default_responder
+
+
+def given_fields(response: FeedbackResponse) -> dict[str, Any]:
+    """The answer fields a response was given (``closed=True`` for a closure), as make_response takes them."""
+    given = {name: getattr(response, name) for name in ANSWER_FIELDS if getattr(response, name) is not None}
+    return {**given, "closed": True} if response.closed else given
 
 
 class FeedbackAlreadySettledError(GraflowNbError, ValueError):
@@ -32,65 +37,6 @@ class FeedbackAlreadySettledError(GraflowNbError, ValueError):
         self.feedback_id = feedback_id
         self.winner = winner
         super().__init__(f"feedback request {feedback_id} cannot be answered: {detail}")
-
-
-class FeedbackType(str, enum.Enum):
-    """The kinds of question a task can ask, and the response field that carries each answer."""
-
-    APPROVAL = "approval"  #: ``response.approved: bool`` (and ``response.reason``)
-    TEXT = "text"  #: ``response.text: str``
-    SELECTION = "selection"  #: ``response.selected: str``
-    MULTI_SELECTION = "multi_selection"  #: ``response.selected: list[str]``
-    NUMBER = "number"  #: ``response.value: int | float``
-    FORM = "form"  #: ``response.data``: an instance of the pydantic model asked for
-    CUSTOM = "custom"  #: ``response.custom_data``: a JSON object (Graflow's type; a JSON editor in notebooks)
-
-
-#: Where an answer came from.
-AnswerSource = Literal["widget", "api", "cli", "console", "replay", "timeout", "web"]
-
-#: What happens when a request's timeout passes unanswered: the guide's pause (the default), the
-#: request's default answer (recorded as given by "timeout"), or the run ends cancelled or failed.
-OnTimeout = Literal["pause", "default", "cancel", "fail"]
-ON_TIMEOUT_CHOICES: tuple[OnTimeout, ...] = ("pause", "default", "cancel", "fail")
-
-#: The field that holds a response's answer, by feedback type (the decision log's value; what a
-#: request's default fills when on_timeout="default").
-MAIN_ANSWER_FIELD = {
-    "approval": "approved",
-    "text": "text",
-    "selection": "selected",
-    "multi_selection": "selected",
-    "number": "value",
-    "form": "data",
-    "custom": "data",
-}
-
-OPTION_TYPES = (FeedbackType.SELECTION, FeedbackType.MULTI_SELECTION)
-#: The fields of a response that carry the answer itself.
-ANSWER_FIELDS = ("approved", "reason", "text", "selected", "value", "data")
-
-
-def given_fields(response: FeedbackResponse) -> dict[str, Any]:
-    """The answer fields a response was given (``closed=True`` for a closure), as make_response takes them."""
-    given = {name: getattr(response, name) for name in ANSWER_FIELDS if getattr(response, name) is not None}
-    return {**given, "closed": True} if response.closed else given
-
-
-def utc_now() -> datetime:
-    """The current time, timezone-aware in UTC."""
-    return datetime.now(timezone.utc)
-
-
-def default_responder() -> str:
-    """Who is answering: the JupyterHub user, else the OS user."""
-    hub_user = os.environ.get("JUPYTERHUB_USER")
-    if hub_user:
-        return hub_user
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry, e.g. in some containers
-        return "unknown"
 
 
 @dataclass(frozen=True)

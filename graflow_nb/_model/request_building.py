@@ -10,9 +10,11 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from .._util.clock import utc_now
 from .._util.jsonable import find_non_json, to_json_data
 from .errors import InvalidFeedbackRequestError
-from .feedback import ON_TIMEOUT_CHOICES, OPTION_TYPES, FeedbackRequest, FeedbackType, OnTimeout, is_number, utc_now
+from .feedback import FeedbackRequest, is_number
+from .feedback_kinds import ON_TIMEOUT_CHOICES, OPTION_TYPES, FeedbackType, OnTimeout
 from .notification_config import redact_notification_config, validate_notification_config
 
 

@@ -7,6 +7,11 @@ import os
 import sys
 from typing import Any
 
+#: Environment variable naming the answers file (see ``_frontends/answers_file.py``).
+ANSWERS_ENV = "GRAFLOW_NB_ANSWERS"
+#: Environment variable choosing ``replay`` (the default) or ``record``.
+ANSWERS_MODE_ENV = "GRAFLOW_NB_ANSWERS_MODE"
+
 
 def running_kernel() -> Any | None:
     """The ipykernel kernel object when running inside one, else None (IPython is never imported here)."""

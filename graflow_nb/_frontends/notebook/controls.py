@@ -16,14 +16,8 @@ from traitlets import TraitError
 
 from ..._engine.deadlines import span_text
 from ..._model.errors import GraflowNbError, InvalidAnswerError
-from ..._model.feedback import (
-    FeedbackAlreadySettledError,
-    FeedbackRequest,
-    FeedbackResponse,
-    FeedbackType,
-    LiveParts,
-    given_fields,
-)
+from ..._model.feedback import FeedbackAlreadySettledError, FeedbackRequest, FeedbackResponse, LiveParts, given_fields
+from ..._model.feedback_kinds import FeedbackType
 from .inputs import field_widget, make_button, metadata_view, number_widget, range_widget, read_form
 from .previews import close_if_figure, display_data
 from .theme import error_text, muted

@@ -17,7 +17,8 @@ from IPython.display import display
 from ..._io.graflow_redis import GraflowRedisRequests, GraflowRequest
 from ..._io.redis_connection import redacted_url
 from ..._model.errors import GraflowRedisError
-from ..._model.feedback import FeedbackRequest, FeedbackResponse, FeedbackType
+from ..._model.feedback import FeedbackRequest, FeedbackResponse
+from ..._model.feedback_kinds import FeedbackType
 from .controls import RequestControl
 from .kernel import MainThreadCalls
 from .run_handle import kernel_loop

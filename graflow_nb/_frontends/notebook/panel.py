@@ -13,7 +13,8 @@ from IPython.display import DisplayHandle, display
 
 from ..._io.hints import plain_prompt
 from ..._model.errors import GraflowNbError
-from ..._model.feedback import FeedbackRequest, FeedbackResponse, default_responder
+from ..._model.feedback import FeedbackRequest, FeedbackResponse
+from ..._model.feedback_kinds import default_responder
 from ..._model.status import RunStatus
 from .controls import RequestControl, Submit
 from .kernel import MainThreadCalls

@@ -7,7 +7,8 @@ from collections.abc import Callable
 from typing import Any
 
 from ..._model.errors import InvalidAnswerError
-from ..._model.feedback import FeedbackRequest, FeedbackType
+from ..._model.feedback import FeedbackRequest
+from ..._model.feedback_kinds import FeedbackType
 
 #: A submitted form, as tornado hands it: each field's values.
 Submitted = Callable[[str], list[str]]

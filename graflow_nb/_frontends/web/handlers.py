@@ -22,7 +22,8 @@ from tornado import web
 from ..._engine.answering import provide_feedback
 from ..._io.hints import plain_prompt
 from ..._model.errors import FeedbackNotFoundError, InvalidAnswerError
-from ..._model.feedback import FeedbackAlreadySettledError, FeedbackRequest, FeedbackType
+from ..._model.feedback import FeedbackAlreadySettledError, FeedbackRequest
+from ..._model.feedback_kinds import FeedbackType
 from .catalog import FoundRequest, find_request, found_requests
 from .forms import answer_from, form_fields
 
