@@ -4,8 +4,9 @@ Write workflows as Graflow's guide does, with only the import changed::
 
     from graflow_nb import TaskExecutionContext, task, workflow
 
-Defining a workflow loads only what defining needs; the engine, pydantic and the checkpoint models
-load with the first run, and the other names below on first use.
+Each name loads on first use: the guide's import line loads only what defining a workflow needs, the
+first run the engine, and pydantic with the checkpoint's models only once a run asks a person or
+reads a checkpoint.
 """
 
 from __future__ import annotations
@@ -13,10 +14,6 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from ._api.workflow import Workflow, workflow
-from ._definition.graph import Flow, TaskWrapper, task
-from ._engine.channel import Channel
-from ._engine.context import TaskExecutionContext
 from ._model.errors import (
     AnswersFileError,
     BlockingCallError,
@@ -57,7 +54,11 @@ from ._model.errors import (
 
 if TYPE_CHECKING:
     from ._api.graflow import watch_graflow
+    from ._api.workflow import Workflow, workflow
+    from ._definition.graph import Flow, TaskWrapper, task
     from ._engine.answering import close_feedback, pending_requests, provide_feedback
+    from ._engine.channel import Channel
+    from ._engine.context import TaskExecutionContext
     from ._engine.execution_context import ExecutionContext, FeedbackManager
     from ._engine.extending import extend_deadline
     from ._engine.presenting import FeedbackPresenter, RunView, TaskState
@@ -94,6 +95,11 @@ if TYPE_CHECKING:
 
 #: Names loaded on first use, by module.
 _LAZY = {
+    # the guide's import line: what defining a workflow needs (the graflow-nb command needs none of it)
+    "._api.workflow": ("Workflow", "workflow"),
+    "._definition.graph": ("Flow", "TaskWrapper", "task"),
+    "._engine.channel": ("Channel",),
+    "._engine.context": ("TaskExecutionContext",),
     "._frontends.answers_file": ("RecordAnswers", "ReplayAnswers", "use_answers"),
     "._engine.answering": ("close_feedback", "pending_requests", "provide_feedback"),
     "._model.checkpoint": ("CheckpointDocument", "RequestRecord", "TaskError"),

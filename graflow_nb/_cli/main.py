@@ -8,20 +8,16 @@ import shutil
 import sys
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .._engine.answering import close_feedback, provide_feedback
-from .._engine.cancel import cancel_stored_run
-from .._engine.deadlines import check_extension, parse_duration
-from .._engine.extending import extend_deadline
-from .._io.decision_table import decision_log
-from .._io.hints import cli_commands, plain_prompt
 from .._io.store import CheckpointStore, default_checkpoint_dir
-from .._model.checkpoint import CheckpointDocument, RequestRecord
 from .._model.errors import CheckpointError, GraflowNbError, InvalidAnswerError
-from .._model.feedback import FeedbackResponse
 from .._model.feedback_kinds import default_responder
 from .._util.clock import utc_now
+
+if TYPE_CHECKING:  # each command imports what it needs: a command's time is mostly imports
+    from .._model.checkpoint import CheckpointDocument, RequestRecord
+    from .._model.feedback import FeedbackResponse
 
 EXIT_OK = 0
 EXIT_REFUSED = 1  # a well-formed command the state does not allow (unknown id, already answered)
@@ -147,6 +143,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _list(store: CheckpointStore) -> int:
+    from .._io.hints import plain_prompt
+
     documents = list(store.documents())
     if not documents:
         print(f"no runs in {store.directory}")
@@ -179,10 +177,11 @@ def _filed_note(filed: FeedbackResponse) -> str:
 
 
 def _close(store: CheckpointStore, args: argparse.Namespace) -> int:
+    from .._engine.answering import file_settlement
+
     document, record = store.find_request(args.feedback_id)
-    closure = close_feedback(
-        args.feedback_id, reason=args.reason, closed_by=args.closed_by, via="cli", checkpoint_dir=store.directory
-    )
+    given: dict[str, Any] = {"closed": True, "reason": args.reason} if args.reason else {"closed": True}
+    closure = file_settlement(store, document, record, given, via="cli", responded_by=args.closed_by)
     when = "now" if document.status.value == "running" else "when its run is resumed"
     print(
         f"{args.feedback_id}: {closure.summary()} (by {closure.responded_by}); its task "
@@ -192,6 +191,9 @@ def _close(store: CheckpointStore, args: argparse.Namespace) -> int:
 
 
 def _extend(store: CheckpointStore, args: argparse.Namespace) -> int:
+    from .._engine.deadlines import check_extension, parse_duration
+    from .._engine.extending import extend_deadline
+
     try:
         seconds = check_extension(args.feedback_id, parse_duration(args.duration))
     except ValueError as error:  # not a duration, or not a sensible one
@@ -205,6 +207,8 @@ def _extend(store: CheckpointStore, args: argparse.Namespace) -> int:
 
 
 def _cancel(store: CheckpointStore, args: argparse.Namespace) -> int:
+    from .._engine.cancel import cancel_stored_run
+
     by = args.cancelled_by or default_responder()
     cancelled = cancel_stored_run(store, args.run_id, cancelled_by=by, reason=args.reason)
     closed = sum(1 for record in cancelled.requests if record.state == "closed")
@@ -231,6 +235,8 @@ def _clear(store: CheckpointStore, older_than_days: float) -> int:
 
 
 def _log(store: CheckpointStore, args: argparse.Namespace) -> int:
+    from .._io.decision_table import decision_log
+
     table = decision_log(store.directory, workflow=args.workflow, run_id=args.run_id, feedback_id=args.feedback_id)
     if args.json:
         for entry in table.entries:
@@ -247,6 +253,8 @@ def _show(store: CheckpointStore, feedback_id: str) -> int:
 
 
 def _describe(document: CheckpointDocument, record: RequestRecord, store: CheckpointStore) -> dict[str, Any]:
+    from .._io.hints import cli_commands
+
     filed = store.read_answer(record.feedback_id)
     response = record.response or filed
     return {
@@ -267,16 +275,13 @@ def _answer(store: CheckpointStore, args: argparse.Namespace) -> int:
         from .redis_commands import answer_in_redis
 
         return answer_in_redis(args, answer, fits_flags)
+    from .._engine.answering import file_settlement
+
     document, record = store.find_request(args.feedback_id)
     if not fits_flags(record.request.feedback_type.value, args, answer):
         return EXIT_USAGE
-    response = provide_feedback(
-        args.feedback_id,
-        via="cli",
-        responded_by=args.responded_by,
-        checkpoint_dir=store.directory,
-        **answer,
-    )
+    given = {key: item for key, item in answer.items() if item is not None}
+    response = file_settlement(store, document, record, given, via="cli", responded_by=args.responded_by)
     print(
         f"{args.feedback_id}: {response.summary()} (by {response.responded_by}); "
         f"run {document.run_id} of {document.workflow!r} picks it up "

@@ -88,6 +88,21 @@ def _settle(
             return engine.feedback.submit_threadsafe(feedback_id, via=via, responded_by=responded_by, **given)
     store = CheckpointStore(checkpoint_dir)
     document, record = store.find_request(feedback_id)
+    return file_settlement(store, document, record, given, via=via, responded_by=responded_by)
+
+
+def file_settlement(
+    store: CheckpointStore,
+    document: CheckpointDocument,
+    record: RequestRecord,
+    given: dict[str, Any],
+    *,
+    via: AnswerSource,
+    responded_by: str | None,
+) -> FeedbackResponse:
+    """File an answer or a closure to a request found in the store (``store.find_request``), checked
+    against what the document says of it; waiting runs are nudged."""
+    feedback_id = record.feedback_id
     events = RequestEvents(store)
     refused = RefusalLog(events.log, record.request, given, via, responded_by)
     if record.response is not None:  # who answered, when, and what, whether or not the run has finished
