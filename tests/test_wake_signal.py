@@ -65,7 +65,7 @@ def test_nudges_skip_listeners_that_are_gone_or_not_ours(tmp_path: Path) -> None
     dead = subprocess.run(printing_its_pid, capture_output=True, text=True, check=True)
     (wake / "run-of-a-dead-process").write_text(f"40000 {int(dead.stdout)}")
     (wake / "garbage").write_bytes(b"\x00not a port")
-    (wake / "oversized").write_text("1 " + "1" * 100)
+    (wake / "oversized").write_text("1 " + "1" * 200)
     assert nudge_waiting_runs(folder) == 0
     (wake / "alive").write_text(f"40000 {os.getpid()}")
     assert nudge_waiting_runs(folder) == 1  # a closed port: the datagram is simply lost

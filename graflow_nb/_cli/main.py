@@ -275,6 +275,9 @@ def _answer(store: CheckpointStore, args: argparse.Namespace) -> int:
         from .redis_commands import answer_in_redis
 
         return answer_in_redis(args, answer, fits_flags)
+    handed = _hand_to_live_run(store, args, answer)
+    if handed is not None:
+        return handed
     from .._engine.answering import file_settlement
 
     document, record = store.find_request(args.feedback_id)
@@ -286,6 +289,29 @@ def _answer(store: CheckpointStore, args: argparse.Namespace) -> int:
         f"{args.feedback_id}: {response.summary()} (by {response.responded_by}); "
         f"run {document.run_id} of {document.workflow!r} picks it up "
         + ("now" if document.status.value == "running" else "when resumed")
+    )
+    return EXIT_OK
+
+
+def _hand_to_live_run(store: CheckpointStore, args: argparse.Namespace, answer: dict[str, Any]) -> int | None:
+    """Answer through the live run that waits for the request, if one does (it checks, files and says
+    what happened; nothing here loads pydantic or reads the checkpoints); None: answer on disk."""
+    from .._io.answer_handoff import find_live_request, hand_answer
+
+    live = find_live_request(store.directory, args.feedback_id)
+    if live is None:
+        return None
+    if not fits_flags(live.feedback_type, args, answer):
+        return EXIT_USAGE
+    handed = hand_answer(live, answer, args.responded_by or default_responder())
+    if handed is None:
+        return None
+    if handed.refused:
+        print(f"graflow-nb: {handed.refused}", file=sys.stderr)
+        return EXIT_USAGE if handed.invalid else EXIT_REFUSED
+    print(
+        f"{args.feedback_id}: {handed.summary} (by {handed.responded_by}); "
+        f"run {live.run_id} of {live.workflow!r} picks it up now"
     )
     return EXIT_OK
 

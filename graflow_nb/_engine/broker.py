@@ -17,9 +17,10 @@ import anyio.from_thread
 import anyio.to_thread
 from pydantic import BaseModel
 
+from .._io.answer_handoff import encode_reply, read_message
 from .._io.decision_log import RefusalLog
 from .._io.store import CheckpointStore
-from .._io.wake_signal import listening
+from .._io.wake_signal import Message, WakeListener, listening
 from .._model.answer_checks import make_response
 from .._model.checkpoint import RequestRecord
 from .._model.errors import FeedbackNotFoundError, FeedbackTimeoutError, InvalidAnswerError
@@ -31,7 +32,7 @@ from .._model.feedback import (
     already_settled,
     given_fields,
 )
-from .._model.feedback_kinds import MAIN_ANSWER_FIELD, AnswerSource
+from .._model.feedback_kinds import ANSWER_FIELDS, MAIN_ANSWER_FIELD, AnswerSource
 from .._model.status import RunStatus
 from .._util.clock import utc_now
 from .deadline_keeper import DeadlineKeeper
@@ -433,8 +434,45 @@ class FeedbackBroker:
                 await self._read_filed()
                 if listener is None:
                     await anyio.sleep(self.poll_interval)
-                else:
-                    await listener.wait(self.poll_interval)
+                    continue
+                message = await listener.wait(self.poll_interval)
+                if message is not None and message.content:  # a message, not a nudge: answered here
+                    await self._serve(listener, message)
+
+    async def _serve(self, listener: WakeListener, message: Message) -> None:
+        """Reply to a message another process handed this run (``_io/answer_handoff.py``)."""
+        asked = read_message(message.content, listener.token)
+        if asked is None:
+            return
+        feedback_id = str(asked.get("feedback_id", ""))
+        if asked.get("ask") == "describe":
+            await listener.reply(message, encode_reply(self._describe(feedback_id)))
+        elif asked.get("ask") == "answer" and isinstance(asked.get("answer"), dict):
+            outcome = await self._handed_answer(feedback_id, asked["answer"], str(asked.get("responded_by") or ""))
+            await listener.reply(message, encode_reply(outcome))
+
+    def _describe(self, feedback_id: str) -> dict[str, Any]:
+        record = self._engine.state.records.get(feedback_id)
+        if record is None or record.state != "pending" or feedback_id not in self._waiting:
+            return {"mine": False}
+        state = self._engine.state
+        return {"feedback_type": record.request.feedback_type.value, "run_id": state.run_id, "workflow": state.workflow}
+
+    async def _handed_answer(self, feedback_id: str, answer: dict[str, Any], responded_by: str) -> dict[str, Any]:
+        """Check, file and accept an answer handed over by another process (the CLI); what to reply."""
+        given = {name: answer[name] for name in ANSWER_FIELDS if answer.get(name) is not None}
+        try:
+            response = self._checked_answer(feedback_id, "cli", responded_by or None, given)
+            try:
+                with anyio.CancelScope(shield=True):  # an answer being filed is never abandoned half-way
+                    filed = await anyio.to_thread.run_sync(file_first, self._engine.store, response)
+            except BaseException:
+                self._filing.discard(feedback_id)
+                raise
+            settled = self._settle_filed(response, *filed)
+        except (InvalidAnswerError, FeedbackAlreadySettledError, FeedbackNotFoundError) as error:
+            return {"refused": str(error), "invalid": isinstance(error, InvalidAnswerError)}
+        return {"summary": settled.summary(), "responded_by": settled.responded_by}
 
     async def _read_filed(self) -> None:
         folder = self._engine.store.answers_directory
