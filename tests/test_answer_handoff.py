@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from graflow_nb import RunStatus, TaskExecutionContext, task, workflow
+from graflow_nb import FeedbackRequest, RunHandle, RunStatus, TaskExecutionContext, Workflow, task, workflow
 from graflow_nb._io.wake_signal import read_listener, wake_directory
 from graflow_nb.testing import RecordingPresenter
 from tests.helpers import wait_until
@@ -39,18 +39,26 @@ def graflow_nb_answer(folder: Path, *arguments: str) -> subprocess.CompletedProc
     )
 
 
-def asking_run(folder: Path, name: str = "handed"):  # type: ignore[no-untyped-def]
+def choosing(folder: Path, name: str, *, asks: int = 1, timeout: float | None = None) -> Workflow:
+    """A workflow whose one task asks ``asks`` selections of "a" or "b" in turn."""
     with workflow(name, checkpoint_dir=folder) as wf:
 
         @task(inject_context=True)
-        def choose(ctx: TaskExecutionContext) -> str:
-            response = ctx.request_feedback(feedback_type="selection", prompt="Which?", options=["a", "b"])
-            return str(response.selected)
+        def choose(ctx: TaskExecutionContext) -> list[str]:
+            return [
+                str(ctx.request_feedback("selection", f"Which, {n}?", options=["a", "b"], timeout=timeout).selected)
+                for n in range(asks)
+            ]
 
+    return wf
+
+
+def asking_run(folder: Path) -> tuple[RunHandle, FeedbackRequest]:
+    """A run waiting live for one selection, listening on its wake port."""
     presenter = RecordingPresenter()
-    run = wf.start(presenters=[presenter])
+    run = choosing(folder, "handed").start(presenters=[presenter])
     request = presenter.next_request(10)
-    wait_until((wake_directory(folder) / run.run_id).exists, timeout=10)  # the run listens
+    wait_until((wake_directory(folder) / str(run.run_id)).exists, timeout=10)  # the run listens
     return run, request
 
 
@@ -62,7 +70,7 @@ def test_the_live_run_takes_the_answer_and_the_command_loads_no_pydantic(tmp_pat
     first, loaded = answered.stdout.splitlines()
     assert first == f"{request.feedback_id}: b (by ana); run {run.run_id} of 'handed' picks it up now"
     assert loaded == "pydantic not loaded"
-    assert run.wait(15) == "b"
+    assert run.wait(15) == ["b"]
     log = [json.loads(line) for line in (folder / "decisions.jsonl").read_text().splitlines()]
     answers = [entry for entry in log if entry["event"] == "answered"]
     assert [(entry["via"], entry["by"]) for entry in answers] == [("cli", "ana")]
@@ -80,21 +88,13 @@ def test_what_the_run_refuses_is_refused_as_before_and_the_request_still_waits(t
     assert "is a selection request: answer it with --select OPTION, once" in wrong_kind.stderr
     assert run.status is RunStatus.RUNNING
     assert graflow_nb_answer(folder, request.feedback_id, "--select", "a").returncode == 0
-    assert run.wait(15) == "a"
+    assert run.wait(15) == ["a"]
 
 
 def test_a_second_answer_is_refused_naming_the_first(tmp_path: Path) -> None:
     folder = tmp_path / "checkpoints"
-    with workflow("twice", checkpoint_dir=folder) as wf:
-
-        @task(inject_context=True)
-        def choose(ctx: TaskExecutionContext) -> list[str]:
-            first = ctx.request_feedback(feedback_type="selection", prompt="Which?", options=["a", "b"])
-            second = ctx.request_feedback(feedback_type="selection", prompt="And?", options=["a", "b"])
-            return [str(first.selected), str(second.selected)]
-
     presenter = RecordingPresenter()
-    run = wf.start(presenters=[presenter])
+    run = choosing(folder, "twice", asks=2).start(presenters=[presenter])
     first = presenter.next_request(10)
     assert graflow_nb_answer(folder, first.feedback_id, "--select", "a").returncode == 0
     second = presenter.next_request(10)  # the run waits for the next one: it still listens
@@ -108,10 +108,10 @@ def test_a_second_answer_is_refused_naming_the_first(tmp_path: Path) -> None:
 def test_a_message_without_the_runs_token_is_ignored(tmp_path: Path) -> None:
     folder = tmp_path / "checkpoints"
     run, request = asking_run(folder)
-    listener = read_listener(wake_directory(folder) / run.run_id)
+    listener = read_listener(wake_directory(folder) / str(run.run_id))
     assert listener is not None
     assert len(listener.token) == 32
-    assert (wake_directory(folder) / run.run_id).stat().st_mode & 0o077 == 0, "only its owner reads the token"
+    assert (wake_directory(folder) / str(run.run_id)).stat().st_mode & 0o077 == 0, "only its owner reads the token"
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as stranger:
         stranger.bind(("127.0.0.1", 0))
         stranger.settimeout(1.0)  # bounded: the run replies within a loop turn, if at all
@@ -123,20 +123,12 @@ def test_a_message_without_the_runs_token_is_ignored(tmp_path: Path) -> None:
     assert run.status is RunStatus.RUNNING
     assert not (folder / "answers" / f"{request.feedback_id}.json").exists()
     assert graflow_nb_answer(folder, request.feedback_id, "--select", "b").returncode == 0
-    assert run.wait(15) == "b"
+    assert run.wait(15) == ["b"]
 
 
 def test_a_paused_run_is_answered_on_disk_as_before(tmp_path: Path) -> None:
     folder = tmp_path / "checkpoints"
-    with workflow("paused", checkpoint_dir=folder) as wf:
-
-        @task(inject_context=True)
-        def choose(ctx: TaskExecutionContext) -> str:
-            return str(
-                ctx.request_feedback(feedback_type="selection", prompt="?", options=["a"], timeout=0.05).selected
-            )
-
-    paused = wf.run(presenters=[])
+    paused = choosing(folder, "paused", timeout=0.05).run(presenters=[])
     assert paused.status is RunStatus.PAUSED
     (feedback_id,) = paused.pending_feedback_ids
     answered = graflow_nb_answer(folder, feedback_id, "--select", "a", "--by", "ana")
