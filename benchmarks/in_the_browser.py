@@ -13,9 +13,11 @@ added ~180 ms to each click when timed from outside, is not counted.
 
 from __future__ import annotations
 
+import json
 import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -25,7 +27,17 @@ from tests import browser
 ROUNDS = 3
 CLICKS = 20
 CELL = f"""
+import json, time
 from graflow_nb import TaskExecutionContext, task, workflow
+from graflow_nb._frontends.notebook import controls
+
+# where a click's time goes: the kernel notes (epoch ms) when the click arrives and when the control settles
+_marks = []
+for _name in ("_clicked", "settle"):
+    def _timed(self, *args, _original=getattr(controls.RequestControl, _name), _name=_name, **kwargs):
+        _marks.append((_name, time.time() * 1000))
+        return _original(self, *args, **kwargs)
+    setattr(controls.RequestControl, _name, _timed)
 
 with workflow("clicks") as wf:
 
@@ -35,12 +47,15 @@ with workflow("clicks") as wf:
                    for n in range({CLICKS}))
 
 wf.execute()
+with open("{{marks}}", "w") as file:
+    json.dump(_marks, file)
 """
 # Times are taken in the page (performance.now()): a click as the page receives it, and the moment the
 # DOM shows the result (a mutation observer), so Playwright's own waiting is not counted.
 OBSERVE = """() => {
-    window.gnbClicks = []; window.gnbApproved = []; window.gnbFirstControl = null;
+    window.gnbClicks = []; window.gnbApproved = []; window.gnbFirstControl = null; window.gnbEpoch = [];
     document.addEventListener('click', () => window.gnbClicks.push(performance.now()), true);
+    window.gnbOrigin = performance.timeOrigin;
     new MutationObserver(mutations => {
         const now = performance.now();
         if (window.gnbFirstControl === null && document.querySelector('.graflow-nb-request') !== null) {
@@ -60,7 +75,29 @@ def _since_last_click(clicks: list[float], moment: float) -> float:
     return moment - max(click for click in clicks if click <= moment)
 
 
-def one_round(page: object, server: object, name: str) -> tuple[float, list[float]]:
+#: Where a click's time goes (page and kernel clocks are the same machine's).
+PARTS = ("page click -> kernel has it", "kernel: click -> control settles", "settles -> page shows it")
+
+
+#: Where a click's time goes (page and kernel clocks are the same machine's).
+PARTS = ("page click -> kernel has it", "kernel: click -> control settles", "settles -> page shows it")
+
+
+def split(
+    marks: list[tuple[str, float]], clicks: list[float], approved: list[float], origin: float
+) -> list[list[float]]:
+    """Per click: page click -> kernel has it, kernel has it -> control settles, settles -> page shows it (ms)."""
+    arrived = [at for name, at in marks if name == "_clicked"]
+    settled = [at for name, at in marks if name == "settle"]
+    shown = [origin + moment for moment in approved]
+    pressed = [origin + max(click for click in clicks if click <= moment) for moment in approved]
+    return [
+        [arrive - press, settle - arrive, show - settle]
+        for press, arrive, settle, show in zip(pressed, arrived, settled, shown, strict=False)
+    ]
+
+
+def one_round(page: object, server: object, name: str) -> tuple[float, list[float], list[list[float]]]:
     page.goto(server.lab_url(name))  # type: ignore[attr-defined]
     browser.wait_for_kernel(page)
     page.evaluate(OBSERVE)  # type: ignore[attr-defined]
@@ -72,9 +109,27 @@ def one_round(page: object, server: object, name: str) -> tuple[float, list[floa
         approve.wait_for(state="visible")
         approve.click()
         page.wait_for_function(f"() => window.gnbApproved.length >= {answered}")  # type: ignore[attr-defined]
-    clicks, approved, first = page.evaluate("[window.gnbClicks, window.gnbApproved, window.gnbFirstControl]")  # type: ignore[attr-defined]
+    clicks, approved, first, origin = page.evaluate(  # type: ignore[attr-defined]
+        "[window.gnbClicks, window.gnbApproved, window.gnbFirstControl, window.gnbOrigin]"
+    )
     browser.screenshot(page, f"benchmark-{Path(name).stem}")  # what was measured, to look at
-    return _since_last_click(clicks, first), [_since_last_click(clicks, moment) for moment in approved]
+    marks_file = Path(server.root) / f"{Path(name).stem}.marks.json"  # type: ignore[attr-defined]
+    browser_wait_for_file(marks_file)
+    marks = json.loads(marks_file.read_text())
+    return (
+        _since_last_click(clicks, first),
+        [_since_last_click(clicks, moment) for moment in approved],
+        split(marks, clicks, approved, origin),
+    )
+
+
+def browser_wait_for_file(path: Path, timeout: float = 60) -> None:
+    """Wait (bounded) for the cell to write its marks after its run ends."""
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{path} was not written")
+        time.sleep(0.05)
 
 
 def main() -> None:
@@ -82,13 +137,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
         for number in range(ROUNDS):
-            browser.write_notebook(root / f"clicks-{number}.ipynb", [CELL])
-        firsts, clicks = [], []
+            marks = root / f"clicks-{number}.marks.json"
+            browser.write_notebook(root / f"clicks-{number}.ipynb", [CELL.replace("{marks}", str(marks))])
+        firsts, clicks, parts = [], [], []
         with browser.jupyter_server(root) as server, browser.chromium_page(height=3000) as page:
             for number in range(ROUNDS):
-                first, these = one_round(page, server, f"clicks-{number}.ipynb")
+                first, these, where = one_round(page, server, f"clicks-{number}.ipynb")
                 firsts.append(first)
                 clicks.extend(these)
+                parts.extend(where)
     p95 = statistics.quantiles(clicks, n=20)[18]
     print(f"JupyterLab in Chromium, {ROUNDS} fresh notebooks, {CLICKS} clicks each")
     print(f"Run All -> first control visible   each {', '.join(f'{f:.0f}' for f in firsts)} ms   target <= 1000 ms")
@@ -96,6 +153,10 @@ def main() -> None:
         f"click Approve -> control approved   median {statistics.median(clicks):6.1f} ms   p95 {p95:6.1f} ms"
         "   target p95 <= 150 ms"
     )
+    for index, label in enumerate(PARTS):
+        values = [part[index] for part in parts]
+        part_p95 = statistics.quantiles(values, n=20)[18]
+        print(f"  {label:<34} median {statistics.median(values):6.1f} ms   p95 {part_p95:6.1f} ms")
 
 
 if __name__ == "__main__":

@@ -316,33 +316,38 @@ class RequestControl:
         self._inputs[0].value = tuple(value) if isinstance(value, list) else value
 
     def settle(self, response: FeedbackResponse | None, note: str | None = None) -> None:
-        """Disable the control and show the answer (or that the request closed unanswered)."""
+        """Disable the control and show the answer (or that the request closed unanswered).
+
+        The state (the control's colour) is sent first, then the rest: each change is a message the page
+        renders in turn.
+        """
         self.answered = True
         self.response = response
+        if response is None or response.closed:
+            self._mark("closed")
+        elif response.feedback_type is FeedbackType.APPROVAL:
+            self._mark("approved" if response.approved else "rejected")
+        else:
+            self._mark("answered")
         self.more_time.layout.display = "none"
         for control in [*self._inputs, *self.submit_buttons]:
             control.disabled = True
         self.error.value = ""
         if response is None:
-            self._mark("closed")
             self.status.value = muted("closed without an answer")
             return
         if not response.closed:
             self._show_in_inputs(response)
-        if response.closed:
-            self._mark("closed")
-        elif response.feedback_type is FeedbackType.APPROVAL:
-            verdict = bool(response.approved)
-            self._mark("approved" if verdict else "rejected")
-            for choice, button in self._verdict_buttons.items():
-                if choice is verdict:
-                    button.add_class("gnb-chosen")
-                else:
-                    button.button_style = ""
-        else:
-            self._mark("answered")
-            for button in self.submit_buttons:  # the answer below says it all; a dimmed Submit only confuses
-                button.layout.display = "none"
+            if response.feedback_type is FeedbackType.APPROVAL:
+                verdict = bool(response.approved)
+                for choice, button in self._verdict_buttons.items():
+                    if choice is verdict:
+                        button.add_class("gnb-chosen")
+                    else:
+                        button.button_style = ""
+            else:
+                for button in self.submit_buttons:  # the answer below says it all; a dimmed Submit only confuses
+                    button.layout.display = "none"
         when = response.responded_at.astimezone().strftime("%H:%M:%S")
         self.status.value = (
             f"<b>{html.escape(response.summary())}</b><br>"
@@ -360,11 +365,11 @@ class RequestControl:
         self.status.value = muted(why)
 
     def _mark(self, state: str) -> None:
-        """Colour the control's edge by its state (asking, answered, approved, rejected, timed-out, closed)."""
-        if self._state_class:
-            self.widget.remove_class(self._state_class)
+        """Colour the control's edge by its state (asking, answered, approved, rejected, timed-out, closed),
+        in one message."""
+        kept = [name for name in self.widget._dom_classes if name != self._state_class]
         self._state_class = f"gnb-{state}"
-        self.widget.add_class(self._state_class)
+        self.widget._dom_classes = (*kept, self._state_class)
 
     def _keep_submit_honest(self) -> None:
         """An empty text or an empty multi-selection cannot be sent by a stray click, unless the request's
