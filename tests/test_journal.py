@@ -133,6 +133,28 @@ class TestAGoingRunAppendsWhatChanged:
         assert rewrites >= 3, "the document was rewritten whole as its journal outgrew it"
         assert all(journal <= document + 2_000 for _, document, journal in observed), observed
 
+    def test_a_task_finishing_after_a_quiet_window_is_saved_before_the_next_one_runs_long(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A kill during the next task then costs no finished task (the window is set to 30 s here, so
+        only a write at the window's start can save the first task in time)."""
+        monkeypatch.setattr(checkpoint_writer, "COALESCE_SECONDS", 30.0)
+        folder = tmp_path / "runs"
+        with workflow("slow", checkpoint_dir=folder) as wf:
+
+            @task(inject_context=True)
+            def first(ctx: TaskExecutionContext) -> None:
+                ctx.get_channel().set("first", 1)
+
+            @task(inject_context=True)
+            def second(ctx: TaskExecutionContext) -> None:
+                wait_until(lambda: saved_run(next(folder.glob("*.json")))["completed"] == ["first"], 10)
+                ctx.get_channel().set("second", 2)
+
+            first >> second
+
+        assert wf.run(presenters=[]).status.value == "completed"
+
 
 def journal_text(folder: Path) -> bytes:
     """The journal with the document it continues (the key may be in either after a fold)."""
@@ -193,7 +215,7 @@ class TestEveryFileLoads:
         journal = store.journal_path(data["run_id"])
         entries = journal.read_bytes().split(b"\n", 1)[1]
         journal.write_bytes(journal_start("fedcba9876543210") + entries)  # as a crash between the two writes leaves it
-        assert store.load(path).channel == data["channel"]
+        assert store.load(str(path)).channel == data["channel"], "a path as a string loads too"
 
     def test_a_document_written_whole_without_a_token_stands_alone(self, tmp_path: Path) -> None:
         store, path, data = a_going_run(tmp_path)

@@ -172,7 +172,7 @@ class CheckpointStore:
         if it is gone)."""
         append_entry(self.journal_path(run_id), entry, sync=sync)
 
-    def load(self, path: Path) -> CheckpointDocument:
+    def load(self, path: str | os.PathLike[str]) -> CheckpointDocument:
         """Load and check one document, with the changes its journal holds; raise a CheckpointError naming
         the file if it is unusable.
 
@@ -183,6 +183,7 @@ class CheckpointStore:
 
         from .._model.checkpoint import CheckpointDocument, parse_document
 
+        path = Path(path)
         read_before = None
         for _attempt in range(3):
             try:
