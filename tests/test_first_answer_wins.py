@@ -6,14 +6,17 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
 from graflow_nb import (
     CheckpointStore,
     FeedbackAlreadySettledError,
+    FeedbackResponse,
     RunStatus,
     TaskExecutionContext,
     Workflow,
@@ -174,3 +177,41 @@ def test_widget_and_two_processes_answering_a_live_run_one_wins_every_round(
     answers = [entry for entry in decision_log().entries if entry["event"] == "answered"]
     assert {entry["feedback_id"]: entry["by"] for entry in answers} == winners
     assert len(answers) == count
+
+
+class AnswersKeptElsewhere(CheckpointStore):
+    """A folder whose run's answers are also kept elsewhere (as Redis keeps a worker run's): a paused
+    run's answer given there is filed here when the run adopts it. Filing takes a while here, long
+    enough for the run's poll of the answers folder (every 0.1 s) to see the file before adopting ends."""
+
+    given_elsewhere: ClassVar[dict[str, bool]] = {}
+
+    def adopt_answer(self, feedback_id: str) -> FeedbackResponse | None:
+        approved = self.given_elsewhere.pop(feedback_id, None)
+        if approved is None:
+            return None
+        response = FeedbackResponse(
+            feedback_id=feedback_id, feedback_type="approval", approved=approved, responded_by="pm"
+        )
+        filed = self.file_answer(response)
+        threading.Event().wait(0.5)  # the window in which the poll finds the file (it runs every 0.1 s)
+        return response if filed else None
+
+
+def test_an_answer_adopted_from_elsewhere_on_resume_is_logged_once_as_answered(
+    checkpoint_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(Workflow, "store", property(lambda wf: AnswersKeptElsewhere(wf.checkpoint_dir)))
+    with workflow("adopted") as wf:
+
+        @task(inject_context=True)
+        def ask(ctx: TaskExecutionContext) -> bool:
+            return ctx.request_feedback(feedback_type="approval", prompt="Ship?", timeout=0.05).approved
+
+    paused = wf.run(presenters=[])
+    (feedback_id,) = paused.pending_feedback_ids
+    AnswersKeptElsewhere.given_elsewhere[feedback_id] = True
+    resumed = wf.run(presenters=[], resume="auto")
+    assert (resumed.status, resumed.result) == (RunStatus.COMPLETED, True)
+    answered = [entry for entry in decision_log(checkpoint_dir).entries if entry["event"] == "answered"]
+    assert [(entry["feedback_id"], entry["by"]) for entry in answered] == [(feedback_id, "pm")]

@@ -128,7 +128,11 @@ class FeedbackBroker:
             if filed is not None:
                 self._accept(feedback_id, filed)
             else:  # given where the run's requests are also kept (Redis), while it was paused: this run files it
-                adopted = await anyio.to_thread.run_sync(self._engine.store.adopt_answer, feedback_id)
+                self._filing.add(feedback_id)  # so that the poll, seeing it filed, leaves it to this adoption
+                try:
+                    adopted = await anyio.to_thread.run_sync(self._engine.store.adopt_answer, feedback_id)
+                finally:
+                    self._filing.discard(feedback_id)
                 if adopted is not None:
                     self._accept(feedback_id, adopted, filed_here=True)
             if waiting.response is None:
