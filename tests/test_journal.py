@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from graflow_nb import CheckpointStore, CorruptCheckpointError, RunStatus, TaskExecutionContext, task, workflow
+from graflow_nb import (
+    CheckpointStore,
+    CorruptCheckpointError,
+    RunStatus,
+    TaskExecutionContext,
+    Workflow,
+    task,
+    workflow,
+)
 from graflow_nb._engine import checkpoint_writer
 from graflow_nb._engine.channel import Channel
 from graflow_nb._io.journal import apply_entries, changes_between, journal_entries, journal_entry, journal_start
@@ -80,19 +89,7 @@ class TestAGoingRunAppendsWhatChanged:
 
     def test_a_small_run_that_stops_is_one_whole_file_again(self, tmp_path: Path) -> None:
         folder = tmp_path / "runs"
-        with workflow("small", checkpoint_dir=folder) as wf:
-
-            @task(inject_context=True)
-            def first(ctx: TaskExecutionContext) -> None:
-                ctx.get_channel().set("first", 1)
-
-            @task(inject_context=True)
-            def second(ctx: TaskExecutionContext) -> None:
-                wait_until(lambda: b'"first"' in journal_of(folder).read_bytes(), 30)  # saved to the journal
-                ctx.get_channel().set("second", 2)
-
-            first >> second
-
+        wf = first_then_second(folder, lambda: b'"first"' in journal_of(folder).read_bytes())  # in the journal
         outcome = wf.run(presenters=[])
 
         assert not list(folder.glob("*.journal"))
@@ -140,20 +137,26 @@ class TestAGoingRunAppendsWhatChanged:
         only a write at the window's start can save the first task in time)."""
         monkeypatch.setattr(checkpoint_writer, "COALESCE_SECONDS", 30.0)
         folder = tmp_path / "runs"
-        with workflow("slow", checkpoint_dir=folder) as wf:
-
-            @task(inject_context=True)
-            def first(ctx: TaskExecutionContext) -> None:
-                ctx.get_channel().set("first", 1)
-
-            @task(inject_context=True)
-            def second(ctx: TaskExecutionContext) -> None:
-                wait_until(lambda: saved_run(next(folder.glob("*.json")))["completed"] == ["first"], 10)
-                ctx.get_channel().set("second", 2)
-
-            first >> second
-
+        wf = first_then_second(folder, lambda: saved_run(next(folder.glob("*.json")))["completed"] == ["first"])
         assert wf.run(presenters=[]).status.value == "completed"
+
+
+def first_then_second(folder: Path, first_saved: Callable[[], bool]) -> Workflow:
+    """Two tasks setting a key each; the second starts by waiting (10 s at most) until ``first_saved()``."""
+    with workflow("two", checkpoint_dir=folder) as wf:
+
+        @task(inject_context=True)
+        def first(ctx: TaskExecutionContext) -> None:
+            ctx.get_channel().set("first", 1)
+
+        @task(inject_context=True)
+        def second(ctx: TaskExecutionContext) -> None:
+            wait_until(first_saved, 10)
+            ctx.get_channel().set("second", 2)
+
+        first >> second
+
+    return wf
 
 
 def journal_text(folder: Path) -> bytes:
