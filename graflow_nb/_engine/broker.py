@@ -128,13 +128,7 @@ class FeedbackBroker:
             if filed is not None:
                 self._accept(feedback_id, filed)
             else:  # given where the run's requests are also kept (Redis), while it was paused: this run files it
-                self._filing.add(feedback_id)  # so that the poll, seeing it filed, leaves it to this adoption
-                try:
-                    adopted = await anyio.to_thread.run_sync(self._engine.store.adopt_answer, feedback_id)
-                finally:
-                    self._filing.discard(feedback_id)
-                if adopted is not None:
-                    self._accept(feedback_id, adopted, filed_here=True)
+                await self._adopt(feedback_id)
             if waiting.response is None:
                 if request.timeout is not None:
                     waiting.deadline = utc_now() + timedelta(seconds=request.timeout)
@@ -245,6 +239,16 @@ class FeedbackBroker:
         state.records[record.feedback_id] = record
         self.events.requested(record.request)
         return record
+
+    async def _adopt(self, feedback_id: str) -> None:
+        """File and accept the answer kept where this run's requests are also kept (Redis), if any."""
+        self._filing.add(feedback_id)  # so that the poll, seeing it filed, leaves it to this adoption
+        try:
+            adopted = await anyio.to_thread.run_sync(self._engine.store.adopt_answer, feedback_id)
+        finally:
+            self._filing.discard(feedback_id)
+        if adopted is not None:
+            self._accept(feedback_id, adopted, filed_here=True)
 
     def _checked(
         self, record: RequestRecord, response: FeedbackResponse, model: type[BaseModel] | None
