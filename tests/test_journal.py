@@ -203,6 +203,14 @@ class TestEveryFileLoads:
             complete = sum(1 for end in ends[1:] if end <= cut)  # entries wholly before the cut
             assert store.load(path).channel == states[complete]["channel"], f"cut at byte {cut}"
 
+    def test_ints_beyond_64_bits_in_an_entry_come_back_exactly(self, tmp_path: Path) -> None:
+        store, path, data = a_going_run(tmp_path)
+        after = {**data, "channel": {**data["channel"], "big": 2**70 + 1, "small": -(2**64)}}
+        store.append_to_journal(data["run_id"], journal_entry(changes_between(data, after)))
+        loaded = store.load(path).channel
+        assert (loaded["big"], loaded["small"]) == (2**70 + 1, -(2**64))
+        assert isinstance(loaded["big"], int)
+
     def test_a_damaged_entry_ends_the_journal_there(self, tmp_path: Path) -> None:
         store, path, data = a_going_run(tmp_path)
         states = states_appended(store, data, 3)

@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import orjson
+from .._util import exact_json
 
 #: A journal's first line: which document it continues.
 _HEADER = "journal"
@@ -28,18 +28,8 @@ _MISSING = object()
 _COUNTS = frozenset({"visits", "iterations"})
 
 
-def encode_json(data: Any) -> bytes:
-    """Compact JSON; ints beyond 64 bits (which orjson refuses) by pydantic's serializer."""
-    try:
-        return orjson.dumps(data)
-    except TypeError:
-        import pydantic_core  # rare: loaded only for such a value
-
-        return pydantic_core.to_json(data)
-
-
 def _line(data: Any) -> bytes:
-    body = encode_json(data)
+    body = exact_json.dumps(data)
     return b"%08x %s\n" % (zlib.crc32(body), body)
 
 
@@ -94,14 +84,9 @@ def _checked(line: bytes) -> dict[str, Any] | None:
     if zlib.crc32(body) != checksum:
         return None
     try:
-        record = orjson.loads(body)
-    except orjson.JSONDecodeError:  # an int beyond 64 bits: the standard parser reads it exactly
-        import json
-
-        try:
-            record = json.loads(body)
-        except ValueError:
-            return None
+        record = exact_json.loads(body)
+    except (ValueError, RecursionError):
+        return None
     return record if isinstance(record, dict) else None
 
 
@@ -149,10 +134,7 @@ def _same(old: Any, new: Any) -> bool:
     if type(old) is not type(new):
         return False
     if isinstance(new, (list, dict)):
-        try:
-            return old == new and orjson.dumps(old) == orjson.dumps(new)
-        except TypeError:  # an int beyond 64 bits: take it as changed
-            return False
+        return old == new and exact_json.dumps(old) == exact_json.dumps(new)
     return bool(old == new)
 
 

@@ -31,6 +31,7 @@ from .._model.errors import (
     CorruptCheckpointError,
     FeedbackNotFoundError,
 )
+from .._util import exact_json
 from .._util.atomic import (
     create_exclusively,
     is_temporary,
@@ -38,7 +39,7 @@ from .._util.atomic import (
     sweep_stale_temporaries,
     write_atomically,
 )
-from .journal import append_entry, apply_entries, encode_json, journal_entries, journal_start
+from .journal import append_entry, apply_entries, journal_entries, journal_start
 from .notebook_path import notebook_checkpoint_dir
 
 if TYPE_CHECKING:  # the models need pydantic: loaded when a document or an answer is first read
@@ -156,7 +157,7 @@ class CheckpointStore:
         start its journal anew under the token ``journal``, or remove it (None). Return the document's
         size in bytes."""
         run_id = str(data["run_id"])
-        encoded = encode_json({**data, "journal": journal} if journal is not None else data)
+        encoded = exact_json.dumps({**data, "journal": journal} if journal is not None else data)
         self.directory.mkdir(parents=True, exist_ok=True)
         write_atomically(self.run_path(run_id), encoded)
         # A crash here leaves the journal of the document before: the document names another token

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import gc
-import json
 from datetime import datetime
 from typing import Any, Literal
 
 import orjson
-import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from .._util import exact_json
 from .checkpoint_format import FEEDBACK_ID_PATTERN, READABLE_VERSIONS, RUN_ID_PATTERN, SCHEMA_NAME, SCHEMA_VERSION
 from .feedback import FeedbackRequest, FeedbackResponse
 from .status import RunStatus
@@ -118,23 +116,13 @@ def encode_document(document: CheckpointDocument) -> bytes:
     try:
         channel = orjson.dumps(document.channel, default=_model_as_json)
     except TypeError:  # e.g. an int beyond 64 bits, which only the generic serializer writes
-        channel = pydantic_core.to_json(document.channel)
+        channel = exact_json.dumps(document.channel)
     return envelope[:-1] + b',"channel":' + channel + b"}"
 
 
 def parse_document(raw: bytes) -> Any:
     """The JSON data of a document file; ValueError if it is not JSON."""
-    if _has_long_number(raw):  # orjson would read an int beyond 64 bits as a float: lossy
-        return json.loads(raw)
-    collecting = gc.isenabled()
-    gc.disable()  # parsing creates many containers and no cycles: a collection pass would double the time
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:  # not JSON, or JSON orjson does not read
-        return json.loads(raw)
-    finally:
-        if collecting:
-            gc.enable()
+    return exact_json.loads(raw, many_containers=True)
 
 
 def decode_document(raw: bytes) -> CheckpointDocument:
@@ -144,19 +132,6 @@ def decode_document(raw: bytes) -> CheckpointDocument:
     that is not JSON.
     """
     return CheckpointDocument.model_validate(parse_document(raw))
-
-
-#: Maps every digit to "0" and every other byte to a space, to find runs of digits at C speed.
-_DIGITS_AS_ZEROS = bytes(0x30 if 0x30 <= code <= 0x39 else 0x20 for code in range(256))
-
-
-def _has_long_number(raw: bytes) -> bool:
-    """Whether ``raw`` has a run of 19+ digits: possibly an int orjson cannot hold exactly.
-
-    (A float's repr never has such a run: at most 17 significant digits.) A regex scan of 7 MB
-    takes ~10x longer than this translation and substring search.
-    """
-    return b"0" * 19 in raw.translate(_DIGITS_AS_ZEROS)
 
 
 def _model_as_json(value: Any) -> Any:
