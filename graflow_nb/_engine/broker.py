@@ -350,14 +350,19 @@ class FeedbackBroker:
         return response
 
     async def _file_soon(self, response: FeedbackResponse) -> None:
+        with contextlib.suppress(FeedbackAlreadySettledError):  # the first answer settles the control
+            await self._file_in_worker(response)
+
+    async def _file_in_worker(self, response: FeedbackResponse) -> FeedbackResponse:
+        """File a checked answer in a worker thread (the loop never waits on the disk), then accept it
+        on the loop, or say who answered first."""
         try:
             with anyio.CancelScope(shield=True):  # an answer being filed is never abandoned half-way
                 filed = await anyio.to_thread.run_sync(file_first, self._engine.store, response)
         except BaseException:
             self._filing.discard(response.feedback_id)
             raise
-        with contextlib.suppress(FeedbackAlreadySettledError):  # the first answer settles the control
-            self._settle_filed(response, *filed)
+        return self._settle_filed(response, *filed)
 
     def submit_threadsafe(
         self, feedback_id: str, *, via: AnswerSource = "api", responded_by: str | None = None, **answer: Any
@@ -471,13 +476,7 @@ class FeedbackBroker:
         given = {name: answer[name] for name in ANSWER_FIELDS if answer.get(name) is not None}
         try:
             response = self._checked_answer(feedback_id, "cli", responded_by or None, given)
-            try:
-                with anyio.CancelScope(shield=True):  # an answer being filed is never abandoned half-way
-                    filed = await anyio.to_thread.run_sync(file_first, self._engine.store, response)
-            except BaseException:
-                self._filing.discard(feedback_id)
-                raise
-            settled = self._settle_filed(response, *filed)
+            settled = await self._file_in_worker(response)
         except (InvalidAnswerError, FeedbackAlreadySettledError, FeedbackNotFoundError) as error:
             return {"refused": str(error), "invalid": isinstance(error, InvalidAnswerError)}
         return {"summary": settled.summary(), "responded_by": settled.responded_by}

@@ -28,6 +28,11 @@ _MISSING = object()
 _COUNTS = frozenset({"visits", "iterations"})
 
 
+def journal_beside(document: Path) -> Path:
+    """The journal that may continue the document at ``document`` (``<run_id>.journal``)."""
+    return document.with_suffix(".journal")
+
+
 def _line(data: Any) -> bytes:
     body = exact_json.dumps(data)
     return b"%08x %s\n" % (zlib.crc32(body), body)

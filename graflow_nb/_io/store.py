@@ -39,7 +39,7 @@ from .._util.atomic import (
     sweep_stale_temporaries,
     write_atomically,
 )
-from .journal import append_entry, apply_entries, journal_entries, journal_start
+from .journal import append_entry, apply_entries, journal_beside, journal_entries, journal_start
 from .notebook_path import notebook_checkpoint_dir
 
 if TYPE_CHECKING:  # the models need pydantic: loaded when a document or an answer is first read
@@ -141,7 +141,7 @@ class CheckpointStore:
 
     def journal_path(self, run_id: str) -> Path:
         """The journal continuing a run's document (see ``journal.py``)."""
-        return self.directory / f"{run_id}.journal"
+        return journal_beside(self.run_path(run_id))
 
     def write(self, document: CheckpointDocument) -> Path:
         """Save a run's document atomically, whole (a journal beside it no longer counts), and return its path."""
@@ -218,7 +218,7 @@ class CheckpointStore:
         another document (an older one, or a newer one written since ``path`` was read)."""
         if not isinstance(token, str):
             raise CorruptCheckpointError(path, "its journal token is not a string (the file was edited or damaged)")
-        journal = path.with_suffix(".journal")
+        journal = journal_beside(path)
         try:
             raw = read_regular_file(journal)
         except FileNotFoundError:
@@ -282,7 +282,7 @@ class CheckpointStore:
         except OSError:
             return False
         found = _FINISHED_START.match(start)
-        return found is not None and not path.with_suffix(".journal").exists()
+        return found is not None and not journal_beside(path).exists()
 
     def readable_documents(self) -> Iterator[CheckpointDocument]:
         """Every loadable run document; unusable files are skipped with a warning naming them."""

@@ -125,15 +125,6 @@ def parse_document(raw: bytes) -> Any:
     return exact_json.loads(raw, many_containers=True)
 
 
-def decode_document(raw: bytes) -> CheckpointDocument:
-    """Read a document written by :func:`encode_document` (or any JSON of the same shape).
-
-    Raises pydantic's ValidationError for anything that is not a valid document, ValueError for a file
-    that is not JSON.
-    """
-    return CheckpointDocument.model_validate(parse_document(raw))
-
-
 def _model_as_json(value: Any) -> Any:
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")
