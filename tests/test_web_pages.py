@@ -18,10 +18,11 @@ from typing import Any, Literal
 import pytest
 from pydantic import BaseModel
 
-from graflow_nb import RunOutcome, TaskExecutionContext, task, workflow
+from graflow_nb import CheckpointStore, FeedbackNotFoundError, RunOutcome, TaskExecutionContext, task, workflow
 from graflow_nb.testing import RecordingPresenter
 
 from .conftest import StartInBackground
+from .helpers import wait_until
 from .kernel_harness import JupyterServer
 
 pytestmark = pytest.mark.timeout(120)
@@ -84,8 +85,19 @@ def waiting_run(start: StartInBackground, folder: Path, **ask: Any) -> tuple[Fut
 
     presenter = RecordingPresenter()
     outcome = start(wf, presenters=[presenter])
-    presenter.next_request(30)
+    request = presenter.next_request(30)
+    # the control shows before the request is saved; a link reaches an approver only once it is (the
+    # notification follows the save), so the page is asked no sooner
+    wait_until(lambda: _saved(folder / ".graflow_nb", request.feedback_id), timeout=30)
     return outcome, presenter
+
+
+def _saved(folder: Path, feedback_id: str) -> bool:
+    try:
+        CheckpointStore(folder).find_request(feedback_id)
+    except FeedbackNotFoundError:
+        return False
+    return True
 
 
 def test_without_credentials_no_page_and_no_answer(server: JupyterServer, background: StartInBackground) -> None:
