@@ -68,6 +68,7 @@ class Kernel:
         self.client.wait_for_ready(timeout=60)
         self.messages: list[dict[str, Any]] = []
         self.widget_states: dict[str, dict[str, Any]] = {}
+        self.closed_widgets: set[str] = set()  # widgets closed since (a page of controls turned, say)
         self._changed = threading.Condition()
         self._stop = threading.Event()
         self._reader = threading.Thread(target=self._read_iopub, daemon=True)
@@ -89,6 +90,8 @@ class Kernel:
                     self.widget_states[content["comm_id"]] = dict(content["data"]["state"])
                 elif msg_type == "comm_msg" and content["data"].get("method") in ("update", "echo_update"):
                     self.widget_states.setdefault(content["comm_id"], {}).update(content["data"]["state"])
+                elif msg_type == "comm_close":
+                    self.closed_widgets.add(content["comm_id"])
                 self._changed.notify_all()
 
     def wait_for(self, condition: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:

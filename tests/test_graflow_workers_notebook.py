@@ -67,16 +67,30 @@ def test_fifty_worker_tasks_answered_from_the_notebook_and_the_cli(
         kept = GraflowRedisRequests(redis_server.url)
         wait_for(lambda: len(kept.requests()) == TASKS, f"{TASKS} requests kept in Redis", timeout=120)
 
-        def approve_buttons() -> list[str]:
+        def buttons(description: str) -> list[str]:
             return [
                 comm_id
                 for comm_id, state in list(kernel.widget_states.items())[mark:]
-                if state.get("_model_name") == "ButtonModel" and state.get("description") == "Approve"
+                if state.get("_model_name") == "ButtonModel"
+                and state.get("description") == description
+                and comm_id not in kernel.closed_widgets
             ]
 
-        buttons = kernel.wait_for(lambda: len(approve_buttons()) >= TASKS and approve_buttons(), 60, "50 controls")
-        for button in buttons[: TASKS // 2]:
-            kernel.click(button)
+        clicked: set[str] = set()
+        while len(clicked) < TASKS // 2:  # a page of 10 controls at a time, as a person turns them
+            drawn = min(10, TASKS - len(clicked))  # the whole page: its controls arrive one by one
+
+            def unclicked(drawn: int = drawn) -> list[str] | None:
+                fresh = [b for b in buttons("Approve") if b not in clicked]
+                return fresh if len(fresh) >= drawn else None
+
+            page = kernel.wait_for(unclicked, 60, "a page of controls")
+            for button in page[: TASKS // 2 - len(clicked)]:
+                kernel.click(button)
+                clicked.add(button)
+            if len(clicked) < TASKS // 2:
+                (next_page,) = kernel.wait_for(lambda: buttons("Next"), 30, "the page bar")
+                kernel.click(next_page)
         wait_for(lambda: len(kept.requests()) == TASKS // 2, "the clicked half answered", timeout=60)
         for waiting in kept.requests():
             answered = cli(

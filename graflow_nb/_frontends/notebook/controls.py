@@ -36,7 +36,12 @@ class RequestControl:
     """The widgets for one request; ``respond(...)`` answers it through the same path as a click."""
 
     def __init__(
-        self, request: FeedbackRequest, submit: Submit, live: LiveParts | None = None, extend: Extend | None = None
+        self,
+        request: FeedbackRequest,
+        submit: Submit,
+        live: LiveParts | None = None,
+        extend: Extend | None = None,
+        deadline: datetime | None = None,
     ) -> None:
         live = live or LiveParts()
         self.request = request
@@ -90,8 +95,9 @@ class RequestControl:
         self._state_class = ""
         self._mark("asking")
         self.status.add_class("gnb-status")
-        self.deadline: datetime | None = None
-        if request.timeout is not None:
+        #: When the run pauses unanswered (``deadline`` if given: a control drawn again for a page).
+        self.deadline: datetime | None = deadline
+        if deadline is None and request.timeout is not None:
             self.deadline = datetime.now(timezone.utc) + timedelta(seconds=request.timeout)
         self.answered = False
         self.response: FeedbackResponse | None = None
@@ -439,16 +445,47 @@ class RequestControl:
         """The request's feedback id."""
         return self.request.feedback_id
 
-    def reopen(self, submit: Submit) -> None:
-        """Point the control at a new run (after the run paused) and keep it answerable."""
+    def focus(self) -> None:
+        """Move the keyboard focus to the control's first answer (Approve, the text, the choice)."""
+        if self.answered:
+            return
+        if self.request.feedback_type is FeedbackType.APPROVAL or not self._inputs:
+            self.submit_buttons[0].focus()
+        else:
+            self._inputs[0].focus()
+
+    def close(self) -> None:
+        """Close the control's widgets (and their layouts and styles) in the kernel and on the page."""
+        close_widget_tree(self.widget)
+
+    def reopen(self, submit: Submit, *, timed_out: bool | None = None) -> None:
+        """Point the control at a new run (after the run paused) and keep it answerable; ``timed_out``
+        says whether it paused by its timeout (by default: whether it had one)."""
         self._submit = submit
-        timed_out = self.deadline is not None
+        timed_out = self.deadline is not None if timed_out is None else timed_out
         self.deadline = None
         self.more_time.layout.display = "none"  # no task waits: the timeout starts again on resume
         self._mark("timed-out" if timed_out else "paused")
         self.status.value = (
             "<b>timed out</b>: " if timed_out else "<b>paused</b>: "
         ) + "the run is saved; answering here resumes it in this kernel"
+
+
+def close_widget_tree(root: widgets.Widget) -> None:
+    """Close a widget and every widget it holds (children, layouts, styles), freeing their comms."""
+    stack, seen = [root], set()
+    while stack:
+        widget = stack.pop()
+        if id(widget) in seen:
+            continue
+        seen.add(id(widget))
+        for name in widget.keys:
+            value = getattr(widget, name, None)
+            if isinstance(value, widgets.Widget):
+                stack.append(value)
+            elif isinstance(value, (tuple, list)):
+                stack.extend(item for item in value if isinstance(item, widgets.Widget))
+        widget.close()
 
 
 def _duration(seconds: float) -> str:

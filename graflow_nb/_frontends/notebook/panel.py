@@ -16,8 +16,11 @@ from ..._model.errors import GraflowNbError
 from ..._model.feedback import FeedbackRequest, FeedbackResponse
 from ..._model.feedback_kinds import default_responder
 from ..._model.status import RunStatus
-from .controls import RequestControl, Submit
+from .controls import Submit
 from .kernel import MainThreadCalls
+from .page_bar import PageBar
+from .request_pages import RequestPages
+from .shown_request import ShownRequest
 from .theme import STYLESHEET, muted, state_label
 
 if TYPE_CHECKING:
@@ -36,7 +39,11 @@ class RunPanel:
         self.task_states: dict[str, str] = {t: ("completed" if t in completed else "waiting") for t in run.graph.tasks}
         #: How many times each task has completed, where a loop ran it more than once.
         self.task_rounds: dict[str, int] = {t: n for t, n in run.state.visits.items() if n > 1}
-        self.controls: dict[str, RequestControl] = {}
+        #: The requests shown here, with a page of them drawn as controls (``controls`` is their dict).
+        self.pages = RequestPages()
+        self.controls: dict[str, ShownRequest] = self.pages.entries
+        self._page_bar: PageBar | None = None  # made once the requests outgrow a page
+        self._counts_due = False  # the page bar's counts changed since they were last drawn
         self._settled_early: dict[str, FeedbackResponse | None] = {}  # settled before its control was drawn
         self.on_paused_answer: Callable[[], Submit] | None = None
         self.on_cancel: Callable[[str], None] | None = None  # cancels the run, going or paused
@@ -46,6 +53,7 @@ class RunPanel:
         self.header = widgets.HTML()
         self.tasks = widgets.HTML()
         self.requests = widgets.VBox()
+        self.paging = widgets.VBox()  # the page bar, once there is more than a page
         self.cancel_button = widgets.Button(
             description="Cancel run", tooltip="Stop the run for good (it cannot be resumed)"
         )
@@ -55,7 +63,9 @@ class RunPanel:
         self.result = widgets.HTML()  # the run's result (or why it ended otherwise), once it has ended
         self.result.add_class("gnb-result")
         style = widgets.HTML(STYLESHEET)  # once per panel: the header is redrawn every second
-        self.widget = widgets.VBox([style, self.header, self.tasks, self.requests, self.result, self.footer])
+        self.widget = widgets.VBox(
+            [style, self.header, self.tasks, self.paging, self.requests, self.result, self.footer]
+        )
         self.widget.add_class("graflow-nb-panel")
         self._handle: DisplayHandle | None = None
         self._elapsed = 0
@@ -150,8 +160,13 @@ class RunPanel:
                 self._elapsed = elapsed
                 self._redraw()
         now = datetime.now(timezone.utc)
-        for control in self.controls.values():
-            control.tick(now)
+        for feedback_id in self.pages.page:
+            control = self.pages.entries[feedback_id].control
+            if control is not None:
+                control.tick(now)
+        if self._counts_due:
+            self._counts_due = False
+            self._show_paging()
 
     # -- presenter protocol (any thread) ---------------------------------------------------
 
@@ -173,7 +188,9 @@ class RunPanel:
         live = run.live_parts(request.feedback_id)
 
         def submit(feedback_id: str, **answer: Any) -> FeedbackResponse:
-            return run.answer(feedback_id, via="widget", **answer)
+            response = run.answer(feedback_id, via="widget", **answer)
+            self._answered_here(feedback_id)
+            return response
 
         def extend(feedback_id: str, seconds: float) -> datetime:
             return run.extend(feedback_id, seconds, by=default_responder(), via="widget")
@@ -184,11 +201,14 @@ class RunPanel:
             if known is not None:
                 known.reopen(submit)
                 return
-            control = RequestControl(request, submit, live, extend)
-            self.controls[request.feedback_id] = control
+            entry = ShownRequest(request, submit, live, extend)
             if request.feedback_id in self._settled_early:
-                control.settle(self._settled_early.pop(request.feedback_id))
-            self.requests.children = (*self.requests.children, control.widget)
+                entry.settle(self._settled_early.pop(request.feedback_id))
+            if self.pages.add(entry):
+                self.requests.children = (*self.requests.children, entry.draw().widget)
+            self._counts_due = True
+            if self._page_bar is None and self.pages.paged:
+                self._show_paging()
 
         self.calls.call(add)
 
@@ -196,11 +216,12 @@ class RunPanel:
         """Show the answer on the request's control."""
 
         def update() -> None:
-            control = self.controls.get(request.feedback_id)
-            if control is None:
+            entry = self.controls.get(request.feedback_id)
+            if entry is None:
                 self._settled_early[request.feedback_id] = response
                 return
-            control.settle(response)
+            entry.settle(response)
+            self._counts_due = True
 
         self.calls.call(update)
 
@@ -208,9 +229,9 @@ class RunPanel:
         """Count the request's control down to its new deadline."""
 
         def update() -> None:
-            control = self.controls.get(request.feedback_id)
-            if control is not None:
-                control.deadline_moved(deadline)
+            entry = self.controls.get(request.feedback_id)
+            if entry is not None:
+                entry.deadline_moved(deadline)
 
         self.calls.call(update)
 
@@ -229,9 +250,9 @@ class RunPanel:
             if not outcome.status.finished and self.on_paused_answer is not None:
                 submit = self.on_paused_answer()
                 for feedback_id in outcome.pending_feedback_ids:
-                    control = self.controls.get(feedback_id)
-                    if control is not None:
-                        control.reopen(submit)
+                    entry = self.controls.get(feedback_id)
+                    if entry is not None:
+                        entry.reopen(submit)
                 self._watch_paused(run)
             self._redraw()
             self.tick()
@@ -239,6 +260,42 @@ class RunPanel:
                 self._handle.update(self._bundle(), raw=True)  # type: ignore[no-untyped-call]
 
         self.calls.call(update)
+
+    # -- the page of controls (main thread) --------------------------------------------------
+
+    def _show_paging(self) -> None:
+        """Show the page bar once the requests outgrow a page, and bring its counts up to date."""
+        if self._page_bar is None:
+            if not self.pages.paged:
+                return
+            self._page_bar = PageBar(self.pages, self._page_turned)
+            self.paging.children = (self._page_bar.widget,)
+        self._page_bar.refresh()
+
+    def _page_turned(self) -> None:
+        """Draw the page's requests, close the controls of those that left it, focus the first waiting one."""
+        on_page = set(self.pages.page)
+        for entry in self.pages.entries.values():
+            if entry.control is not None and entry.feedback_id not in on_page:
+                entry.undraw()
+        entries = [self.pages.entries[feedback_id] for feedback_id in self.pages.page]
+        self.requests.children = tuple(entry.draw().widget for entry in entries)
+        self._show_paging()
+        waiting = next((entry for entry in entries if not entry.answered), None)
+        if waiting is not None and waiting.control is not None:
+            waiting.control.focus()
+
+    def _answered_here(self, feedback_id: str) -> None:
+        """A person answered on this page: the keyboard goes on to the next waiting request (or the
+        next page), so that a batch is answered in sequence. An answer given in code moves nothing."""
+        entry = self.pages.entries.get(feedback_id)
+        if entry is None or entry.answering_in_code:
+            return
+        following = self.pages.after_on_page(feedback_id)
+        if following is not None and following.control is not None:
+            following.control.focus()
+        elif self._page_bar is not None:
+            self._page_bar.next.focus()
 
     # -- after a pause (main thread) -------------------------------------------------------
 
@@ -258,7 +315,7 @@ class RunPanel:
 
     def open_request_ids(self) -> list[str]:
         """The requests still waiting for an answer here."""
-        return [feedback_id for feedback_id, control in self.controls.items() if not control.answered]
+        return [feedback_id for feedback_id, entry in self.controls.items() if not entry.answered]
 
     def answered_elsewhere(self, feedback_id: str, response: FeedbackResponse) -> None:
         """A paused request was answered from outside this panel (CLI, API, another notebook)."""

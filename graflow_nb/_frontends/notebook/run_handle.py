@@ -29,9 +29,10 @@ from ..._util.environment import in_voila, running_kernel
 
 if TYPE_CHECKING:  # the notebook parts (ipywidgets, ipykernel, zmq) load only inside a kernel that has them
     from ..._engine.run_options import RunOptions
-    from .controls import RequestControl, Submit
+    from .controls import Submit
     from .kernel import MainThreadCalls
     from .panel import RunPanel
+    from .shown_request import ShownRequest
 
 
 def panel_for(engine: Engine, calls: MainThreadCalls) -> RunPanel:
@@ -125,7 +126,7 @@ class NotebookRunHandle(RunHandle):
 
         return submit
 
-    async def _file_paused_answer(self, control: RequestControl, answer: dict[str, Any]) -> None:
+    async def _file_paused_answer(self, control: ShownRequest, answer: dict[str, Any]) -> None:
         from ..._engine.answering import provide_feedback
 
         directory = self.workflow.store.directory

@@ -1,0 +1,121 @@
+"""Which of a panel's requests are on the page: a window over those the filter lets through, in arrival order."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Literal
+
+from .shown_request import ShownRequest
+
+#: Controls drawn at once; a batch beyond this shows a page of them, with paging and a filter.
+PAGE_SIZE = 10
+
+Showing = Literal["waiting", "answered", "all"]
+
+
+class RequestPages:
+    """A panel's requests and the page on screen (main thread only; no widgets here).
+
+    A page keeps its requests until it is turned, so an answer stays in view where it was given; a new
+    request joins the page while the page has room and ends where the list ends. Turning goes by
+    position (the requests after the page's last one), so answers and arrivals meanwhile skip nothing.
+    """
+
+    def __init__(self, page_size: int = PAGE_SIZE) -> None:
+        self.page_size = page_size
+        self.entries: dict[str, ShownRequest] = {}  # in arrival order
+        self._position: dict[str, int] = {}
+        self._order: list[str] = []
+        self.page: list[str] = []
+        self.showing: Showing = "waiting"
+        self.words = ""  # lower case; "" lets every request through
+        self._page_reaches_end = True  # nothing the filter lets through comes after the page's last request
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    @property
+    def paged(self) -> bool:
+        """Whether paging and the filter are shown: more requests than a page, or a filter is set."""
+        return len(self._order) > self.page_size or bool(self.words) or self.showing != "waiting"
+
+    def waiting(self) -> int:
+        """How many requests wait for an answer."""
+        return sum(1 for entry in self.entries.values() if not entry.answered)
+
+    def lets_through(self, entry: ShownRequest) -> bool:
+        """Whether the filter shows ``entry``."""
+        if self.showing == "waiting" and entry.answered:
+            return False
+        if self.showing == "answered" and not entry.answered:
+            return False
+        return not self.words or entry.matches(self.words)
+
+    def add(self, entry: ShownRequest) -> bool:
+        """Keep a new request; return whether it joins the page on screen."""
+        feedback_id = entry.feedback_id
+        self.entries[feedback_id] = entry
+        self._position[feedback_id] = len(self._order)
+        self._order.append(feedback_id)
+        if not self.lets_through(entry):
+            return False
+        if self._page_reaches_end and len(self.page) < self.page_size:
+            self.page.append(feedback_id)
+            return True
+        self._page_reaches_end = False
+        return False
+
+    def first_page(self) -> list[str]:
+        """Turn to the first page the filter lets through (after the filter changed)."""
+        return self._set_page(list(self._matching_from(0)))
+
+    def next_page(self) -> list[str]:
+        """Turn to the requests after the page; past the end, back to the first ones the filter lets
+        through (requests skipped earlier). The page stays when there are none."""
+        after = self._position[self.page[-1]] + 1 if self.page else 0
+        following = list(self._matching_from(after))
+        if not following:
+            shown = set(self.page)
+            following = [f for f in self._matching_from(0) if f not in shown]
+        return self._set_page(following) if following else self.page
+
+    def previous_page(self) -> list[str]:
+        """Turn to the requests before the page (the page stays at the start)."""
+        before = self._position[self.page[0]] if self.page else 0
+        earlier = [f for f in reversed(self._order[:before]) if self.lets_through(self.entries[f])]
+        earlier = earlier[: self.page_size]
+        return self._set_page(earlier[::-1]) if earlier else self.page
+
+    def _matching_from(self, start: int) -> Iterator[str]:
+        """Up to a page of the requests from position ``start`` on that the filter lets through."""
+        found = 0
+        for feedback_id in self._order[start:]:
+            if self.lets_through(self.entries[feedback_id]):
+                yield feedback_id
+                found += 1
+                if found == self.page_size:
+                    return
+
+    def _set_page(self, page: list[str]) -> list[str]:
+        self.page = page
+        last = self._position[page[-1]] if page else -1
+        self._page_reaches_end = not any(True for _ in self._matching_from(last + 1))
+        return page
+
+    def span(self) -> str:
+        """Where the page is: ``#11-#20 of 10,000``."""
+        if not self.page:
+            return f"none of {len(self._order):,} matches"
+        first, last = self._position[self.page[0]] + 1, self._position[self.page[-1]] + 1
+        return f"#{first:,}-#{last:,} of {len(self._order):,}"
+
+    def after_on_page(self, feedback_id: str) -> ShownRequest | None:
+        """The first unanswered request on the page after ``feedback_id`` (then from the page's top)."""
+        if feedback_id not in self.page:
+            return None
+        at = self.page.index(feedback_id)
+        for other in self.page[at + 1 :] + self.page[:at]:
+            entry = self.entries[other]
+            if not entry.answered:
+                return entry
+        return None
