@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import time
+from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -29,6 +30,10 @@ if TYPE_CHECKING:
     from .panel_watch import PausedRunWatch
 
 
+#: Beyond this many tasks, the panel counts them by state instead of drawing a chip each.
+_CHIPS_SHOWN = 60
+
+
 class RunPanel:
     """A presenter that draws the run as widgets; every widget change happens on the main thread."""
 
@@ -44,6 +49,7 @@ class RunPanel:
         self.controls: dict[str, ShownRequest] = self.pages.entries
         self._page_bar: PageBar | None = None  # made once the requests outgrow a page
         self._counts_due = False  # the page bar's counts changed since they were last drawn
+        self._redraw_due = False  # tasks changed since the header and the task chips were drawn
         self._settled_early: dict[str, FeedbackResponse | None] = {}  # settled before its control was drawn
         self.on_paused_answer: Callable[[], Submit] | None = None
         self.on_cancel: Callable[[str], None] | None = None  # cancels the run, going or paused
@@ -129,6 +135,7 @@ class RunPanel:
         return muted(f"on Graflow workers of {html.escape(redis)}") if redis else ""
 
     def _redraw(self) -> None:
+        self._redraw_due = False
         done = sum(1 for s in self.task_states.values() if s == "completed")
         run_id = self._run.run_id if self._run else ""
         self.header.value = (
@@ -140,9 +147,17 @@ class RunPanel:
             f"{self._where_tasks_run()}"
             "</div>"
         )
+        self.tasks.value = "<div class='gnb-tasks'>" + self._task_chips() + "</div>"
+
+    def _task_chips(self) -> str:
+        """A chip per task; beyond a screenful of them, one chip per state with its count."""
+        if len(self.task_states) > _CHIPS_SHOWN:
+            counts = Counter(self.task_states.values())
+            return "".join(_task_label(f"{count:,} {state}", state, 0) for state, count in sorted(counts.items()))
         rounds = self.task_rounds
-        labels = (_task_label(task_id, state, rounds.get(task_id, 0)) for task_id, state in self.task_states.items())
-        self.tasks.value = "<div class='gnb-tasks'>" + "".join(labels) + "</div>"
+        return "".join(
+            _task_label(task_id, state, rounds.get(task_id, 0)) for task_id, state in self.task_states.items()
+        )
 
     @property
     def _status_kind(self) -> str:
@@ -158,7 +173,9 @@ class RunPanel:
             elapsed = int(time.monotonic() - self._started)
             if elapsed != self._elapsed:
                 self._elapsed = elapsed
-                self._redraw()
+                self._redraw_due = True
+        if self._redraw_due:
+            self._redraw()
         now = datetime.now(timezone.utc)
         for feedback_id in self.pages.page:
             control = self.pages.entries[feedback_id].control
@@ -179,7 +196,7 @@ class RunPanel:
             self.task_states[task_id] = state
             if rounds > 1:
                 self.task_rounds[task_id] = rounds
-            self._redraw()
+            self._redraw_due = True  # drawn at the next tick: a batch's thousands of changes, once
 
         self.calls.call(update)
 

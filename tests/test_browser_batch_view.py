@@ -1,0 +1,129 @@
+"""A review batch of 1,000 requests in JupyterLab (Debian's Chromium): a page of controls at a time,
+answered in sequence by keyboard, filtered by typing, paged; what the kernel recorded is what the page showed."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.browser import (
+    JupyterServer,
+    chromium_page,
+    jupyter_server,
+    require_chromium,
+    run_all,
+    screenshot,
+    type_with_a_correction,
+    wait_for_kernel,
+    write_notebook,
+)
+
+require_chromium()
+pytestmark = pytest.mark.timeout(300)
+ROWS = 1000
+
+BATCH = f"""
+from graflow_nb import task, workflow
+
+with workflow("review-batch") as wf:
+    def review(index):
+        @task(id=f"row{{index:04d}}", inject_context=True)
+        async def check(ctx):
+            return (await ctx.request_feedback_async("approval", f"Keep row {{index}}?")).approved
+        return check
+
+    rows = [review(index) for index in range({ROWS})]
+    batch = rows[0]
+    for row in rows[1:]:
+        batch = batch | row
+
+run = wf.start()
+"""
+RECORDED = """
+import json
+from graflow_nb import decision_log
+entries = decision_log("batch.graflow_nb", workflow="review-batch").entries
+print("RECORDED", json.dumps({e["task_id"]: e["answer"] for e in entries if e["event"] == "answered"}))
+"""
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Iterator[JupyterServer]:
+    write_notebook(tmp_path / "batch.ipynb", [BATCH])
+    write_notebook(tmp_path / "recorded.ipynb", [RECORDED])
+    with jupyter_server(tmp_path) as server:
+        yield server
+
+
+def request_box(page: object, row: int) -> object:
+    return page.locator(".graflow-nb-request", has_text=f"Keep row {row}?")  # type: ignore[attr-defined]
+
+
+def test_a_thousand_requests_paged_filtered_and_answered_by_keyboard(lab: JupyterServer, tmp_path: Path) -> None:
+    with chromium_page(height=2400) as page:
+        page.goto(lab.lab_url("batch.ipynb"))
+        wait_for_kernel(page)
+        started = time.monotonic()
+        run_all(page)
+        where = page.locator(".gnb-page-where")
+        where.get_by_text("requests #1-#10 of 1,000").wait_for(timeout=60_000)
+        print(f"Run All -> first page of a 1,000-request batch: {time.monotonic() - started:.2f} s")
+        assert page.locator(".graflow-nb-request").count() == 10  # one page drawn, not a thousand controls
+        screenshot(page, "batch-first-page")
+
+        # In sequence by keyboard: Enter approves and the focus goes on; Tab reaches Reject.
+        prompts = page.locator(".graflow-nb-request .jp-RenderedMarkdown").all_inner_texts()
+        first, second, third = (int(text.split("row ")[1].rstrip("?\n ")) for text in prompts[:3])
+        request_box(page, first).get_by_role("button", name="Approve").focus()
+        page.keyboard.press("Enter")
+        request_box(page, first).and_(page.locator(".gnb-approved")).wait_for()
+        page.keyboard.press("Enter")  # the focus is on the second request's Approve now
+        request_box(page, second).and_(page.locator(".gnb-approved")).wait_for()
+        page.keyboard.press("Tab")  # from the third's Approve to its Reject
+        page.keyboard.press("Enter")
+        request_box(page, third).and_(page.locator(".gnb-rejected")).wait_for()
+        where.get_by_text("997 waiting").wait_for()
+        screenshot(page, "batch-answered-in-sequence")
+
+        # A filter typed key by key, with a typo corrected, applied with Enter.
+        filter_field = page.locator(".gnb-page-filter input")
+        assert type_with_a_correction(filter_field, "row 9x", 1, "99?") == "row 999?"
+        filter_field.press("Enter")
+        request_box(page, 999).wait_for()
+        page.wait_for_function("() => document.querySelectorAll('.graflow-nb-request').length === 1")
+        request_box(page, 999).get_by_role("button", name="Reject").click()  # changed one's mind: reject it
+        request_box(page, 999).and_(page.locator(".gnb-rejected")).wait_for()
+        screenshot(page, "batch-filtered")
+
+        # Filter cleared; the next page by keyboard: waiting requests only, after the first page.
+        filter_field.fill("")
+        filter_field.press("Enter")
+        where.get_by_text("requests #4-#13 of 1,000").wait_for()  # rows 0-2 answered: not waiting
+        page.locator(".gnb-next-page").focus()
+        page.keyboard.press("Enter")
+        where.get_by_text("requests #14-#23 of 1,000").wait_for()
+        prompts = page.locator(".graflow-nb-request .jp-RenderedMarkdown").all_inner_texts()
+        fourth = int(prompts[0].split("row ")[1].rstrip("?\n "))
+        page.keyboard.press("Enter")  # the focus went to the new page's first Approve
+        request_box(page, fourth).and_(page.locator(".gnb-approved")).wait_for()
+        where.get_by_text("995 waiting").wait_for()
+        screenshot(page, "batch-next-page")
+
+    with chromium_page(height=1200) as check:  # read the decision log in another notebook of the same folder
+        check.goto(lab.lab_url("recorded.ipynb"))
+        wait_for_kernel(check)
+        run_all(check)
+        printed = check.locator(".jp-OutputArea-output", has_text="RECORDED").first
+        printed.wait_for(timeout=60_000)
+        recorded = json.loads(printed.inner_text().split("RECORDED", 1)[1])
+    assert recorded == {
+        f"row{first:04d}": "approved",
+        f"row{second:04d}": "approved",
+        f"row{third:04d}": "rejected",
+        "row0999": "rejected",
+        f"row{fourth:04d}": "approved",
+    }
