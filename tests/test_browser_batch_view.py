@@ -7,6 +7,7 @@ import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -59,8 +60,9 @@ def lab(tmp_path: Path) -> Iterator[JupyterServer]:
         yield server
 
 
-def request_box(page: object, row: int) -> object:
-    return page.locator(".graflow-nb-request", has_text=f"Keep row {row}?")  # type: ignore[attr-defined]
+def request_box(page: Any, row: int) -> Any:
+    """The control of the request about ``row`` (a Playwright locator)."""
+    return page.locator(".graflow-nb-request", has_text=f"Keep row {row}?")
 
 
 def test_a_thousand_requests_paged_filtered_and_answered_by_keyboard(lab: JupyterServer, tmp_path: Path) -> None:
