@@ -114,7 +114,7 @@ class FeedbackBroker:
         model = live.model
         if self._engine.stopping:
             return None
-        record = self._record_for(request)
+        record, fresh = self._record_for(request)
         feedback_id = record.feedback_id
         if record.response is not None:  # answered, or closed by a person, before
             checked = self._checked(record, record.response, model)
@@ -124,10 +124,13 @@ class FeedbackBroker:
         waiting = self._waiting[feedback_id] = Waiting(live)
         unseen = False  # nobody can know of the request where the run is shown
         try:
-            filed = await anyio.to_thread.run_sync(self._engine.store.read_answer, feedback_id)
+            # A request asked before may have been answered meanwhile (filed on disk, or kept in Redis while
+            # the run was paused: this run files it); nobody knows a new one's id yet. (A batch of thousands
+            # would otherwise wait in line for two worker threads each before its first control shows.)
+            filed = None if fresh else await anyio.to_thread.run_sync(self._engine.store.read_answer, feedback_id)
             if filed is not None:
                 self._accept(feedback_id, filed)
-            else:  # given where the run's requests are also kept (Redis), while it was paused: this run files it
+            elif not fresh:
                 await self._adopt(feedback_id)
             if waiting.response is None:
                 if request.timeout is not None:
@@ -215,14 +218,15 @@ class FeedbackBroker:
         with contextlib.suppress(FeedbackAlreadySettledError):
             self._settle_filed(response, *filed)
 
-    def _record_for(self, request: FeedbackRequest) -> RequestRecord:
-        """The saved record for this call of the task, or a new one when the question changed."""
+    def _record_for(self, request: FeedbackRequest) -> tuple[RequestRecord, bool]:
+        """The saved record for this call of the task, or a new one when the question changed (and
+        whether it is new)."""
         state = self._engine.state
         earlier = state.request_ids_of(request.task_id, request.visit)
         known = [state.records[f] for f in earlier if state.records[f].request.call_index == request.call_index]
         if known and known[0].request.same_question(request):
             if known[0].response is not None:  # answered, or closed by a person: final for this call
-                return known[0]
+                return known[0], False
             saved = known[0].request
             refreshed = known[0].model_copy(
                 update={
@@ -232,13 +236,13 @@ class FeedbackBroker:
                 }
             )
             state.records[saved.feedback_id] = refreshed
-            return refreshed
+            return refreshed, False
         if known:
             state.records[known[0].feedback_id] = known[0].model_copy(update={"state": "closed"})
         record = RequestRecord(request=request.model_copy(update={"feedback_id": new_feedback_id()}))
         state.records[record.feedback_id] = record
         self.events.requested(record.request)
-        return record
+        return record, True
 
     async def _adopt(self, feedback_id: str) -> None:
         """File and accept the answer kept where this run's requests are also kept (Redis), if any."""
