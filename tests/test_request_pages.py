@@ -1,0 +1,144 @@
+"""The batch view's paging, with real ipywidgets controls: which requests are drawn, what a turn shows,
+what a filter lets through, where the keyboard goes after an answer, and that left pages free their widgets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ipywidgets as widgets
+import pytest
+
+from graflow_nb._frontends.notebook.request_pages import RequestPages
+from graflow_nb._frontends.notebook.shown_request import ShownRequest
+from graflow_nb._model.answer_checks import make_response
+from graflow_nb._model.feedback import FeedbackRequest, FeedbackResponse, LiveParts
+from graflow_nb._model.feedback_kinds import FeedbackType
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def batch(count: int, page_size: int = 10) -> tuple[RequestPages, list[FeedbackResponse]]:
+    """``count`` approval requests kept as a panel keeps them; answers given through them are collected."""
+    pages = RequestPages(page_size)
+    given: list[FeedbackResponse] = []
+
+    def submit(feedback_id: str, **answer: Any) -> FeedbackResponse:
+        response = make_response(pages.entries[feedback_id].request, via="widget", **answer)
+        given.append(response)
+        pages.entries[feedback_id].settle(response)
+        return response
+
+    for index in range(count):
+        request = FeedbackRequest(
+            feedback_id=f"fb-{index:04d}",
+            feedback_type=FeedbackType.APPROVAL,
+            prompt=f"Keep row {index}?",
+            workflow="review",
+            run_id="run-1",
+            task_id=f"row{index:04d}",
+            call_index=0,
+        )
+        entry = ShownRequest(request, submit, LiveParts(), None)
+        if pages.add(entry):
+            entry.draw()
+    return pages, given
+
+
+def drawn(pages: RequestPages) -> list[str]:
+    return [f for f, entry in pages.entries.items() if entry.control is not None]
+
+
+def turn(pages: RequestPages, page: list[str]) -> None:
+    """What the panel does after a turn: close the controls that left, draw those that came."""
+    for entry in pages.entries.values():
+        if entry.control is not None and entry.feedback_id not in page:
+            entry.undraw()
+    for feedback_id in page:
+        pages.entries[feedback_id].draw()
+
+
+def test_only_the_first_page_is_drawn_and_a_turn_frees_the_widgets_it_leaves() -> None:
+    pages, _ = batch(25)
+    assert pages.paged
+    assert drawn(pages) == [f"fb-{i:04d}" for i in range(10)]
+    first_control = pages.entries["fb-0000"].control
+    assert first_control is not None
+    first_button = first_control.submit_buttons[0]
+    assert first_button.comm is not None
+    turn(pages, pages.next_page())
+    assert drawn(pages) == [f"fb-{i:04d}" for i in range(10, 20)]
+    assert first_button.comm is None
+    assert first_button.layout.comm is None
+    assert pages.span() == "#11-#20 of 25"
+    turn(pages, pages.next_page())
+    assert pages.page == [f"fb-{i:04d}" for i in range(20, 25)]
+    turn(pages, pages.previous_page())
+    assert pages.page == [f"fb-{i:04d}" for i in range(10, 20)]
+
+
+def test_an_answer_off_the_page_shows_when_its_page_comes_back() -> None:
+    pages, given = batch(15)
+    pages.entries["fb-0012"].respond(approved=False, reason="duplicate")  # not drawn: straight to the run
+    assert given[-1].approved is False
+    assert pages.entries["fb-0012"].control is None
+    pages.showing = "all"  # (waiting, the default, would pass it by)
+    turn(pages, pages.next_page())
+    control = pages.entries["fb-0012"].control
+    assert control is not None
+    assert control.answered
+    assert "rejected: duplicate" in control.status.value
+    assert all(button.disabled for button in control.submit_buttons)
+
+
+def test_waiting_skips_the_answered_and_comes_back_for_the_skipped() -> None:
+    pages, _ = batch(30)
+    for index in (0, 1, 2):
+        pages.entries[f"fb-{index:04d}"].respond(approved=True)
+    assert pages.page[:3] == ["fb-0000", "fb-0001", "fb-0002"]  # answered, still where they were answered
+    turn(pages, pages.first_page())
+    assert pages.page[0] == "fb-0003"
+    turn(pages, pages.next_page())
+    turn(pages, pages.next_page())
+    assert pages.page == [f"fb-{i:04d}" for i in range(23, 30)]
+    turn(pages, pages.next_page())  # past the end: back to the first waiting ones
+    assert pages.page[0] == "fb-0003"
+
+
+def test_the_filter_finds_by_prompt_task_or_id_and_answered_shows_only_the_answered() -> None:
+    pages, _ = batch(120)
+    pages.entries["fb-0007"].respond(approved=True)
+    pages.words = "row 11"
+    turn(pages, pages.first_page())
+    assert pages.page == ["fb-0011", *(f"fb-{i:04d}" for i in range(110, 119))]
+    pages.words = "fb-0099"
+    assert pages.first_page() == ["fb-0099"]
+    pages.words, pages.showing = "", "answered"
+    assert pages.first_page() == ["fb-0007"]
+    pages.words = "nothing like this"
+    assert pages.first_page() == []
+    assert pages.span() == "none of 120 matches"
+
+
+def test_after_an_answer_the_keyboard_goes_to_the_next_waiting_request_of_the_page() -> None:
+    pages, _ = batch(12)
+    pages.entries["fb-0001"].respond(approved=True)
+    following = pages.after_on_page("fb-0000")
+    assert following is not None
+    assert following.feedback_id == "fb-0002"
+    for index in range(10):
+        if not pages.entries[f"fb-{index:04d}"].answered:
+            pages.entries[f"fb-{index:04d}"].respond(approved=True)
+    assert pages.after_on_page("fb-0009") is None  # the page is done: the panel focuses Next
+
+
+def test_a_new_request_joins_a_page_with_room_only_where_the_list_ends() -> None:
+    pages, _ = batch(5)
+    assert not pages.paged
+    assert len(pages.page) == 5
+    pages_full, _ = batch(10)
+    assert len(pages_full.page) == 10
+    extra, _ = batch(11)
+    assert extra.paged
+    assert len(extra.page) == 10
+    assert "fb-0010" not in extra.page
+    assert isinstance(extra.entries["fb-0000"].draw().widget, widgets.VBox)
