@@ -3,6 +3,8 @@ what a filter lets through, where the keyboard goes after an answer, and that le
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Any
 
 import ipywidgets as widgets
@@ -13,6 +15,7 @@ from graflow_nb._frontends.notebook.shown_request import ShownRequest
 from graflow_nb._model.answer_checks import make_response
 from graflow_nb._model.feedback import FeedbackRequest, FeedbackResponse, LiveParts
 from graflow_nb._model.feedback_kinds import FeedbackType
+from tests.kernel_harness import Kernel
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -142,3 +145,49 @@ def test_a_new_request_joins_a_page_with_room_only_where_the_list_ends() -> None
     assert len(extra.page) == 10
     assert "fb-0010" not in extra.page
     assert isinstance(extra.entries["fb-0000"].draw().widget, widgets.VBox)
+
+
+BIG_BATCH = """
+from graflow_nb import task, workflow
+
+with workflow("big-batch") as wf:
+    def review(index):
+        @task(id=f"row{index:04d}", inject_context=True)
+        async def check(ctx):
+            return (await ctx.request_feedback_async("approval", f"Keep row {index}?")).approved
+        return check
+
+    rows = [review(index) for index in range(250)]
+    batch = rows[0]
+    for row in rows[1:]:
+        batch = batch | row
+
+run = wf.start()
+"""
+
+
+def test_a_batch_in_a_kernel_draws_one_page_answers_every_request_in_code_and_sums_up_its_recap(
+    tmp_path: Path,
+) -> None:
+    kernel = Kernel(sys.executable, tmp_path, {"GRAFLOW_NB_CHECKPOINT_DIR": str(tmp_path / "ck")})
+    try:
+        mark = kernel.mark()
+        cell = kernel.submit(BIG_BATCH)
+        kernel.reply(cell)
+        kernel.wait_for(lambda: kernel.run("print(len(run.pending))").strip() == "250", 60, "250 requests pending")
+
+        def approve_buttons() -> list[str]:
+            states = list(kernel.widget_states.items())[mark:]
+            return [c for c, s in states if s.get("description") == "Approve" and c not in kernel.closed_widgets]
+
+        assert len(approve_buttons()) == 10  # a page of controls, not 250
+        kernel.run("for pending in list(run.pending): pending.respond(approved=True)")
+        result = kernel.run("print(sum((await run).values()))", timeout=120)
+        assert result.strip() == "250"
+        recap = kernel.wait_for(lambda: "more requests" in kernel.text_of(cell) and kernel.text_of(cell), 30)
+    finally:
+        kernel.shutdown()
+    final = recap.rsplit("graflow_nb: workflow 'big-batch'", 1)[1]
+    assert final.startswith(" completed, 250/250 tasks done")
+    assert len(final.strip().splitlines()) == 1 + 200 + 1
+    assert final.strip().splitlines()[-1] == "- ... and 50 more requests (0 waiting)"

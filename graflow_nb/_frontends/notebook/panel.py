@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 
 #: Beyond this many tasks, the panel counts them by state instead of drawing a chip each.
 _CHIPS_SHOWN = 60
+#: The plain-text stand-in lists this many requests, then counts the rest.
+_RECAP_LINES = 200
 
 
 class RunPanel:
@@ -119,7 +121,7 @@ class RunPanel:
             self.controls.values(),
             key=lambda c: (order.get(c.request.task_id, 0), c.request.visit, c.request.call_index),
         )
-        for control in by_task:
+        for control in by_task[:_RECAP_LINES]:
             request, response = control.request, control.response
             answer = (
                 f"{response.summary()} (by {response.responded_by} via {response.via})"
@@ -128,6 +130,9 @@ class RunPanel:
             )
             round_of = f" (round {request.visit + 1})" if request.visit else ""
             lines.append(f"- {request.task_id}{round_of}: {plain_prompt(request.prompt)} -> {answer}")
+        if len(by_task) > _RECAP_LINES:
+            waiting = sum(1 for control in by_task[_RECAP_LINES:] if not control.answered)
+            lines.append(f"- ... and {len(by_task) - _RECAP_LINES:,} more requests ({waiting:,} waiting)")
         return "\n".join(lines)
 
     def _where_tasks_run(self) -> str:
