@@ -80,7 +80,7 @@ def measure_pending(pending: int = PENDING, asynchronous: bool = False) -> dict[
                 client,
                 "import time\nfirst_page = []\nstarted = time.perf_counter()\nrun = wf.start()\n"
                 "run.panel.requests.observe(lambda change: first_page or len(change['new']) < "
-                f"{min(10, pending)} or first_page.append(time.perf_counter() - started), names='children')",
+                f"{min(20, pending)} or first_page.append(time.perf_counter() - started), names='children')",
             )
             deadline = time.monotonic() + 600
             while printed(client, "_out = str(len(run.pending))") != str(pending):

@@ -72,9 +72,9 @@ def test_a_thousand_requests_paged_filtered_and_answered_by_keyboard(lab: Jupyte
         started = time.monotonic()
         run_all(page)
         where = page.locator(".gnb-page-where")
-        where.get_by_text("requests #1-#10 of 1,000").wait_for(timeout=60_000)
+        where.get_by_text("requests #1-#20 of 1,000").wait_for(timeout=60_000)
         print(f"Run All -> first page of a 1,000-request batch: {time.monotonic() - started:.2f} s")
-        assert page.locator(".graflow-nb-request").count() == 10  # one page drawn, not a thousand controls
+        assert page.locator(".graflow-nb-request").count() == 20  # one page drawn, not a thousand controls
         screenshot(page, "batch-first-page")
 
         # In sequence by keyboard: Enter approves and the focus goes on; Tab reaches Reject.
@@ -104,10 +104,10 @@ def test_a_thousand_requests_paged_filtered_and_answered_by_keyboard(lab: Jupyte
         # Filter cleared; the next page by keyboard: waiting requests only, after the first page.
         filter_field.fill("")
         filter_field.press("Enter")
-        where.get_by_text("requests #4-#13 of 1,000").wait_for()  # rows 0-2 answered: not waiting
+        where.get_by_text("requests #4-#23 of 1,000").wait_for()  # rows 0-2 answered: not waiting
         page.locator(".gnb-next-page").focus()
         page.keyboard.press("Enter")
-        where.get_by_text("requests #14-#23 of 1,000").wait_for()
+        where.get_by_text("requests #24-#43 of 1,000").wait_for()
         prompts = page.locator(".graflow-nb-request .jp-RenderedMarkdown").all_inner_texts()
         fourth = int(prompts[0].split("row ")[1].rstrip("?\n "))
         page.keyboard.press("Enter")  # the focus went to the new page's first Approve

@@ -77,8 +77,8 @@ def test_fifty_worker_tasks_answered_from_the_notebook_and_the_cli(
             ]
 
         clicked: set[str] = set()
-        while len(clicked) < TASKS // 2:  # a page of 10 controls at a time, as a person turns them
-            drawn = min(10, TASKS - len(clicked))  # the whole page: its controls arrive one by one
+        while len(clicked) < TASKS // 2:  # a page of 20 controls at a time, as a person turns them
+            drawn = min(20, TASKS - len(clicked))  # the whole page: its controls arrive one by one
 
             def unclicked(drawn: int = drawn) -> list[str] | None:
                 fresh = [b for b in buttons("Approve") if b not in clicked]

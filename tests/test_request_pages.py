@@ -180,7 +180,7 @@ def test_a_batch_in_a_kernel_draws_one_page_answers_every_request_in_code_and_su
             states = list(kernel.widget_states.items())[mark:]
             return [c for c, s in states if s.get("description") == "Approve" and c not in kernel.closed_widgets]
 
-        assert len(approve_buttons()) == 10  # a page of controls, not 250
+        assert len(approve_buttons()) == 20  # a page of controls, not 250
         kernel.run("for pending in list(run.pending): pending.respond(approved=True)")
         result = kernel.run("print(sum((await run).values()))", timeout=120)
         assert result.strip() == "250"

@@ -8,7 +8,7 @@ from typing import Literal
 from .shown_request import ShownRequest
 
 #: Controls drawn at once; a batch beyond this shows a page of them, with paging and a filter.
-PAGE_SIZE = 10
+PAGE_SIZE = 20
 
 Showing = Literal["waiting", "answered", "all"]
 
@@ -103,7 +103,7 @@ class RequestPages:
         return page
 
     def span(self) -> str:
-        """Where the page is: ``#11-#20 of 10,000``."""
+        """Where the page is: ``#21-#40 of 10,000``."""
         if not self.page:
             return f"none of {len(self._order):,} matches"
         first, last = self._position[self.page[0]] + 1, self._position[self.page[-1]] + 1
