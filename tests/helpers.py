@@ -60,3 +60,25 @@ def saved_run(path: Path) -> dict[str, Any]:
 def saved_runs(folder: Path, pattern: str = "*.json") -> list[dict[str, Any]]:
     """:func:`saved_run` of every checkpoint in ``folder`` matching ``pattern``."""
     return [saved_run(path) for path in sorted(folder.glob(pattern))]
+
+
+def review_batch_cell(workflow_name: str, rows: int) -> str:
+    """A notebook cell starting a review batch: ``rows`` parallel async tasks ``row0000``..., each asking
+    "Keep row N?" (an approval) and returning the verdict; the run handle is ``run``."""
+    return f"""
+from graflow_nb import task, workflow
+
+with workflow({workflow_name!r}) as wf:
+    def review(index):
+        @task(id=f"row{{index:04d}}", inject_context=True)
+        async def check(ctx):
+            return (await ctx.request_feedback_async("approval", f"Keep row {{index}}?")).approved
+        return check
+
+    rows = [review(index) for index in range({rows})]
+    batch = rows[0]
+    for row in rows[1:]:
+        batch = batch | row
+
+run = wf.start()
+"""

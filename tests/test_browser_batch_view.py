@@ -22,28 +22,13 @@ from tests.browser import (
     wait_for_kernel,
     write_notebook,
 )
+from tests.helpers import review_batch_cell
 
 require_chromium()
 pytestmark = pytest.mark.timeout(300)
 ROWS = 1000
 
-BATCH = f"""
-from graflow_nb import task, workflow
-
-with workflow("review-batch") as wf:
-    def review(index):
-        @task(id=f"row{{index:04d}}", inject_context=True)
-        async def check(ctx):
-            return (await ctx.request_feedback_async("approval", f"Keep row {{index}}?")).approved
-        return check
-
-    rows = [review(index) for index in range({ROWS})]
-    batch = rows[0]
-    for row in rows[1:]:
-        batch = batch | row
-
-run = wf.start()
-"""
+BATCH = review_batch_cell("review-batch", ROWS)
 RECORDED = """
 import json
 from graflow_nb import decision_log

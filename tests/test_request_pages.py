@@ -15,6 +15,7 @@ from graflow_nb._frontends.notebook.shown_request import ShownRequest
 from graflow_nb._model.answer_checks import make_response
 from graflow_nb._model.feedback import FeedbackRequest, FeedbackResponse, LiveParts
 from graflow_nb._model.feedback_kinds import FeedbackType
+from tests.helpers import review_batch_cell
 from tests.kernel_harness import Kernel
 
 pytestmark = pytest.mark.timeout(60)
@@ -147,23 +148,7 @@ def test_a_new_request_joins_a_page_with_room_only_where_the_list_ends() -> None
     assert isinstance(extra.entries["fb-0000"].draw().widget, widgets.VBox)
 
 
-BIG_BATCH = """
-from graflow_nb import task, workflow
-
-with workflow("big-batch") as wf:
-    def review(index):
-        @task(id=f"row{index:04d}", inject_context=True)
-        async def check(ctx):
-            return (await ctx.request_feedback_async("approval", f"Keep row {index}?")).approved
-        return check
-
-    rows = [review(index) for index in range(250)]
-    batch = rows[0]
-    for row in rows[1:]:
-        batch = batch | row
-
-run = wf.start()
-"""
+BIG_BATCH = review_batch_cell("big-batch", 250)
 
 
 def test_a_batch_in_a_kernel_draws_one_page_answers_every_request_in_code_and_sums_up_its_recap(
@@ -184,7 +169,9 @@ def test_a_batch_in_a_kernel_draws_one_page_answers_every_request_in_code_and_su
         kernel.run("for pending in list(run.pending): pending.respond(approved=True)")
         result = kernel.run("print(sum((await run).values()))", timeout=120)
         assert result.strip() == "250"
-        recap = kernel.wait_for(lambda: "more requests" in kernel.text_of(cell) and kernel.text_of(cell), 30)
+        recap = kernel.wait_for(
+            lambda: "more requests" in kernel.text_of(cell) and kernel.text_of(cell), 60, "the recap"
+        )
     finally:
         kernel.shutdown()
     final = recap.rsplit("graflow_nb: workflow 'big-batch'", 1)[1]
