@@ -308,10 +308,12 @@ class RunPanel:
             waiting.control.focus()
 
     def _answered_here(self, feedback_id: str) -> None:
-        """A person answered on this page: the keyboard goes on to the next waiting request (or the
-        next page), so that a batch is answered in sequence. An answer given in code moves nothing."""
+        """A person answered on a batch's page: the keyboard goes on to the next waiting request (or the
+        next page), so that a batch is answered in sequence. An answer given in code moves nothing, nor
+        does one in a panel with no page bar: a focus moved there scrolls the page under a mouse that
+        is about to click another control (seen in Notebook 7)."""
         entry = self.pages.entries.get(feedback_id)
-        if entry is None or entry.answering_in_code:
+        if entry is None or entry.answering_in_code or self._page_bar is None:
             return
         following = self.pages.after_on_page(feedback_id)
         if following is not None and following.control is not None:
