@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import zmq
 from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import KernelManager
@@ -64,6 +65,9 @@ class Kernel:
 
     def _connect(self, client: BlockingKernelClient) -> None:
         self.client = client
+        # No cap on the iopub messages queued here: zmq's default (1,000) silently drops the rest of a
+        # burst (a page of controls turned closes and opens ~1,300 widgets) while the reader is busy.
+        self.client.context.setsockopt(zmq.RCVHWM, 0)
         self.client.start_channels()
         self.client.wait_for_ready(timeout=60)
         self.messages: list[dict[str, Any]] = []
