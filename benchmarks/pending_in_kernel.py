@@ -48,8 +48,12 @@ ASYNC_TASK = """        async def ask(ctx: TaskExecutionContext) -> bool:
 
 
 def run_cell(client: object, code: str, timeout: float = 300) -> dict:
-    """Execute a cell and return its execute_reply (what a frontend waits for); iopub is not read."""
-    msg_id = client.execute(code, allow_stdin=False)  # type: ignore[attr-defined]
+    """Execute a cell and return its execute_reply (what a frontend waits for); iopub is not read.
+
+    Sent as JupyterLab sends a cell (stdin allowed): without it the kernel is taken for one nobody
+    watches (papermill, nbclient), where every request times out at once and the run pauses.
+    """
+    msg_id = client.execute(code, allow_stdin=True)  # type: ignore[attr-defined]
     while True:
         reply = client.get_shell_msg(timeout=timeout)  # type: ignore[attr-defined]
         if reply["parent_header"].get("msg_id") == msg_id:
@@ -60,7 +64,7 @@ def run_cell(client: object, code: str, timeout: float = 300) -> dict:
 
 def printed(client: object, code: str) -> str:
     """Run ``code`` and return the text it stores in the kernel's ``_out`` (read back through user_expressions)."""
-    msg_id = client.execute(code, allow_stdin=False, user_expressions={"out": "_out"})  # type: ignore[attr-defined]
+    msg_id = client.execute(code, allow_stdin=True, user_expressions={"out": "_out"})  # type: ignore[attr-defined]
     while True:
         reply = client.get_shell_msg(timeout=300)  # type: ignore[attr-defined]
         if reply["parent_header"].get("msg_id") == msg_id:

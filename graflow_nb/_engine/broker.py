@@ -239,7 +239,9 @@ class FeedbackBroker:
             return refreshed, False
         if known:
             state.records[known[0].feedback_id] = known[0].model_copy(update={"state": "closed"})
-        record = RequestRecord(request=request.model_copy(update={"feedback_id": new_feedback_id()}))
+        if not request.feedback_id:  # a task's context names its requests (no copy of each in a batch)
+            request = request.model_copy(update={"feedback_id": new_feedback_id()})
+        record = RequestRecord(request=request)
         state.records[record.feedback_id] = record
         self.events.requested(record.request)
         return record, True

@@ -232,13 +232,14 @@ class TaskExecutionContext:
         """The request to save, and the parts of it that are never saved."""
         from .._model.feedback import LiveParts
         from .._model.request_building import build_request
+        from .waiting import new_feedback_id
 
         handler = asked.pop("handler")
         call_index = self._calls
         self._calls += 1
         request = build_request(
             **asked,
-            feedback_id="",
+            feedback_id=new_feedback_id(),  # kept unless this call asked before (then its saved id)
             workflow=self.workflow_name,
             run_id=self.run_id,
             task_id=self.task_id,
