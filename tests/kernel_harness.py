@@ -72,6 +72,7 @@ class Kernel:
         self.client.wait_for_ready(timeout=60)
         self.messages: list[dict[str, Any]] = []
         self.widget_states: dict[str, dict[str, Any]] = {}
+        self.reader_error: Exception | None = None
         self.closed_widgets: set[str] = set()  # widgets closed since (a page of controls turned, say)
         self._changed = threading.Condition()
         self._stop = threading.Event()
@@ -84,7 +85,11 @@ class Kernel:
                 message = self.client.get_iopub_msg(timeout=0.2)
             except queue.Empty:
                 continue
-            except Exception:  # noqa: BLE001 - the channel closed on shutdown
+            except Exception as error:  # noqa: BLE001 - the channel closed on shutdown, or it failed
+                if not self._stop.is_set():
+                    with self._changed:
+                        self.reader_error = error  # seen by wait_for, not a silent stop
+                        self._changed.notify_all()
                 return
             with self._changed:
                 self.messages.append(message)
@@ -103,6 +108,8 @@ class Kernel:
         deadline = time.monotonic() + timeout
         with self._changed:
             while True:
+                if self.reader_error is not None:
+                    raise RuntimeError("the kernel's iopub messages can no longer be read") from self.reader_error
                 value = condition()
                 if value:
                     return value
