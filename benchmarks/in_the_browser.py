@@ -27,6 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from graflow_nb._frontends.notebook.request_pages import PAGE_SIZE
 from tests import browser
 from tests.helpers import review_batch_cell
 
@@ -59,6 +60,7 @@ with open("{{marks}}", "w") as file:
 # Times are taken in the page (performance.now()): a click as the page receives it, and the moment the
 # DOM shows the result (a mutation observer), so Playwright's own waiting is not counted.
 OBSERVE = """() => {
+    const PAGE = {page};  // a batch's page of controls (request_pages.PAGE_SIZE)
     window.gnbClicks = []; window.gnbApproved = []; window.gnbFirstControl = null; window.gnbFullPage = null;
     document.addEventListener('click', () => window.gnbClicks.push(performance.now()), true);
     window.gnbOrigin = performance.timeOrigin;
@@ -67,7 +69,7 @@ OBSERVE = """() => {
         if (window.gnbFirstControl === null && document.querySelector('.graflow-nb-request') !== null) {
             window.gnbFirstControl = now;
         }
-        if (window.gnbFullPage === null && document.querySelectorAll('.graflow-nb-request').length >= 20) {
+        if (window.gnbFullPage === null && document.querySelectorAll('.graflow-nb-request').length >= PAGE) {
             window.gnbFullPage = now;
         }
         for (const m of mutations) {
@@ -77,7 +79,7 @@ OBSERVE = """() => {
             }
         }
     }).observe(document.body, {attributes: true, attributeFilter: ['class'], childList: true, subtree: true});
-}"""
+}""".replace("{page}", str(PAGE_SIZE))
 
 
 def _since_last_click(clicks: list[float], moment: float) -> float:
@@ -171,14 +173,12 @@ def batch_main() -> None:
     define = review_batch_cell("review-batch", BATCH_ROWS).replace("run = wf.start()", "")
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
-        for number in range(ROUNDS):
-            marks = root / f"batch-{number}.marks.json"
-            browser.write_notebook(root / f"batch-{number}.ipynb", [define, BATCH_START.format(marks=str(marks))])
-        rounds = []
+        marks = [root / f"batch-{number}.marks.json" for number in range(ROUNDS)]
+        for number, marked in enumerate(marks):
+            browser.write_notebook(root / f"batch-{number}.ipynb", [define, BATCH_START.format(marks=str(marked))])
         with browser.jupyter_server(root) as server, browser.chromium_page(height=2400) as page:
-            for number in range(ROUNDS):
-                rounds.append(batch_round(page, server, f"batch-{number}.ipynb", root / f"batch-{number}.marks.json"))
-    print(f"JupyterLab in Chromium, {ROUNDS} fresh notebooks, {BATCH_ROWS:,} requests each (pages of 20)")
+            rounds = [batch_round(page, server, f"batch-{n}.ipynb", marked) for n, marked in enumerate(marks)]
+    print(f"JupyterLab in Chromium, {ROUNDS} fresh notebooks, {BATCH_ROWS:,} requests each (pages of {PAGE_SIZE})")
     labels = (
         "Run All -> first page on screen",
         "run started -> first page on screen",

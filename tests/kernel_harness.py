@@ -65,8 +65,8 @@ class Kernel:
 
     def _connect(self, client: BlockingKernelClient) -> None:
         self.client = client
-        # No cap on the iopub messages queued here: zmq's default (1,000) silently drops the rest of a
-        # burst (a page of controls turned closes and opens ~1,300 widgets) while the reader is busy.
+        # No cap on the iopub messages queued on this side (zmq's default is 1,000, past which a burst
+        # would be dropped while the reader is busy); what the kernel's own socket drops is its own.
         self.client.context.setsockopt(zmq.RCVHWM, 0)
         self.client.start_channels()
         self.client.wait_for_ready(timeout=60)

@@ -40,7 +40,7 @@ from .filed import file_first, read_filed, read_filed_deadlines
 from .presenting import FeedbackPresenter, NobodyWatching, RunView
 from .request_events import RequestEvents
 from .state import RunEndedError, RunState
-from .waiting import Waiting, given_to_task, new_feedback_id, seconds_until
+from .waiting import Waiting, given_to_task, seconds_until
 
 T = TypeVar("T")
 
@@ -239,9 +239,7 @@ class FeedbackBroker:
             return refreshed, False
         if known:
             state.records[known[0].feedback_id] = known[0].model_copy(update={"state": "closed"})
-        if not request.feedback_id:  # a task's context names its requests (no copy of each in a batch)
-            request = request.model_copy(update={"feedback_id": new_feedback_id()})
-        record = RequestRecord(request=request)
+        record = RequestRecord(request=request)  # named by the task's context: kept as it is, not copied
         state.records[record.feedback_id] = record
         self.events.requested(record.request)
         return record, True
