@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import ipywidgets as widgets
+import ipywidgets.widgets.widget as widget_registry
 import pytest
+from pydantic import BaseModel, Field
 
+from graflow_nb._frontends.notebook.controls import RequestControl
 from graflow_nb._frontends.notebook.request_pages import RequestPages
 from graflow_nb._frontends.notebook.shown_request import ShownRequest
 from graflow_nb._model.answer_checks import make_response
@@ -48,6 +51,11 @@ def batch(count: int, page_size: int = 10) -> tuple[RequestPages, list[FeedbackR
     return pages, given
 
 
+def open_models() -> list[widgets.Widget]:
+    """Every widget model the kernel holds open."""
+    return list(widget_registry._instances.values())
+
+
 def drawn(pages: RequestPages) -> list[str]:
     return [f for f, entry in pages.entries.items() if entry.control is not None]
 
@@ -69,15 +77,75 @@ def test_only_the_first_page_is_drawn_and_a_turn_frees_the_widgets_it_leaves() -
     assert first_control is not None
     first_button = first_control.submit_buttons[0]
     assert first_button.comm is not None
+    open_before = len(open_models())
     turn(pages, pages.next_page())
     assert drawn(pages) == [f"fb-{i:04d}" for i in range(10, 20)]
     assert first_button.comm is None
-    assert first_button.layout.comm is None
+    assert first_button.layout.comm is not None, "the layout is shared with the controls still drawn"
+    assert len(open_models()) == open_before, "a turn to a page as long leaves as many models open"
     assert pages.span() == "#11-#20 of 25"
     turn(pages, pages.next_page())
     assert pages.page == [f"fb-{i:04d}" for i in range(20, 25)]
     turn(pages, pages.previous_page())
     assert pages.page == [f"fb-{i:04d}" for i in range(10, 20)]
+
+
+class Labels(BaseModel):
+    label: Literal["cat", "dog"] = "cat"
+    confidence: float = Field(0.5, ge=0, le=1)
+    keep: bool = True
+    note: str = ""
+
+
+EVERY_KIND: list[tuple[dict[str, Any], LiveParts]] = [
+    ({"feedback_type": FeedbackType.APPROVAL, "timeout": 60}, LiveParts()),
+    ({"feedback_type": FeedbackType.TEXT}, LiveParts()),
+    ({"feedback_type": FeedbackType.SELECTION, "options": ["a", "b"]}, LiveParts()),
+    ({"feedback_type": FeedbackType.SELECTION, "options": list("abcdefg")}, LiveParts()),
+    ({"feedback_type": FeedbackType.MULTI_SELECTION, "options": ["a", "b", "c"]}, LiveParts()),
+    ({"feedback_type": FeedbackType.MULTI_SELECTION, "options": list("abcdefgh")}, LiveParts()),
+    ({"feedback_type": FeedbackType.NUMBER, "min": 0, "max": 1}, LiveParts(preview=lambda value: f"at {value}")),
+    ({"feedback_type": FeedbackType.NUMBER, "min": 0, "max": 10, "integer": True, "value_range": True}, LiveParts()),
+    ({"feedback_type": FeedbackType.NUMBER}, LiveParts()),
+    ({"feedback_type": FeedbackType.FORM}, LiveParts(model=Labels)),
+    ({"feedback_type": FeedbackType.CUSTOM}, LiveParts()),
+]
+
+
+@pytest.mark.parametrize(
+    ("fields", "live"),
+    EVERY_KIND,
+    ids=[f"{fields['feedback_type'].value}-{n}" for n, (fields, _) in enumerate(EVERY_KIND)],
+)
+def test_a_control_of_every_kind_opens_no_layout_or_style_of_its_own(fields: dict[str, Any], live: LiveParts) -> None:
+    """A page turn opens and closes a page of controls: each message saved is one the kernel's IOPub
+    queue need not hold. Every layout and style is one shared by all controls, left open on close."""
+
+    def build() -> RequestControl:
+        request = FeedbackRequest(
+            feedback_id="fb-1", prompt="Which?", workflow="w", run_id="r", task_id="t", call_index=0, **fields
+        )
+        return RequestControl(request, lambda *_args, **_answer: make_response(request, via="widget"), live)
+
+    build().close()  # the shared layouts and styles are made by a first control
+    before = {id(model) for model in open_models()}
+    control = build()
+    opened = [model for model in open_models() if id(model) not in before]
+    assert opened, "the control opened its widgets"
+    own = [type(model).__name__ for model in opened if isinstance(model, (widgets.Layout, widgets.Style))]
+    assert own == []
+    control.close()
+    assert {id(model) for model in open_models()} == before, "closing it closes every model it opened"
+    assert all(model.comm is not None for model in open_models()), "and leaves the shared ones open"
+
+
+def test_an_answered_control_hides_its_submit_by_a_class_not_by_its_shared_layout() -> None:
+    pages, _ = batch(3)
+    entry = pages.entries["fb-0001"]
+    control = entry.draw()
+    entry.respond(approved=True)
+    assert "gnb-hidden" in control.more_time._dom_classes
+    assert control.more_time.layout.display is None, "the layout is every control's"
 
 
 def test_an_answer_off_the_page_shows_when_its_page_comes_back() -> None:

@@ -20,6 +20,7 @@ from ..._model.feedback import FeedbackAlreadySettledError, FeedbackRequest, Fee
 from ..._model.feedback_kinds import FeedbackType
 from .inputs import field_widget, make_button, metadata_view, number_widget, range_widget, read_form
 from .previews import close_if_figure, display_data
+from .shared_models import HIDDEN, is_shared, lean
 from .theme import error_text, muted
 
 #: Submits answer fields for a request; raises InvalidAnswerError or FeedbackAlreadySettledError.
@@ -49,25 +50,27 @@ class RequestControl:
         self._extend = extend
         self._model = live.model
         self._preview = live.preview
-        self.preview_output = widgets.Output()
+        #: Where the preview shows (made only for a request with a preview: every widget is a message).
+        self.preview_output: widgets.Output | None = lean(widgets.Output) if live.preview else None
         self._preview_due: float | None = 0.0 if live.preview else None
-        self.status = widgets.HTML()
-        self.error = widgets.HTML()
+        self.status = lean(widgets.HTML)
+        self.error = lean(widgets.HTML)
         self._inputs: list[widgets.Widget] = []
         self.submit_buttons: list[widgets.Button] = []
         self._read_answer: Callable[[widgets.Button | None], dict[str, Any]]
         self._verdict_buttons: dict[bool, widgets.Button] = {}
         self._field_errors: dict[str, widgets.HTML] = {}
         body = self._build()
-        prompt = widgets.Output()
+        prompt = lean(widgets.Output)
         prompt.append_display_data(Markdown(request.prompt))  # type: ignore[no-untyped-call]
         round_of = f" · round {request.visit + 1}" if request.visit else ""
         kind = request.feedback_type.value.replace("_", " ")
-        origin = widgets.HTML(
-            muted(
+        origin = lean(
+            widgets.HTML,
+            value=muted(
                 f"{request.task_id}{round_of} · {kind} · {request.feedback_id}",
                 title="task · type · feedback id (for graflow-nb answer)",
-            )
+            ),
         )
         parts: list[widgets.Widget] = [prompt, origin]
         if request.metadata:
@@ -77,19 +80,19 @@ class RequestControl:
         self.more_time.add_class("gnb-more-time")
         self.more_time.on_click(self._more_time_clicked)
         if request.timeout is None or extend is None:
-            self.more_time.layout.display = "none"
+            self.more_time.add_class(HIDDEN)
         parts += [
             body,
             self.error,
-            widgets.HBox([self.status, self.more_time], layout=widgets.Layout(align_items="center")),
+            lean(widgets.HBox, children=[self.status, self.more_time], layout={"align_items": "center"}),
         ]
-        if self._preview is not None:
+        if self.preview_output is not None:
             parts.append(self.preview_output)
             for control in self._inputs:
                 if hasattr(control, "continuous_update"):  # the preview follows a slider while it is dragged
                     control.continuous_update = True
                 control.observe(self._value_moved, names="value")
-        self.widget = widgets.VBox(parts)
+        self.widget = lean(widgets.VBox, children=parts)
         self.widget.add_class("graflow-nb-request")
         self.widget.add_class(f"graflow-nb-{request.feedback_id}")
         self._state_class = ""
@@ -121,15 +124,18 @@ class RequestControl:
     def _with_submit(self, *inputs: widgets.Widget) -> widgets.Widget:
         submit = make_button("Submit", "primary", "check")
         self._connect(submit)
-        return widgets.VBox([*inputs, submit])
+        return lean(widgets.VBox, children=[*inputs, submit])
 
     def _connect(self, button: widgets.Button) -> None:
         self.submit_buttons.append(button)
         button.on_click(self._clicked)
 
     def _build_approval(self) -> widgets.Widget:
-        reason = widgets.Text(
-            placeholder="optional", description="Reason", layout=widgets.Layout(width="100%", max_width="40em")
+        reason = lean(
+            widgets.Text,
+            placeholder="optional",
+            description="Reason",
+            layout={"width": "100%", "max_width": "40em"},
         )
         approve = make_button("Approve", "success", "check")
         reject = make_button("Reject", "danger", "times")
@@ -141,10 +147,10 @@ class RequestControl:
             "approved": clicked is approve,
             "reason": reason.value.strip() or None,
         }
-        return widgets.VBox([widgets.HBox([approve, reject]), reason])
+        return lean(widgets.VBox, children=[lean(widgets.HBox, children=[approve, reject]), reason])
 
     def _build_text(self) -> widgets.Widget:
-        area = widgets.Textarea(value=self.request.default or "", layout=widgets.Layout(width="100%"))
+        area = lean(widgets.Textarea, value=self.request.default or "", layout={"width": "100%"})
         self._inputs = [area]
         self._read_answer = lambda _button: {"text": area.value}
         return self._with_submit(area)
@@ -154,9 +160,9 @@ class RequestControl:
         initial = self.request.default if self.request.default in options else options[0]
         choice: widgets.Widget
         if len(options) <= _FEW_OPTIONS:
-            choice = widgets.ToggleButtons(options=options, value=initial)
+            choice = lean(widgets.ToggleButtons, options=options, value=initial)
         else:
-            choice = widgets.Dropdown(options=options, value=initial)
+            choice = lean(widgets.Dropdown, options=options, value=initial)
         self._inputs = [choice]
         self._read_answer = lambda _button: {"selected": choice.value}
         return self._with_submit(choice)
@@ -165,11 +171,11 @@ class RequestControl:
         options = self.request.options or []
         chosen = set(self.request.default or [])
         if len(options) <= _FEW_CHECKBOXES:
-            boxes = [widgets.Checkbox(value=o in chosen, description=o, indent=False) for o in options]
+            boxes = [lean(widgets.Checkbox, value=o in chosen, description=o, indent=False) for o in options]
             self._inputs = list(boxes)
             self._read_answer = lambda _button: {"selected": [b.description for b in boxes if b.value]}
             return self._with_submit(*boxes)
-        select = widgets.SelectMultiple(options=options, value=tuple(o for o in options if o in chosen))
+        select = lean(widgets.SelectMultiple, options=options, value=tuple(o for o in options if o in chosen))
         self._inputs = [select]
         self._read_answer = lambda _button: {"selected": list(select.value)}
         return self._with_submit(select)
@@ -193,10 +199,10 @@ class RequestControl:
             for name, info in self._model.model_fields.items():
                 control = field_widget(info.annotation, info, name)
                 fields[name] = control
-                self._field_errors[name] = widgets.HTML()
-                rows.append(widgets.HBox([control, self._field_errors[name]]))
+                self._field_errors[name] = lean(widgets.HTML)
+                rows.append(lean(widgets.HBox, children=[control, self._field_errors[name]]))
         else:  # no model at hand (should not happen while a task waits): accept JSON
-            raw = widgets.Textarea(placeholder='{"field": "value"}', description="JSON")
+            raw = lean(widgets.Textarea, placeholder='{"field": "value"}', description="JSON")
             fields["__json__"] = raw
             rows.append(raw)
         self._inputs = list(fields.values())
@@ -206,8 +212,12 @@ class RequestControl:
     def _build_custom(self) -> widgets.Widget:
         """A JSON editor: the request's default (or ``{}``), checked as JSON before it is sent."""
         start = json.dumps(self.request.default, indent=2) if self.request.default is not None else "{}"
-        editor = widgets.Textarea(
-            value=start, placeholder='{"key": "value"}', rows=6, layout=widgets.Layout(width="100%", max_width="48em")
+        editor = lean(
+            widgets.Textarea,
+            value=start,
+            placeholder='{"key": "value"}',
+            rows=6,
+            layout={"width": "100%", "max_width": "48em"},
         )
         editor.add_class("graflow-nb-json")
         self._inputs = [editor]
@@ -335,7 +345,7 @@ class RequestControl:
             self._mark("approved" if response.approved else "rejected")
         else:
             self._mark("answered")
-        self.more_time.layout.display = "none"
+        self.more_time.add_class(HIDDEN)
         for control in [*self._inputs, *self.submit_buttons]:
             control.disabled = True
         self.error.value = ""
@@ -353,7 +363,7 @@ class RequestControl:
                         button.button_style = ""
             else:
                 for button in self.submit_buttons:  # the answer below says it all; a dimmed Submit only confuses
-                    button.layout.display = "none"
+                    button.add_class(HIDDEN)
         when = response.responded_at.astimezone().strftime("%H:%M:%S")
         self.status.value = (
             f"<b>{html.escape(response.summary())}</b><br>"
@@ -364,7 +374,7 @@ class RequestControl:
     def retire(self, why: str) -> None:
         """Disable an unanswered control whose run went on elsewhere, saying so."""
         self.answered = True
-        self.more_time.layout.display = "none"
+        self.more_time.add_class(HIDDEN)
         for control in [*self._inputs, *self.submit_buttons]:
             control.disabled = True
         self._mark("closed")
@@ -423,6 +433,7 @@ class RequestControl:
             shown = self._preview(value)
         except Exception as error:  # noqa: BLE001 - a preview's bug is shown, never fatal
             shown = f"preview failed: {type(error).__name__}: {error}"
+        assert self.preview_output is not None
         self.preview_output.outputs = () if shown is None else (display_data(shown),)
         close_if_figure(shown)
 
@@ -437,7 +448,7 @@ class RequestControl:
             self.status.value = muted(f"{_duration(left)} left to answer, then the run pauses")
         else:
             self._mark("timed-out")
-            self.more_time.layout.display = "none"
+            self.more_time.add_class(HIDDEN)
             self.status.value = "<b>timed out</b>: the run paused with a checkpoint; answering here resumes it"
 
     @property
@@ -464,7 +475,7 @@ class RequestControl:
         self._submit = submit
         timed_out = self.deadline is not None if timed_out is None else timed_out
         self.deadline = None
-        self.more_time.layout.display = "none"  # no task waits: the timeout starts again on resume
+        self.more_time.add_class(HIDDEN)  # no task waits: the timeout starts again on resume
         self._mark("timed-out" if timed_out else "paused")
         self.status.value = (
             "<b>timed out</b>: " if timed_out else "<b>paused</b>: "
@@ -472,13 +483,16 @@ class RequestControl:
 
 
 def close_widget_tree(root: widgets.Widget) -> None:
-    """Close a widget and every widget it holds (children, layouts, styles), freeing their comms."""
+    """Close a widget and every widget it holds (children, layouts, styles), freeing their comms; the
+    shared layouts and styles stay open for the other controls."""
     stack, seen = [root], set()
     while stack:
         widget = stack.pop()
         if id(widget) in seen:
             continue
         seen.add(id(widget))
+        if is_shared(widget):
+            continue
         for name in widget.keys:
             value = getattr(widget, name, None)
             if isinstance(value, widgets.Widget):

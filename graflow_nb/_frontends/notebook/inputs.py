@@ -10,10 +10,12 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from .shared_models import lean
+
 
 def make_button(description: str, style: str, icon: str) -> widgets.Button:
     """A button with an icon, its description as its tooltip."""
-    return widgets.Button(description=description, button_style=style, icon=icon, tooltip=description)
+    return lean(widgets.Button, description=description, button_style=style, icon=icon, tooltip=description)
 
 
 def metadata_view(metadata: dict[str, Any]) -> widgets.HTML:
@@ -24,7 +26,7 @@ def metadata_view(metadata: dict[str, Any]) -> widgets.HTML:
         f"<td><code>{html.escape(json.dumps(value) if not isinstance(value, str) else value)}</code></td></tr>"
         for key, value in metadata.items()
     )
-    return widgets.HTML(f"<table>{rows}</table>")
+    return lean(widgets.HTML, value=f"<table>{rows}</table>")
 
 
 def number_widget(
@@ -34,10 +36,16 @@ def number_widget(
     value = default if default is not None else (minimum if minimum is not None else 0)
     if minimum is not None and maximum is not None:
         if integer:
-            return widgets.IntSlider(
-                value=int(value), min=int(minimum), max=int(maximum), step=int(step or 1), continuous_update=False
+            return lean(
+                widgets.IntSlider,
+                value=int(value),
+                min=int(minimum),
+                max=int(maximum),
+                step=int(step or 1),
+                continuous_update=False,
             )
-        return widgets.FloatSlider(
+        return lean(
+            widgets.FloatSlider,
             value=float(value),
             min=minimum,
             max=maximum,
@@ -45,17 +53,23 @@ def number_widget(
             continuous_update=False,
             readout_format=".4g",
         )
-    return widgets.IntText(value=int(value)) if integer else widgets.FloatText(value=float(value))
+    return lean(widgets.IntText, value=int(value)) if integer else lean(widgets.FloatText, value=float(value))
 
 
 def range_widget(integer: bool, minimum: Any, maximum: Any, step: float | None, default: Any) -> widgets.Widget:
     """A two-handled slider for a [low, high] answer."""
     value = tuple(default) if default is not None else (minimum, maximum)
     if integer:
-        return widgets.IntRangeSlider(
-            value=value, min=int(minimum), max=int(maximum), step=int(step or 1), continuous_update=False
+        return lean(
+            widgets.IntRangeSlider,
+            value=value,
+            min=int(minimum),
+            max=int(maximum),
+            step=int(step or 1),
+            continuous_update=False,
         )
-    return widgets.FloatRangeSlider(
+    return lean(
+        widgets.FloatRangeSlider,
         value=value,
         min=minimum,
         max=maximum,
@@ -72,22 +86,22 @@ def field_widget(annotation: Any, info: Any, name: str) -> widgets.Widget:
     origin = typing.get_origin(annotation)
     control: widgets.Widget
     if annotation is bool:
-        control = widgets.Checkbox(value=bool(default), description=label, indent=False)
+        control = lean(widgets.Checkbox, value=bool(default), description=label, indent=False)
     elif origin is typing.Literal:
         options = list(typing.get_args(annotation))
-        control = widgets.Dropdown(
-            options=options, value=default if default in options else options[0], description=label
+        control = lean(
+            widgets.Dropdown, options=options, value=default if default in options else options[0], description=label
         )
     elif isinstance(annotation, type) and issubclass(annotation, enum.Enum):
         options = [(str(member.value), member.value) for member in annotation]
         value = default.value if isinstance(default, enum.Enum) else options[0][1]
-        control = widgets.Dropdown(options=options, value=value, description=label)
+        control = lean(widgets.Dropdown, options=options, value=value, description=label)
     elif annotation in (int, float):
         low, high = _bounds(info)
         control = number_widget(annotation is int, low, high, None, default)
         control.description = label
     else:
-        control = widgets.Text(value="" if default is None else str(default), description=label)
+        control = lean(widgets.Text, value="" if default is None else str(default), description=label)
     control._graflow_field = name
     return control
 

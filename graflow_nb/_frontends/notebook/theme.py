@@ -40,6 +40,7 @@ body[data-jp-theme-light="false"] .graflow-nb-panel .gnb-error { color: var(--jp
   box-shadow: inset 0 0 0 2px var(--jp-brand-color1); font-weight: 600; }
 .graflow-nb-request .widget-toggle-buttons .jupyter-button.mod-active:disabled { opacity: 1; }
 .graflow-nb-request .jp-RenderedMarkdown p { margin: 0 0 4px 0; }
+.graflow-nb-request .gnb-hidden { display: none !important; }
 </style>"""
 
 
