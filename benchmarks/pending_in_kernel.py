@@ -5,6 +5,7 @@ memory per pending request, and the time from the run's start to its first page 
 
     .venv/bin/python benchmarks/pending_in_kernel.py                  # 1,000 sync tasks (one thread each)
     .venv/bin/python benchmarks/pending_in_kernel.py --big            # 10,000 async tasks (a review batch)
+    .venv/bin/python benchmarks/pending_in_kernel.py --big --sync     # 10,000 sync tasks (most parked)
 """
 
 from __future__ import annotations
@@ -107,12 +108,13 @@ def measure_pending(pending: int = PENDING, asynchronous: bool = False) -> dict[
 
 def main() -> None:
     big = "--big" in sys.argv
+    asynchronous = big and "--sync" not in sys.argv
     pending = 10_000 if big else PENDING
-    result = measure_pending(pending, asynchronous=big)
+    result = measure_pending(pending, asynchronous=asynchronous)
     cells = sorted(result["trivial cell"])
     memory = result["memory MB"][0]
     print(
-        f"{pending:,} pending requests ({'async' if big else 'sync'} tasks): trivial cell median "
+        f"{pending:,} pending requests ({'async' if asynchronous else 'sync'} tasks): trivial cell median "
         f"{statistics.median(cells):.1f} ms, max {cells[-1]:.1f} ms (n={len(cells)}); memory {memory:.1f} MB "
         f"= {memory * 1000 / pending:.1f} kB each; first page of controls {result['first page ms'][0]:.0f} ms "
         "after the run started"

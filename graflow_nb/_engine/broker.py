@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Coroutine, Sequence
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, Protocol, TypeVar
 
 import anyio
@@ -35,8 +36,9 @@ from .._model.feedback import (
 from .._model.feedback_kinds import ANSWER_FIELDS, MAIN_ANSWER_FIELD, AnswerSource
 from .._model.status import RunStatus
 from .._util.clock import utc_now
+from .._util.worker_pool import run_in_shared_pool
 from .deadline_keeper import DeadlineKeeper
-from .filed import file_first, read_filed, read_filed_deadlines
+from .filed import file_first, filed_ids, read_filed, read_filed_deadlines
 from .presenting import FeedbackPresenter, NobodyWatching, RunView
 from .request_events import RequestEvents
 from .state import RunEndedError, RunState
@@ -486,13 +488,21 @@ class FeedbackBroker:
         return {"summary": settled.summary(), "responded_by": settled.responded_by}
 
     async def _read_filed(self) -> None:
-        folder = self._engine.store.answers_directory
-        if self._waiting:
-            wanted = list(self._waiting)
-            timed = [feedback_id for feedback_id, waiting in self._waiting.items() if waiting.deadline_runs]
-            filed = await anyio.to_thread.run_sync(read_filed, self._engine.store, folder, wanted)
-            for feedback_id, response in filed.items():
+        """Take the answers and deadlines filed for waiting requests. Each step costs what is on disk,
+        not what waits (a batch has thousands), and goes through the shared pool: anyio's to_thread
+        looks for its root task among all the loop's tasks at every call in a kernel."""
+        if not self._waiting:
+            return
+        store = self._engine.store
+        answered, extended = await run_in_shared_pool(partial(filed_ids, store))
+        wanted = [feedback_id for feedback_id in answered if feedback_id in self._waiting]
+        if wanted:
+            for feedback_id, response in (await run_in_shared_pool(partial(read_filed, store, wanted))).items():
                 self._accept(feedback_id, response)
-            if timed:
-                deadlines = await anyio.to_thread.run_sync(read_filed_deadlines, self._engine.store, timed)
-                self.deadlines.take_filed(deadlines)
+        timed = [
+            feedback_id
+            for feedback_id in extended
+            if (waiting := self._waiting.get(feedback_id)) is not None and waiting.deadline_runs
+        ]
+        if timed:
+            self.deadlines.take_filed(await run_in_shared_pool(partial(read_filed_deadlines, store, timed)))

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 from .._model.errors import (
@@ -13,6 +14,7 @@ from .._model.errors import (
     UnknownTaskError,
     WorkflowDefinitionError,
 )
+from .parking import Outcome, TaskParked
 
 #: The most next_iteration() calls one task may make in a run (Graflow's default).
 MAX_CYCLES = 10
@@ -44,6 +46,7 @@ if TYPE_CHECKING:
     from .._model.feedback_kinds import FeedbackType
     from .channel import Channel
     from .execution_context import ExecutionContext
+    from .parking import ThreadBudget
     from .request_signatures import RequestFeedback, RequestFeedbackAsync
 
     T = TypeVar("T")
@@ -80,6 +83,15 @@ class TaskStopped(BaseException):
 
 class TaskExecutionContext:
     """The running task's view of its run: channel, feedback requests, cancel and terminate."""
+
+    # Set by the scheduler for a sync task that may be parked while it waits (see parking): the run's
+    # budget of waiting threads, what each call got in the task's parked execution before (by call
+    # index), and what each call of this execution got. Class defaults: most tasks never park.
+    thread_budget: ThreadBudget | None = None
+    replay: Mapping[int, Outcome] = MappingProxyType({})
+    outcomes: list[Outcome]
+    #: The request this execution was parked on (its thread freed; the run waits for the answer).
+    parked: TaskParked | None = None
 
     def __init__(self, engine: TaskHost, task_id: str, visit: int = 0, cycle_count: int = 0) -> None:
         self._engine = engine
@@ -169,11 +181,33 @@ class TaskExecutionContext:
         self._engine.require_worker_thread("ctx.request_feedback_async")
         request, live = self._build(_asked(locals()))
         try:
-            response = self._engine.call_from_worker(self._engine.ask, request, live)
+            response = self._wait_in_thread(request, live)
         except FeedbackTimeoutError as timed_out:
             self.timed_out.append(timed_out.feedback_id)
             raise
         return self._received(request, response)
+
+    def _wait_in_thread(self, request: FeedbackRequest, live: LiveParts) -> FeedbackResponse | None:
+        """The answer, waited for in this thread; in a task that may be parked, what the same call got
+        before it was parked, or a park (TaskParked) when the run's waiting threads are all taken."""
+        if self.thread_budget is None:
+            return self._engine.call_from_worker(self._engine.ask, request, live)
+        replayed = self.replay.get(request.call_index)
+        if replayed is not None and replayed.request.same_question(request):
+            self.outcomes.append(replayed)
+            return replayed.given()
+        if not self.thread_budget.take():
+            self.parked = TaskParked(request, live)
+            raise self.parked
+        try:
+            response = self._engine.call_from_worker(self._engine.ask, request, live)
+        except Exception as error:
+            self.outcomes.append(Outcome(request, error=error))
+            raise
+        finally:
+            self.thread_budget.give_back()
+        self.outcomes.append(Outcome(request, response))
+        return response
 
     async def _request_feedback_async(
         self,

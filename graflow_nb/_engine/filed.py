@@ -17,27 +17,33 @@ def file_first(store: CheckpointStore, response: FeedbackResponse) -> tuple[bool
     return False, store.read_answer(response.feedback_id)
 
 
-def read_filed(store: CheckpointStore, folder: Path, wanted: list[str]) -> dict[str, FeedbackResponse]:
+def filed_ids(store: CheckpointStore) -> tuple[set[str], set[str]]:
+    """The feedback ids with an answer filed, and those with a deadline filed (names only: a poll's
+    cost follows what is on disk, not how many requests wait)."""
+    return _ids_in(store.answers_directory), _ids_in(store.deadlines_directory)
+
+
+def _ids_in(folder: Path) -> set[str]:
     try:
-        present = {entry.name for entry in folder.iterdir()}
+        return {entry.name[: -len(".json")] for entry in folder.iterdir() if entry.name.endswith(".json")}
     except FileNotFoundError:
-        return {}
+        return set()
+
+
+def read_filed(store: CheckpointStore, wanted: list[str]) -> dict[str, FeedbackResponse]:
+    """The answers filed for ``wanted`` (one set aside as unreadable is left out)."""
     found = {}
     for feedback_id in wanted:
-        if f"{feedback_id}.json" in present:
-            response = store.read_answer(feedback_id, set_aside=True)
-            if response is not None:
-                found[feedback_id] = response
+        response = store.read_answer(feedback_id, set_aside=True)
+        if response is not None:
+            found[feedback_id] = response
     return found
 
 
 def read_filed_deadlines(store: CheckpointStore, wanted: list[str]) -> dict[str, FiledDeadline]:
-    try:
-        present = {entry.name for entry in store.deadlines_directory.iterdir()}
-    except FileNotFoundError:
-        return {}
+    """The deadlines filed for ``wanted``."""
     found = {}
     for feedback_id in wanted:
-        if f"{feedback_id}.json" in present and (entry := read_filed_deadline(store, feedback_id)) is not None:
+        if (entry := read_filed_deadline(store, feedback_id)) is not None:
             found[feedback_id] = entry
     return found

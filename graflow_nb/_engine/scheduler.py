@@ -22,10 +22,12 @@ from .._model.status import RunStatus
 from .._util.worker_pool import PooledCalls, run_in_shared_pool, running_asyncio_loop
 from .context import TaskStopped
 from .inline import InlineRunner
+from .parking import Outcome, TaskParked, ThreadBudget, threads_for_waiting
 from .task_calls import task_call
 
 if TYPE_CHECKING:
     from .._definition.graph import TaskGraph
+    from .._model.feedback import FeedbackRequest, FeedbackResponse, LiveParts
     from .context import TaskExecutionContext
     from .presenting import TaskState
 
@@ -66,6 +68,9 @@ class SchedulerHost(Protocol):
     def remote_call(self, task_id: str, context: TaskExecutionContext) -> Callable[[], Any] | None:
         """The call that has one of Graflow's workers run the task (blocking), or None: it runs here."""
 
+    async def ask(self, request: FeedbackRequest, live: LiveParts) -> FeedbackResponse | None:
+        """A parked task's request, answered (None when the run is stopping)."""
+
 
 class Scheduler:
     """Starts the tasks of one run as they become ready, until none is in flight."""
@@ -86,9 +91,13 @@ class Scheduler:
         self._skipped = skipped if skipped is not None else {}
         self._host = host
         self._inline = inline
-        # Tasks with a context may wait hours for a person, each holding a thread; the others only
-        # compute or do I/O, and share a pool sized like concurrent.futures' default.
-        self._asking_limiter = anyio.CapacityLimiter(max(40, len(graph.tasks)))
+        # Tasks with a context may wait hours for a person: up to the budget's size hold a thread each
+        # while they wait, the others are parked (see parking), so a few more threads keep the run going.
+        # Each task on Graflow's workers has a thread here relaying its requests. The tasks without a
+        # context only compute or do I/O, and share a pool sized like concurrent.futures' default.
+        self._waiting_threads = ThreadBudget(threads_for_waiting())
+        asking_threads = len(graph.tasks) if remote else min(len(graph.tasks), self._waiting_threads.size + 64)
+        self._asking_limiter = anyio.CapacityLimiter(max(40, asking_threads))
         self._in_flight = 0  # chains and pooled tasks started and not yet landed
         self._running: dict[str, None] = {}  # tasks executing now, in start order
         self._nothing_running: anyio.Event | None = None
@@ -208,25 +217,60 @@ class Scheduler:
         if self._host.stopping or not self._host.may_start(task_id):
             self.in_flight.discard(task_id)
             return False
-        wrapper = self._graph.tasks[task_id]
         context, call = self._prepare_call(task_id)
         try:
-            if self._remote:  # one of Graflow's workers runs it; a thread here relays its requests
-                result = await anyio.to_thread.run_sync(call, limiter=self._asking_limiter)
-            elif wrapper.is_async:
-                result = await call()
-            elif self._may_run_inline(wrapper.inject_context):
-                result = self._inline.run(call)
-                await self._yield_now_and_then()
-            elif wrapper.inject_context:
-                result = await anyio.to_thread.run_sync(call, limiter=self._asking_limiter)
-            else:
-                result = await run_in_shared_pool(call)
-        except (TaskStopped, Exception) as error:  # noqa: BLE001 - any task error fails the run, recorded
-            return self._host.settle(task_id, context, error=error)
+            context, result, error = await self._execute(task_id, context, call)
+            if error is not None:
+                return self._host.settle(task_id, context, error=error)
         finally:
             self._task_ended(task_id)
         return self._host.settle(task_id, context, result)
+
+    async def _execute(
+        self, task_id: str, context: TaskExecutionContext, call: Callable[[], Any]
+    ) -> tuple[TaskExecutionContext, Any, BaseException | None]:
+        """Run the task until it ends (parked, it runs again once answered): its last context, and its
+        result or the error that ended it."""
+        wrapper = self._graph.tasks[task_id]
+        while True:
+            result, error = None, None
+            try:
+                if self._remote:  # one of Graflow's workers runs it; a thread here relays its requests
+                    result = await anyio.to_thread.run_sync(call, limiter=self._asking_limiter)
+                elif wrapper.is_async:
+                    result = await call()
+                elif self._may_run_inline(wrapper.inject_context):
+                    result = self._inline.run(call)
+                    await self._yield_now_and_then()
+                elif wrapper.inject_context:
+                    context.thread_budget, context.outcomes = self._waiting_threads, []
+                    result = await anyio.to_thread.run_sync(call, limiter=self._asking_limiter)
+                else:
+                    result = await run_in_shared_pool(call)
+            except (TaskStopped, TaskParked, Exception) as raised:  # noqa: BLE001 - any task error fails the run
+                error = raised
+            if context.parked is None:  # (a task that caught its park and went on is parked all the same)
+                return context, result, error
+            answered = await self._rerun_when_answered(task_id, context)
+            if answered is None:
+                return context, None, TaskStopped("the run is stopping")
+            context = answered
+            call = task_call(self._graph, task_id, context, self._host.task_input)
+
+    async def _rerun_when_answered(self, task_id: str, parked: TaskExecutionContext) -> TaskExecutionContext | None:
+        """Wait, without a thread, for the answer to a parked task's request; then the context for its
+        next execution, which each call is given what it got in this one (None: the run stops)."""
+        assert parked.parked is not None
+        request, live = parked.parked.request, parked.parked.live
+        try:
+            outcome = Outcome(request, await self._host.ask(request, live))
+        except Exception as error:  # noqa: BLE001 - raised again into the task by the same call
+            outcome = Outcome(request, error=error)
+        if outcome.error is None and outcome.response is None:
+            return None
+        context = self._host.task_context(task_id)
+        context.replay = {given.request.call_index: given for given in [*parked.outcomes, outcome]}
+        return context
 
     async def _settle_pooled_until_idle(self, pooled: PooledCalls, start: Callable[[str], None] | None) -> None:
         """Settle pooled tasks as they finish until none runs; with ``start``, start what each makes ready."""
