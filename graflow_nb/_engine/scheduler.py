@@ -262,6 +262,7 @@ class Scheduler:
         next execution, which each call is given what it got in this one (None: the run stops)."""
         assert parked.parked is not None
         request, live = parked.parked.request, parked.parked.live
+        parked.parked.with_traceback(None)  # its frames (the task's locals) are not kept while it waits
         try:
             outcome = Outcome(request, await self._host.ask(request, live))
         except Exception as error:  # noqa: BLE001 - raised again into the task by the same call
