@@ -149,9 +149,10 @@ with open({marks!r}, "w") as file:
 """
 
 
-def batch_round(page: object, server: object, name: str, marks: Path) -> tuple[float, float, float, float]:
+def batch_round(page: object, server: object, name: str, marks: Path) -> tuple[float, float, float, float, float]:
     """Run All -> the first page of a batch on screen, the run's start -> that page, Run All -> the
-    run's start (defining the tasks), and the run's start -> its first control on screen, in ms."""
+    run's start (defining the tasks), the run's start -> its first control on screen, and a page turn
+    once every request is in, in ms."""
     page.goto(server.lab_url(name))  # type: ignore[attr-defined]
     browser.wait_for_kernel(page)
     page.evaluate(OBSERVE)  # type: ignore[attr-defined]
@@ -164,7 +165,25 @@ def batch_round(page: object, server: object, name: str, marks: Path) -> tuple[f
     browser_wait_for_file(marks)
     started = json.loads(marks.read_text())["started"] - origin  # on the page's clock
     run_all = _since_last_click(clicks, full_page)
-    return run_all, full_page - started, run_all - (full_page - started), first - started
+    return run_all, full_page - started, run_all - (full_page - started), first - started, page_turn(page)
+
+
+def page_turn(page: object) -> float:
+    """Once every request is in: Next clicked -> the next page's controls on screen (ms)."""
+    where = page.locator(".gnb-page-where")  # type: ignore[attr-defined]
+    where.filter(has_text=f"of {BATCH_ROWS:,} ").wait_for(timeout=120_000)
+    page.locator(".gnb-next-page").click()  # type: ignore[attr-defined]
+    page.wait_for_function(  # type: ignore[attr-defined]
+        f"""() => {{
+            const shown = [...document.querySelectorAll('.graflow-nb-request')];
+            return shown.length === {PAGE_SIZE} && shown.every(r => !r.textContent.includes('Keep row 0?'))
+                && shown.some(r => r.textContent.includes('Keep row {2 * PAGE_SIZE - 1}?'));
+        }}""",
+        timeout=60_000,
+    )
+    clicks, now = page.evaluate("[window.gnbClicks, performance.now()]")  # type: ignore[attr-defined]
+    browser.screenshot(page, "benchmark-batch-next-page")
+    return _since_last_click(clicks, now)
 
 
 def batch_main() -> None:
@@ -184,6 +203,7 @@ def batch_main() -> None:
         "run started -> first page on screen",
         "defining the tasks",
         "run started -> first control on screen",
+        "all in: Next -> next page on screen",
     )
     for index, label in enumerate(labels):
         print(f"{label:<38} each {', '.join(f'{r[index]:.0f}' for r in rounds)} ms")

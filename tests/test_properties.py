@@ -151,3 +151,60 @@ def test_a_checkpoint_is_data_never_code(tmp_path: Path, payload: str) -> None:
     assert not (Path.cwd() / "pwned").exists()
     store = CheckpointStore(tmp_path / "attacked")
     assert store.load(stored_path(tmp_path)).channel["code"] == payload
+
+
+#: A run's history of requests: (task, visit, call index, how the record ends, whether that task's
+#: visit is looked up after it), asked in this order.
+request_histories = st.lists(
+    st.tuples(
+        st.sampled_from(["a", "b", "c"]),
+        st.integers(0, 2),
+        st.integers(0, 3),
+        st.sampled_from(["pending", "answered", "closed", "closed by a person"]),
+        st.booleans(),
+    ),
+    max_size=40,
+)
+
+
+@SETTINGS
+@given(request_histories)
+def test_the_requests_of_a_tasks_visit_are_found_by_index_as_by_a_scan_of_every_record(
+    history: list[tuple[str, int, int, str, bool]],
+) -> None:
+    from graflow_nb._engine.channel import Channel
+    from graflow_nb._engine.state import RunState
+    from graflow_nb._model.checkpoint import RequestRecord
+
+    state = RunState(workflow="prop", run_id="prop-1", channel=Channel())
+
+    def by_scan(task_id: str, visit: int) -> list[str]:
+        found = [
+            r
+            for r in state.records.values()
+            if (r.request.task_id, r.request.visit) == (task_id, visit) and (r.state != "closed" or r.response)
+        ]
+        return [r.feedback_id for r in sorted(found, key=lambda r: r.request.call_index)]
+
+    for number, (task_id, visit, call_index, ending, look_up) in enumerate(history):
+        request = build_request(
+            "approval", "Go?", feedback_id=f"fb-{number}", workflow="prop", run_id="prop-1",
+            task_id=task_id, call_index=call_index, visit=visit,
+        )  # fmt: skip
+        record = RequestRecord(request=request)
+        if ending == "answered":
+            record = record.model_copy(
+                update={"state": "answered", "response": make_response(request, approved=True, via="api")}
+            )
+        elif ending == "closed by a person":
+            record = record.model_copy(
+                update={"state": "closed", "response": make_response(request, closed=True, via="api")}
+            )
+        elif ending == "closed":  # replaced by a new question, or timed out and caught
+            record = record.model_copy(update={"state": "closed"})
+        state.records[record.feedback_id] = record
+        if look_up:
+            assert state.request_ids_of(task_id, visit) == by_scan(task_id, visit)
+    for task_id in "abc":
+        for visit in range(3):
+            assert state.request_ids_of(task_id, visit) == by_scan(task_id, visit)

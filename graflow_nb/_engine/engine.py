@@ -220,7 +220,7 @@ class Engine:
                     if self._broker is not None:  # e.g. an answer given before the run started
                         self._polling = self.spawn(self._broker.poll_filed_answers)
                     await self.write_checkpoint()
-                    await self._scheduler.run(inline_allowed=inline_allowed)
+                    await self._scheduler.run(inline_allowed=inline_allowed, kernel_loop=not inline_allowed)
                     background.cancel_scope.cancel()
                 self._background = None
             except BaseException as error:  # Ctrl-C or the caller cancelled: save the run as paused, then go on

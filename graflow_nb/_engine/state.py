@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import secrets
 import socket
@@ -53,6 +54,9 @@ class RunState:
     added: list[tuple[str, str]] = field(default_factory=list)  # tasks next_task() added: (task, after)
     _records_data: dict[str, tuple[RequestRecord, dict[str, Any]]] = field(default_factory=dict, repr=False)
     _graph_cache: tuple[tuple[int, int], list[str], list[list[str]]] | None = field(default=None, repr=False)
+    # Feedback ids by (task, visit), for the records indexed so far (records are added, never removed).
+    _by_visit: dict[tuple[str, int], list[str]] = field(default_factory=dict, repr=False)
+    _indexed: int = field(default=0, repr=False)
 
     @classmethod
     def from_document(cls, document: CheckpointDocument, load_blob: BlobLoader) -> RunState:
@@ -131,14 +135,29 @@ class RunState:
     def request_ids_of(self, task_id: str, visit: int = 0) -> list[str]:
         """The requests of one visit of a task that still stand (pending, answered, or closed by a person),
         by call order."""
+        records = self._index_new_records()
         found = [
             r
-            for r in self.records.values()
+            for r in map(records.__getitem__, self._by_visit.get((task_id, visit), ()))
             if r.request.task_id == task_id
             and r.request.visit == visit
             and (r.state != "closed" or r.response is not None)
         ]
         return [r.feedback_id for r in sorted(found, key=lambda r: r.request.call_index)]
+
+    def _index_new_records(self) -> dict[str, RequestRecord]:
+        """Index the records added since the last call: the newest keys of the (insertion-ordered) dict,
+        so a batch of thousands asking one by one costs each request its own record, not all of them."""
+        records = self.records
+        new = len(records) - self._indexed
+        if new < 0:  # (records are never removed; were one, index them all again)
+            self._by_visit, self._indexed, new = {}, 0, len(records)
+        if new:
+            for feedback_id in reversed(list(itertools.islice(reversed(records), new))):
+                request = records[feedback_id].request
+                self._by_visit.setdefault((request.task_id, request.visit), []).append(feedback_id)
+            self._indexed = len(records)
+        return records
 
 
 class RunEndedError(RuntimeError):
