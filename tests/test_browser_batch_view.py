@@ -114,3 +114,57 @@ def test_a_thousand_requests_paged_filtered_and_answered_by_keyboard(lab: Jupyte
         "row0999": "rejected",
         f"row{fourth:04d}": "approved",
     }
+
+
+SYNC_BATCH = """
+import json, os
+from pathlib import Path
+from graflow_nb import task, workflow
+
+os.environ["GRAFLOW_NB_WAITING_THREADS"] = "4"  # beyond 4 waiting, a sync task is parked
+
+with workflow("sync-batch") as wf:
+    def review(index):
+        @task(id=f"row{index:02d}", inject_context=True)
+        def check(ctx):
+            with Path(f"ran-{index}.txt").open("a") as ran:  # each execution of the task leaves a mark
+                ran.write("x")
+            response = ctx.request_feedback("approval", f"Keep row {index}?")
+            Path(f"verdict-{index}.json").write_text(json.dumps([response.approved, response.reason]))
+            return response.approved
+        return check
+
+    rows = [review(index) for index in range(10)]
+    batch = rows[0]
+    for row in rows[1:]:
+        batch = batch | row
+
+run = wf.start()
+"""
+
+
+def test_sync_tasks_parked_beyond_the_thread_budget_are_answered_in_the_page_like_any_other(tmp_path: Path) -> None:
+    write_notebook(tmp_path / "sync.ipynb", [SYNC_BATCH])
+    verdicts: dict[int, tuple[bool, str | None]] = {}
+    with jupyter_server(tmp_path) as lab, chromium_page(height=2400) as page:
+        page.goto(lab.lab_url("sync.ipynb"))
+        wait_for_kernel(page)
+        run_all(page)
+        page.locator(".graflow-nb-request.gnb-asking").nth(9).wait_for(timeout=60_000)
+        assert len(list(tmp_path.glob("ran-*.txt"))) == 10
+        for row in range(10):  # every other one rejected; row 7 with a reason typed key by key, a typo mended
+            box = request_box(page, row)
+            reason = None
+            if row == 7:
+                reason = type_with_a_correction(box.locator("input"), "too blurri", 1, "y")
+                assert reason == "too blurry"
+            verdict = "Approve" if row % 2 == 0 else "Reject"
+            box.get_by_role("button", name=verdict).click()
+            box.and_(page.locator(".gnb-approved" if row % 2 == 0 else ".gnb-rejected")).wait_for()
+            verdicts[row] = (row % 2 == 0, reason)
+        page.locator(".graflow-nb-panel", has_text="completed").wait_for(timeout=60_000)
+        screenshot(page, "sync-batch-answered")
+    recorded = {row: tuple(json.loads((tmp_path / f"verdict-{row}.json").read_text())) for row in range(10)}
+    assert recorded == verdicts, "each task, parked or not, got the answer its control showed"
+    executions = sorted(len((tmp_path / f"ran-{row}.txt").read_text()) for row in range(10))
+    assert executions == [1] * 4 + [2] * 6, "4 waited in a thread; 6 were parked and ran again once answered"
