@@ -50,6 +50,21 @@ def request_box(page: Any, row: int) -> Any:
     return page.locator(".graflow-nb-request", has_text=f"Keep row {row}?")
 
 
+def wait_for_focus_on_approve(page: Any, row: int) -> None:
+    """Wait until the keyboard's focus is on the Approve button of the request about ``row`` (the kernel
+    moves it there once the answer before is taken)."""
+    page.wait_for_function(
+        """row => {
+            const focused = document.activeElement;
+            const box = focused && focused.closest('.graflow-nb-request');
+            return box !== null && box.textContent.includes(`Keep row ${row}?`)
+                && focused.textContent.includes('Approve');
+        }""",
+        arg=row,
+        timeout=30_000,
+    )
+
+
 def test_a_thousand_requests_paged_filtered_and_answered_by_keyboard(lab: JupyterServer, tmp_path: Path) -> None:
     with chromium_page(height=2400) as page:
         page.goto(lab.lab_url("batch.ipynb"))
@@ -68,8 +83,10 @@ def test_a_thousand_requests_paged_filtered_and_answered_by_keyboard(lab: Jupyte
         request_box(page, first).get_by_role("button", name="Approve").focus()
         page.keyboard.press("Enter")
         request_box(page, first).and_(page.locator(".gnb-approved")).wait_for()
-        page.keyboard.press("Enter")  # the focus is on the second request's Approve now
+        wait_for_focus_on_approve(page, second)  # as a person waits to see the focus move on
+        page.keyboard.press("Enter")
         request_box(page, second).and_(page.locator(".gnb-approved")).wait_for()
+        wait_for_focus_on_approve(page, third)
         page.keyboard.press("Tab")  # from the third's Approve to its Reject
         page.keyboard.press("Enter")
         request_box(page, third).and_(page.locator(".gnb-rejected")).wait_for()
@@ -95,7 +112,8 @@ def test_a_thousand_requests_paged_filtered_and_answered_by_keyboard(lab: Jupyte
         where.get_by_text("requests #24-#43 of 1,000").wait_for()
         prompts = page.locator(".graflow-nb-request .jp-RenderedMarkdown").all_inner_texts()
         fourth = int(prompts[0].split("row ")[1].rstrip("?\n "))
-        page.keyboard.press("Enter")  # the focus went to the new page's first Approve
+        wait_for_focus_on_approve(page, fourth)  # the focus goes to the new page's first Approve
+        page.keyboard.press("Enter")
         request_box(page, fourth).and_(page.locator(".gnb-approved")).wait_for()
         where.get_by_text("995 waiting").wait_for()
         screenshot(page, "batch-next-page")
