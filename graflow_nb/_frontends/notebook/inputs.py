@@ -35,41 +35,32 @@ def number_widget(
     """A slider when both bounds are known, else a number box."""
     value = default if default is not None else (minimum if minimum is not None else 0)
     if minimum is not None and maximum is not None:
-        if integer:
-            return lean(
-                widgets.IntSlider,
-                value=int(value),
-                min=int(minimum),
-                max=int(maximum),
-                step=int(step or 1),
-                continuous_update=False,
-            )
-        return lean(
-            widgets.FloatSlider,
-            value=float(value),
-            min=minimum,
-            max=maximum,
-            step=step or (maximum - minimum) / 100 or 0.01,
-            continuous_update=False,
-            readout_format=".4g",
-        )
+        number = int(value) if integer else float(value)
+        return _slider((widgets.IntSlider, widgets.FloatSlider), integer, number, minimum, maximum, step)
     return lean(widgets.IntText, value=int(value)) if integer else lean(widgets.FloatText, value=float(value))
 
 
 def range_widget(integer: bool, minimum: Any, maximum: Any, step: float | None, default: Any) -> widgets.Widget:
     """A two-handled slider for a [low, high] answer."""
     value = tuple(default) if default is not None else (minimum, maximum)
+    return _slider((widgets.IntRangeSlider, widgets.FloatRangeSlider), integer, value, minimum, maximum, step)
+
+
+def _slider(
+    kinds: tuple[type[widgets.DOMWidget], type[widgets.DOMWidget]],
+    integer: bool,
+    value: Any,
+    minimum: Any,
+    maximum: Any,
+    step: float | None,
+) -> widgets.Widget:
+    """The integer or the float one of ``kinds`` (a slider and its range twin), updated on release."""
     if integer:
         return lean(
-            widgets.IntRangeSlider,
-            value=value,
-            min=int(minimum),
-            max=int(maximum),
-            step=int(step or 1),
-            continuous_update=False,
+            kinds[0], value=value, min=int(minimum), max=int(maximum), step=int(step or 1), continuous_update=False
         )
     return lean(
-        widgets.FloatRangeSlider,
+        kinds[1],
         value=value,
         min=minimum,
         max=maximum,
