@@ -186,3 +186,50 @@ def test_sync_tasks_parked_beyond_the_thread_budget_are_answered_in_the_page_lik
     assert recorded == verdicts, "each task, parked or not, got the answer its control showed"
     executions = sorted(len((tmp_path / f"ran-{row}.txt").read_text()) for row in range(10))
     assert executions == [1] * 4 + [2] * 6, "4 waited in a thread; 6 were parked and ran again once answered"
+
+
+DRAFTS_RECORDED = """
+import json
+from graflow_nb import decision_log
+entries = decision_log("drafts.graflow_nb", workflow="drafts").entries
+answered = [[e["task_id"], e["answer"]] for e in entries if e["event"] == "answered"]
+print("RECORDED", json.dumps(answered))
+"""
+
+
+def test_a_reason_typed_then_paged_away_is_still_there_when_its_page_comes_back(tmp_path: Path) -> None:
+    write_notebook(tmp_path / "drafts.ipynb", [review_batch_cell("drafts", 30)])
+    write_notebook(tmp_path / "recorded.ipynb", [DRAFTS_RECORDED])
+    with jupyter_server(tmp_path) as lab:
+        with chromium_page(height=2400) as page:
+            page.goto(lab.lab_url("drafts.ipynb"))
+            wait_for_kernel(page)
+            run_all(page)
+            where = page.locator(".gnb-page-where")
+            where.get_by_text("requests #1-#20 of 30").wait_for(timeout=60_000)
+            reason = request_box(page, 4).locator("input")
+            assert type_with_a_correction(reason, "cropped tooo", 1, " much") == "cropped too much"
+            page.locator(".gnb-next-page").click()  # a look at the next page before deciding
+            where.get_by_text("requests #21-#30 of 30").wait_for()
+            page.locator(".gnb-previous-page").click()
+            where.get_by_text("requests #1-#20 of 30").wait_for()
+            reason = request_box(page, 4).locator("input")
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('.graflow-nb-request')].some(r => "
+                "r.textContent.includes('Keep row 4?') && r.querySelector('input').value === 'cropped too much')"
+            )
+            screenshot(page, "batch-draft-back")
+            reason.press("End")
+            reason.press_sequentially(", reject", delay=25)
+            request_box(page, 4).get_by_role("button", name="Reject").click()
+            request_box(page, 4).and_(page.locator(".gnb-rejected")).wait_for()
+            shown = request_box(page, 4).locator("input").input_value()
+        with chromium_page(height=1200) as check:
+            check.goto(lab.lab_url("recorded.ipynb"))
+            wait_for_kernel(check)
+            run_all(check)
+            printed = check.locator(".jp-OutputArea-output", has_text="RECORDED").first
+            printed.wait_for(timeout=60_000)
+            recorded = json.loads(printed.inner_text().split("RECORDED", 1)[1])
+    assert shown == "cropped too much, reject"
+    assert recorded == [["row0004", "rejected: cropped too much, reject"]]

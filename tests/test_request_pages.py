@@ -246,3 +246,21 @@ def test_a_batch_in_a_kernel_draws_one_page_answers_every_request_in_code_and_su
     assert final.startswith(" completed, 250/250 tasks done")
     assert len(final.strip().splitlines()) == 1 + 200 + 1
     assert final.strip().splitlines()[-1] == "- ... and 50 more requests (0 waiting)"
+
+
+def test_what_was_typed_but_not_sent_comes_back_with_its_page() -> None:
+    pages, given = batch(25)
+    reason = pages.entries["fb-0003"].draw()._inputs[0]
+    reason.value = "blurry, but"  # typed, not sent
+    turn(pages, pages.next_page())
+    assert pages.entries["fb-0003"].control is None
+    assert pages.entries["fb-0000"].draft is None, "an untouched control keeps no draft"
+    turn(pages, pages.previous_page())
+    control = pages.entries["fb-0003"].control
+    assert control is not None
+    assert control._inputs[0].value == "blurry, but"
+    control._inputs[0].value = "blurry, but readable"
+    control._clicked(control.submit_buttons[0])  # Approve
+    assert [(r.feedback_id, r.approved, r.reason) for r in given] == [("fb-0003", True, "blurry, but readable")]
+    turn(pages, pages.next_page())
+    assert pages.entries["fb-0003"].draft is None, "an answered request keeps no draft"

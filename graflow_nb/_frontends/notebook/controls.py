@@ -93,6 +93,7 @@ class RequestControl:
                     control.continuous_update = True
                 control.observe(self._value_moved, names="value")
         self.widget = lean(widgets.VBox, children=parts)
+        self._initial_values = tuple(control.value for control in self._inputs)
         self.widget.add_class("graflow-nb-request")
         self.widget.add_class(f"graflow-nb-{request.feedback_id}")
         self._state_class = ""
@@ -468,6 +469,19 @@ class RequestControl:
     def close(self) -> None:
         """Close the control's widgets (and their layouts and styles) in the kernel and on the page."""
         close_widget_tree(self.widget)
+
+    def draft(self) -> tuple[Any, ...] | None:
+        """What a person has put in the unanswered control's fields (None: nothing changed), so that
+        a page turn does not lose it."""
+        values = tuple(control.value for control in self._inputs)
+        return None if self.answered or values == self._initial_values else values
+
+    def restore(self, draft: tuple[Any, ...]) -> None:
+        """Put a :meth:`draft` back into the fields (of a control drawn again for the same request)."""
+        if self.answered or len(draft) != len(self._inputs):
+            return
+        for control, value in zip(self._inputs, draft, strict=True):
+            control.value = value
 
     def reopen(self, submit: Submit, *, timed_out: bool | None = None) -> None:
         """Point the control at a new run (after the run paused) and keep it answerable; ``timed_out``

@@ -24,6 +24,7 @@ class ShownRequest:
         "answering_in_code",
         "control",
         "deadline",
+        "draft",
         "error",
         "extend",
         "live",
@@ -49,6 +50,7 @@ class ShownRequest:
         self._retired: str | None = None
         self.answering_in_code = False  # respond() is answering it: the keyboard focus stays where it is
         self.control: RequestControl | None = None
+        self.draft: tuple[Any, ...] | None = None  # what was typed or chosen, unsent, when it left the page
 
     @property
     def feedback_id(self) -> str:
@@ -70,14 +72,17 @@ class ShownRequest:
             control.settle(self.response, self.note)
         if self.error:
             control.show_error(self.error)
+        if self.draft is not None and not self.answered:
+            control.restore(self.draft)
         self.control = control
         control.tick(datetime.now(timezone.utc))
         return control
 
     def undraw(self) -> None:
-        """Close the control's widgets (the request leaves the page)."""
+        """Close the control's widgets (the request leaves the page), keeping what was put in its fields."""
         control, self.control = self.control, None
         if control is not None:
+            self.draft = None if self.answered else control.draft()
             control.close()
 
     # -- what happens to it ---------------------------------------------------------------------
