@@ -3,7 +3,9 @@ what a filter lets through, where the keyboard goes after an answer, and that le
 
 from __future__ import annotations
 
+import json
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any, Literal
 
@@ -264,3 +266,40 @@ def test_what_was_typed_but_not_sent_comes_back_with_its_page() -> None:
     assert [(r.feedback_id, r.approved, r.reason) for r in given] == [("fb-0003", True, "blurry, but readable")]
     turn(pages, pages.next_page())
     assert pages.entries["fb-0003"].draft is None, "an answered request keeps no draft"
+
+
+def test_a_dozen_page_turns_in_a_row_reach_the_frontend_whole(tmp_path: Path) -> None:
+    """Each page turn closes a page of controls and opens the next: a burst of comm messages, which the
+    kernel's IOPub socket drops past its high-water mark. One turn sends at most half of that; twelve
+    more clicked at once, every model the kernel holds open is one the frontend was told of, and none it
+    was told to close."""
+    kernel = Kernel(sys.executable, tmp_path, {"GRAFLOW_NB_CHECKPOINT_DIR": str(tmp_path / "ck")})
+    try:
+        kernel.reply(kernel.submit(BIG_BATCH))
+        kernel.wait_for(lambda: kernel.run("print(len(run.pending))").strip() == "250", 60, "250 requests pending")
+        next_button = kernel.find_widget("ButtonModel", description="Next")
+        kernel.run("pass")  # (what the first page sent has come)
+        before = len(kernel.messages)
+        kernel.click(next_button)
+        kernel.run("pass")  # the turn is done once the next cell has run
+        one_turn = [m["msg_type"] for m in kernel.messages[before:] if m["msg_type"].startswith("comm_")]
+        for _ in range(11):
+            kernel.click(next_button)
+        span, kept = json.loads(
+            kernel.run(
+                "import json, ipywidgets.widgets.widget as registry\n"
+                "print(json.dumps([run.panel.pages.span(), list(registry._instances)]))"
+            )
+        )
+        kernel_open = set(kept)
+
+        def frontend_open() -> set[str]:
+            return set(kernel.widget_states) - set(kernel.closed_widgets)
+
+        kernel.wait_for(lambda: frontend_open() == kernel_open, 30, "the frontend's models to match the kernel's")
+    finally:
+        kernel.shutdown()
+    assert span.startswith("#241-#250 of 250"), span  # 12 turns of 20 from the first page, to the last
+    # a turn's burst stays well under the socket's high-water mark (1,000): it was 1,443 messages with a
+    # layout and a style per widget and classes set after each was made
+    assert len(one_turn) <= 500, Counter(one_turn)

@@ -10,7 +10,6 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import ipywidgets as widgets
-from IPython.display import Markdown
 from pydantic import BaseModel, ValidationError
 from traitlets import TraitError
 
@@ -53,7 +52,9 @@ class RequestControl:
         #: Where the preview shows (made only for a request with a preview: every widget is a message).
         self.preview_output: widgets.Output | None = lean(widgets.Output) if live.preview else None
         self._preview_due: float | None = 0.0 if live.preview else None
-        self.status = lean(widgets.HTML)
+        # Classes, tooltips and outputs are given as each widget is made: set afterwards, each would be
+        # one more message per control of every page drawn (benchmarks/README.md, "Big review batches").
+        self.status = lean(widgets.HTML, _dom_classes=("gnb-status",))
         self.error = lean(widgets.HTML)
         self._inputs: list[widgets.Widget] = []
         self.submit_buttons: list[widgets.Button] = []
@@ -61,8 +62,8 @@ class RequestControl:
         self._verdict_buttons: dict[bool, widgets.Button] = {}
         self._field_errors: dict[str, widgets.HTML] = {}
         body = self._build()
-        prompt = lean(widgets.Output)
-        prompt.append_display_data(Markdown(request.prompt))  # type: ignore[no-untyped-call]
+        markdown = {"text/markdown": request.prompt, "text/plain": request.prompt}
+        prompt = lean(widgets.Output, outputs=({"output_type": "display_data", "data": markdown, "metadata": {}},))
         round_of = f" · round {request.visit + 1}" if request.visit else ""
         kind = request.feedback_type.value.replace("_", " ")
         origin = lean(
@@ -75,12 +76,15 @@ class RequestControl:
         parts: list[widgets.Widget] = [prompt, origin]
         if request.metadata:
             parts.append(metadata_view(request.metadata))
-        self.more_time = make_button(f"+{span_text(request.timeout or 0)}", "", "clock-o")
-        self.more_time.tooltip = "more time to answer"
-        self.more_time.add_class("gnb-more-time")
+        no_timeout = request.timeout is None or extend is None
+        self.more_time = make_button(
+            f"+{span_text(request.timeout or 0)}",
+            "",
+            "clock-o",
+            tooltip="more time to answer",
+            classes=("gnb-more-time", HIDDEN) if no_timeout else ("gnb-more-time",),
+        )
         self.more_time.on_click(self._more_time_clicked)
-        if request.timeout is None or extend is None:
-            self.more_time.add_class(HIDDEN)
         parts += [
             body,
             self.error,
@@ -92,13 +96,13 @@ class RequestControl:
                 if hasattr(control, "continuous_update"):  # the preview follows a slider while it is dragged
                     control.continuous_update = True
                 control.observe(self._value_moved, names="value")
-        self.widget = lean(widgets.VBox, children=parts)
+        self._state_class = "gnb-asking"
+        self.widget = lean(
+            widgets.VBox,
+            children=parts,
+            _dom_classes=("graflow-nb-request", f"graflow-nb-{request.feedback_id}", self._state_class),
+        )
         self._initial_values = tuple(control.value for control in self._inputs)
-        self.widget.add_class("graflow-nb-request")
-        self.widget.add_class(f"graflow-nb-{request.feedback_id}")
-        self._state_class = ""
-        self._mark("asking")
-        self.status.add_class("gnb-status")
         #: When the run pauses unanswered (``deadline`` if given: a control drawn again for a page).
         self.deadline: datetime | None = deadline
         if deadline is None and request.timeout is not None:
@@ -219,8 +223,8 @@ class RequestControl:
             placeholder='{"key": "value"}',
             rows=6,
             layout={"width": "100%", "max_width": "48em"},
+            _dom_classes=("graflow-nb-json",),
         )
-        editor.add_class("graflow-nb-json")
         self._inputs = [editor]
         self._read_answer = lambda _button: {"data": json_object(self.request.feedback_id, editor.value)}
         return self._with_submit(editor)

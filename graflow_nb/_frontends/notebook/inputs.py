@@ -13,9 +13,18 @@ import ipywidgets as widgets
 from .shared_models import lean
 
 
-def make_button(description: str, style: str, icon: str) -> widgets.Button:
-    """A button with an icon, its description as its tooltip."""
-    return lean(widgets.Button, description=description, button_style=style, icon=icon, tooltip=description)
+def make_button(
+    description: str, style: str, icon: str, *, tooltip: str | None = None, classes: tuple[str, ...] = ()
+) -> widgets.Button:
+    """A button with an icon and CSS ``classes``, its description as its tooltip unless one is given."""
+    return lean(
+        widgets.Button,
+        description=description,
+        button_style=style,
+        icon=icon,
+        tooltip=tooltip or description,
+        _dom_classes=classes,
+    )
 
 
 def metadata_view(metadata: dict[str, Any]) -> widgets.HTML:
