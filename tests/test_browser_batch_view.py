@@ -50,6 +50,17 @@ def request_box(page: Any, row: int) -> Any:
     return page.locator(".graflow-nb-request", has_text=f"Keep row {row}?")
 
 
+def recorded_in(lab: JupyterServer, notebook: str) -> Any:
+    """What a notebook of the same folder prints after RECORDED (the decision log read in its kernel)."""
+    with chromium_page(height=1200) as check:
+        check.goto(lab.lab_url(notebook))
+        wait_for_kernel(check)
+        run_all(check)
+        printed = check.locator(".jp-OutputArea-output", has_text="RECORDED").first
+        printed.wait_for(timeout=60_000)
+        return json.loads(printed.inner_text().split("RECORDED", 1)[1])
+
+
 def wait_for_focus_on_approve(page: Any, row: int) -> None:
     """Wait until the keyboard's focus is on the Approve button of the request about ``row`` (the kernel
     moves it there once the answer before is taken)."""
@@ -118,14 +129,7 @@ def test_a_thousand_requests_paged_filtered_and_answered_by_keyboard(lab: Jupyte
         where.get_by_text("995 waiting").wait_for()
         screenshot(page, "batch-next-page")
 
-    with chromium_page(height=1200) as check:  # read the decision log in another notebook of the same folder
-        check.goto(lab.lab_url("recorded.ipynb"))
-        wait_for_kernel(check)
-        run_all(check)
-        printed = check.locator(".jp-OutputArea-output", has_text="RECORDED").first
-        printed.wait_for(timeout=60_000)
-        recorded = json.loads(printed.inner_text().split("RECORDED", 1)[1])
-    assert recorded == {
+    assert recorded_in(lab, "recorded.ipynb") == {
         f"row{first:04d}": "approved",
         f"row{second:04d}": "approved",
         f"row{third:04d}": "rejected",
@@ -224,12 +228,6 @@ def test_a_reason_typed_then_paged_away_is_still_there_when_its_page_comes_back(
             request_box(page, 4).get_by_role("button", name="Reject").click()
             request_box(page, 4).and_(page.locator(".gnb-rejected")).wait_for()
             shown = request_box(page, 4).locator("input").input_value()
-        with chromium_page(height=1200) as check:
-            check.goto(lab.lab_url("recorded.ipynb"))
-            wait_for_kernel(check)
-            run_all(check)
-            printed = check.locator(".jp-OutputArea-output", has_text="RECORDED").first
-            printed.wait_for(timeout=60_000)
-            recorded = json.loads(printed.inner_text().split("RECORDED", 1)[1])
+        recorded = recorded_in(lab, "recorded.ipynb")
     assert shown == "cropped too much, reject"
     assert recorded == [["row0004", "rejected: cropped too much, reject"]]
