@@ -303,3 +303,11 @@ def test_a_dozen_page_turns_in_a_row_reach_the_frontend_whole(tmp_path: Path) ->
     # a turn's burst stays well under the socket's high-water mark (1,000): it was 1,443 messages with a
     # layout and a style per widget and classes set after each was made
     assert len(one_turn) <= 500, Counter(one_turn)
+
+
+def test_a_task_not_yet_started_is_called_so_not_waiting_beside_the_requests_waiting() -> None:
+    from graflow_nb._frontends.notebook.panel import _task_label
+
+    assert "title='row0001: not started'" in _task_label("row0001", "waiting", 0)
+    assert "class='gnb-task gnb-waiting'" in _task_label("row0001", "waiting", 0)  # the colour stays
+    assert "title='row0001: running'" in _task_label("row0001", "running", 0)

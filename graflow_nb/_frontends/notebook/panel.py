@@ -158,7 +158,10 @@ class RunPanel:
         """A chip per task; beyond a screenful of them, one chip per state with its count."""
         if len(self.task_states) > _CHIPS_SHOWN:
             counts = Counter(self.task_states.values())
-            return "".join(_task_label(f"{count:,} {state}", state, 0) for state, count in sorted(counts.items()))
+            return "".join(
+                _task_label(f"{count:,} {_STATE_WORDS.get(state, state)}", state, 0)
+                for state, count in sorted(counts.items())
+            )
         rounds = self.task_rounds
         return "".join(
             _task_label(task_id, state, rounds.get(task_id, 0)) for task_id, state in self.task_states.items()
@@ -388,9 +391,14 @@ def _ending_text(outcome: RunOutcome) -> str:
     return ""
 
 
+#: A task's state in words where the engine's name would mislead: a "waiting" task has not started
+#: (beside a page bar whose "waiting" means requests not yet answered).
+_STATE_WORDS = {"waiting": "not started"}
+
+
 def _task_label(task_id: str, state: str, rounds: int) -> str:
     """A task's chip: its id, its state as a colour, and ``×N`` once a loop has run it N times."""
     name = html.escape(task_id)
     times = f" ×{rounds}" if rounds > 1 else ""
-    tip = f"{name}: {state}" + (f", completed {rounds} times" if rounds > 1 else "")
+    tip = f"{name}: {_STATE_WORDS.get(state, state)}" + (f", completed {rounds} times" if rounds > 1 else "")
     return f"<span class='gnb-task gnb-{state}' title='{tip}'>{name}{times}</span>"
