@@ -147,7 +147,7 @@ class RunPanel:
             "<div class='gnb-header'>"
             f"<span class='gnb-title' title='run {html.escape(run_id)}'>{html.escape(self.workflow)}</span>"
             f"{state_label(self._status, self._status_kind)}"
-            f"{muted(f'{done}/{len(self.task_states)} tasks')}"
+            f"{muted(f'{done:,}/{len(self.task_states):,} tasks')}"
             f"{muted(f'{self._elapsed} s') if self._elapsed else ''}"
             f"{self._where_tasks_run()}"
             "</div>"
