@@ -311,3 +311,56 @@ def test_a_task_not_yet_started_is_called_so_not_waiting_beside_the_requests_wai
     assert "title='row0001: not started'" in _task_label("row0001", "waiting", 0)
     assert "class='gnb-task gnb-waiting'" in _task_label("row0001", "waiting", 0)  # the colour stays
     assert "title='row0001: running'" in _task_label("row0001", "running", 0)
+
+
+def test_once_nothing_on_the_page_waits_a_new_request_is_turned_to() -> None:
+    pages, _ = batch(10)
+    for entry in list(pages.entries.values()):
+        entry.settle(make_response(entry.request, via="widget", approved=True))
+    newcomer = ShownRequest(
+        FeedbackRequest(
+            feedback_id="fb-0010",
+            feedback_type=FeedbackType.APPROVAL,
+            prompt="Keep row 10?",
+            workflow="review",
+            run_id="run-1",
+            task_id="row0010",
+            call_index=0,
+        ),
+        lambda feedback_id, **answer: make_response(pages.entries[feedback_id].request, via="widget", **answer),
+        LiveParts(),
+        None,
+    )
+    assert not pages.add(newcomer)  # no room on the page
+    assert pages.goes_on_to(newcomer)
+    assert pages.next_page() == ["fb-0010"]
+    pages.entries["fb-0000"].answered = False  # had one still waited on the page, it would stay put
+    pages.first_page()
+    assert not pages.goes_on_to(newcomer)
+
+
+SEQUENTIAL = """
+from graflow_nb import TaskExecutionContext, task, workflow
+
+with workflow("one-after-another") as wf:
+    @task(inject_context=True)
+    def ask_in_turn(ctx: TaskExecutionContext) -> int:
+        return sum(ctx.request_feedback("approval", f"item {n}?").approved for n in range(25))
+
+run = wf.start()
+"""
+
+
+def test_a_task_asking_25_questions_in_turn_shows_each_as_it_comes(tmp_path: Path) -> None:
+    kernel = Kernel(sys.executable, tmp_path, {"GRAFLOW_NB_CHECKPOINT_DIR": str(tmp_path / "ck")})
+    try:
+        mark = kernel.mark()
+        kernel.reply(kernel.submit(SEQUENTIAL))
+        for _ in range(25):  # the 21st comes after a page of 20 answered ones: the page goes on to it
+            button = kernel.find_widget("ButtonModel", after=mark, description="Approve")
+            mark = kernel.mark()
+            kernel.click(button)
+        assert kernel.run("print(await run)", timeout=60).strip() == "25"
+        assert kernel.run("print(run.panel.pages.span())").strip() == "#21-#25 of 25"
+    finally:
+        kernel.shutdown()

@@ -231,6 +231,9 @@ class RunPanel:
                 entry.settle(self._settled_early.pop(request.feedback_id))
             if self.pages.add(entry):
                 self.requests.children = (*self.requests.children, entry.draw().widget)
+            elif self.pages.goes_on_to(entry):  # the page is all answered: show what is asked now
+                self.pages.next_page()
+                self._page_turned()
             self._counts_due = True
             if self._page_bar is None and self.pages.paged:
                 self._show_paging()

@@ -17,8 +17,9 @@ class RequestPages:
     """A panel's requests and the page on screen (main thread only; no widgets here).
 
     A page keeps its requests until it is turned, so an answer stays in view where it was given; a new
-    request joins the page while the page has room and ends where the list ends. Turning goes by
-    position (the requests after the page's last one), so answers and arrivals meanwhile skip nothing.
+    request joins the page while the page has room and ends where the list ends, and once nothing on
+    the page waits the panel turns to it (:meth:`goes_on_to`). Turning goes by position (the requests
+    after the page's last one), so answers and arrivals meanwhile skip nothing.
     """
 
     def __init__(self, page_size: int = PAGE_SIZE) -> None:
@@ -64,6 +65,16 @@ class RequestPages:
             return True
         self._page_reaches_end = False
         return False
+
+    def goes_on_to(self, entry: ShownRequest) -> bool:
+        """Whether a new request off the page should be turned to: the filter lets it through and
+        nothing on the page waits any more (a task asking one question after another, its 21st)."""
+        return (
+            entry.feedback_id not in self.page
+            and self.lets_through(entry)
+            and bool(self.page)
+            and all(self.entries[feedback_id].answered for feedback_id in self.page)
+        )
 
     def first_page(self) -> list[str]:
         """Turn to the first page the filter lets through (after the filter changed)."""
