@@ -48,3 +48,28 @@ def test_every_finished_call_is_collected_in_bounded_time(switch_often: None) ->
             assert collected == WIDTH
 
     asyncio.run(rounds())
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="no fork on this system")
+def test_a_process_forked_after_the_pool_ran_gets_its_work_done() -> None:
+    """A pool made before a fork has no threads in the child yet counts its idle ones: without a pool of
+    the child's own, the work handed to it would wait forever (a resume in a forked process hung)."""
+    import multiprocessing
+
+    from graflow_nb._util.worker_pool import run_in_shared_pool
+
+    assert asyncio.run(run_in_shared_pool(lambda: 1)) == 1  # the parent's pool, its thread now idle
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    child = context.Process(target=_run_in_pool_and_say, args=(results,))
+    child.start()
+    child.join(timeout=30)
+    assert child.exitcode == 0
+    assert results.get(timeout=5) == 2
+
+
+def _run_in_pool_and_say(results: object) -> None:
+    from graflow_nb._util.worker_pool import run_in_shared_pool
+
+    results.put(asyncio.run(run_in_shared_pool(lambda: 2)))  # type: ignore[attr-defined]

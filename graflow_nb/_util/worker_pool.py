@@ -1,7 +1,8 @@
 """One process-wide pool of threads for sync tasks that cannot ask for feedback (they only compute or do I/O).
 
 Its threads outlive a run, so workflows run one after another (in a notebook session, in a benchmark)
-do not pay for starting threads again; its size is that of concurrent.futures' default.
+do not pay for starting threads again; its size is that of concurrent.futures' default. A process
+forked from one that used it (multiprocessing's default on Linux) starts a pool of its own.
 """
 
 from __future__ import annotations
@@ -23,6 +24,17 @@ T = TypeVar("T")
 
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
+
+
+def _forget_pool_in_child() -> None:
+    """After a fork the child has none of the pool's threads, but the pool thinks its idle ones are
+    there and would start no new one: work handed to it would never run. The child makes its own."""
+    global _pool, _pool_lock
+    _pool, _pool_lock = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):  # (not on Windows)
+    os.register_at_fork(after_in_child=_forget_pool_in_child)
 
 
 def _shared_pool() -> ThreadPoolExecutor:
