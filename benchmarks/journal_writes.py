@@ -10,10 +10,12 @@ channel, to give the ratios.
     .venv/bin/python benchmarks/journal_writes.py                 # 1,000 tasks of 0.3 s over 10 MB: ~5 min
     .venv/bin/python benchmarks/journal_writes.py --tasks 100     # a shorter look
     .venv/bin/python benchmarks/journal_writes.py --before        # and each save written whole, as before
+    .venv/bin/python benchmarks/journal_writes.py --busy          # tasks that compute (hold the GIL) instead
 
 A save after a task of 0.3 s starts on a machine that sat idle meanwhile: caches cold, the virtual CPU
 asleep. The benchmark also times a bare append of one small line after the same pause (the floor any
-work after such a pause pays here).
+work after such a pause pays here). With ``--busy`` the tasks compute instead: the writer's thread then
+waits for the GIL each time it gives it up (a system call), up to ``sys.getswitchinterval()`` (5 ms).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -67,6 +70,13 @@ def idle_floor(folder: Path, seconds: float) -> float:
     return statistics.median(times)
 
 
+def compute(seconds: float) -> None:
+    """Work ``seconds`` in Python, holding the GIL as a computing task does."""
+    until = time.perf_counter() + seconds
+    while time.perf_counter() < until:
+        pass
+
+
 def bytes_written() -> int:
     """What this process has passed to write() so far."""
     for line in Path("/proc/self/io").read_text().splitlines():
@@ -95,7 +105,13 @@ def one_whole_document(folder: Path, channel: dict[str, object]) -> tuple[int, f
 
 
 def chain_run(
-    folder: Path, channel: dict[str, object], tasks: int, seconds: float, *, whole: bool = False
+    folder: Path,
+    channel: dict[str, object],
+    tasks: int,
+    seconds: float,
+    *,
+    whole: bool = False,
+    work: Callable[[float], None] = time.sleep,
 ) -> tuple[int, float, float]:
     """Bytes written, seconds of checkpoint writes and wall seconds beyond the tasks' own of a chain of
     ``tasks`` tasks."""
@@ -105,7 +121,7 @@ def chain_run(
 
             @task(id=f"t{index:04d}", inject_context=True)
             def step(ctx: TaskExecutionContext, index: int = index) -> None:
-                time.sleep(seconds)
+                work(seconds)
                 ctx.get_channel().set(f"done{index}", {"index": index, "ok": True})
 
             if previous is not None:
@@ -128,6 +144,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=0.3, help="each task's work (default 0.3 s)")
     parser.add_argument("--megabytes", type=int, default=10, help="the channel's size (default 10 MB)")
     parser.add_argument("--before", action="store_true", help="also run with every save written whole")
+    parser.add_argument("--busy", action="store_true", help="tasks compute for their time instead of sleeping")
     args = parser.parse_args()
     channel = channel_records(args.megabytes)
     with tempfile.TemporaryDirectory() as scratch:
@@ -137,9 +154,15 @@ def main() -> None:
         print(f"a bare append of one line after {args.seconds} s idle: {floor * 1e6:.0f} us")
         sides = [("journal", False), ("whole", True)] if args.before else [("journal", False)]
         for label, whole in sides:
-            print(f"running {args.tasks} tasks of {args.seconds} s, saves as {label} ...", flush=True)
+            doing = "computing" if args.busy else "sleeping"
+            print(f"running {args.tasks} tasks {doing} {args.seconds} s, saves as {label} ...", flush=True)
             written, writing, overhead = chain_run(
-                Path(scratch) / label, channel, args.tasks, args.seconds, whole=whole
+                Path(scratch) / label,
+                channel,
+                args.tasks,
+                args.seconds,
+                whole=whole,
+                work=compute if args.busy else time.sleep,
             )
             print(
                 f"{label}: {written / 1e6:.2f} MB written = {written / document_bytes:.2f}x one document "

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -87,6 +88,62 @@ class TestAGoingRunAppendsWhatChanged:
         assert final["channel"]["k5"] == 5
         assert len(final["channel"]) == len(BIG_CHANNEL) + 6 + 6  # six keys and six results
 
+    @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="reads the process's open files in /proc")
+    def test_the_journal_is_held_open_across_saves_and_let_go_when_the_run_ends(self, tmp_path: Path) -> None:
+        folder = tmp_path / "runs"
+        held: list[list[str]] = []  # the descriptors open on the journal, as each task after the first found them
+
+        with workflow("held", checkpoint_dir=folder) as wf:
+            previous = None
+            for index in range(5):
+
+                @task(id=f"t{index}", inject_context=True)
+                def step(ctx: TaskExecutionContext, index: int = index) -> None:
+                    if index:  # the task before saved its key: wait until that save is on disk
+                        wait_until(lambda: f'"k{index - 1}"'.encode() in journal_of(folder).read_bytes(), 30)
+                        held.append(descriptors_on(journal_of(folder)))
+                    ctx.get_channel().set(f"k{index}", index)
+
+                if previous is not None:
+                    previous >> step
+                previous = step
+
+        outcome = wf.run(presenters=[], channel=BIG_CHANNEL)
+
+        assert outcome.status.value == "completed"
+        assert len(held) == 4
+        assert len(held[0]) == 1, held
+        assert all(found == held[0] for found in held), f"one descriptor for every save: {held}"
+        assert journal_of(folder).exists(), "a document this large keeps its journal when the run stops"
+        assert descriptors_on(journal_of(folder)) == []
+        assert saved_run(outcome.checkpoint_path)["channel"]["k4"] == 4
+
+    @pytest.mark.parametrize("how", ["removed", "replaced"])
+    def test_a_journal_removed_or_replaced_while_the_run_goes_is_followed_by_a_whole_document(
+        self, tmp_path: Path, how: str
+    ) -> None:
+        """The stop's save (synced) finds that the journal held open is no longer the one beside the
+        document, and writes the document whole, with what went to the file held open meanwhile."""
+        folder = tmp_path / "runs"
+
+        def take_the_journal_away() -> None:
+            journal = journal_of(folder)
+            if how == "removed":
+                journal.unlink()
+            else:  # the same bytes in another file, as an editor or a sync client saves it
+                copy = journal.with_name("copy")
+                shutil.copyfile(journal, copy)
+                copy.replace(journal)
+
+        wf = first_then_second(
+            folder, lambda: b'"first"' in journal_of(folder).read_bytes(), before_second=take_the_journal_away
+        )
+        outcome = wf.run(presenters=[], channel=BIG_CHANNEL)
+
+        final = saved_run(outcome.checkpoint_path)
+        assert (final["status"], final["channel"]["first"], final["channel"]["second"]) == ("completed", 1, 2)
+        assert final["channel"]["row00007"] == BIG_CHANNEL["row00007"]
+
     def test_a_small_run_that_stops_is_one_whole_file_again(self, tmp_path: Path) -> None:
         folder = tmp_path / "runs"
         wf = first_then_second(folder, lambda: b'"first"' in journal_of(folder).read_bytes())  # in the journal
@@ -141,8 +198,11 @@ class TestAGoingRunAppendsWhatChanged:
         assert wf.run(presenters=[]).status.value == "completed"
 
 
-def first_then_second(folder: Path, first_saved: Callable[[], bool]) -> Workflow:
-    """Two tasks setting a key each; the second starts by waiting (10 s at most) until ``first_saved()``."""
+def first_then_second(
+    folder: Path, first_saved: Callable[[], bool], before_second: Callable[[], None] = lambda: None
+) -> Workflow:
+    """Two tasks setting a key each; the second starts by waiting (10 s at most) until ``first_saved()``,
+    then calls ``before_second()``."""
     with workflow("two", checkpoint_dir=folder) as wf:
 
         @task(inject_context=True)
@@ -152,11 +212,25 @@ def first_then_second(folder: Path, first_saved: Callable[[], bool]) -> Workflow
         @task(inject_context=True)
         def second(ctx: TaskExecutionContext) -> None:
             wait_until(first_saved, 10)
+            before_second()
             ctx.get_channel().set("second", 2)
 
         first >> second
 
     return wf
+
+
+def descriptors_on(path: Path) -> list[str]:
+    """This process's descriptors open on the file at ``path`` (Linux: read in /proc)."""
+    found = []
+    for descriptor in Path("/proc/self/fd").iterdir():
+        try:
+            target = descriptor.readlink()
+        except FileNotFoundError:  # closed meanwhile (the listing's own, for one)
+            continue
+        if target == path:
+            found.append(descriptor.name)
+    return found
 
 
 def journal_text(folder: Path) -> bytes:

@@ -3,8 +3,8 @@
 Writes happen in a worker thread, one at a time; a snapshot is written only if no newer one is on
 disk already (the inline watchdog may have written one from its own thread meanwhile). The first
 write of a run (or of a resumed run) writes the document whole; later ones append what changed to
-its journal, until the journal outgrows the document and the document is written whole again, so
-the bytes written follow what changed, not the size of the channel.
+its journal (held open: one write per save), until the journal outgrows the document and the
+document is written whole again, so the bytes written follow what changed, not the size of the channel.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 import anyio
 import anyio.to_thread
 
-from .._io.journal import changes_between, journal_entry
+from .._io.journal import JournalAppender, changes_between, journal_entry
 from .._io.store import CheckpointStore
 from .._model.errors import CheckpointSaveError
 from .._model.notification_config import scrub_secrets
@@ -64,6 +64,7 @@ class CheckpointWriter:
         self._channel_on_disk = 0  # the channel's version on disk
         self._document_bytes = 0
         self._journal_bytes = 0
+        self._journal: JournalAppender | None = None  # under _disk_lock: the journal held open, once appended to
 
     @property
     def unsaved(self) -> bool:
@@ -109,6 +110,16 @@ class CheckpointWriter:
             if self.unsaved:
                 await self.write_now()
                 written_at = anyio.current_time()
+
+    def close(self) -> None:
+        """Let go of the journal held open (when the run ends; a later save opens it again)."""
+        with self._disk_lock:
+            self._close_journal()
+
+    def _close_journal(self) -> None:
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
 
     def save_from_thread(self) -> None:
         """Save unsaved progress from another thread while the loop's thread is busy (the state is still);
@@ -167,16 +178,19 @@ class CheckpointWriter:
                 changes.setdefault("remove", {})["channel"] = deleted
             entry = journal_entry(changes)
             try:
+                if self._journal is None:
+                    self._journal = self._store.open_journal(run_id)
                 # a request made or answered, or the run stopping, is synced at once; progress alone
                 # reaches the disk with the next of those (or the system's writeback): a power cut may
                 # cost the last tasks' progress, which run again, never a decision
-                self._store.append_to_journal(run_id, entry, sync="requests" in changes or not going)
+                self._journal.append(entry, sync="requests" in changes or not going)
             except FileNotFoundError:  # the journal was removed: start again from a whole document
-                pass
+                self._close_journal()
             else:
                 self._on_disk, self._channel_on_disk = envelope, version
                 self._journal_bytes += len(entry)
                 return
+        self._close_journal()  # the journal is replaced or removed next
         version, saved, blobs = self._channel.saved_state()
         self._write_blobs(run_id, blobs)
         data = {**envelope, "channel": saved}

@@ -243,6 +243,7 @@ class Engine:
             self._background = None
             self._loop.close()
             self._inline.close()
+            self._writer.close()
             live_engines.discard(self)
             if self.claim is not None:
                 with anyio.CancelScope(shield=True):  # its lock file goes: not on the loop's thread

@@ -39,7 +39,7 @@ from .._util.atomic import (
     sweep_stale_temporaries,
     write_atomically,
 )
-from .journal import append_entry, apply_entries, journal_beside, journal_entries, journal_start
+from .journal import JournalAppender, apply_entries, journal_beside, journal_entries, journal_start
 from .notebook_path import notebook_checkpoint_dir
 
 if TYPE_CHECKING:  # the models need pydantic: loaded when a document or an answer is first read
@@ -168,10 +168,15 @@ class CheckpointStore:
             write_atomically(self.journal_path(run_id), journal_start(journal))
         return len(encoded)
 
+    def open_journal(self, run_id: str) -> JournalAppender:
+        """A run's journal, held open to append each save's changes (FileNotFoundError if there is none)."""
+        return JournalAppender(self.journal_path(run_id))
+
     def append_to_journal(self, run_id: str, entry: bytes, *, sync: bool = True) -> None:
-        """Append one save's changes to a run's journal, synced to the disk if ``sync`` (FileNotFoundError
-        if it is gone)."""
-        append_entry(self.journal_path(run_id), entry, sync=sync)
+        """Append one save's changes to a run's journal, once, synced to the disk if ``sync``
+        (FileNotFoundError if it is gone)."""
+        with self.open_journal(run_id) as journal:
+            journal.append(entry, sync=sync)
 
     def load(self, path: str | os.PathLike[str]) -> CheckpointDocument:
         """Load and check one document, with the changes its journal holds; raise a CheckpointError naming
