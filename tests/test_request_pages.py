@@ -38,19 +38,23 @@ def batch(count: int, page_size: int = 10) -> tuple[RequestPages, list[FeedbackR
         return response
 
     for index in range(count):
-        request = FeedbackRequest(
-            feedback_id=f"fb-{index:04d}",
-            feedback_type=FeedbackType.APPROVAL,
-            prompt=f"Keep row {index}?",
-            workflow="review",
-            run_id="run-1",
-            task_id=f"row{index:04d}",
-            call_index=0,
-        )
-        entry = ShownRequest(request, submit, LiveParts(), None)
+        entry = ShownRequest(row_request(index), submit, LiveParts(), None)
         if pages.add(entry):
             entry.draw()
     return pages, given
+
+
+def row_request(index: int) -> FeedbackRequest:
+    """The approval request of row ``index`` of a review batch."""
+    return FeedbackRequest(
+        feedback_id=f"fb-{index:04d}",
+        feedback_type=FeedbackType.APPROVAL,
+        prompt=f"Keep row {index}?",
+        workflow="review",
+        run_id="run-1",
+        task_id=f"row{index:04d}",
+        call_index=0,
+    )
 
 
 def open_models() -> list[widgets.Widget]:
@@ -318,15 +322,7 @@ def test_once_nothing_on_the_page_waits_a_new_request_is_turned_to() -> None:
     for entry in list(pages.entries.values()):
         entry.settle(make_response(entry.request, via="widget", approved=True))
     newcomer = ShownRequest(
-        FeedbackRequest(
-            feedback_id="fb-0010",
-            feedback_type=FeedbackType.APPROVAL,
-            prompt="Keep row 10?",
-            workflow="review",
-            run_id="run-1",
-            task_id="row0010",
-            call_index=0,
-        ),
+        row_request(10),
         lambda feedback_id, **answer: make_response(pages.entries[feedback_id].request, via="widget", **answer),
         LiveParts(),
         None,

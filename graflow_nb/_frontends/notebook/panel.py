@@ -48,6 +48,7 @@ class RunPanel:
         self.task_rounds: dict[str, int] = {t: n for t, n in run.state.visits.items() if n > 1}
         #: The requests shown here, with a page of them drawn as controls (``controls`` is their dict).
         self.pages = RequestPages()
+        self._drawn: list[ShownRequest] = []  # the requests whose controls are built: the page's
         self.controls: dict[str, ShownRequest] = self.pages.entries
         self._page_bar: PageBar | None = None  # made once the requests outgrow a page
         self._counts_due = False  # the page bar's counts changed since they were last drawn
@@ -231,6 +232,7 @@ class RunPanel:
                 entry.settle(self._settled_early.pop(request.feedback_id))
             if self.pages.add(entry):
                 self.requests.children = (*self.requests.children, entry.draw().widget)
+                self._drawn.append(entry)
             elif self.pages.goes_on_to(entry):  # the page is all answered: show what is asked now
                 self.pages.next_page()
                 self._page_turned()
@@ -303,11 +305,12 @@ class RunPanel:
     def _page_turned(self) -> None:
         """Draw the page's requests, close the controls of those that left it, focus the first waiting one."""
         on_page = set(self.pages.page)
-        for entry in self.pages.entries.values():
-            if entry.control is not None and entry.feedback_id not in on_page:
+        for entry in self._drawn:  # (not every request of a batch of thousands: a turn costs a page)
+            if entry.feedback_id not in on_page:
                 entry.undraw()
         entries = [self.pages.entries[feedback_id] for feedback_id in self.pages.page]
         self.requests.children = tuple(entry.draw().widget for entry in entries)
+        self._drawn = entries
         self._show_paging()
         waiting = next((entry for entry in entries if not entry.answered), None)
         if waiting is not None and waiting.control is not None:
