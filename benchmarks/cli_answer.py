@@ -20,6 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.answer_from_another_process import asking_run
+from benchmarks.fresh_processes import installed_like_environment
 
 ANSWERS = 20
 COMMAND = str(Path(sys.executable).with_name("graflow-nb"))
@@ -28,9 +29,10 @@ COMMAND = str(Path(sys.executable).with_name("graflow-nb"))
 def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch) / "checkpoints"
-        run, presenter = asking_run(folder, ANSWERS)
+        run, presenter = asking_run(folder, ANSWERS + 1)  # the first answer, untimed, writes the bytecode caches
         walls, started = [], []
-        for _ in range(ANSWERS):
+        environment = installed_like_environment()
+        for _ in range(ANSWERS + 1):
             request = presenter.next_request(30)
             time.sleep(0.15)  # the request is saved and the run listens: as when a person types the command
             began = time.perf_counter()
@@ -38,11 +40,13 @@ def main() -> None:
                 [COMMAND, "answer", request.feedback_id, "--approve", "--dir", str(folder)],
                 check=True,
                 capture_output=True,
+                env=environment,
             )
             walls.append((time.perf_counter() - began) * 1000)
             started.append(began)
         resumed = run.wait(60)
-    after_start = [(done - began) * 1000 for began, done in zip(started, resumed, strict=True)]
+    after_start = [(done - began) * 1000 for began, done in zip(started, resumed, strict=True)][1:]
+    walls = walls[1:]
     print(f"graflow-nb answer, {ANSWERS} answers to a run waiting in another process")
     for label, samples, target in (
         ("command wall time", walls, "<= 100 ms"),
