@@ -18,10 +18,13 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.workloads import sized
 from graflow_nb import RunHandle, TaskExecutionContext, task, workflow
 from graflow_nb.testing import RecordingPresenter
 
-ANSWERS = 40
+ANSWERS = sized(40, 3)
 
 ANSWERER = """
 import sys, time

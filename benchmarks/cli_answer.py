@@ -21,8 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.answer_from_another_process import asking_run
 from benchmarks.fresh_processes import installed_like_environment
+from benchmarks.workloads import sized
 
-ANSWERS = 20
+ANSWERS = sized(20, 3)
 COMMAND = str(Path(sys.executable).with_name("graflow-nb"))
 
 

@@ -18,9 +18,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.workloads import sized  # noqa: E402
 from tests.kernel_harness import Kernel  # noqa: E402
 
-CLICKS = 100
+CLICKS = sized(100, 3)
 
 SETUP = f"""
 import time, ipywidgets

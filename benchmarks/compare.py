@@ -22,8 +22,9 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.click_to_resume import measure_clicks  # noqa: E402
 from benchmarks.fresh_processes import installed_like_environment  # noqa: E402
 from benchmarks.pending_in_kernel import PENDING, measure_pending  # noqa: E402
+from benchmarks.workloads import sized  # noqa: E402
 
-IMPORT_RUNS = 15
+IMPORT_RUNS = sized(15, 2)
 
 
 def percentile_95(samples: list[float]) -> float:

@@ -27,12 +27,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.workloads import sized
 from graflow_nb._frontends.notebook.request_pages import PAGE_SIZE
 from tests import browser
 from tests.helpers import review_batch_cell
 
-ROUNDS = 3
-CLICKS = 20
+ROUNDS = sized(3, 1)
+CLICKS = sized(20, 3)
 CELL = f"""
 import json, time
 from graflow_nb import TaskExecutionContext, task, workflow
@@ -139,7 +140,7 @@ def browser_wait_for_file(path: Path, timeout: float = 60) -> None:
         time.sleep(0.05)
 
 
-BATCH_ROWS = 10_000
+BATCH_ROWS = sized(10_000, 60)
 BATCH_START = """
 import json, time
 started_at = time.time() * 1000  # epoch ms, as the page's clock

@@ -21,10 +21,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.workloads import sized
 from graflow_nb import FeedbackRequest, RunView, TaskExecutionContext, task, workflow
 
-SEQUENTIAL_ASKS = 60  # one task asks this many times in a row: the latency samples
-FAN_OUT = 100  # tasks asking once each, all at once: requests per second
+SEQUENTIAL_ASKS = sized(60, 3)  # one task asks this many times in a row: the latency samples
+FAN_OUT = sized(100, 5)  # tasks asking once each, all at once: requests per second
 WORKERS = 2
 
 

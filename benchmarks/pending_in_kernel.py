@@ -23,8 +23,12 @@ sys.path.insert(0, str(ROOT))
 
 from jupyter_client.manager import start_new_kernel  # noqa: E402
 
-PENDING = 1000
-CELLS = 30
+from benchmarks.workloads import sized  # noqa: E402
+
+PENDING = sized(1000, 30)
+CELLS = sized(30, 3)
+#: ``--big``: a review batch's size (issue #21)
+BIG_PENDING = sized(10_000, 60)
 
 SETUP = """
 import gc, json
@@ -109,7 +113,7 @@ def measure_pending(pending: int = PENDING, asynchronous: bool = False) -> dict[
 def main() -> None:
     big = "--big" in sys.argv
     asynchronous = big and "--sync" not in sys.argv
-    pending = 10_000 if big else PENDING
+    pending = BIG_PENDING if big else PENDING
     result = measure_pending(pending, asynchronous=asynchronous)
     cells = sorted(result["trivial cell"])
     memory = result["memory MB"][0]

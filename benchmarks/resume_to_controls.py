@@ -18,9 +18,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.workloads import sized  # noqa: E402
 from tests.kernel_harness import Kernel  # noqa: E402
 
-ROUNDS = 20
+ROUNDS = sized(20, 2)
 
 SETUP = """
 import asyncio, time

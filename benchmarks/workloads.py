@@ -1,12 +1,24 @@
-"""The workloads both sides of benchmarks/compare.py measure: sizes, repeats and the channel's records."""
+"""The workloads the benchmarks measure (both sides of compare.py): sizes, repeats and the channel's
+records. With ``GRAFLOW_NB_BENCHMARK_QUICK=1`` every benchmark takes a few samples only: the test run
+checks so that each still runs to its figures (which then mean nothing)."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
-CHAIN_LENGTH = 1000
-FAN_WIDTH = 100
-REPEATS = 9
+#: Whether this is a quick run (a few samples, to check that the benchmark runs).
+QUICK = os.environ.get("GRAFLOW_NB_BENCHMARK_QUICK") == "1"
+
+
+def sized(full: int, quick: int) -> int:
+    """A benchmark's count: ``full``, or ``quick`` in a quick run."""
+    return quick if QUICK else full
+
+
+CHAIN_LENGTH = sized(1000, 20)
+FAN_WIDTH = sized(100, 5)
+REPEATS = sized(9, 2)
 
 
 def channel_records(size_mb: int) -> dict[str, Any]:
