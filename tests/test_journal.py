@@ -46,29 +46,18 @@ class TestAGoingRunAppendsWhatChanged:
         folder = tmp_path / "runs"
         seen: list[dict[str, Any]] = []  # what each task found on disk when it started
 
-        with workflow("big", checkpoint_dir=folder) as wf:
-            previous = None
-            for index in range(6):
+        def look(index: int) -> None:
+            document = next(folder.glob("*.json"))
+            seen.append(
+                {
+                    "inode": document.stat().st_ino,
+                    "document_bytes": document.stat().st_size,
+                    "journal": journal_of(folder).read_bytes(),
+                    "loaded": saved_run(document),
+                }
+            )
 
-                @task(id=f"t{index}", inject_context=True)
-                def step(ctx: TaskExecutionContext, index: int = index) -> None:
-                    document = next(folder.glob("*.json"))
-                    if index:  # the task before saved its key: wait until that save is on disk
-                        wait_until(lambda: f'"k{index - 1}"'.encode() in journal_of(folder).read_bytes(), 30)
-                    seen.append(
-                        {
-                            "inode": document.stat().st_ino,
-                            "document_bytes": document.stat().st_size,
-                            "journal": journal_of(folder).read_bytes(),
-                            "loaded": saved_run(document),
-                        }
-                    )
-                    ctx.get_channel().set(f"k{index}", index)
-
-                if previous is not None:
-                    previous >> step
-                previous = step
-
+        wf = chain_each_after_the_last_save(folder, 6, look)
         outcome = wf.run(presenters=[], channel=BIG_CHANNEL)
 
         assert outcome.status.value == "completed"
@@ -91,29 +80,14 @@ class TestAGoingRunAppendsWhatChanged:
     @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="reads the process's open files in /proc")
     def test_the_journal_is_held_open_across_saves_and_let_go_when_the_run_ends(self, tmp_path: Path) -> None:
         folder = tmp_path / "runs"
-        held: list[list[str]] = []  # the descriptors open on the journal, as each task after the first found them
-
-        with workflow("held", checkpoint_dir=folder) as wf:
-            previous = None
-            for index in range(5):
-
-                @task(id=f"t{index}", inject_context=True)
-                def step(ctx: TaskExecutionContext, index: int = index) -> None:
-                    if index:  # the task before saved its key: wait until that save is on disk
-                        wait_until(lambda: f'"k{index - 1}"'.encode() in journal_of(folder).read_bytes(), 30)
-                        held.append(descriptors_on(journal_of(folder)))
-                    ctx.get_channel().set(f"k{index}", index)
-
-                if previous is not None:
-                    previous >> step
-                previous = step
-
+        held: list[list[str]] = []  # the descriptors open on the journal, as each task found them
+        wf = chain_each_after_the_last_save(folder, 5, lambda _: held.append(descriptors_on(journal_of(folder))))
         outcome = wf.run(presenters=[], channel=BIG_CHANNEL)
 
         assert outcome.status.value == "completed"
-        assert len(held) == 4
-        assert len(held[0]) == 1, held
-        assert all(found == held[0] for found in held), f"one descriptor for every save: {held}"
+        assert held[0] == [], "no descriptor before the first append"
+        assert len(held[1]) == 1, held
+        assert all(found == held[1] for found in held[1:]), f"one descriptor for every save: {held}"
         assert journal_of(folder).exists(), "a document this large keeps its journal when the run stops"
         assert descriptors_on(journal_of(folder)) == []
         assert saved_run(outcome.checkpoint_path)["channel"]["k4"] == 4
@@ -196,6 +170,27 @@ class TestAGoingRunAppendsWhatChanged:
         folder = tmp_path / "runs"
         wf = first_then_second(folder, lambda: saved_run(next(folder.glob("*.json")))["completed"] == ["first"])
         assert wf.run(presenters=[]).status.value == "completed"
+
+
+def chain_each_after_the_last_save(folder: Path, count: int, look: Callable[[int], None]) -> Workflow:
+    """A chain of ``count`` tasks t0, t1...; each waits until the save after the one before is on disk,
+    then calls ``look(index)`` and sets the key ``k<index>`` to its index."""
+    with workflow("chain", checkpoint_dir=folder) as wf:
+        previous = None
+        for index in range(count):
+
+            @task(id=f"t{index}", inject_context=True)
+            def step(ctx: TaskExecutionContext, index: int = index) -> None:
+                if index:
+                    wait_until(lambda: f'"k{index - 1}"'.encode() in journal_of(folder).read_bytes(), 30)
+                look(index)
+                ctx.get_channel().set(f"k{index}", index)
+
+            if previous is not None:
+                previous >> step
+            previous = step
+
+    return wf
 
 
 def first_then_second(
