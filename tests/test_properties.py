@@ -208,3 +208,46 @@ def test_the_requests_of_a_tasks_visit_are_found_by_index_as_by_a_scan_of_every_
     for task_id in "abc":
         for visit in range(3):
             assert state.request_ids_of(task_id, visit) == by_scan(task_id, visit)
+
+
+#: Changes to a run's requests: a new one asked, an earlier one answered (by its position, modulo
+#: their number), or a snapshot taken.
+request_changes = st.lists(st.tuples(st.sampled_from(["ask", "answer", "snapshot"]), st.integers(0, 50)), max_size=40)
+
+
+@SETTINGS
+@given(request_changes)
+def test_a_snapshots_requests_are_every_record_as_converted_whole_and_later_changes_leave_it_alone(
+    changes: list[tuple[str, int]],
+) -> None:
+    """A snapshot converts only the records replaced since the one before (found by identity); what it
+    gives must be what converting every record gives, and stay so after later changes."""
+    from graflow_nb._definition.graph import TaskGraph
+    from graflow_nb._engine.channel import Channel
+    from graflow_nb._engine.state import RunState
+    from graflow_nb._model.checkpoint import RequestRecord
+
+    state = RunState(workflow="prop", run_id="prop-1", channel=Channel())
+    taken: list[tuple[list[Any], str]] = []  # each snapshot's requests, with their JSON when taken
+
+    def snapshot() -> None:
+        requests = state.envelope_data(TaskGraph())["requests"]
+        assert requests == [record.model_dump(mode="json") for record in state.records.values()]
+        taken.append((requests, json.dumps(requests)))
+
+    for number, (change, which) in enumerate(changes):
+        if change == "ask":
+            request = build_request(
+                "approval", "Go?", feedback_id=f"fb-{number}", workflow="prop", run_id="prop-1", task_id="a",
+                call_index=number,
+            )  # fmt: skip
+            state.records[request.feedback_id] = RequestRecord(request=request)
+        elif change == "answer" and state.records:
+            record = list(state.records.values())[which % len(state.records)]
+            response = make_response(record.request, approved=bool(which % 2), via="api")
+            state.records[record.feedback_id] = record.model_copy(update={"state": "answered", "response": response})
+        else:
+            snapshot()
+    snapshot()
+    for requests, when_taken in taken:
+        assert json.dumps(requests) == when_taken

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import operator
 import os
 import secrets
 import socket
@@ -52,7 +53,9 @@ class RunState:
     iterations: dict[str, int] = field(default_factory=dict)  # next_iteration calls by task
     iteration_data: dict[str, Any] = field(default_factory=dict)  # what each task's next iteration gets
     added: list[tuple[str, str]] = field(default_factory=list)  # tasks next_task() added: (task, after)
-    _records_data: dict[str, tuple[RequestRecord, dict[str, Any]]] = field(default_factory=dict, repr=False)
+    # The records as of the last snapshot, in order, and their JSON data (see _requests_data)
+    _records_seen: list[RequestRecord] = field(default_factory=list, repr=False)
+    _records_data: list[dict[str, Any]] = field(default_factory=list, repr=False)
     _graph_cache: tuple[tuple[int, int], list[str], list[list[str]]] | None = field(default=None, repr=False)
     # Feedback ids by (task, visit), for the records indexed so far (records are added, never removed).
     _by_visit: dict[tuple[str, int], list[str]] = field(default_factory=dict, repr=False)
@@ -105,7 +108,7 @@ class RunState:
             "tasks": tasks,
             "edges": edges,
             "completed": list(self.completed),
-            "requests": [self._record_data(record) for record in self.records.values()],
+            "requests": self._requests_data(),
             "error": None if self.error is None else self.error.model_dump(mode="json"),
             "visits": dict(self.visits),
             "skipped": list(self.skipped),
@@ -123,14 +126,21 @@ class RunState:
             self._graph_cache = (shape, list(graph.tasks), [list(edge) for edge in graph.edges])
         return self._graph_cache[1], self._graph_cache[2]
 
-    def _record_data(self, record: RequestRecord) -> dict[str, Any]:
-        """A request record as JSON data, converted once per version of it (records are immutable)."""
-        feedback_id = record.feedback_id
-        cached = self._records_data.get(feedback_id)
-        if cached is None or cached[0] is not record:
-            cached = (record, record.model_dump(mode="json"))
-            self._records_data[feedback_id] = cached
-        return cached[1]
+    def _requests_data(self) -> list[dict[str, Any]]:
+        """The request records as JSON data, in order, each converted once per version of it (records
+        are immutable, added and never removed): the records replaced since the last snapshot are found
+        at C speed, so a batch of 10,000 costs a snapshot the records that changed, not all of them. A
+        new list each time (the one before may still be compared with it)."""
+        records = list(self.records.values())
+        seen, data = self._records_seen, self._records_data
+        if len(records) < len(seen):  # (never: records are not removed) start again
+            seen, data = [], []
+        data = data.copy()
+        for index in itertools.compress(itertools.count(), map(operator.is_not, records, seen)):
+            data[index] = records[index].model_dump(mode="json")
+        data.extend(record.model_dump(mode="json") for record in records[len(seen) :])
+        self._records_seen, self._records_data = records, data
+        return data
 
     def request_ids_of(self, task_id: str, visit: int = 0) -> list[str]:
         """The requests of one visit of a task that still stand (pending, answered, or closed by a person),
