@@ -292,3 +292,16 @@ def test_cancel_ends_a_paused_run_for_good_and_clear_removes_finished_runs(check
     assert f"removed {run_id} (cancelled)" in cleared.stdout
     assert "no runs in" in run_cli("list", directory=checkpoint_dir).stdout
     assert run_id in run_cli("log", directory=checkpoint_dir).stdout  # what was decided stays
+
+
+def test_the_folder_may_be_named_before_the_command_or_after_it(checkpoint_dir: Path, tmp_path: Path) -> None:
+    (feedback_id, *_) = pause_three_questions("where")
+    elsewhere = tmp_path / "elsewhere"  # the default folder (GRAFLOW_NB_CHECKPOINT_DIR) holds nothing
+    for arguments in (["--dir", str(checkpoint_dir), "list"], ["list", "--dir", str(checkpoint_dir)]):
+        listing = run_cli(*arguments, directory=elsewhere)
+        assert listing.returncode == 0, listing.stderr
+        assert feedback_id in listing.stdout, arguments
+    named_twice = ["--dir", str(elsewhere), "show", feedback_id, "--dir", str(checkpoint_dir)]
+    named_last = run_cli(*named_twice, directory=elsewhere)  # the one after the command counts
+    assert named_last.returncode == 0, named_last.stderr
+    assert json.loads(named_last.stdout)["request"]["feedback_id"] == feedback_id

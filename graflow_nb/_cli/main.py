@@ -24,25 +24,32 @@ EXIT_REFUSED = 1  # a well-formed command the state does not allow (unknown id, 
 EXIT_USAGE = 2  # a malformed command or an answer that does not fit (argparse's code too)
 
 
-def _parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
+def _where_options(default: object) -> argparse.ArgumentParser:
+    """--dir and --redis, given before the command or after it."""
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument(
         "--dir",
-        default=None,
+        default=default,
         help=f"checkpoint directory (default: $GRAFLOW_NB_CHECKPOINT_DIR or {default_checkpoint_dir()})",
     )
-    common.add_argument(
+    options.add_argument(
         "--redis",
         metavar="URL",
-        default=None,
+        default=default,
         help="list and answer the requests of Graflow runs kept in this Redis (redis://host:port/db), not --dir",
     )
+    return options
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="graflow-nb",
         description="List the runs of workflows and their pending requests, show one, answer one, "
         "and print the decision log.",
-        parents=[common],
+        parents=[_where_options(default=None)],
     )
+    # after the command, an option left out keeps what was given before it (``graflow-nb --dir X list``)
+    common = _where_options(default=argparse.SUPPRESS)
     parser.add_argument("--version", action=_PrintVersion, nargs=0, help="show the version and exit")
     commands = parser.add_subparsers(dest="command", required=True)
     listing = commands.add_parser("list", parents=[common], help="runs and their pending requests")
