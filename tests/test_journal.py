@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import json
 import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -104,10 +105,8 @@ class TestAGoingRunAppendsWhatChanged:
             journal = journal_of(folder)
             if how == "removed":
                 journal.unlink()
-            else:  # the same bytes in another file, as an editor or a sync client saves it
-                copy = journal.with_name("copy")
-                shutil.copyfile(journal, copy)
-                copy.replace(journal)
+            else:
+                replace_by_a_copy(journal)
 
         wf = first_then_second(
             folder, lambda: b'"first"' in journal_of(folder).read_bytes(), before_second=take_the_journal_away
@@ -117,6 +116,36 @@ class TestAGoingRunAppendsWhatChanged:
         final = saved_run(outcome.checkpoint_path)
         assert (final["status"], final["channel"]["first"], final["channel"]["second"]) == ("completed", 1, 2)
         assert final["channel"]["row00007"] == BIG_CHANNEL["row00007"]
+
+    def test_progress_after_a_journal_was_replaced_reaches_the_disk_again_within_a_second_or_so(
+        self, tmp_path: Path
+    ) -> None:
+        """Not only at the next synced save: the writer checks the journal's path at least once a second
+        of saves, so a crash after a sync client replaced the journal costs about a second's progress."""
+        folder = tmp_path / "runs"
+
+        with workflow("swapped", checkpoint_dir=folder) as wf:
+            previous = None
+            for index in range(12):
+
+                @task(id=f"t{index:02d}", inject_context=True)
+                def step(ctx: TaskExecutionContext, index: int = index) -> None:
+                    if index == 2:
+                        wait_until(lambda: b'"k1"' in journal_of(folder).read_bytes(), 30)
+                        replace_by_a_copy(journal_of(folder))
+                    if index == 11:  # over two seconds of saves since
+                        wait_until(lambda: "k2" in saved_run(next(folder.glob("*.json")))["channel"], 30)
+                    time.sleep(0.25)
+                    ctx.get_channel().set(f"k{index}", index)
+
+                if previous is not None:
+                    previous >> step
+                previous = step
+
+        outcome = wf.run(presenters=[], channel=BIG_CHANNEL)
+
+        assert outcome.status.value == "completed", outcome.error
+        assert saved_run(outcome.checkpoint_path)["channel"]["k11"] == 11
 
     def test_a_small_run_that_stops_is_one_whole_file_again(self, tmp_path: Path) -> None:
         folder = tmp_path / "runs"
@@ -226,6 +255,13 @@ def descriptors_on(path: Path) -> list[str]:
         if target == path:
             found.append(descriptor.name)
     return found
+
+
+def replace_by_a_copy(path: Path) -> None:
+    """Put the same bytes at ``path`` in another file, as an editor or a sync client saves it."""
+    copy = path.with_name("copy")
+    shutil.copyfile(path, copy)
+    copy.replace(path)
 
 
 def journal_text(folder: Path) -> bytes:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import operator
 import os
+import time
 import weakref
 import zlib
 from collections.abc import Iterator, Mapping
@@ -27,6 +28,9 @@ _HEADER = "journal"
 #: removed from mapping fields, and records set by feedback id in the list of requests.
 _FIELDS, _APPEND, _UPDATE, _REMOVE, _REQUESTS = "fields", "append", "update", "remove", "requests"
 _MISSING = object()
+#: Seconds between checks that a journal held open is still the one beside its document (a check is a
+#: stat of its path: as costly as opening it, so not made for every line).
+LINK_CHECK_SECONDS = 1.0
 #: Mappings of a document that hold counts by task (ints only).
 _COUNTS = frozenset({"visits", "iterations"})
 
@@ -56,10 +60,11 @@ class JournalAppender:
     each of which costs a cold process tens of microseconds, and a thread that must take the GIL back
     from a busy task up to 5 ms).
 
-    A synced append first checks that the journal's path still names the file held open: a journal
-    removed or replaced meanwhile (by hand: a running run's files are its own) raises
-    FileNotFoundError, and the writer writes its document whole again. Until then, unsynced progress
-    lines may have gone to the removed file: a crash meanwhile costs that progress, as a power cut may.
+    A synced append, and any append a second or more after the last check, first checks that the
+    journal's path still names the file held open: a journal removed or replaced meanwhile (by hand,
+    or by a sync client: a running run's files are its own) raises FileNotFoundError, and the writer
+    writes its document whole again. Until then, progress lines may have gone to the removed file: a
+    crash meanwhile costs that second's progress, as a power cut may.
     """
 
     def __init__(self, path: Path) -> None:
@@ -68,6 +73,7 @@ class JournalAppender:
         descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | getattr(os, "O_CLOEXEC", 0))
         self._descriptor: int | None = descriptor
         self._close = weakref.finalize(self, os.close, descriptor)  # also when dropped unclosed
+        self._checked_at = time.monotonic()
 
     def append(self, entry: bytes, *, sync: bool) -> None:
         """Append one line, synced to the disk if ``sync``. Unsynced, the line survives the process being
@@ -75,7 +81,7 @@ class JournalAppender:
         descriptor = self._descriptor
         if descriptor is None:
             raise ValueError(f"{self.path.name} was closed")
-        if sync:
+        if sync or time.monotonic() - self._checked_at >= LINK_CHECK_SECONDS:
             self._check_still_there(descriptor)
         view = memoryview(entry)
         while view:
@@ -87,6 +93,7 @@ class JournalAppender:
         held, named = os.fstat(descriptor), self.path.stat()  # FileNotFoundError once removed
         if (held.st_dev, held.st_ino) != (named.st_dev, named.st_ino):
             raise FileNotFoundError(f"{self.path} was replaced")
+        self._checked_at = time.monotonic()
 
     def close(self) -> None:
         """Let the file go (again: nothing)."""
