@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.workloads import channel_records
+from benchmarks.workloads import QUICK, channel_records, sized
 from graflow_nb import CheckpointStore, TaskExecutionContext, task, workflow
 from graflow_nb._definition.graph import Flowable
 from graflow_nb._engine.checkpoint_writer import CheckpointWriter
@@ -140,9 +140,10 @@ def chain_run(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tasks", type=int, default=1000)
-    parser.add_argument("--seconds", type=float, default=0.3, help="each task's work (default 0.3 s)")
-    parser.add_argument("--megabytes", type=int, default=10, help="the channel's size (default 10 MB)")
+    parser.add_argument("--tasks", type=int, default=sized(1000, 3))
+    seconds = 0.05 if QUICK else 0.3
+    parser.add_argument("--seconds", type=float, default=seconds, help="each task's work (default 0.3 s)")
+    parser.add_argument("--megabytes", type=int, default=sized(10, 1), help="the channel's size (default 10 MB)")
     parser.add_argument("--before", action="store_true", help="also run with every save written whole")
     parser.add_argument("--busy", action="store_true", help="tasks compute for their time instead of sleeping")
     args = parser.parse_args()
