@@ -305,3 +305,21 @@ def test_the_folder_may_be_named_before_the_command_or_after_it(checkpoint_dir: 
     named_last = run_cli(*named_twice, directory=elsewhere)  # the one after the command counts
     assert named_last.returncode == 0, named_last.stderr
     assert json.loads(named_last.stdout)["request"]["feedback_id"] == feedback_id
+
+
+def test_list_says_how_far_a_run_got_and_when_its_process_is_gone(checkpoint_dir: Path) -> None:
+    pause_three_questions("gone")
+    (path,) = checkpoint_dir.glob("gone-*.json")
+    ended = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True, timeout=30
+    )
+    saved = json.loads(path.read_text())
+    saved["status"] = "running"  # as a run killed mid-flight leaves it
+    saved["owner_pid"] = int(ended.stdout)  # a process that has ended
+    path.write_text(json.dumps(saved))
+
+    listing = run_cli("list", directory=checkpoint_dir)
+
+    assert listing.returncode == 0, listing.stderr
+    assert f"running, but its process ({ended.stdout.strip()}) is gone: resume it to go on" in listing.stdout
+    assert "0/3 tasks done" in listing.stdout

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from .._io.store import CheckpointStore, default_checkpoint_dir
 from .._model.errors import CheckpointError, GraflowNbError, InvalidAnswerError
 from .._model.feedback_kinds import default_responder
+from .._model.status import RunStatus
 from .._util.clock import utc_now
 
 if TYPE_CHECKING:  # each command imports what it needs: a command's time is mostly imports
@@ -161,7 +162,8 @@ def _list(store: CheckpointStore) -> int:
             print(f"{path.name}: UNREADABLE: {document}")
             continue
         print(
-            f"{document.run_id}  {document.workflow}  {document.status.value}"
+            f"{document.run_id}  {document.workflow}  {_status_of(document)}"
+            f"  {len(document.completed)}/{len(document.tasks)} tasks done"
             f"  updated {document.updated_at:%Y-%m-%d %H:%M:%S}" + (f"  ({document.reason})" if document.reason else "")
         )
         if not document.status.finished:
@@ -175,6 +177,15 @@ def _list(store: CheckpointStore) -> int:
                     f"  {record.request.task_id}: {plain_prompt(record.request.prompt)}{note}"
                 )
     return EXIT_OK
+
+
+def _status_of(document: CheckpointDocument) -> str:
+    """A run's status, and for a running one whose process is gone (killed, crashed), that it is."""
+    from .._io.run_claim import owner_alive
+
+    if document.status is RunStatus.RUNNING and not owner_alive(document):
+        return f"running, but its process ({document.owner_pid}) is gone: resume it to go on"
+    return document.status.value
 
 
 def _filed_note(filed: FeedbackResponse) -> str:

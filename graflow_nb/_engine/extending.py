@@ -5,20 +5,17 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
+from .._io.run_claim import owner_alive
 from .._io.store import CheckpointStore
 from .._io.wake_signal import nudge_waiting_runs
-from .._model.checkpoint import CheckpointDocument
 from .._model.errors import DeadlineNotExtendedError
 from .._model.feedback_kinds import AnswerSource, default_responder
-from .._model.status import RunStatus
 from .._util.atomic import write_atomically
 from .._util.clock import utc_now
-from .._util.processes import process_alive
 from .answering import engines_in_this_process
 from .deadlines import FiledDeadline, check_extension, deadline_problem, later_deadline, read_filed_deadline
 from .request_events import RequestEvents
@@ -59,7 +56,7 @@ def _file_extension(
 ) -> datetime:
     """Extend the deadline of a request that a run in another process waits for, by filing it."""
     document, record = store.find_request(feedback_id)
-    problem = deadline_problem(record, waiting_now=_run_is_live(document))
+    problem = deadline_problem(record, waiting_now=owner_alive(document))
     if problem is not None:
         raise DeadlineNotExtendedError(feedback_id, problem)
     path = store.deadline_path(feedback_id)
@@ -73,16 +70,6 @@ def _file_extension(
     nudge_waiting_runs(store.directory)
     RequestEvents(store).extended(record.request, deadline, by=by, via=via, notification=None, filed_here=True)
     return deadline
-
-
-def _run_is_live(document: CheckpointDocument) -> bool:
-    """Whether the process its checkpoint names as running it is still there (read only: taking the
-    run's lock to find out could make a resume starting that moment fail)."""
-    if document.status is not RunStatus.RUNNING or document.owner_pid is None:
-        return False
-    if document.owner_host not in (None, socket.gethostname()):
-        return True  # another machine's process, on a shared folder: trust the checkpoint
-    return process_alive(document.owner_pid)
 
 
 @contextlib.contextmanager

@@ -11,10 +11,17 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .._model.checkpoint_format import RUN_ID_PATTERN
 from .._model.errors import RunInUseError
+from .._model.status import RunStatus
+from .._util.processes import process_alive
+
+if TYPE_CHECKING:
+    from .._model.checkpoint import CheckpointDocument
 
 try:
     import fcntl
@@ -72,3 +79,14 @@ class RunClaim:
 
     def __repr__(self) -> str:
         return f"<RunClaim {self.run_id} {'held' if self._descriptor is not None else 'released'}>"
+
+
+def owner_alive(document: CheckpointDocument) -> bool:
+    """Whether the process a running run's checkpoint names as running it is still there (read only:
+    taking the run's lock to find out could make a resume starting that moment fail). A process of
+    another machine (a shared folder) is taken at its word."""
+    if document.status is not RunStatus.RUNNING or document.owner_pid is None:
+        return False
+    if document.owner_host not in (None, socket.gethostname()):
+        return True
+    return process_alive(document.owner_pid)
