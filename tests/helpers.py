@@ -22,6 +22,12 @@ def run_cli(*args: str, directory: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=60, env=env, check=False)
 
 
+def append_to_journal(store: CheckpointStore, run_id: str, entry: bytes) -> None:
+    """Append one line to a run's journal, synced, as a going run's writer does."""
+    with store.open_journal(run_id) as journal:
+        journal.append(entry, sync=True)
+
+
 def read_until(descriptor: int, marker: bytes, timeout: float = 30.0) -> bytes:
     """Read from a file descriptor until ``marker`` appears; raise TimeoutError after ``timeout`` s."""
     seen = b""

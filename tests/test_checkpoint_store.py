@@ -34,7 +34,7 @@ from graflow_nb import (
 from graflow_nb._definition.graph import Flowable
 from graflow_nb._io.journal import journal_entry
 from graflow_nb.testing import ScriptedAnswers
-from tests.helpers import run_cli, wait_until
+from tests.helpers import append_to_journal, run_cli, wait_until
 
 
 def paused_run(name: str = "stored") -> Path:
@@ -410,7 +410,7 @@ class TestFindingTheRunToResume:
         store = CheckpointStore(path.parent)
         data = json.loads(path.read_bytes())
         store.write_data(data, journal="0123456789abcdef")  # as a large run leaves it: its stop in the journal
-        store.append_to_journal(data["run_id"], journal_entry({"fields": {"status": "paused"}}))
+        append_to_journal(store, data["run_id"], journal_entry({"fields": {"status": "paused"}}))
         with workflow("often") as wf:
 
             @task

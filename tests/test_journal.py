@@ -28,7 +28,7 @@ from graflow_nb import (
 from graflow_nb._engine import checkpoint_writer
 from graflow_nb._engine.channel import Channel
 from graflow_nb._io.journal import apply_entries, changes_between, journal_entries, journal_entry, journal_start
-from tests.helpers import saved_run, wait_until
+from tests.helpers import append_to_journal, saved_run, wait_until
 from tests.test_properties import SETTINGS, json_values
 
 #: A channel of ~2 MB: what a whole document write would cost each save.
@@ -291,7 +291,7 @@ def states_appended(store: CheckpointStore, data: dict[str, Any], count: int) ->
     states = [data]
     for index in range(count):
         after = {**states[-1], "channel": {**states[-1]["channel"], f"k{index}": [index, "x" * index]}}
-        store.append_to_journal(data["run_id"], journal_entry(changes_between(states[-1], after)))
+        append_to_journal(store, data["run_id"], journal_entry(changes_between(states[-1], after)))
         states.append(after)
     return states
 
@@ -311,7 +311,7 @@ class TestEveryFileLoads:
     def test_ints_beyond_64_bits_in_an_entry_come_back_exactly(self, tmp_path: Path) -> None:
         store, path, data = a_going_run(tmp_path)
         after = {**data, "channel": {**data["channel"], "big": 2**70 + 1, "small": -(2**64)}}
-        store.append_to_journal(data["run_id"], journal_entry(changes_between(data, after)))
+        append_to_journal(store, data["run_id"], journal_entry(changes_between(data, after)))
         loaded = store.load(path).channel
         assert (loaded["big"], loaded["small"]) == (2**70 + 1, -(2**64))
         assert isinstance(loaded["big"], int)
@@ -342,7 +342,7 @@ class TestEveryFileLoads:
 
     def test_an_entry_that_does_not_fit_its_document_is_refused_naming_the_journal(self, tmp_path: Path) -> None:
         store, path, data = a_going_run(tmp_path)
-        store.append_to_journal(data["run_id"], journal_entry({"append": {"channel": [1]}}))
+        append_to_journal(store, data["run_id"], journal_entry({"append": {"channel": [1]}}))
         with pytest.raises(CorruptCheckpointError, match=r"\.journal.*does not fit"):
             store.load(path)
 
@@ -358,7 +358,7 @@ class TestEveryFileLoads:
     ) -> None:
         store, path, data = a_going_run(tmp_path)
         for entry in entries:
-            store.append_to_journal(data["run_id"], journal_entry(entry))
+            append_to_journal(store, data["run_id"], journal_entry(entry))
         try:
             store.load(path)
         except CorruptCheckpointError as error:

@@ -184,8 +184,8 @@ class CheckpointWriter:
                 # reaches the disk with the next of those (or the system's writeback): a power cut may
                 # cost the last tasks' progress, which run again, never a decision
                 self._journal.append(entry, sync="requests" in changes or not going)
-            except FileNotFoundError:  # the journal was removed: start again from a whole document
-                self._close_journal()
+            except FileNotFoundError:  # the journal was removed: start again from a whole document (below)
+                pass
             else:
                 self._on_disk, self._channel_on_disk = envelope, version
                 self._journal_bytes += len(entry)

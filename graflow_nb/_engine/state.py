@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import operator
 import os
 import secrets
 import socket
@@ -16,6 +15,7 @@ from .._model.checkpoint_format import SCHEMA_NAME, SCHEMA_VERSION
 from .._model.status import RunStatus
 from .._util.clock import utc_now
 from .._util.jsonable import BlobLoader
+from .._util.sequences import replaced_positions
 from .channel import Channel
 
 if TYPE_CHECKING:  # the models load with the first request, failure or document read (they need pydantic)
@@ -136,7 +136,7 @@ class RunState:
         if len(records) < len(seen):  # (never: records are not removed) start again
             seen, data = [], []
         data = data.copy()
-        for index in itertools.compress(itertools.count(), map(operator.is_not, records, seen)):
+        for index in replaced_positions(records, seen):
             data[index] = records[index].model_dump(mode="json")
         data.extend(record.model_dump(mode="json") for record in records[len(seen) :])
         self._records_seen, self._records_data = records, data

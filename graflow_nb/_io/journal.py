@@ -10,8 +10,6 @@ first line names another token is stale (a newer document was written whole afte
 
 from __future__ import annotations
 
-import itertools
-import operator
 import os
 import time
 import weakref
@@ -21,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .._util import exact_json
+from .._util.sequences import replaced_positions
 
 #: A journal's first line: which document it continues.
 _HEADER = "journal"
@@ -214,7 +213,7 @@ def _changed_requests(old: list[Any], new: list[Any]) -> dict[str, Any] | None:
     if len(new) < len(old):
         return None
     changed = {}
-    for index in itertools.compress(itertools.count(), map(operator.is_not, new, old)):
+    for index in replaced_positions(new, old):
         feedback_id = _feedback_id(new[index])
         if _feedback_id(old[index]) != feedback_id:
             return None

@@ -172,12 +172,6 @@ class CheckpointStore:
         """A run's journal, held open to append each save's changes (FileNotFoundError if there is none)."""
         return JournalAppender(self.journal_path(run_id))
 
-    def append_to_journal(self, run_id: str, entry: bytes, *, sync: bool = True) -> None:
-        """Append one save's changes to a run's journal, once, synced to the disk if ``sync``
-        (FileNotFoundError if it is gone)."""
-        with self.open_journal(run_id) as journal:
-            journal.append(entry, sync=sync)
-
     def load(self, path: str | os.PathLike[str]) -> CheckpointDocument:
         """Load and check one document, with the changes its journal holds; raise a CheckpointError naming
         the file if it is unusable.
