@@ -4,6 +4,7 @@ answered in sequence by keyboard, filtered by typing, paged; what the kernel rec
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -174,6 +175,9 @@ def test_sync_tasks_parked_beyond_the_thread_budget_are_answered_in_the_page_lik
         run_all(page)
         page.locator(".graflow-nb-request.gnb-asking").nth(9).wait_for(timeout=60_000)
         assert len(list(tmp_path.glob("ran-*.txt"))) == 10
+        boxes = page.locator(".graflow-nb-request").all_inner_texts()
+        shown = [int(match.group(1)) for text in boxes if (match := re.search(r"Keep row (\d+)\?", text))]
+        assert shown == list(range(10)), "shown in the workflow's order of tasks, not the order their threads asked"
         for row in range(10):  # every other one rejected; row 7 with a reason typed key by key, a typo mended
             box = request_box(page, row)
             reason = None

@@ -39,7 +39,7 @@ def batch(count: int, page_size: int = 10) -> tuple[RequestPages, list[FeedbackR
 
     for index in range(count):
         entry = ShownRequest(row_request(index), submit, LiveParts(), None)
-        if pages.add(entry):
+        if pages.add(entry) is not None:
             entry.draw()
     return pages, given
 
@@ -222,6 +222,102 @@ def test_a_new_request_joins_a_page_with_room_only_where_the_list_ends() -> None
     assert isinstance(extra.entries["fb-0000"].draw().widget, widgets.VBox)
 
 
+def row_entry(pages: RequestPages, row: int) -> ShownRequest:
+    """The request of ``row`` as the panel keeps it, answerable through ``pages``."""
+
+    def submit(feedback_id: str, **answer: Any) -> FeedbackResponse:
+        return make_response(pages.entries[feedback_id].request, via="widget", **answer)
+
+    return ShownRequest(row_request(row), submit, LiveParts(), None)
+
+
+def ranked_arrivals(pages: RequestPages, rows: list[int]) -> list[int | None]:
+    """Add the requests of ``rows`` in that order, each ranked by its row (as the panel ranks by task);
+    return where each joined the page."""
+    return [pages.add(row_entry(pages, row), (row, 0, 0)) for row in rows]
+
+
+def rows_of(feedback_ids: list[str]) -> list[int]:
+    return [int(feedback_id.removeprefix("fb-")) for feedback_id in feedback_ids]
+
+
+def test_requests_arriving_together_out_of_order_are_kept_in_the_order_of_their_tasks() -> None:
+    pages = RequestPages(page_size=5)
+    joined = ranked_arrivals(pages, [2, 9, 8, 1, 0, 4, 3, 7, 6, 5])
+    assert rows_of(pages.page) == [0, 1, 2, 3, 4], "the first page holds the first tasks, in order"
+    assert joined[:5] == [0, 1, 1, 0, 0], "each joined the page where its task's order put it"
+    assert joined[8] is None, "row 6 comes after the full page's last: the next page"
+    assert pages.span() == "#1-#5 of 10"
+    assert rows_of(pages.next_page()) == [5, 6, 7, 8, 9]
+    assert rows_of(pages.previous_page()) == [0, 1, 2, 3, 4]
+
+
+def test_once_settled_the_order_stays_and_later_arrivals_go_after_it() -> None:
+    pages = RequestPages(page_size=10)
+    ranked_arrivals(pages, [3, 1, 2])
+    pages.settle()  # a person answered one, or the arrivals are older than the panel's window
+    joined = ranked_arrivals(pages, [0, 5, 4])
+    assert rows_of(pages.page) == [1, 2, 3, 0, 4, 5], "row 0 came later: after what was on screen"
+    assert joined == [3, 4, 4]
+    assert ranked_arrivals(pages, [-1]) == [3], "still arriving with 0, 5, 4: first of them"
+
+
+def test_an_unranked_arrival_settles_the_order_and_a_turned_page_is_never_joined_from_before() -> None:
+    pages = RequestPages(page_size=3)
+    ranked_arrivals(pages, [5, 4, 3, 2])
+    assert rows_of(pages.page) == [2, 3, 4]
+    turn(pages, pages.next_page())
+    assert rows_of(pages.page) == [5]
+    assert ranked_arrivals(pages, [0]) == [1], "after a turn: at the end, not before the page"
+    assert pages.add(row_entry(pages, 1)) == 2, "unranked: at the end"
+    assert rows_of(pages.page) == [5, 0, 1]
+
+
+def test_a_thousand_arrivals_in_reverse_keep_at_most_fresh_most_in_order() -> None:
+    from graflow_nb._frontends.notebook import request_pages
+
+    pages = RequestPages(page_size=20)
+    count = request_pages.FRESH_MOST + 10
+    ranked_arrivals(pages, list(range(count, 0, -1)))
+    order = rows_of(list(pages._order))
+    assert order[: request_pages.FRESH_MOST] == sorted(order[: request_pages.FRESH_MOST])
+    assert order[request_pages.FRESH_MOST :] == sorted(order[request_pages.FRESH_MOST :])
+    assert [pages._position[f] for f in pages._order] == list(range(count)), "positions follow the order"
+
+
+#: the later the row, the sooner it asks (each yields to the loop fewer times first)
+ASKING_BACKWARDS = review_batch_cell("backwards", 8, "for _ in range(10 - index): await asyncio.sleep(0)")
+
+SHOWN_ORDER = """
+shown = [child.model_id for child in run.panel.requests.children]
+drawn = [entry.control.widget.model_id for entry in run.panel._drawn]
+assert shown == drawn, "what the page holds is what is drawn"
+print(",".join(entry.request.task_id for entry in run.panel._drawn))
+"""
+
+
+@pytest.mark.parametrize(
+    ("window", "expected"),
+    [(0.5, [f"row{i:04d}" for i in range(8)]), (0.0, [f"row{i:04d}" for i in reversed(range(8))])],
+    ids=["arriving-together-in-task-order", "no-window-arrival-order"],
+)
+def test_a_batch_asking_backwards_is_shown_in_the_order_of_its_tasks(
+    tmp_path: Path, window: float, expected: list[str]
+) -> None:
+    kernel = Kernel(sys.executable, tmp_path, {"GRAFLOW_NB_CHECKPOINT_DIR": str(tmp_path / "ck")})
+    try:
+        kernel.run(f"from graflow_nb._frontends.notebook import panel; panel.ARRIVAL_SECONDS = {window}")
+        kernel.reply(kernel.submit(ASKING_BACKWARDS))
+        kernel.wait_for(lambda: kernel.run("print(len(run.pending))").strip() == "8", 60, "8 requests pending")
+        assert kernel.run(SHOWN_ORDER).strip().split(",") == expected
+        asked = kernel.run("print(','.join(request.task_id for request in run.pending_requests))")
+        assert asked.strip().split(",") == [f"row{i:04d}" for i in reversed(range(8))], "they did ask backwards"
+        listed = kernel.run("print(','.join(pending.request.task_id for pending in run.pending))")
+        assert listed.strip().split(",") == expected, "run.pending lists them as the panel shows them"
+    finally:
+        kernel.shutdown()
+
+
 BIG_BATCH = review_batch_cell("big-batch", 250)
 
 
@@ -327,7 +423,7 @@ def test_once_nothing_on_the_page_waits_a_new_request_is_turned_to() -> None:
         LiveParts(),
         None,
     )
-    assert not pages.add(newcomer)  # no room on the page
+    assert pages.add(newcomer) is None  # no room on the page
     assert pages.goes_on_to(newcomer)
     assert pages.next_page() == ["fb-0010"]
     pages.entries["fb-0000"].answered = False  # had one still waited on the page, it would stay put

@@ -34,6 +34,10 @@ if TYPE_CHECKING:
 _CHIPS_SHOWN = 60
 #: The plain-text stand-in lists this many requests, then counts the rest.
 _RECAP_LINES = 200
+#: Requests that arrive within this many seconds of the first one not yet settled (and before a person
+#: answers one here) are shown in the workflow's order of tasks, whatever order their threads asked in;
+#: later ones go after them, so nothing moves once a person may be about to click it.
+ARRIVAL_SECONDS = 0.5
 
 
 class RunPanel:
@@ -44,6 +48,7 @@ class RunPanel:
         self.workflow = run.workflow_name
         completed = run.state.completed
         self.task_states: dict[str, str] = {t: ("completed" if t in completed else "waiting") for t in run.graph.tasks}
+        self._task_order = {task_id: index for index, task_id in enumerate(self.task_states)}
         #: How many times each task has completed, where a loop ran it more than once.
         self.task_rounds: dict[str, int] = {t: n for t, n in run.state.visits.items() if n > 1}
         #: The requests shown here, with a page of them drawn as controls (``controls`` is their dict).
@@ -54,6 +59,7 @@ class RunPanel:
         self._counts_due = False  # the page bar's counts changed since they were last drawn
         self._redraw_due = False  # tasks changed since the header and the task chips were drawn
         self._settled_early: dict[str, FeedbackResponse | None] = {}  # settled before its control was drawn
+        self._arriving_since: float | None = None  # when the requests still kept in task order began to arrive
         self.on_paused_answer: Callable[[], Submit] | None = None
         self.on_cancel: Callable[[str], None] | None = None  # cancels the run, going or paused
         self._run: RunView | None = run
@@ -230,9 +236,12 @@ class RunPanel:
             entry = ShownRequest(request, submit, live, extend)
             if request.feedback_id in self._settled_early:
                 entry.settle(self._settled_early.pop(request.feedback_id))
-            if self.pages.add(entry):
+            joins = self.pages.add(entry, self._arrival_rank(request))
+            if joins is not None and joins == len(self._drawn):
                 self.requests.children = (*self.requests.children, entry.draw().widget)
                 self._drawn.append(entry)
+            elif joins is not None:  # among the requests that arrived with it, in task order
+                self._draw_page()
             elif self.pages.goes_on_to(entry):  # the page is all answered: show what is asked now
                 self.pages.next_page()
                 self._page_turned()
@@ -302,8 +311,28 @@ class RunPanel:
             self.paging.children = (self._page_bar.widget,)
         self._page_bar.refresh()
 
+    def _arrival_rank(self, request: FeedbackRequest) -> tuple[int, int, int] | None:
+        """Where the request goes among those arriving with it (the workflow's order of tasks), or None
+        once the order is settled: :data:`ARRIVAL_SECONDS` after the first of them arrived."""
+        now = time.monotonic()
+        if self._arriving_since is None or now - self._arriving_since > ARRIVAL_SECONDS:
+            self.pages.settle()
+            self._arriving_since = now
+        order = self._task_order
+        if len(order) != len(self.task_states):  # a task was added (next_task): the order grows
+            order = self._task_order = {task_id: index for index, task_id in enumerate(self.task_states)}
+        return order.get(request.task_id, len(order)), request.visit, request.call_index
+
     def _page_turned(self) -> None:
         """Draw the page's requests, close the controls of those that left it, focus the first waiting one."""
+        self._arriving_since = None
+        entries = self._draw_page()
+        waiting = next((entry for entry in entries if not entry.answered), None)
+        if waiting is not None and waiting.control is not None:
+            waiting.control.focus()
+
+    def _draw_page(self) -> list[ShownRequest]:
+        """Draw the page's requests, in order, and close the controls of those that left it."""
         on_page = set(self.pages.page)
         for entry in self._drawn:  # (not every request of a batch of thousands: a turn costs a page)
             if entry.feedback_id not in on_page:
@@ -312,9 +341,7 @@ class RunPanel:
         self.requests.children = tuple(entry.draw().widget for entry in entries)
         self._drawn = entries
         self._show_paging()
-        waiting = next((entry for entry in entries if not entry.answered), None)
-        if waiting is not None and waiting.control is not None:
-            waiting.control.focus()
+        return entries
 
     def _answered_here(self, feedback_id: str) -> None:
         """A person answered on a batch's page: the keyboard goes on to the next waiting request (or the
@@ -322,6 +349,9 @@ class RunPanel:
         does one in a panel with no page bar: a focus moved there scrolls the page under a mouse that
         is about to click another control (seen in Notebook 7)."""
         entry = self.pages.entries.get(feedback_id)
+        if entry is not None and not entry.answering_in_code:  # a person acted: nothing moves from now on
+            self.pages.settle()
+            self._arriving_since = None
         if entry is None or entry.answering_in_code or self._page_bar is None:
             return
         following = self.pages.after_on_page(feedback_id)

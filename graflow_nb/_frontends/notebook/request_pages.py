@@ -1,14 +1,19 @@
-"""Which of a panel's requests are on the page: a window over those the filter lets through, in arrival order."""
+"""Which of a panel's requests are on the page: a window over those the filter lets through, in the
+order they arrived, but for those that arrive together (see :meth:`RequestPages.add`)."""
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterator
-from typing import Literal
+from typing import Any, Literal
 
 from .shown_request import ShownRequest
 
 #: Controls drawn at once; a batch beyond this shows a page of them, with paging and a filter.
 PAGE_SIZE = 20
+#: At most this many requests are kept in rank order at once (each arrival out of order moves those
+#: after it: bounded, so a batch of thousands arriving backwards costs no more than this each).
+FRESH_MOST = 1000
 
 Showing = Literal["waiting", "answered", "all"]
 
@@ -20,6 +25,11 @@ class RequestPages:
     request joins the page while the page has room and ends where the list ends, and once nothing on
     the page waits the panel turns to it (:meth:`goes_on_to`). Turning goes by position (the requests
     after the page's last one), so answers and arrivals meanwhile skip nothing.
+
+    Requests that arrive together (the *fresh* ones: since the page was last turned or :meth:`settle`
+    was called) are kept in the order of their ranks (the workflow's order of tasks): parallel sync
+    tasks ask in whatever order their threads get to it, and a person should not see rows 2, 9, 8, 1.
+    Once settled, the list keeps its order, so nothing moves under a person's mouse.
     """
 
     def __init__(self, page_size: int = PAGE_SIZE) -> None:
@@ -31,6 +41,8 @@ class RequestPages:
         self.showing: Showing = "waiting"
         self.words = ""  # lower case; "" lets every request through
         self._page_reaches_end = True  # nothing the filter lets through comes after the page's last request
+        self._fresh_from = 0  # the requests from this position on arrived together: kept in rank order
+        self._fresh_ranks: list[Any] = []  # their ranks, in order
 
     def __len__(self) -> int:
         return len(self._order)
@@ -39,6 +51,10 @@ class RequestPages:
     def paged(self) -> bool:
         """Whether paging and the filter are shown: more requests than a page, or a filter is set."""
         return len(self._order) > self.page_size or bool(self.words) or self.showing != "waiting"
+
+    def in_order(self) -> list[ShownRequest]:
+        """Every request, in the order the pages show them."""
+        return [self.entries[feedback_id] for feedback_id in self._order]
 
     def waiting(self) -> int:
         """How many requests wait for an answer."""
@@ -52,19 +68,46 @@ class RequestPages:
             return False
         return not self.words or entry.matches(self.words)
 
-    def add(self, entry: ShownRequest) -> bool:
-        """Keep a new request; return whether it joins the page on screen."""
+    def add(self, entry: ShownRequest, rank: Any = None) -> int | None:
+        """Keep a new request (among the fresh ones, before those ranked after it; comparable ranks, or
+        None: at the end); return where it joins the page on screen, or None if it does not."""
         feedback_id = entry.feedback_id
         self.entries[feedback_id] = entry
-        self._position[feedback_id] = len(self._order)
-        self._order.append(feedback_id)
+        at = len(self._order)
+        if rank is None or len(self._fresh_ranks) >= FRESH_MOST:
+            self.settle()
+        if rank is not None:
+            fresh_at = bisect.bisect_right(self._fresh_ranks, rank)
+            self._fresh_ranks.insert(fresh_at, rank)
+            at = self._fresh_from + fresh_at
+        page = self.page
+        # where the page is before the new request joins the list (a page holds the requests of one
+        # stretch of it, those the filter lets through)
+        first, last = (self._position[page[0]], self._position[page[-1]]) if page else (at, at)
+        self._order.insert(at, feedback_id)
+        for position in range(at, len(self._order)):
+            self._position[self._order[position]] = position
         if not self.lets_through(entry):
-            return False
-        if self._page_reaches_end and len(self.page) < self.page_size:
-            self.page.append(feedback_id)
-            return True
+            return None
+        if page and first <= at <= last:  # within the page's stretch (only while it is fresh): joins it
+            joins = sum(1 for other in page if self._position[other] < at)
+            page.insert(joins, feedback_id)
+            if len(page) > self.page_size:
+                page.pop()
+                self._page_reaches_end = False
+            return joins
+        if page and at < first:  # (before a page turned to: a turn settles the order, so never)
+            return None
+        if self._page_reaches_end and len(page) < self.page_size:
+            page.append(feedback_id)
+            return len(page) - 1
         self._page_reaches_end = False
-        return False
+        return None
+
+    def settle(self) -> None:
+        """Keep the requests in the order they have now: later ones go after them."""
+        self._fresh_from = len(self._order)
+        self._fresh_ranks = []
 
     def goes_on_to(self, entry: ShownRequest) -> bool:
         """Whether a new request off the page should be turned to: the filter lets it through and
@@ -108,6 +151,7 @@ class RequestPages:
                     return
 
     def _set_page(self, page: list[str]) -> list[str]:
+        self.settle()
         self.page = page
         last = self._position[page[-1]] if page else -1
         self._page_reaches_end = not any(True for _ in self._matching_from(last + 1))

@@ -191,11 +191,11 @@ class NotebookRunHandle(RunHandle):
 
     @property
     def pending(self) -> list[PendingRequest]:
-        """The requests waiting for an answer; ``run.pending[0].respond(approved=True)`` answers one
-        through its control, as a click would, so the panel shows it."""
+        """The requests waiting for an answer, in the order the panel shows them;
+        ``run.pending[0].respond(approved=True)`` answers one through its control, as a click would."""
         if self.panel is None:
             return super().pending
-        return [control for control in self.panel.controls.values() if not control.answered]
+        return [control for control in self.panel.pages.in_order() if not control.answered]
 
     def wait(self, timeout: float | None = None) -> Any:
         """:meth:`RunHandle.wait`; in a notebook cell, ``await run`` instead: a run on the kernel's event
