@@ -68,12 +68,13 @@ def saved_runs(folder: Path, pattern: str = "*.json") -> list[dict[str, Any]]:
     return [saved_run(path) for path in sorted(folder.glob(pattern))]
 
 
-def review_batch_cell(workflow_name: str, rows: int, before_asking: str = "") -> str:
-    """A notebook cell starting a review batch: ``rows`` parallel async tasks ``row0000``..., each asking
-    "Keep row N?" (an approval) and returning the verdict; the run handle is ``run``. ``before_asking``:
-    a line each task runs first (``index`` is its row)."""
+def review_batch_cell(workflow_name: str, rows: int, before_asking: str = "", timeout: float | None = None) -> str:
+    """A notebook cell (or script) starting a review batch: ``rows`` parallel async tasks ``row0000``...,
+    each asking "Keep row N?" (an approval, with ``timeout``) and returning the verdict; the run handle
+    is ``run``. ``before_asking``: a line each task runs first (``index`` is its row)."""
     return f"""
 import asyncio
+import contextlib
 from graflow_nb import task, workflow
 
 with workflow({workflow_name!r}) as wf:
@@ -81,7 +82,7 @@ with workflow({workflow_name!r}) as wf:
         @task(id=f"row{{index:04d}}", inject_context=True)
         async def check(ctx):
             {before_asking}
-            return (await ctx.request_feedback_async("approval", f"Keep row {{index}}?")).approved
+            return (await ctx.request_feedback_async("approval", f"Keep row {{index}}?", timeout={timeout})).approved
         return check
 
     rows = [review(index) for index in range({rows})]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pty
+import re
 import subprocess
 import sys
 import textwrap
@@ -55,6 +56,102 @@ def test_requests_are_answered_at_the_terminal_prompt(tmp_path: Path, checkpoint
         finally:
             process.kill()
             os.close(controller)
+
+
+PARALLEL = textwrap.dedent(
+    """
+    from graflow_nb import task, workflow
+
+    with workflow("parallel-terminal") as wf:
+        def review(index):
+            @task(id=f"item{index}", inject_context=True)
+            def check(ctx):
+                return ctx.request_feedback("approval", f"Keep item {index}?").approved
+            return check
+
+        items = [review(index) for index in range(6)]
+        batch = items[0]
+        for item in items[1:]:
+            batch = batch | item
+
+        print("result:", sorted(wf.execute().items()), flush=True)
+    """
+)
+
+
+def test_parallel_tasks_are_asked_at_the_prompt_in_the_workflows_order(tmp_path: Path, checkpoint_dir: Path) -> None:
+    script = tmp_path / "parallel.py"
+    script.write_text(PARALLEL)
+    controller, terminal = pty.openpty()
+    env = {**os.environ, "GRAFLOW_NB_CHECKPOINT_DIR": str(checkpoint_dir)}
+    screens = []
+    with subprocess.Popen(
+        [sys.executable, str(script)], stdin=terminal, stdout=terminal, stderr=terminal, env=env
+    ) as process:
+        os.close(terminal)
+        try:
+            for _ in range(6):
+                screens.append(read_until(controller, b"approve? [y/n]").decode())
+                os.write(controller, b"y\n")
+            read_until(controller, b"result:")
+            assert process.wait(timeout=30) == 0
+        finally:
+            process.kill()
+            os.close(controller)
+    asked = [re.findall(r"\[parallel-terminal / (item\d)", screen)[-1] for screen in screens]
+    assert asked == [f"item{index}" for index in range(6)], "asked in the workflow's order, not the threads'"
+    assert screens[0].count("graflow_nb: waiting for approval") == 6, "all announced before the first prompt"
+    assert all("waiting for" not in screen for screen in screens[1:]), "nothing printed over the prompt"
+
+
+LATE_ARRIVAL = textwrap.dedent(
+    """
+    import time
+    from pathlib import Path
+    from graflow_nb import task, workflow
+
+    with workflow("late-arrival") as wf:
+        @task(inject_context=True)
+        def first(ctx):
+            return ctx.request_feedback("approval", "First?").approved
+
+        @task(inject_context=True)
+        def later(ctx):
+            until = time.monotonic() + 60
+            while not Path("go").exists() and time.monotonic() < until:  # the test says when
+                time.sleep(0.01)
+            return ctx.request_feedback("approval", "Later?").approved
+
+        first | later
+        print("result:", sorted(wf.execute().items()), flush=True)
+    """
+)
+
+
+def test_a_request_arriving_while_a_person_is_at_the_prompt_is_announced_in_one_line(tmp_path: Path) -> None:
+    (tmp_path / "late.py").write_text(LATE_ARRIVAL)
+    controller, terminal = pty.openpty()
+    env = {**os.environ, "GRAFLOW_NB_CHECKPOINT_DIR": str(tmp_path / "ck")}
+    with subprocess.Popen(
+        [sys.executable, "late.py"], cwd=tmp_path, stdin=terminal, stdout=terminal, stderr=terminal, env=env
+    ) as process:
+        os.close(terminal)
+        try:
+            read_until(controller, b"approve? [y/n]")
+            (tmp_path / "go").touch()
+            announced = read_until(controller, b"shows how to answer it)").decode()
+            os.write(controller, b"y\n")
+            read_until(controller, b"Later?")
+            os.write(controller, b"n\n")
+            output = read_until(controller, b"result:")
+            assert process.wait(timeout=30) == 0
+        finally:
+            process.kill()
+            os.close(controller)
+    assert "graflow_nb: also waiting: approval fb-" in announced
+    assert "(later): Later?" in announced
+    assert "answer from elsewhere" not in announced, "no block of commands over the prompt"
+    assert b"result: [('first', True), ('later', False)]" in output
 
 
 def request(kind: FeedbackType, **fields: object) -> FeedbackRequest:

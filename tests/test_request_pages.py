@@ -310,7 +310,11 @@ def test_a_batch_asking_backwards_is_shown_in_the_order_of_its_tasks(
         kernel.reply(kernel.submit(ASKING_BACKWARDS))
         kernel.wait_for(lambda: kernel.run("print(len(run.pending))").strip() == "8", 60, "8 requests pending")
         assert kernel.run(SHOWN_ORDER).strip().split(",") == expected
-        asked = kernel.run("print(','.join(request.task_id for request in run.pending_requests))")
+        asked = kernel.run(
+            "from graflow_nb import decision_log\n"
+            f"entries = decision_log({str(tmp_path / 'ck')!r}, workflow='backwards').entries\n"
+            "print(','.join(entry['task_id'] for entry in entries if entry['event'] == 'requested'))"
+        )
         assert asked.strip().split(",") == [f"row{i:04d}" for i in reversed(range(8))], "they did ask backwards"
         listed = kernel.run("print(','.join(pending.request.task_id for pending in run.pending))")
         assert listed.strip().split(",") == expected, "run.pending lists them as the panel shows them"

@@ -31,6 +31,7 @@ from .._model.errors import CheckpointSaveError, FeedbackTimeoutError, LoopConfl
 from .._model.notification_config import scrub_secrets
 from .._model.outcome import RunOutcome
 from .._model.status import RunStatus
+from .._model.task_order import in_task_order
 from .._util.background import background_writes
 from .._util.environment import running_kernel
 from . import checkpoint_writer
@@ -49,7 +50,7 @@ from .state import RunState
 from .task_calls import warn_swallowed_stop
 
 if TYPE_CHECKING:  # (the broker and the models load with a run's first request: they need pydantic)
-    from .._model.checkpoint import CheckpointDocument
+    from .._model.checkpoint import CheckpointDocument, RequestRecord
     from .._model.feedback import FeedbackRequest, FeedbackResponse, LiveParts
     from .broker import FeedbackBroker
 
@@ -389,6 +390,12 @@ class Engine:
                     self.feedback.events.closed(record.request, state.reason)
                     self.feedback.tell_settled(record.request, None)
 
+    def pending_records(self) -> list[RequestRecord]:
+        """The requests waiting for an answer, in the workflow's order of tasks (on the run's loop, or
+        once it has ended)."""
+        waiting = [record for record in self.state.records.values() if record.state == "pending"]
+        return in_task_order(waiting, list(self.graph.tasks), lambda record: record.request)
+
     def outcome(self) -> RunOutcome:
         """How the run stands: final once :meth:`run` has returned."""
         state = self.state
@@ -402,7 +409,7 @@ class Engine:
             checkpoint_path=self.checkpoint_path,
             reason=reason,
             result=self._results.of_run(self._terminated_by) if status is RunStatus.COMPLETED else None,
-            pending_feedback_ids=tuple(r.feedback_id for r in state.records.values() if r.state == "pending"),
+            pending_feedback_ids=tuple(r.feedback_id for r in self.pending_records()),
             error=state.error,
             exception=self._exception,
             context=self.execution_context,

@@ -158,13 +158,13 @@ class RunHandle:
 
     @property
     def pending_requests(self) -> list[FeedbackRequest]:
-        """The requests waiting for an answer now."""
+        """The requests waiting for an answer now, in the workflow's order of tasks."""
         engine = self._engine
         if engine is None:
             return []
 
         def read() -> list[FeedbackRequest]:
-            return [record.request for record in engine.state.records.values() if record.state == "pending"]
+            return [record.request for record in engine.pending_records()]
 
         try:
             return engine.run_on_loop(read)  # the run's records belong to its loop while it goes on

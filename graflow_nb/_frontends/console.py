@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import queue
 import select
 import sys
 import threading
+import time
 from datetime import datetime
 from typing import IO, TYPE_CHECKING, Any
 
 from .._io.hints import cli_hint, plain_prompt
 from .._model.errors import InvalidAnswerError
 from .._model.feedback_kinds import FeedbackType
+from .._model.task_order import request_rank
 
 if TYPE_CHECKING:
     from .._engine.presenting import RunView, TaskState
     from .._model.feedback import FeedbackRequest, FeedbackResponse
+
+#: Requests arriving together are gathered until this many seconds pass with none, or at most
+#: GATHER_SECONDS, then asked in the workflow's order of tasks.
+QUIET_SECONDS = 0.2
+GATHER_SECONDS = 0.5
 
 _YES = {"y", "yes", "a", "approve", "approved", "true", "1"}
 _NO = {"n", "no", "r", "reject", "rejected", "false", "0"}
@@ -58,7 +66,7 @@ def parse_console_answer(request: FeedbackRequest, line: str) -> dict[str, Any]:
 
 def prompt_text(request: FeedbackRequest) -> str:
     """The question as shown at the prompt."""
-    lines = [f"[{request.workflow} / {request.task_id}] {plain_prompt(request.prompt)}"]
+    lines = [f"[{request.workflow} / {request.task_id} / {request.feedback_id}] {plain_prompt(request.prompt)}"]
     kind = request.feedback_type
     if kind is FeedbackType.APPROVAL:
         lines.append("approve? [y/n] (a reason may follow)")
@@ -87,10 +95,16 @@ class ConsolePresenter:
         self.interactive = interactive
         self.output = output or sys.stderr
         self.source = source or sys.stdin
-        self._queue: queue.Queue[tuple[RunView, FeedbackRequest] | None] = queue.Queue()
+        # what waits for the prompt, the workflow's first task first (parallel tasks ask in any order);
+        # None (last) stops the prompt
+        self._queue: queue.PriorityQueue[tuple[tuple[int, ...], int, tuple[RunView, FeedbackRequest] | None]] = (
+            queue.PriorityQueue()
+        )
+        self._arrivals = itertools.count()
         self._settled: set[str] = set()
         self._reader: threading.Thread | None = None
         self._closed = threading.Event()
+        self._prompting = threading.Event()  # set while a request is asked at the prompt
 
     def _say(self, text: str) -> None:
         self.output.write(text)
@@ -101,13 +115,16 @@ class ConsolePresenter:
 
     def show(self, run: RunView, request: FeedbackRequest) -> None:
         """Announce the request; queue it for the prompt when interactive."""
-        commands = cli_hint(request, run.store.directory, redis=run.workers_redis).replace("\n", "\n    ")
-        self._say(
-            f"graflow_nb: waiting for {request.feedback_type.value} {request.feedback_id} "
-            f"({request.task_id}): {plain_prompt(request.prompt)}\n  answer from elsewhere:\n    {commands}\n"
+        waiting = (
+            f"{request.feedback_type.value} {request.feedback_id} ({request.task_id}): {plain_prompt(request.prompt)}"
         )
+        if self._prompting.is_set():  # a person is at the prompt: one line, asked there in its turn
+            self._say(f"\ngraflow_nb: also waiting: {waiting} (`graflow-nb list` shows how to answer it)\n> ")
+        else:
+            commands = cli_hint(request, run.store.directory, redis=run.workers_redis).replace("\n", "\n    ")
+            self._say(f"graflow_nb: waiting for {waiting}\n  answer from elsewhere:\n    {commands}\n")
         if self.interactive:
-            self._queue.put((run, request))
+            self._queue.put((request_rank(list(run.graph.tasks))(request), next(self._arrivals), (run, request)))
             if self._reader is None:
                 self._reader = threading.Thread(target=self._prompt_loop, name="graflow-nb-console", daemon=True)
                 self._reader.start()
@@ -131,13 +148,34 @@ class ConsolePresenter:
     def run_ended(self, run: RunView) -> None:
         """Stop prompting."""
         self._closed.set()
-        self._queue.put(None)
+        self._queue.put(((sys.maxsize,), next(self._arrivals), None))
 
     def _prompt_loop(self) -> None:
-        while (item := self._queue.get()) is not None:
+        while (item := self._next_to_ask()) is not None:
             run, request = item
-            if request.feedback_id not in self._settled:
-                self._ask(run, request)
+            if request.feedback_id not in self._settled and not self._closed.is_set():
+                self._prompting.set()
+                try:
+                    self._ask(run, request)
+                finally:
+                    self._prompting.clear()
+
+    def _next_to_ask(self) -> tuple[RunView, FeedbackRequest] | None:
+        """The waiting request of the workflow's first task (None: stop). After a quiet spell, requests
+        that arrive together are let in first (until :data:`QUIET_SECONDS` pass with no arrival, at most
+        :data:`GATHER_SECONDS`): parallel tasks ask in whatever order their threads get to it."""
+        first = self._queue.get()
+        if first[2] is not None and self._queue.empty():
+            gathered, until = [first], time.monotonic() + GATHER_SECONDS
+            while (left := until - time.monotonic()) > 0:
+                try:
+                    gathered.append(self._queue.get(timeout=min(QUIET_SECONDS, left)))
+                except queue.Empty:
+                    break
+            for item in gathered:
+                self._queue.put(item)
+            first = self._queue.get()
+        return first[2]
 
     def _ask(self, run: RunView, request: FeedbackRequest) -> None:
         from .._model.feedback import FeedbackAlreadySettledError  # loaded with the request already

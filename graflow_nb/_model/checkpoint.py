@@ -101,8 +101,11 @@ class CheckpointDocument(BaseModel):
 
     @property
     def pending(self) -> list[RequestRecord]:
-        """Requests still waiting for an answer."""
-        return [record for record in self.requests if record.state == "pending"]
+        """Requests still waiting for an answer, in the workflow's order of tasks."""
+        from .task_order import in_task_order
+
+        waiting = [record for record in self.requests if record.state == "pending"]
+        return in_task_order(waiting, self.tasks, lambda record: record.request)
 
     def record(self, feedback_id: str) -> RequestRecord | None:
         """The request with that feedback id, if this run has it."""

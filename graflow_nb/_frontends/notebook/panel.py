@@ -17,6 +17,7 @@ from ..._model.errors import GraflowNbError
 from ..._model.feedback import FeedbackRequest, FeedbackResponse
 from ..._model.feedback_kinds import default_responder
 from ..._model.status import RunStatus
+from ..._model.task_order import request_rank
 from .controls import Submit
 from .kernel import MainThreadCalls
 from .page_bar import PageBar
@@ -48,7 +49,7 @@ class RunPanel:
         self.workflow = run.workflow_name
         completed = run.state.completed
         self.task_states: dict[str, str] = {t: ("completed" if t in completed else "waiting") for t in run.graph.tasks}
-        self._task_order = {task_id: index for index, task_id in enumerate(self.task_states)}
+        self._rank, self._ranked_tasks = request_rank(list(self.task_states)), len(self.task_states)
         #: How many times each task has completed, where a loop ran it more than once.
         self.task_rounds: dict[str, int] = {t: n for t, n in run.state.visits.items() if n > 1}
         #: The requests shown here, with a page of them drawn as controls (``controls`` is their dict).
@@ -318,10 +319,9 @@ class RunPanel:
         if self._arriving_since is None or now - self._arriving_since > ARRIVAL_SECONDS:
             self.pages.settle()
             self._arriving_since = now
-        order = self._task_order
-        if len(order) != len(self.task_states):  # a task was added (next_task): the order grows
-            order = self._task_order = {task_id: index for index, task_id in enumerate(self.task_states)}
-        return order.get(request.task_id, len(order)), request.visit, request.call_index
+        if self._ranked_tasks != len(self.task_states):  # a task was added (next_task): the order grows
+            self._rank, self._ranked_tasks = request_rank(list(self.task_states)), len(self.task_states)
+        return self._rank(request)
 
     def _page_turned(self) -> None:
         """Draw the page's requests, close the controls of those that left it, focus the first waiting one."""
