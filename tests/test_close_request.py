@@ -85,7 +85,7 @@ def test_a_paused_request_closed_from_the_cli_raises_in_its_task_on_resume(check
     closing = [e for e in entries if e["event"] == "closed"]
     assert len(closing) == 1
     assert (closing[0]["by"], closing[0]["via"], closing[0]["reason"]) == ("erin", "cli", "report withdrawn")
-    assert next(e for e in entries if e["event"] == "rejected")["via"] == "cli"  # the late --approve
+    assert next(e for e in entries if e["event"] == "refused")["via"] == "cli"  # the late --approve
 
 
 def test_closing_a_request_a_task_waits_for_wakes_it_and_uncaught_fails_the_run(

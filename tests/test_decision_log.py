@@ -23,6 +23,7 @@ from graflow_nb import (
     workflow,
 )
 from graflow_nb._engine.engine import live_engines
+from graflow_nb._io.decision_log import DecisionLog
 from graflow_nb.testing import RecordingPresenter
 
 from .conftest import StartInBackground
@@ -74,16 +75,16 @@ def test_answers_refusals_and_who_from_api_and_cli(
             ("requested", "gate", None, None, None),
             ("requested", "region", None, None, None),
             ("answered", "gate", "carol", "api", True),
-            ("rejected", "gate", me, "api", {"approved": False}),
-            ("rejected", "region", "hub-alice", "cli", {"selected": "mars"}),
+            ("refused", "gate", me, "api", {"approved": False}),
+            ("refused", "region", "hub-alice", "cli", {"selected": "mars"}),
             ("answered", "region", "hub-alice", "cli", "eu"),
         ],
         key=str,
     )
     by_event = {(e["event"], e["task_id"]): e for e in entries}
     assert by_event["answered", "gate"]["answer"] == "approved: checked the diff"
-    assert "already answered by carol via api" in str(by_event["rejected", "gate"]["reason"])
-    assert "'mars' is not one of the options" in str(by_event["rejected", "region"]["reason"])
+    assert "already answered by carol via api" in str(by_event["refused", "gate"]["reason"])
+    assert "'mars' is not one of the options" in str(by_event["refused", "region"]["reason"])
     assert all(e["workflow"] == "release" and str(e["at"]).endswith("+00:00") for e in entries)
 
     printed = run_cli("log", directory=checkpoint_dir)
@@ -93,7 +94,7 @@ def test_answers_refusals_and_who_from_api_and_cli(
     assert len(rows) == 6
     assert any("hub-alice" in row and "cli" in row and row.endswith("  eu") for row in rows)
     as_json = run_cli("log", "--json", "--id", gate, directory=checkpoint_dir)
-    assert [json.loads(line)["event"] for line in as_json.stdout.splitlines()] == ["requested", "answered", "rejected"]
+    assert [json.loads(line)["event"] for line in as_json.stdout.splitlines()] == ["requested", "answered", "refused"]
     table = decision_log(feedback_id=region)._repr_html_()
     assert table.count("<tr>") == 4  # the header and three entries
     assert "Which region?" in table
@@ -183,6 +184,12 @@ def test_an_invalid_answer_through_the_engine_is_logged_as_rejected(background: 
     engine.feedback.submit_threadsafe(request.feedback_id, via="widget", responded_by="eve", value=0.1)
     assert running.result(timeout=30).result == 0.1
     assert trail(decision_log().entries)[1:] == [
-        ("rejected", "pick", "eve", "widget", {"value": 3.0}),
+        ("refused", "pick", "eve", "widget", {"value": 3.0}),
         ("answered", "pick", "eve", "widget", 0.1),
     ]
+
+
+def test_a_refused_answer_logged_as_rejected_by_an_older_version_reads_as_refused(tmp_path: Path) -> None:
+    old = {"at": "2026-12-01T10:00:00+00:00", "event": "rejected", "feedback_id": "fb-0123456789abcdef"}
+    (tmp_path / "decisions.jsonl").write_text(json.dumps({**old, "reason": "already answered"}) + "\n")
+    assert [entry["event"] for entry in DecisionLog(tmp_path).entries()] == ["refused"]

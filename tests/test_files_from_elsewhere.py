@@ -165,7 +165,7 @@ class TestAnswersOnDisk:
             with pytest.warns(UserWarning, match=f"answer to {feedback_id} refused"):
                 outcome = wf.run(resume=True)
         assert outcome.status is RunStatus.PAUSED, "the planted answer never reached the task"
-        refused = [e for e in DecisionLog(checkpoint_dir).entries() if e["event"] == "rejected"]
+        refused = [e for e in DecisionLog(checkpoint_dir).entries() if e["event"] == "refused"]
         assert refused
         assert problem in refused[-1]["reason"]
         assert not (answers / f"{feedback_id}.json").exists(), "set aside, so the request can be answered"

@@ -27,8 +27,10 @@ from .._util.jsonable import to_json_data
 #: The file name of the log inside a checkpoint directory.
 DECISION_LOG_NAME = "decisions.jsonl"
 
-#: What an entry records.
-DecisionEvent = Literal["requested", "answered", "rejected", "extended", "timed_out", "closed"]
+#: What an entry records (``refused``: an answer that did not fit, or came too late; logs written before
+#: 2026-12-04 called it ``rejected``, read as ``refused``: it is not an approval's rejection).
+DecisionEvent = Literal["requested", "answered", "refused", "extended", "timed_out", "closed"]
+_OLD_NAMES = {"rejected": "refused"}
 
 
 class DecisionLog:
@@ -64,7 +66,7 @@ class DecisionLog:
             at=response.responded_at.isoformat(),
         )
 
-    def rejected(
+    def refused(
         self,
         request: FeedbackRequest,
         reason: str,
@@ -76,7 +78,7 @@ class DecisionLog:
         """An answer was refused: it did not fit, or the request was already settled."""
         given = {key: value for key, value in answer.items() if value is not None}
         self._append(
-            "rejected",
+            "refused",
             request,
             by=responded_by or default_responder(),
             via=via,
@@ -151,6 +153,8 @@ class DecisionLog:
                 if not isinstance(entry, dict) or "event" not in entry:
                     warnings.warn(f"{self.path}:{number} is not a decision log entry; skipped", stacklevel=2)
                     continue
+                if entry["event"] in _OLD_NAMES:
+                    entry["event"] = _OLD_NAMES[entry["event"]]
                 yield entry
 
 
@@ -184,5 +188,5 @@ class RefusalLog:
     responded_by: str | None
 
     def __call__(self, error: E) -> E:
-        self.log.rejected(self.request, str(error), answer=self.answer, via=self.via, responded_by=self.responded_by)
+        self.log.refused(self.request, str(error), answer=self.answer, via=self.via, responded_by=self.responded_by)
         return error

@@ -99,7 +99,7 @@ def _what(entry: dict[str, Any]) -> str:
         return plain_prompt(str(entry.get("prompt", ""))) + (f" {options}" if options else "")
     if event == "answered":
         return str(entry.get("answer", ""))
-    if event == "rejected":
+    if event == "refused":
         return f"{entry.get('value')}: {entry.get('reason', '')}"
     if event == "extended":
         return f"deadline moved to {_local_time(entry.get('deadline'))}"
