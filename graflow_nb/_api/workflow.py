@@ -15,6 +15,7 @@ from typing_extensions import Unpack
 
 from .._definition.graph import Flowable, TaskGraph, TaskWrapper, current_graph
 from .._engine.run_options import RunOptions
+from .._frontends.script_ending import SavedRunInterrupt, end_scripts_in_one_message
 from .._model.errors import BlockingCallError, NestedRunError
 from .._model.status import Resume
 from .._util.blocking import run_blocking
@@ -223,13 +224,15 @@ class Workflow:
                 return run_in_cell(self, **options)
         else:
             options["resume"] = script_default if resume is None else resume
+            end_scripts_in_one_message()
         engine = self._prepare_engine(**options)
         try:
             return run_blocking(engine.run)
         except KeyboardInterrupt:  # Ctrl-C: the run saved itself; one line says so, not the engine's stack
             saved = engine.state.status.value
-            raise KeyboardInterrupt(
-                f"graflow_nb: run {engine.run_id} saved as {saved}; continue it with wf.resume({engine.run_id!r})"
+            raise SavedRunInterrupt(
+                f"graflow_nb: run {engine.run_id} saved as {saved}; run the script again to continue it "
+                f"(or wf.resume({engine.run_id!r}))"
             ) from None
 
     def start(

@@ -51,7 +51,7 @@ class RunOutcome:
             lines.append(
                 "answer with graflow_nb.provide_feedback(...) or "
                 f"`graflow-nb answer <feedback_id> --dir {self.checkpoint_path.parent}`, "
-                "then resume the run (wf.resume(), or run the workflow's cell or notebook again)"
+                "then resume the run: run the script, the workflow's cell or the notebook again (or wf.resume())"
             )
         lines.append(f"checkpoint: {self.checkpoint_path}")
         return "\n".join(lines)
