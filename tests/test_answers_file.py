@@ -73,9 +73,27 @@ def test_a_missing_answer_fails_fast_naming_the_request(tmp_path: Path) -> None:
     assert isinstance(error, MissingAnswerError)
     assert "has no answer for selection request 1 of task 'review' in workflow 'review' ('Where?')" in str(error)
     assert str(answers.absolute()) in str(error)
-    suggested = '{"workflow": "review", "task": "review", "call": 1, "answer": {"selected": "..."}}'
-    assert f"add {suggested} to its answers" in str(error)  # an entry to paste, naming the workflow
+    suggested = '{"workflow": "review", "task": "review", "call": 1, "answer": {"selected": "dev"}}'
+    assert f"add {suggested} to its answers" in str(
+        error
+    )  # an entry to paste (an answer it takes), naming the workflow
     assert "GRAFLOW_NB_ANSWERS_MODE=record" in str(error)  # a script's user can record answers
+
+
+def test_a_misspelt_task_is_named_and_the_suggested_entry_is_one_the_request_takes(tmp_path: Path) -> None:
+    answers = write_answers(tmp_path / "answers.json", {"task": "reveiw", "call": 0, "answer": {"approved": True}})
+    with pytest.raises(WorkflowFailed) as raised:
+        review_workflow().execute(answers=answers)
+    error = str(raised.value.__cause__)
+    assert "the file answers task 'reveiw': a typo for 'review'?" in error
+    suggested = json.loads(error.split("; add ", 1)[1].split(" to its answers", 1)[0])
+    fixed = write_answers(
+        tmp_path / "fixed.json",
+        suggested,
+        {"task": "review", "call": 1, "answer": {"selected": "dev"}},
+        {"key": "window", "answer": {"value": [1, 2]}},
+    )
+    assert review_workflow().execute(answers=fixed) == [True, "dev", [1, 2], "replay"], "the entry given is accepted"
 
 
 def test_an_answer_that_does_not_fit_fails_clearly(tmp_path: Path) -> None:

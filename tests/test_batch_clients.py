@@ -221,7 +221,7 @@ def test_a_missing_answer_under_papermill_offers_no_recording(tmp_path: Path, cl
     )
     assert done.returncode != 0
     assert f"{answers} has no answer for approval request 0 of task 'deploy' in workflow 'deploy'" in done.stderr
-    assert '{"workflow": "deploy", "task": "deploy", "call": 0, "answer": {"approved": "..."}}' in done.stderr
+    assert '{"workflow": "deploy", "task": "deploy", "call": 0, "answer": {"approved": true}}' in done.stderr
     assert "GRAFLOW_NB_ANSWERS_MODE=record" not in done.stderr
 
 

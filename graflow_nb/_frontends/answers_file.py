@@ -23,10 +23,12 @@ task id and call order within the task (and the workflow's name, when the entry 
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import threading
 import warnings
+from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -35,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from .._model.errors import AnswersFileError, InvalidAnswerError, MissingAnswerError
 from .._model.feedback import FeedbackRequest, FeedbackResponse, given_fields
-from .._model.feedback_kinds import ANSWER_FIELDS, MAIN_ANSWER_FIELD
+from .._model.feedback_kinds import ANSWER_FIELDS, MAIN_ANSWER_FIELD, FeedbackType
 from .._util.atomic import read_regular_file, write_atomically
 from .._util.background import background_writes
 from .._util.environment import ANSWERS_ENV, ANSWERS_MODE_ENV
@@ -140,7 +142,9 @@ class ReplayAnswers:
         """Answer the request from the file, or make its task fail with MissingAnswerError."""
         entry = next((e for e in self.document.answers if e.matches(request)), None)
         if entry is None:
-            run.refuse(request.feedback_id, _missing_answer(request, self.path, can_record=run.unattended is None))
+            named = [e.task for e in self.document.answers if e.task is not None]
+            missing = _missing_answer(request, self.path, can_record=run.unattended is None, tasks_named=named)
+            run.refuse(request.feedback_id, missing)
             return
         if entry.let_time_out:
             if request.timeout is None:
@@ -258,15 +262,41 @@ def answer_presenters(answers: str | os.PathLike[str] | None = None) -> list[Fee
     return [ReplayAnswers(path)]
 
 
-def _missing_answer(request: FeedbackRequest, path: Path, *, can_record: bool) -> MissingAnswerError:
-    """The error for a request the file has no answer for, with the entry that would answer it."""
+def _missing_answer(
+    request: FeedbackRequest, path: Path, *, can_record: bool, tasks_named: Sequence[str] = ()
+) -> MissingAnswerError:
+    """The error for a request the file has no answer for, with the entry that would answer it (an
+    answer of the right shape to edit) and, for a task name the file misspells, the name it has."""
     where: dict[str, Any] = {"workflow": request.workflow, "task": request.task_id, "call": request.call_index}
     if request.visit:
         where["visit"] = request.visit
-    entry = json.dumps({**where, "answer": {MAIN_ANSWER_FIELD[request.feedback_type.value]: "..."}})
+    entry = json.dumps({**where, "answer": {MAIN_ANSWER_FIELD[request.feedback_type.value]: _an_answer(request)}})
     round_of = f" (run {request.visit + 1} of the task, in a loop)" if request.visit else ""
     described = (
         f"{request.feedback_type.value} request {request.call_index} of task {request.task_id!r}{round_of} "
         f"in workflow {request.workflow!r} ({request.prompt!r})"
     )
+    close = difflib.get_close_matches(request.task_id, [t for t in tasks_named if t != request.task_id], n=1)
+    if close:
+        described += f"; the file answers task {close[0]!r}: a typo for {request.task_id!r}?"
     return MissingAnswerError(path, described, entry, can_record=can_record)
+
+
+def _an_answer(request: FeedbackRequest) -> Any:
+    """An answer of the request's kind to start from (its default, else the first option, else a blank)."""
+    if request.default is not None:
+        return request.default
+    kind = request.feedback_type
+    options = request.options or []
+    if kind is FeedbackType.APPROVAL:
+        return True
+    if kind is FeedbackType.SELECTION and options:
+        return options[0]
+    if kind is FeedbackType.MULTI_SELECTION:
+        return options[:1]
+    if kind is FeedbackType.NUMBER:
+        low = request.min if request.min is not None else 0
+        return [low, low] if request.value_range else low
+    if kind in (FeedbackType.FORM, FeedbackType.CUSTOM):
+        return {}
+    return "..."
