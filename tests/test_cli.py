@@ -12,7 +12,7 @@ from pathlib import Path
 
 from graflow_nb import RunStatus, TaskExecutionContext, task, workflow
 from graflow_nb._frontends.console import ConsolePresenter
-from tests.helpers import read_until, run_cli
+from tests.helpers import CLI, read_until, review_batch_cell, run_cli
 
 
 def pause_three_questions(name: str = "cli") -> list[str]:
@@ -323,3 +323,111 @@ def test_list_says_how_far_a_run_got_and_when_its_process_is_gone(checkpoint_dir
     assert listing.returncode == 0, listing.stderr
     assert f"running, but its process ({ended.stdout.strip()}) is gone: resume it to go on" in listing.stdout
     assert "0/3 tasks done" in listing.stdout
+
+
+#: rows 0-4, the later the row, the sooner it asks; each times out after 0.5 s, and the run pauses
+BACKWARDS = review_batch_cell("backwards", 5, "for _ in range(10 - index): await asyncio.sleep(0)", timeout=0.5) + (
+    "\nimport json\nwith contextlib.suppress(Exception):\n    run.wait(timeout=60)\n"
+    "print(json.dumps(run.outcome.pending_feedback_ids))\n"
+)
+
+
+def pause_backwards(tmp_path: Path, checkpoint_dir: Path) -> list[str]:
+    """Pause a batch of 5 whose later items ask first; return its pending ids as the outcome lists them."""
+    (tmp_path / "backwards.py").write_text(BACKWARDS)
+    env = {**os.environ, "GRAFLOW_NB_CHECKPOINT_DIR": str(checkpoint_dir)}
+    done = subprocess.run(
+        [sys.executable, "backwards.py"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=True
+    )
+    return list(json.loads(done.stdout.splitlines()[-1]))
+
+
+def test_a_batch_asking_backwards_is_listed_and_shown_in_the_order_of_its_tasks(
+    checkpoint_dir: Path, tmp_path: Path
+) -> None:
+    pending = pause_backwards(tmp_path, checkpoint_dir)
+    logged = run_cli("log", "--json", directory=checkpoint_dir).stdout.splitlines()
+    asked = [json.loads(line)["task_id"] for line in logged if json.loads(line)["event"] == "requested"]
+    assert asked == [f"row{index:04d}" for index in reversed(range(5))], "they did ask backwards"
+    listing = run_cli("list", directory=checkpoint_dir).stdout
+    listed = [line.split()[2].rstrip(":") for line in listing.splitlines() if line.startswith("  fb-")]
+    assert listed == [f"row{index:04d}" for index in range(5)], listing
+    assert [line.split()[0] for line in listing.splitlines() if line.startswith("  fb-")] == pending
+    (run_id,) = [path.stem for path in checkpoint_dir.glob("backwards-*.json")]
+    shown = json.loads(run_cli("show", run_id, directory=checkpoint_dir).stdout)
+    assert shown["run"]["run_id"] == run_id
+    assert shown["run"]["status"] == "paused"
+    assert [request["request"]["task_id"] for request in shown["requests"]] == listed
+    assert shown["tasks"] == {"done": [], "not done": listed}
+    assert shown["requests"][0]["answer_with"], "each waiting request says how to answer it"
+
+
+def test_several_requests_answered_at_once_and_a_bad_id_among_them_is_said(
+    checkpoint_dir: Path, tmp_path: Path
+) -> None:
+    first, second, *rest = pause_backwards(tmp_path, checkpoint_dir)
+    both = run_cli("answer", first, "fb-0000000000000000", second, "--approve", "--by", "ann", directory=checkpoint_dir)
+    assert both.returncode == 1, "one of them was refused"
+    assert "has a request 'fb-0000000000000000'" in both.stderr
+    assert [line.split(":")[0] for line in both.stdout.splitlines()] == [first, second]
+    assert all("approved (by ann)" in line for line in both.stdout.splitlines())
+    rest_answered = run_cli("answer", *rest, "--reject", "--reason", "blurry", directory=checkpoint_dir)
+    assert rest_answered.returncode == 0, rest_answered.stderr
+    assert len(rest_answered.stdout.splitlines()) == len(rest)
+
+
+def test_a_missing_run_is_named_and_leaves_no_folder_behind(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere"
+    for command in (["cancel", "nope"], ["show", "nope"]):
+        result = run_cli(*command, directory=missing)
+        assert result.returncode == 1, result.stderr
+        assert f"the checkpoint folder {missing} does not exist" in result.stderr
+    assert not missing.exists(), "asking about a run creates nothing"
+    missing.mkdir()
+    cancelled = run_cli("cancel", "nope", directory=missing)
+    assert (
+        cancelled.stderr.strip()
+        == f"graflow-nb: no run 'nope' in {missing}; `graflow-nb list --dir {missing}` shows the runs there"
+    )
+    assert list(missing.iterdir()) == []
+
+
+def test_an_empty_folder_names_the_notebook_folders_beside_it(tmp_path: Path) -> None:
+    (tmp_path / "labels.graflow_nb").mkdir()
+    listing = run_cli("list", directory=tmp_path / ".graflow_nb")
+    assert listing.stdout.strip() == (
+        f"no runs in {tmp_path / '.graflow_nb'}; a notebook's runs are kept beside it, in a folder of its own: "
+        "--dir labels.graflow_nb"
+    )
+
+
+def test_a_reader_that_goes_away_ends_the_output_quietly(tmp_path: Path) -> None:
+    lines = [
+        json.dumps({"at": "2026-12-01T10:00:00+00:00", "event": "timed_out", "feedback_id": f"fb-{n:016x}"})
+        for n in range(3000)
+    ]
+    tmp_path.mkdir(exist_ok=True)
+    (tmp_path / "decisions.jsonl").write_text("\n".join(lines) + "\n")
+    env = {**os.environ, "GRAFLOW_NB_CHECKPOINT_DIR": str(tmp_path)}
+    with subprocess.Popen([*CLI, "log"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env) as command:
+        assert command.stdout is not None
+        command.stdout.readline()
+        command.stdout.close()  # as `| head -1` does
+        _, errors = command.communicate(timeout=60)
+    assert errors == b"", errors
+    assert command.returncode == 0
+
+
+def test_none_of_a_multi_selection_and_options_in_their_order_but_never_an_empty_text(checkpoint_dir: Path) -> None:
+    _approve, pick, _depth = pause_three_questions("cli-choices")
+    empty = run_cli("answer", pick, "--text", " ", directory=checkpoint_dir)
+    assert (empty.returncode, "--text is empty (an unset variable?)" in empty.stderr) == (2, True), empty.stderr
+    as_ordered = run_cli("answer", pick, "--select", "asia", "--select", "eu", directory=checkpoint_dir)
+    assert as_ordered.returncode == 0, as_ordered.stderr
+    assert json.loads(run_cli("show", pick, directory=checkpoint_dir).stdout)["response"]["selected"] == ["eu", "asia"]
+    _approve, other_pick, _depth = pause_three_questions("cli-none")
+    none = run_cli("answer", other_pick, "--none", directory=checkpoint_dir)
+    assert none.returncode == 0, none.stderr
+    assert json.loads(run_cli("show", other_pick, directory=checkpoint_dir).stdout)["response"]["selected"] == []
+    wrong = run_cli("answer", _approve, "--none", directory=checkpoint_dir)
+    assert "is an approval request: answer it with --approve or --reject" in wrong.stderr

@@ -4,25 +4,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .._io.store import CheckpointStore, default_checkpoint_dir
 from .._model.errors import CheckpointError, GraflowNbError, InvalidAnswerError
 from .._model.feedback_kinds import default_responder
-from .._model.status import RunStatus
 from .._util.clock import utc_now
-
-if TYPE_CHECKING:  # each command imports what it needs: a command's time is mostly imports
-    from .._model.checkpoint import CheckpointDocument, RequestRecord
-    from .._model.feedback import FeedbackResponse
-
-EXIT_OK = 0
-EXIT_REFUSED = 1  # a well-formed command the state does not allow (unknown id, already answered)
-EXIT_USAGE = 2  # a malformed command or an answer that does not fit (argparse's code too)
+from .exits import EXIT_OK, EXIT_REFUSED, EXIT_USAGE
 
 
 def _where_options(default: object) -> argparse.ArgumentParser:
@@ -58,10 +51,12 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument(
         "--workflow", default=None, help="with --redis: only this workflow's requests (Graflow's own: 'graflow')"
     )
-    show = commands.add_parser("show", parents=[common], help="one request in full")
-    show.add_argument("feedback_id")
-    answer = commands.add_parser("answer", parents=[common], help="answer a pending request")
-    answer.add_argument("feedback_id")
+    show = commands.add_parser("show", parents=[common], help="one request, or one run, in full (as JSON)")
+    show.add_argument("feedback_id", metavar="FEEDBACK_ID_OR_RUN_ID")
+    answer = commands.add_parser(
+        "answer", parents=[common], help="answer pending requests (each of the ids named, with the same answer)"
+    )
+    answer.add_argument("feedback_ids", nargs="+", metavar="feedback_id")
     kind = answer.add_mutually_exclusive_group(required=True)
     kind.add_argument("--approve", action="store_true", help="approve an approval request")
     kind.add_argument("--reject", action="store_true", help="reject an approval request")
@@ -69,6 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     kind.add_argument(
         "--select", action="append", metavar="OPTION", help="choose an option (repeat for a multi_selection)"
     )
+    kind.add_argument("--none", action="store_true", help="choose none of a multi_selection's options")
     kind.add_argument(
         "--value", type=float, action="append", help="answer a number request (twice for a range: low, high)"
     )
@@ -96,7 +92,10 @@ def _parser() -> argparse.ArgumentParser:
     cancel.add_argument("--reason", help="why (kept in the checkpoint and the decision log)")
     cancel.add_argument("--by", dest="cancelled_by", help="who cancels (default: your user name)")
     clear = commands.add_parser(
-        "clear", parents=[common], help="remove finished runs (completed, cancelled, failed); the decision log stays"
+        "clear",
+        parents=[common],
+        help="remove finished runs (completed, cancelled; a failed or paused run can be resumed, so it stays "
+        "until cancelled); the decision log stays",
     )
     clear.add_argument("--older-than", type=float, default=0.0, metavar="DAYS", help="only runs ended this long ago")
     log = commands.add_parser("log", parents=[common], help="the decision log: who decided what, when, how")
@@ -127,9 +126,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return list_in_redis(args)
         if args.command == "list":
-            return _list(store)
+            from .listing import list_runs
+
+            return list_runs(store)
         if args.command == "show":
-            return _show(store, args.feedback_id)
+            from .listing import show
+
+            return show(store, args.feedback_id)
         if args.command == "log":
             return _log(store, args)
         if args.command == "cancel":
@@ -140,58 +143,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _extend(store, args)
         if args.command == "clear":
             return _clear(store, args.older_than)
-        return _answer(store, args)
+        from .answer_command import answer_each
+
+        return answer_each(store, args)
     except GraflowNbError as error:
         print(f"graflow-nb: {error}", file=sys.stderr)
         return EXIT_USAGE if isinstance(error, InvalidAnswerError) else EXIT_REFUSED
+    except BrokenPipeError:  # the reader went away (``graflow-nb log | head``): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # (no second error as Python flushes)
+        return EXIT_OK
     except OSError as error:  # a full disk, a folder one may not write to: one line, not a traceback
         where = f" ({error.filename})" if error.filename else ""
         print(f"graflow-nb: cannot use {store.directory}: {error.strerror or error}{where}", file=sys.stderr)
         return EXIT_REFUSED
-
-
-def _list(store: CheckpointStore) -> int:
-    from .._io.hints import plain_prompt
-
-    documents = list(store.documents())
-    if not documents:
-        print(f"no runs in {store.directory}")
-        return EXIT_OK
-    for path, document in documents:
-        if isinstance(document, CheckpointError):
-            print(f"{path.name}: UNREADABLE: {document}")
-            continue
-        print(
-            f"{document.run_id}  {document.workflow}  {_status_of(document)}"
-            f"  {len(document.completed)}/{len(document.tasks)} tasks done"
-            f"  updated {document.updated_at:%Y-%m-%d %H:%M:%S}" + (f"  ({document.reason})" if document.reason else "")
-        )
-        if not document.status.finished:
-            for record in document.pending:
-                filed = store.read_answer(record.feedback_id)
-                note = f"  [{_filed_note(filed)}, applied on resume]" if filed else ""
-                if record.deadline is not None and not filed and document.status.value == "running":
-                    note = f"  [times out {record.deadline.astimezone():%H:%M:%S}]"
-                print(
-                    f"  {record.feedback_id}  {record.request.feedback_type.value}"
-                    f"  {record.request.task_id}: {plain_prompt(record.request.prompt)}{note}"
-                )
-    return EXIT_OK
-
-
-def _status_of(document: CheckpointDocument) -> str:
-    """A run's status, and for a running one whose process is gone (killed, crashed), that it is."""
-    from .._io.run_claim import owner_alive
-
-    if document.status is RunStatus.RUNNING and not owner_alive(document):
-        return f"running, but its process ({document.owner_pid}) is gone: resume it to go on"
-    return document.status.value
-
-
-def _filed_note(filed: FeedbackResponse) -> str:
-    if filed.closed:
-        return f"closed by {filed.responded_by}" + (f": {filed.reason}" if filed.reason else "")
-    return f"answered by {filed.responded_by}: {filed.summary()}"
 
 
 def _close(store: CheckpointStore, args: argparse.Namespace) -> int:
@@ -262,143 +226,6 @@ def _log(store: CheckpointStore, args: argparse.Namespace) -> int:
     else:
         print(table)
     return EXIT_OK
-
-
-def _show(store: CheckpointStore, feedback_id: str) -> int:
-    document, record = store.find_request(feedback_id)
-    print(json.dumps(_describe(document, record, store), indent=2, default=str))
-    return EXIT_OK
-
-
-def _describe(document: CheckpointDocument, record: RequestRecord, store: CheckpointStore) -> dict[str, Any]:
-    from .._io.hints import cli_commands
-
-    filed = store.read_answer(record.feedback_id)
-    response = record.response or filed
-    return {
-        "run": {"run_id": document.run_id, "workflow": document.workflow, "status": document.status.value},
-        "request": record.request.model_dump(mode="json", exclude_none=True),
-        "state": ("closed" if response.closed else "answered") if response else record.state,
-        "deadline": record.deadline.isoformat() if record.deadline and not response else None,
-        "response": response.model_dump(mode="json", exclude_none=True) if response else None,
-        "answer_with": None if response or document.status.finished else cli_commands(record.request, store.directory),
-    }
-
-
-def _answer(store: CheckpointStore, args: argparse.Namespace) -> int:
-    answer = _answer_of_flags(args)
-    if isinstance(answer, int):
-        return answer
-    if args.redis is not None:  # a Graflow run's request, kept in Redis
-        from .redis_commands import answer_in_redis
-
-        return answer_in_redis(args, answer, fits_flags)
-    handed = _hand_to_live_run(store, args, answer)
-    if handed is not None:
-        return handed
-    from .._engine.answering import file_settlement
-
-    document, record = store.find_request(args.feedback_id)
-    if not fits_flags(record.request.feedback_type.value, args, answer):
-        return EXIT_USAGE
-    given = {key: item for key, item in answer.items() if item is not None}
-    response = file_settlement(store, document, record, given, via="cli", responded_by=args.responded_by)
-    print(
-        f"{args.feedback_id}: {response.summary()} (by {response.responded_by}); "
-        f"run {document.run_id} of {document.workflow!r} picks it up "
-        + ("now" if document.status.value == "running" else "when resumed")
-    )
-    return EXIT_OK
-
-
-def _hand_to_live_run(store: CheckpointStore, args: argparse.Namespace, answer: dict[str, Any]) -> int | None:
-    """Answer through the live run that waits for the request, if one does (it checks, files and says
-    what happened; nothing here loads pydantic or reads the checkpoints); None: answer on disk."""
-    from .._io.answer_handoff import find_live_request, hand_answer
-
-    live = find_live_request(store.directory, args.feedback_id)
-    if live is None:
-        return None
-    if not fits_flags(live.feedback_type, args, answer):
-        return EXIT_USAGE
-    handed = hand_answer(live, answer, args.responded_by or default_responder())
-    if handed is None:
-        return None
-    if handed.refused:
-        print(f"graflow-nb: {handed.refused}", file=sys.stderr)
-        return EXIT_USAGE if handed.invalid else EXIT_REFUSED
-    print(
-        f"{args.feedback_id}: {handed.summary} (by {handed.responded_by}); "
-        f"run {live.run_id} of {live.workflow!r} picks it up now"
-    )
-    return EXIT_OK
-
-
-def _answer_of_flags(args: argparse.Namespace) -> dict[str, Any] | int:
-    """The answer the flags give, or the exit code of a usage error (said on stderr)."""
-    if args.approve or args.reject:
-        return {"approved": bool(args.approve), "reason": args.reason}
-    if args.reason is not None:
-        print("graflow-nb: --reason goes with --approve or --reject", file=sys.stderr)
-        return EXIT_USAGE
-    if args.text is not None:
-        return {"text": args.text}
-    if args.select is not None:
-        return {"selected": args.select[0] if len(args.select) == 1 else args.select}
-    if args.value is not None:
-        numbers = [int(v) if v.is_integer() else v for v in args.value]
-        return {"value": numbers[0] if len(numbers) == 1 else numbers}
-    try:
-        return {"data": json.loads(args.form)}
-    except ValueError as error:
-        print(f"graflow-nb: --json is not valid JSON: {error}", file=sys.stderr)
-        return EXIT_USAGE
-
-
-def fits_flags(kind: str, args: argparse.Namespace, answer: dict[str, Any]) -> bool:
-    """Whether the flags given can answer a request of this kind (else says why, in flags); a
-    multi_selection's one --select becomes a list."""
-    wrong = _flags_that_do_not_fit(kind, args)
-    if wrong:
-        article = "an" if kind[0] in "aeiou" else "a"
-        print(f"graflow-nb: {args.feedback_id} is {article} {kind} request: {wrong}", file=sys.stderr)
-        return False
-    if kind == "multi_selection" and "selected" in answer:
-        answer["selected"] = list(args.select)
-    return True
-
-
-#: How each kind of request is answered, in the command's own flags.
-_FLAGS_OF = {
-    "approval": "--approve or --reject (with --reason TEXT if you like)",
-    "text": "--text TEXT",
-    "selection": "--select OPTION, once",
-    "multi_selection": "--select OPTION, once per option",
-    "number": "--value N (twice for a range: --value LOW --value HIGH)",
-    "form": "--json '{\"field\": value, ...}'",
-    "custom": "--json '{\"key\": value, ...}'",
-}
-
-
-def _flags_that_do_not_fit(kind: str, args: argparse.Namespace) -> str | None:
-    """Why the flags given cannot answer a request of this kind (in flags), or None when they can."""
-    given = (
-        "approval"
-        if args.approve or args.reject
-        else "text"
-        if args.text is not None
-        else "selection"
-        if args.select is not None
-        else "number"
-        if args.value is not None
-        else "form"
-    )
-    fits = given == kind or (given, kind) in {("selection", "multi_selection"), ("form", "custom")}
-    if not fits:
-        return f"answer it with {_FLAGS_OF[kind]}"
-    if kind == "selection" and len(args.select) > 1:
-        return f"it takes one option: give --select once (you gave {len(args.select)})"
-    return None
 
 
 if __name__ == "__main__":

@@ -9,9 +9,7 @@ from typing import Any
 
 from .._io.graflow_redis import GraflowRedisRequests
 from .._io.hints import plain_prompt
-
-EXIT_OK = 0
-EXIT_USAGE = 2
+from .exits import EXIT_OK, EXIT_USAGE
 
 
 def list_in_redis(args: argparse.Namespace) -> int:

@@ -17,6 +17,7 @@ def cancel_stored_run(
     """End a paused (or crashed) run as cancelled: its pending requests close unanswered, the decision log
     says who cancelled it and why, and nothing resumes it. Raises RunInUseError while a process runs it,
     NoResumableRunError if it has already ended."""
+    store.check_run_exists(run_id)  # (before the claim, which makes the folder's locks)
     claim = RunClaim.acquire(store.directory, run_id)  # nobody runs it meanwhile
     try:
         document = store.load_run(run_id)

@@ -23,13 +23,14 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .._model.checkpoint_format import FEEDBACK_ID_PATTERN, SCHEMA_NAME, SCHEMA_VERSION
+from .._model.checkpoint_format import FEEDBACK_ID_PATTERN, RUN_ID_PATTERN, SCHEMA_NAME, SCHEMA_VERSION
 from .._model.errors import (
     CheckpointDirectoryError,
     CheckpointError,
     CheckpointVersionError,
     CorruptCheckpointError,
     FeedbackNotFoundError,
+    RunNotFoundError,
 )
 from .._util import exact_json
 from .._util.atomic import (
@@ -186,8 +187,9 @@ class CheckpointStore:
         path = Path(path)
         read_before = None
         for _attempt in range(3):
+            raw = self._read_document(path)
             try:
-                data = parse_document(self._read_document(path))
+                data = parse_document(raw)
             except (ValueError, RecursionError) as error:
                 raise CorruptCheckpointError(path, f"not valid JSON ({error})") from None
             token = data.pop("journal", None) if isinstance(data, dict) else None
@@ -244,8 +246,14 @@ class CheckpointStore:
         return CorruptCheckpointError(path, f"{where}: {first['msg']} (the file was edited or damaged)")
 
     def load_run(self, run_id: str) -> CheckpointDocument:
-        """Load a run's document by run id."""
+        """Load a run's document by run id (RunNotFoundError if the folder holds none)."""
+        self.check_run_exists(run_id)
         return self.load(self.run_path(run_id))
+
+    def check_run_exists(self, run_id: str) -> None:
+        """Raise RunNotFoundError unless the folder holds a document of run ``run_id``."""
+        if not RUN_ID_PATTERN.fullmatch(run_id) or not self.run_path(run_id).is_file():
+            raise RunNotFoundError(run_id, self.directory)
 
     def documents(self) -> Iterator[tuple[Path, CheckpointDocument | CheckpointError]]:
         """Every run document in the directory, oldest first, with an error in place of an unusable one."""

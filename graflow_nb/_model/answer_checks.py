@@ -126,7 +126,7 @@ def _check_answer_value(request: FeedbackRequest, given: Any, model: type[BaseMo
             raise InvalidAnswerError(fid, f"{unknown} not among the options {options}")
         if len(set(chosen)) != len(chosen):
             raise InvalidAnswerError(fid, f"an option was chosen twice: {list(chosen)}")
-        return list(chosen)
+        return [option for option in options if option in chosen]  # in the options' order, as a control gives them
     if kind is FeedbackType.NUMBER:
         return _check_number_answer(request, given)
     if kind is FeedbackType.CUSTOM:

@@ -35,6 +35,7 @@ carry a model are defined beside it (the module in brackets), so that this modul
     │   └── CheckpointDirectoryError (PermissionError)
     ├── RunStateError                             the run is not where the call needs it to be
     │   ├── NoResumableRunError (LookupError)     no unfinished run to resume
+    │   ├── RunNotFoundError (LookupError)        no run with that id in the folder
     │   ├── RunInUseError (RuntimeError)          another engine or process runs it now
     │   └── RunNotFinishedError (RuntimeError)    it still goes on (run.result(), run.wait(timeout=...))
     └── RunNotCompletedError (RuntimeError)       execute()/resume() did not complete [outcome.py]
@@ -324,6 +325,19 @@ class RunStateError(GraflowNbError):
 
 class NoResumableRunError(RunStateError, LookupError):
     """Raised by resume() when no unfinished run of the workflow exists."""
+
+
+class RunNotFoundError(RunStateError, LookupError):
+    """Raised when the checkpoint folder holds no run with that run id."""
+
+    def __init__(self, run_id: str, directory: Path) -> None:
+        self.run_id = run_id
+        folder = directory.absolute()
+        if not folder.is_dir():
+            where = f"the checkpoint folder {folder} does not exist (a typo in the folder, or no run has started there)"
+        else:
+            where = f"no run {run_id!r} in {folder}"
+        super().__init__(f"{where}; `graflow-nb list --dir {folder}` shows the runs there")
 
 
 class RunInUseError(RunStateError, RuntimeError):
