@@ -399,6 +399,8 @@ def test_an_empty_folder_names_the_notebook_folders_beside_it(tmp_path: Path) ->
         f"no runs in {tmp_path / '.graflow_nb'}; a notebook's runs are kept beside it, in a folder of its own: "
         "--dir labels.graflow_nb"
     )
+    answer = run_cli("answer", "fb-0123456789abcdef", "--approve", directory=tmp_path / ".graflow_nb")
+    assert answer.stderr.strip().endswith("in a folder of its own: --dir labels.graflow_nb"), answer.stderr
 
 
 def test_a_reader_that_goes_away_ends_the_output_quietly(tmp_path: Path) -> None:

@@ -4,11 +4,10 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._io.store import CheckpointStore
-from .._model.checkpoint_format import FEEDBACK_ID_PATTERN
+from .._model.checkpoint_format import FEEDBACK_ID_PATTERN, checkpoint_folders_beside
 from .._model.errors import CheckpointError
 from .._model.status import RunStatus
 from .exits import EXIT_OK
@@ -24,7 +23,7 @@ def list_runs(store: CheckpointStore) -> int:
 
     documents = list(store.documents())
     if not documents:
-        print(f"no runs in {store.directory}" + _elsewhere(store.directory))
+        print(f"no runs in {store.directory}" + checkpoint_folders_beside(store.directory))
         return EXIT_OK
     for path, document in documents:
         if isinstance(document, CheckpointError):
@@ -47,19 +46,6 @@ def list_runs(store: CheckpointStore) -> int:
                     f"  {record.request.task_id}: {plain_prompt(record.request.prompt)}{note}"
                 )
     return EXIT_OK
-
-
-def _elsewhere(directory: Path) -> str:
-    """Where else runs are kept near ``directory``: a notebook's are beside it, in ``<name>.graflow_nb``."""
-    near = sorted(
-        folder
-        for folder in directory.absolute().parent.glob("*.graflow_nb")
-        if folder.is_dir() and folder.absolute() != directory.absolute()
-    )
-    if not near:
-        return ""
-    shown = ", ".join(f"--dir {folder.name}" for folder in near[:5]) + (", ..." if len(near) > 5 else "")
-    return f"; a notebook's runs are kept beside it, in a folder of its own: {shown}"
 
 
 def _status_of(document: CheckpointDocument) -> str:

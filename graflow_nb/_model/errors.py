@@ -48,6 +48,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .checkpoint_format import checkpoint_folders_beside
+
 
 class GraflowNbError(Exception):
     """Base class of every error graflow_nb raises."""
@@ -121,10 +123,13 @@ class FeedbackNotFoundError(GraflowNbError, LookupError):
             return
         folder = (directory or Path()).absolute()
         if not folder.is_dir():
-            where = f"the checkpoint folder {folder} does not exist (a typo in --dir, or no run has started there yet)"
+            where = (
+                f"the checkpoint folder {folder} does not exist (a typo in its name, or no run has started there yet)"
+            )
         else:
             where = f"no run in {folder} has a request {feedback_id!r}"
-        super().__init__(f"{where}; `graflow-nb list --dir {folder}` shows the pending requests there")
+        beside = checkpoint_folders_beside(folder)
+        super().__init__(f"{where}; `graflow-nb list --dir {folder}` shows the pending requests there{beside}")
 
 
 class FeedbackClosedError(GraflowNbError, LookupError):
@@ -337,7 +342,9 @@ class RunNotFoundError(RunStateError, LookupError):
             where = f"the checkpoint folder {folder} does not exist (a typo in the folder, or no run has started there)"
         else:
             where = f"no run {run_id!r} in {folder}"
-        super().__init__(f"{where}; `graflow-nb list --dir {folder}` shows the runs there")
+        super().__init__(
+            f"{where}; `graflow-nb list --dir {folder}` shows the runs there{checkpoint_folders_beside(folder)}"
+        )
 
 
 class RunInUseError(RunStateError, RuntimeError):
