@@ -66,7 +66,7 @@ PARALLEL = textwrap.dedent(
         def review(index):
             @task(id=f"item{index}", inject_context=True)
             def check(ctx):
-                return ctx.request_feedback("approval", f"Keep item {index}?").approved
+                return ctx.request_feedback("approval", f"Keep item {index}?", timeout=600).approved
             return check
 
         items = [review(index) for index in range(6)]
@@ -98,7 +98,10 @@ def test_parallel_tasks_are_asked_at_the_prompt_in_the_workflows_order(tmp_path:
         finally:
             process.kill()
             os.close(controller)
-    asked = [re.findall(r"\[parallel-terminal / (item\d)", screen)[-1] for screen in screens]
+    asked = [
+        re.findall(r"\[parallel-terminal / (item\d) / fb-[0-9a-f]{16}\] \(times out at ", screen)[-1]
+        for screen in screens
+    ]
     assert asked == [f"item{index}" for index in range(6)], "asked in the workflow's order, not the threads'"
     assert screens[0].count("graflow_nb: waiting for approval") == 6, "all announced before the first prompt"
     assert all("waiting for" not in screen for screen in screens[1:]), "nothing printed over the prompt"

@@ -64,9 +64,10 @@ def parse_console_answer(request: FeedbackRequest, line: str) -> dict[str, Any]:
         raise ValueError(f'type {what} as a JSON object, e.g. {{"field": 1}}') from None
 
 
-def prompt_text(request: FeedbackRequest) -> str:
-    """The question as shown at the prompt."""
-    lines = [f"[{request.workflow} / {request.task_id} / {request.feedback_id}] {plain_prompt(request.prompt)}"]
+def prompt_text(request: FeedbackRequest, deadline: datetime | None = None) -> str:
+    """The question as shown at the prompt (with when it times out, if it does)."""
+    until = f" (times out at {deadline.astimezone():%H:%M:%S %Z})" if deadline is not None else ""
+    lines = [f"[{request.workflow} / {request.task_id} / {request.feedback_id}]{until} {plain_prompt(request.prompt)}"]
     kind = request.feedback_type
     if kind is FeedbackType.APPROVAL:
         lines.append("approve? [y/n] (a reason may follow)")
@@ -88,6 +89,10 @@ def prompt_text(request: FeedbackRequest) -> str:
     return "\n".join(lines) + "\n> "
 
 
+#: A request for the prompt: its run, itself, and when it times out.
+_Asked = tuple["RunView", "FeedbackRequest", "datetime | None"]
+
+
 class ConsolePresenter:
     """Announces requests on a stream; with ``interactive`` it also asks them at a terminal prompt."""
 
@@ -97,9 +102,7 @@ class ConsolePresenter:
         self.source = source or sys.stdin
         # what waits for the prompt, the workflow's first task first (parallel tasks ask in any order);
         # None (last) stops the prompt
-        self._queue: queue.PriorityQueue[tuple[tuple[int, ...], int, tuple[RunView, FeedbackRequest] | None]] = (
-            queue.PriorityQueue()
-        )
+        self._queue: queue.PriorityQueue[tuple[tuple[int, ...], int, _Asked | None]] = queue.PriorityQueue()
         self._arrivals = itertools.count()
         self._settled: set[str] = set()
         self._reader: threading.Thread | None = None
@@ -124,7 +127,10 @@ class ConsolePresenter:
             commands = cli_hint(request, run.store.directory, redis=run.workers_redis).replace("\n", "\n    ")
             self._say(f"graflow_nb: waiting for {waiting}\n  answer from elsewhere:\n    {commands}\n")
         if self.interactive:
-            self._queue.put((request_rank(list(run.graph.tasks))(request), next(self._arrivals), (run, request)))
+            record = run.state.records.get(request.feedback_id)  # (on the run's loop: its state is ours to read)
+            deadline = record.deadline if record is not None else None
+            asked = (run, request, deadline)
+            self._queue.put((request_rank(list(run.graph.tasks))(request), next(self._arrivals), asked))
             if self._reader is None:
                 self._reader = threading.Thread(target=self._prompt_loop, name="graflow-nb-console", daemon=True)
                 self._reader.start()
@@ -152,15 +158,15 @@ class ConsolePresenter:
 
     def _prompt_loop(self) -> None:
         while (item := self._next_to_ask()) is not None:
-            run, request = item
+            run, request, deadline = item
             if request.feedback_id not in self._settled and not self._closed.is_set():
                 self._prompting.set()
                 try:
-                    self._ask(run, request)
+                    self._ask(run, request, deadline)
                 finally:
                     self._prompting.clear()
 
-    def _next_to_ask(self) -> tuple[RunView, FeedbackRequest] | None:
+    def _next_to_ask(self) -> _Asked | None:
         """The waiting request of the workflow's first task (None: stop). After a quiet spell, requests
         that arrive together are let in first (until :data:`QUIET_SECONDS` pass with no arrival, at most
         :data:`GATHER_SECONDS`): parallel tasks ask in whatever order their threads get to it."""
@@ -177,10 +183,10 @@ class ConsolePresenter:
             first = self._queue.get()
         return first[2]
 
-    def _ask(self, run: RunView, request: FeedbackRequest) -> None:
+    def _ask(self, run: RunView, request: FeedbackRequest, deadline: datetime | None) -> None:
         from .._model.feedback import FeedbackAlreadySettledError  # loaded with the request already
 
-        self._say(prompt_text(request))
+        self._say(prompt_text(request, deadline))
         while request.feedback_id not in self._settled and not self._closed.is_set():
             line = self._read_line()
             if line is None:
