@@ -371,9 +371,18 @@ def test_several_requests_answered_at_once_and_a_bad_id_among_them_is_said(
     assert "has a request 'fb-0000000000000000'" in both.stderr
     assert [line.split(":")[0] for line in both.stdout.splitlines()] == [first, second]
     assert all("approved (by ann)" in line for line in both.stdout.splitlines())
-    rest_answered = run_cli("answer", *rest, "--reject", "--reason", "blurry", directory=checkpoint_dir)
+    (run_id,) = [path.stem for path in checkpoint_dir.glob("backwards-*.json")]
+    rest_answered = run_cli("answer", "--run", run_id, "--reject", "--reason", "blurry", directory=checkpoint_dir)
     assert rest_answered.returncode == 0, rest_answered.stderr
-    assert len(rest_answered.stdout.splitlines()) == len(rest)
+    assert [line.split(":")[0] for line in rest_answered.stdout.splitlines()] == rest, "the others, in task order"
+    nothing_left = run_cli("answer", "--run", run_id, "--approve", directory=checkpoint_dir)
+    assert (nothing_left.returncode, nothing_left.stderr.strip()) == (
+        1,
+        f"graflow-nb: every request run {run_id} waits for is answered already",
+    )
+    unnamed = run_cli("answer", "--approve", directory=checkpoint_dir)
+    assert unnamed.returncode == 2
+    assert "name the requests to answer (feedback ids), or --run RUN_ID" in unnamed.stderr
 
 
 def test_a_missing_run_is_named_and_leaves_no_folder_behind(tmp_path: Path) -> None:

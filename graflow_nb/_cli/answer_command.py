@@ -20,18 +20,41 @@ def answer_each(store: CheckpointStore, args: argparse.Namespace) -> int:
     answer = _answer_of_flags(args)
     if isinstance(answer, int):
         return answer
+    named = _requests_named(store, args)
+    if isinstance(named, int):
+        return named
     worst = EXIT_OK
-    for feedback_id in dict.fromkeys(args.feedback_ids):  # (each once)
+    for feedback_id in named:
         one = argparse.Namespace(**{**vars(args), "feedback_id": feedback_id})
         try:
             code = _answer_one(store, one, dict(answer))
         except GraflowNbError as error:
-            if len(args.feedback_ids) == 1:
+            if len(named) == 1:
                 raise
             print(f"graflow-nb: {error}", file=sys.stderr)
             code = EXIT_USAGE if isinstance(error, InvalidAnswerError) else EXIT_REFUSED
         worst = max(worst, code)
     return worst
+
+
+def _requests_named(store: CheckpointStore, args: argparse.Namespace) -> list[str] | int:
+    """The ids named, each once, then those a ``--run`` waits for that nobody answered yet (in the
+    workflow's order of tasks); a usage error's exit code if there are none."""
+    named = list(args.feedback_ids)
+    if args.run_id is not None:
+        if args.redis is not None:
+            return _usage("--run names a run of --dir; with --redis, name the requests")
+        document = store.load_run(args.run_id)
+        if document.status.finished:
+            print(f"graflow-nb: run {args.run_id} is {document.status.value}: it waits for nothing", file=sys.stderr)
+            return EXIT_REFUSED
+        named += [r.feedback_id for r in document.pending if store.read_answer(r.feedback_id) is None]
+        if not named:
+            print(f"graflow-nb: every request run {args.run_id} waits for is answered already", file=sys.stderr)
+            return EXIT_REFUSED
+    if not named:
+        return _usage("name the requests to answer (feedback ids), or --run RUN_ID for all a run waits for")
+    return list(dict.fromkeys(named))
 
 
 def _answer_one(store: CheckpointStore, args: argparse.Namespace, answer: dict[str, Any]) -> int:

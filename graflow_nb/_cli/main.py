@@ -56,7 +56,10 @@ def _parser() -> argparse.ArgumentParser:
     answer = commands.add_parser(
         "answer", parents=[common], help="answer pending requests (each of the ids named, with the same answer)"
     )
-    answer.add_argument("feedback_ids", nargs="+", metavar="feedback_id")
+    answer.add_argument("feedback_ids", nargs="*", metavar="feedback_id")
+    answer.add_argument(
+        "--run", dest="run_id", metavar="RUN_ID", help="answer every request this run waits for (see `list`)"
+    )
     kind = answer.add_mutually_exclusive_group(required=True)
     kind.add_argument("--approve", action="store_true", help="approve an approval request")
     kind.add_argument("--reject", action="store_true", help="reject an approval request")
