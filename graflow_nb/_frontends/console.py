@@ -9,6 +9,7 @@ import select
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import IO, TYPE_CHECKING, Any
 
@@ -108,6 +109,7 @@ class ConsolePresenter:
         self._reader: threading.Thread | None = None
         self._closed = threading.Event()
         self._prompting = threading.Event()  # set while a request is asked at the prompt
+        self._ranked: tuple[object, int, Callable[[FeedbackRequest], tuple[int, int, int]]] | None = None
 
     def _say(self, text: str) -> None:
         self.output.write(text)
@@ -130,7 +132,7 @@ class ConsolePresenter:
             record = run.state.records.get(request.feedback_id)  # (on the run's loop: its state is ours to read)
             deadline = record.deadline if record is not None else None
             asked = (run, request, deadline)
-            self._queue.put((request_rank(list(run.graph.tasks))(request), next(self._arrivals), asked))
+            self._queue.put((self._rank(run)(request), next(self._arrivals), asked))
             if self._reader is None:
                 self._reader = threading.Thread(target=self._prompt_loop, name="graflow-nb-console", daemon=True)
                 self._reader.start()
@@ -150,6 +152,13 @@ class ConsolePresenter:
         """Say until when the request now waits."""
         when = deadline.astimezone().strftime("%Y-%m-%d %H:%M:%S")
         self._say(f"graflow_nb: {request.feedback_id} now waits until {when} (more time was given)\n")
+
+    def _rank(self, run: RunView) -> Callable[[FeedbackRequest], tuple[int, int, int]]:
+        """The sort key of the run's requests (made again only when its tasks change: on the loop)."""
+        tasks = run.graph.tasks
+        if self._ranked is None or self._ranked[0] is not tasks or self._ranked[1] != len(tasks):
+            self._ranked = (tasks, len(tasks), request_rank(list(tasks)))
+        return self._ranked[2]
 
     def run_ended(self, run: RunView) -> None:
         """Stop prompting."""
