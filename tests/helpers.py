@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import subprocess
@@ -92,3 +93,23 @@ with workflow({workflow_name!r}) as wf:
 
 run = wf.start()
 """
+
+
+#: A script pausing a batch of rows 0-4 in which the later the row, the sooner it asks (each request
+#: times out after 0.5 s); it prints the outcome's pending ids as JSON.
+BACKWARDS_BATCH = review_batch_cell(
+    "backwards", 5, "for _ in range(10 - index): await asyncio.sleep(0)", timeout=0.5
+) + (
+    "\nimport json\nwith contextlib.suppress(Exception):\n    run.wait(timeout=60)\n"
+    "print(json.dumps(run.outcome.pending_feedback_ids))\n"
+)
+
+
+def pause_a_batch_asking_backwards(folder: Path, checkpoint_dir: Path) -> list[str]:
+    """Run :data:`BACKWARDS_BATCH` in ``folder`` until it pauses; return its pending ids as the outcome lists them."""
+    (folder / "backwards.py").write_text(BACKWARDS_BATCH)
+    env = {**os.environ, "GRAFLOW_NB_CHECKPOINT_DIR": str(checkpoint_dir)}
+    done = subprocess.run(
+        [sys.executable, "backwards.py"], cwd=folder, env=env, capture_output=True, text=True, timeout=60, check=True
+    )
+    return list(json.loads(done.stdout.splitlines()[-1]))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from graflow_nb import RunStatus, TaskExecutionContext, task, workflow
 from graflow_nb._frontends.console import ConsolePresenter
-from tests.helpers import CLI, read_until, review_batch_cell, run_cli
+from tests.helpers import CLI, pause_a_batch_asking_backwards, read_until, run_cli
 
 
 def pause_three_questions(name: str = "cli") -> list[str]:
@@ -325,27 +325,10 @@ def test_list_says_how_far_a_run_got_and_when_its_process_is_gone(checkpoint_dir
     assert "0/3 tasks done" in listing.stdout
 
 
-#: rows 0-4, the later the row, the sooner it asks; each times out after 0.5 s, and the run pauses
-BACKWARDS = review_batch_cell("backwards", 5, "for _ in range(10 - index): await asyncio.sleep(0)", timeout=0.5) + (
-    "\nimport json\nwith contextlib.suppress(Exception):\n    run.wait(timeout=60)\n"
-    "print(json.dumps(run.outcome.pending_feedback_ids))\n"
-)
-
-
-def pause_backwards(tmp_path: Path, checkpoint_dir: Path) -> list[str]:
-    """Pause a batch of 5 whose later items ask first; return its pending ids as the outcome lists them."""
-    (tmp_path / "backwards.py").write_text(BACKWARDS)
-    env = {**os.environ, "GRAFLOW_NB_CHECKPOINT_DIR": str(checkpoint_dir)}
-    done = subprocess.run(
-        [sys.executable, "backwards.py"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=True
-    )
-    return list(json.loads(done.stdout.splitlines()[-1]))
-
-
 def test_a_batch_asking_backwards_is_listed_and_shown_in_the_order_of_its_tasks(
     checkpoint_dir: Path, tmp_path: Path
 ) -> None:
-    pending = pause_backwards(tmp_path, checkpoint_dir)
+    pending = pause_a_batch_asking_backwards(tmp_path, checkpoint_dir)
     logged = run_cli("log", "--json", directory=checkpoint_dir).stdout.splitlines()
     asked = [json.loads(line)["task_id"] for line in logged if json.loads(line)["event"] == "requested"]
     assert asked == [f"row{index:04d}" for index in reversed(range(5))], "they did ask backwards"
@@ -365,7 +348,7 @@ def test_a_batch_asking_backwards_is_listed_and_shown_in_the_order_of_its_tasks(
 def test_several_requests_answered_at_once_and_a_bad_id_among_them_is_said(
     checkpoint_dir: Path, tmp_path: Path
 ) -> None:
-    first, second, *rest = pause_backwards(tmp_path, checkpoint_dir)
+    first, second, *rest = pause_a_batch_asking_backwards(tmp_path, checkpoint_dir)
     both = run_cli("answer", first, "fb-0000000000000000", second, "--approve", "--by", "ann", directory=checkpoint_dir)
     assert both.returncode == 1, "one of them was refused"
     assert "has a request 'fb-0000000000000000'" in both.stderr

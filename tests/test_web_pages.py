@@ -22,7 +22,7 @@ from graflow_nb import CheckpointStore, FeedbackNotFoundError, RunOutcome, TaskE
 from graflow_nb.testing import RecordingPresenter
 
 from .conftest import StartInBackground
-from .helpers import wait_until
+from .helpers import pause_a_batch_asking_backwards, wait_until
 from .kernel_harness import JupyterServer
 
 pytestmark = pytest.mark.timeout(120)
@@ -237,3 +237,17 @@ def test_a_form_model_gets_its_fields_and_custom_json_its_editor(
     custom = presenter.settled[0][1]
     assert custom is not None
     assert custom.data == {"batch": 64}
+
+
+def test_the_list_shows_a_batch_in_the_order_of_its_tasks(server: JupyterServer) -> None:
+    folder = server.root / "labels"
+    folder.mkdir(exist_ok=True)
+    pending = pause_a_batch_asking_backwards(folder, folder / ".graflow_nb")
+    browser = Browser(server)
+    browser.sign_in()
+    status, listing = browser.get("/graflow-nb/requests")
+    assert status == 200
+    linked = re.findall(r'href="/graflow-nb/requests/(fb-[0-9a-f]{16})"', listing)
+    assert [feedback_id for feedback_id in dict.fromkeys(linked) if feedback_id in pending] == pending
+    rows = [int(row) for row in re.findall(r"Keep row (\d+)\?", listing)]
+    assert rows == [0, 1, 2, 3, 4], "top to bottom, though row 4 asked first"

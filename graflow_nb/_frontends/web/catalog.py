@@ -12,6 +12,7 @@ from pathlib import Path
 from ..._io.notebook_path import FOLDER_SUFFIX
 from ..._io.store import CheckpointStore
 from ..._model.checkpoint import CheckpointDocument, RequestRecord
+from ..._model.task_order import in_task_order
 
 #: Folders never looked into for checkpoints (environments, caches, build output).
 _SKIPPED = {"node_modules", "__pycache__", "site-packages", "venv", "env"}
@@ -59,14 +60,20 @@ def checkpoint_folders(root: Path) -> Iterator[Path]:
 
 
 def found_requests(root: Path) -> list[FoundRequest]:
-    """Every request of every readable run under ``root``, newest first."""
-    found: list[FoundRequest] = []
-    for folder in checkpoint_folders(root):
-        store = CheckpointStore(folder)
-        where = _asked_in(folder, root.resolve())
-        for document in store.readable_documents():
-            found.extend(FoundRequest(record, document, store, where) for record in document.requests)
-    return sorted(found, key=lambda item: item.record.request.created_at, reverse=True)
+    """Every request of every readable run under ``root``: the newest run's first, each run's in the
+    workflow's order of tasks (a batch's parallel tasks ask in whatever order their threads run)."""
+    runs = [
+        (document, store, _asked_in(folder, root.resolve()))
+        for folder in checkpoint_folders(root)
+        for store in [CheckpointStore(folder)]
+        for document in store.readable_documents()
+    ]
+    runs.sort(key=lambda run: run[0].created_at, reverse=True)
+    return [
+        FoundRequest(record, document, store, where)
+        for document, store, where in runs
+        for record in in_task_order(document.requests, document.tasks, lambda record: record.request)
+    ]
 
 
 def _asked_in(folder: Path, root: Path) -> str:
