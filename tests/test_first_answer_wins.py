@@ -134,7 +134,7 @@ def test_two_processes_answering_a_paused_run_one_wins_every_round(racers: Racer
     answers = [entry for entry in decision_log().entries if entry["event"] == "answered"]
     assert sorted(entry["feedback_id"] for entry in answers) == sorted(feedback_ids)
     assert {entry["feedback_id"]: entry["by"] for entry in answers} == winners
-    refused = [entry for entry in decision_log().entries if entry["event"] == "rejected"]
+    refused = [entry for entry in decision_log().entries if entry["event"] == "refused"]
     assert len(refused) == ROUNDS
     assert all(entry["by"] != winners[entry["feedback_id"]] for entry in refused)
 

@@ -116,7 +116,7 @@ def test_late_answers_from_other_threads_wake_each_waiting_task_and_the_first_wi
     log = decision_log(wf.store.directory, run_id=outcome.run_id).entries
     answered = Counter(entry["feedback_id"] for entry in log if entry["event"] == "answered")
     assert sorted(answered.values()) == [1] * 12, "one decision per request"
-    refused = [entry for entry in log if entry["event"] == "rejected"]
+    refused = [entry for entry in log if entry["event"] == "refused"]
     assert len(refused) == 24, "each answer that came too late is logged as refused"
 
 
@@ -176,4 +176,4 @@ def test_an_answer_filed_from_the_loop_is_accepted_and_logged_once_by_its_filer(
     log = decision_log(wf.store.directory, run_id=outcome.run_id).entries
     answered = Counter(entry["feedback_id"] for entry in log if entry["event"] == "answered")
     assert sorted(answered.values()) == [1] * 30, "one decision per request, logged by the process that filed it"
-    assert [entry for entry in log if entry["event"] == "rejected"] == []
+    assert [entry for entry in log if entry["event"] == "refused"] == []

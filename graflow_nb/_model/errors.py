@@ -107,7 +107,7 @@ class InvalidAnswerError(GraflowNbError, ValueError):
 
     def __init__(self, feedback_id: str, message: str) -> None:
         self.feedback_id = feedback_id
-        super().__init__(f"answer to {feedback_id} rejected: {message}")
+        super().__init__(f"answer to {feedback_id} refused: {message}")
 
 
 class FeedbackNotFoundError(GraflowNbError, LookupError):
