@@ -425,3 +425,21 @@ def test_none_of_a_multi_selection_and_options_in_their_order_but_never_an_empty
     assert json.loads(run_cli("show", other_pick, directory=checkpoint_dir).stdout)["response"]["selected"] == []
     wrong = run_cli("answer", _approve, "--none", directory=checkpoint_dir)
     assert "is an approval request: answer it with --approve or --reject" in wrong.stderr
+
+
+def test_cancel_tells_an_answer_filed_meanwhile_from_a_request_closed_unanswered(checkpoint_dir: Path) -> None:
+    approve, _pick, _depth = pause_three_questions("cancel-answered")
+    assert run_cli("answer", approve, "--approve", directory=checkpoint_dir).returncode == 0
+    (run_id,) = [path.stem for path in checkpoint_dir.glob("cancel-answered-*.json")]
+    cancelled = run_cli("cancel", run_id, "--by", "erin", directory=checkpoint_dir)
+    assert cancelled.stdout.strip() == (
+        f"{run_id}: cancelled by erin; 2 request(s) closed unanswered, 1 answered but never used; nothing resumes it"
+    )
+    logged = [
+        json.loads(line)
+        for line in run_cli("log", "--id", approve, "--json", directory=checkpoint_dir).stdout.splitlines()
+    ]
+    events = [entry["event"] for entry in logged]  # (timed_out too, if its request was the first to time out)
+    assert events[0] == "requested"
+    assert events[-1] == "answered"
+    assert "closed" not in events

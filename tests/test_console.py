@@ -14,7 +14,7 @@ import pytest
 
 from graflow_nb import FeedbackRequest, FeedbackType
 from graflow_nb._frontends.console import parse_console_answer
-from tests.helpers import read_until
+from tests.helpers import read_until, run_cli
 
 SCRIPT = textwrap.dedent(
     """
@@ -155,6 +155,32 @@ def test_a_request_arriving_while_a_person_is_at_the_prompt_is_announced_in_one_
     assert "(later): Later?" in announced
     assert "answer from elsewhere" not in announced, "no block of commands over the prompt"
     assert b"result: [('first', True), ('later', False)]" in output
+
+
+def test_an_answer_from_elsewhere_is_said_on_its_own_line_and_the_prompt_is_drawn_again(tmp_path: Path) -> None:
+    (tmp_path / "late.py").write_text(LATE_ARRIVAL)
+    controller, terminal = pty.openpty()
+    env = {**os.environ, "GRAFLOW_NB_CHECKPOINT_DIR": str(tmp_path / "ck")}
+    with subprocess.Popen(
+        [sys.executable, "late.py"], cwd=tmp_path, stdin=terminal, stdout=terminal, stderr=terminal, env=env
+    ) as process:
+        os.close(terminal)
+        try:
+            read_until(controller, b"approve? [y/n]")
+            (tmp_path / "go").touch()
+            announced = read_until(controller, b"shows how to answer it)").decode()
+            (later,) = re.findall(r"also waiting: approval (fb-[0-9a-f]{16}) \(later\)", announced)
+            assert run_cli("answer", later, "--approve", "--by", "dana", directory=tmp_path / "ck").returncode == 0
+            told = read_until(controller, b"via cli)\r\n> ").decode()
+            os.write(controller, b"y\n")
+            output = read_until(controller, b"result:")
+            assert process.wait(timeout=30) == 0
+        finally:
+            process.kill()
+            os.close(controller)
+    said = f"\r\ngraflow_nb: {later} (later) approved (by dana via cli)\r\n> "
+    assert said in told, "a line of its own, then the prompt"
+    assert b"result: [('first', True), ('later', True)]" in output
 
 
 def request(kind: FeedbackType, **fields: object) -> FeedbackRequest:

@@ -196,8 +196,13 @@ def _cancel(store: CheckpointStore, args: argparse.Namespace) -> int:
 
     by = args.cancelled_by or default_responder()
     cancelled = cancel_stored_run(store, args.run_id, cancelled_by=by, reason=args.reason)
-    closed = sum(1 for record in cancelled.requests if record.state == "closed")
-    print(f"{cancelled.run_id}: {cancelled.reason}; {closed} request(s) closed unanswered; nothing resumes it")
+    ended = [r for r in cancelled.requests if r.state == "closed" and r.response is None]
+    filed = sum(1 for record in ended if store.read_answer(record.feedback_id) is not None)
+    unused = f", {filed} answered but never used" if filed else ""
+    print(
+        f"{cancelled.run_id}: {cancelled.reason}; {len(ended) - filed} request(s) closed unanswered{unused}; "
+        "nothing resumes it"
+    )
     return EXIT_OK
 
 

@@ -38,7 +38,8 @@ def cancel_stored_run(
         store.write(cancelled)
         log = DecisionLog(store.directory)
         for record in document.pending:
-            log.closed(record.request, why)
+            if store.read_answer(record.feedback_id) is None:  # (an answer filed meanwhile is logged already)
+                log.closed(record.request, why)
         return cancelled
     finally:
         claim.release()

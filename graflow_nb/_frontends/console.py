@@ -109,6 +109,9 @@ class ConsolePresenter:
         self._reader: threading.Thread | None = None
         self._closed = threading.Event()
         self._prompting = threading.Event()  # set while a request is asked at the prompt
+        self._asking_lock = threading.Lock()
+        self._asking: str | None = None  # under _asking_lock: the request asked at the prompt now
+        self._typed_here: set[str] = set()  # under _asking_lock: the requests answered at the prompt
         self._ranked: tuple[object, int, Callable[[FeedbackRequest], tuple[int, int, int]]] | None = None
 
     def _say(self, text: str) -> None:
@@ -140,18 +143,33 @@ class ConsolePresenter:
     def settle(self, request: FeedbackRequest, response: FeedbackResponse | None) -> None:
         """Report an answer (or a close) and drop the request from the prompt."""
         self._settled.add(request.feedback_id)
+        which = f"{request.feedback_id} ({request.task_id})"
         if response is None:
-            self._say(f"graflow_nb: {request.feedback_id} closed without an answer\n")
+            self._note(request, f"graflow_nb: {which} closed without an answer\n")
         else:
-            self._say(
-                f"graflow_nb: {request.feedback_id} {response.summary()} "
-                f"(by {response.responded_by} via {response.via})\n"
+            self._note(
+                request, f"graflow_nb: {which} {response.summary()} (by {response.responded_by} via {response.via})\n"
             )
 
     def deadline_moved(self, request: FeedbackRequest, deadline: datetime) -> None:
         """Say until when the request now waits."""
-        when = deadline.astimezone().strftime("%Y-%m-%d %H:%M:%S")
-        self._say(f"graflow_nb: {request.feedback_id} now waits until {when} (more time was given)\n")
+        when = deadline.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
+        self._note(
+            request,
+            f"graflow_nb: {request.feedback_id} ({request.task_id}) now waits until {when} (more time was given)\n",
+        )
+
+    def _note(self, request: FeedbackRequest, line: str) -> None:
+        """Say ``line``; while a person is at the prompt, on a line of its own, and the prompt drawn again
+        under it (unless it is the answer just typed there, or the request asked leaves the prompt)."""
+        with self._asking_lock:
+            asking, typed_here = self._asking, request.feedback_id in self._typed_here
+        if asking is None or (asking == request.feedback_id and typed_here):
+            self._say(line)
+        elif asking == request.feedback_id:
+            self._say(f"\n{line}")
+        else:
+            self._say(f"\n{line}> ")
 
     def _rank(self, run: RunView) -> Callable[[FeedbackRequest], tuple[int, int, int]]:
         """The sort key of the run's requests (made again only when its tasks change: on the loop)."""
@@ -170,9 +188,13 @@ class ConsolePresenter:
             run, request, deadline = item
             if request.feedback_id not in self._settled and not self._closed.is_set():
                 self._prompting.set()
+                with self._asking_lock:
+                    self._asking = request.feedback_id
                 try:
                     self._ask(run, request, deadline)
                 finally:
+                    with self._asking_lock:
+                        self._asking = None
                     self._prompting.clear()
 
     def _next_to_ask(self) -> _Asked | None:
@@ -204,6 +226,8 @@ class ConsolePresenter:
                 return
             try:
                 answer = parse_console_answer(request, line)
+                with self._asking_lock:
+                    self._typed_here.add(request.feedback_id)
                 run.answer(request.feedback_id, via="console", **answer)
                 return
             except FeedbackAlreadySettledError as error:
