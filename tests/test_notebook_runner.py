@@ -618,16 +618,25 @@ class TestInterruptButton:
         mark = kernel.mark()
         kernel.run("awaited_wf = asking('interrupt-await', feedback_type='approval', prompt='Wait?')")
         kernel.run("run = awaited_wf.start()")
-        kernel.find_widget("ButtonModel", after=mark, description="Approve")
-        cell = kernel.submit("await run")
-        kernel.wait_for(lambda: kernel.outputs(cell), what="the await cell running")
+        approve = kernel.find_widget("ButtonModel", after=mark, description="Approve")
+        cell = kernel.submit("print('awaiting', flush=True)\nawait run")
+        # Interrupted once the cell's code runs: an interrupt that lands while ipykernel (7.4) is still
+        # setting the cell up is caught by ipykernel itself, which then never replies to the cell.
+        kernel.wait_for(lambda: "awaiting" in kernel.printed(cell), what="the await cell running")
         kernel.manager.interrupt_kernel()
         reply = kernel.reply(cell, timeout=30)
         assert reply["content"]["status"] == "error"
+        assert reply["content"]["ename"] == "CancelledError"  # what ipykernel makes of ■ on an awaiting cell
+        assert "is saved as paused (interrupted from the notebook); answer its controls" in reply["content"]["evalue"]
         # the run saves itself on the kernel's loop once the cell has ended: look until it is paused
         kernel.wait_for(
             lambda: kernel.run("print(run.status.value)", timeout=10).strip() == "paused", timeout=20, what="paused"
         )
+        kernel.click(approve)  # as the message says: its control resumes it, and the run completes
+        kernel.wait_for(
+            lambda: kernel.run("print(run.status.value)", timeout=10).strip() == "completed", timeout=20, what="done"
+        )
+        assert "'approved': True" in kernel.run("print(await run)", timeout=30)
 
 
 class TestBlockingBesideLoopRuns:

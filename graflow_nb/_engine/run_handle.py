@@ -81,6 +81,8 @@ class RunHandle:
     going_on = "it goes on in a background thread"
     #: Why a run whose awaiting was interrupted pauses.
     interrupted_because = "interrupted"
+    #: How a person resumes the run once an interrupt paused it.
+    to_resume = "start it again to resume it (or wf.resume())"
 
     def __init__(self, wf: Runnable) -> None:
         self.workflow = wf
@@ -248,10 +250,16 @@ class RunHandle:
     async def _wait_async(self) -> Any:
         try:
             return await self._wait_for_the_end()
-        except (KeyboardInterrupt, asyncio.CancelledError):  # Ctrl-C, the ■ button on an `await run` cell
-            if self._engine is not None and not self._finished.is_set():
-                self._engine.call_soon_on_loop(self._engine.request_stop, RunStatus.PAUSED, self.interrupted_because)
-            raise
+        except (KeyboardInterrupt, asyncio.CancelledError) as stopped:  # Ctrl-C, ■ on an `await run` cell
+            if self._engine is None or self._finished.is_set():
+                raise
+            self._engine.call_soon_on_loop(self._engine.request_stop, RunStatus.PAUSED, self.interrupted_because)
+            if isinstance(stopped, KeyboardInterrupt):
+                raise
+            # (the kernel turns ■ into a cancellation with no message: say what became of the run)
+            raise asyncio.CancelledError(
+                f"run {self._engine.run_id} is saved as paused ({self.interrupted_because}); {self.to_resume}"
+            ) from None
 
     async def _wait_for_the_end(self) -> Any:
         while not self._finished.is_set():

@@ -60,6 +60,7 @@ class NotebookRunHandle(RunHandle):
 
     going_on = "it goes on in its panel, which shows the result when it ends"
     interrupted_because = "interrupted from the notebook"
+    to_resume = "answer its controls, or run the cell that started it again, to resume it"
 
     def __init__(self, wf: Runnable, panel: RunPanel | None) -> None:
         super().__init__(wf)
