@@ -104,6 +104,8 @@ def test_parallel_tasks_are_asked_at_the_prompt_in_the_workflows_order(tmp_path:
     ]
     assert asked == [f"item{index}" for index in range(6)], "asked in the workflow's order, not the threads'"
     assert screens[0].count("graflow_nb: waiting for approval") == 6, "all announced before the first prompt"
+    assert "answer from elsewhere" not in screens[0], "one line each, not a block of commands, at a terminal"
+    assert screens[0].count("`graflow-nb list` shows how to answer elsewhere") == 1
     assert all("waiting for" not in screen for screen in screens[1:]), "nothing printed over the prompt"
 
 
@@ -203,13 +205,28 @@ def request(kind: FeedbackType, **fields: object) -> FeedbackRequest:
         (request(FeedbackType.TEXT), "hello world\n", {"text": "hello world"}),
         (request(FeedbackType.SELECTION, options=["a", "b"]), "b\n", {"selected": "b"}),
         (request(FeedbackType.MULTI_SELECTION, options=["a", "b", "c"]), "1, c\n", {"selected": ["a", "c"]}),
-        (request(FeedbackType.MULTI_SELECTION, options=["a"]), "\n", {"selected": []}),
+        (request(FeedbackType.MULTI_SELECTION, options=["a"]), "none\n", {"selected": []}),
+        (request(FeedbackType.MULTI_SELECTION, options=["a"]), "None \n", {"selected": []}),
+        (request(FeedbackType.MULTI_SELECTION, options=["none", "some"]), "none\n", {"selected": ["none"]}),
         (request(FeedbackType.NUMBER, integer=True), "4\n", {"value": 4}),
         (request(FeedbackType.FORM), '{"x": 1}\n', {"data": {"x": 1}}),
     ],
 )
 def test_prompt_lines_become_answers(question: FeedbackRequest, line: str, answer: dict[str, object]) -> None:
     assert parse_console_answer(question, line) == answer
+
+
+@pytest.mark.parametrize(
+    ("question", "hint"),
+    [
+        (request(FeedbackType.TEXT), "type the answer (an empty line is not one)"),
+        (request(FeedbackType.SELECTION, options=["a", "b"]), "type one option's number or name"),
+        (request(FeedbackType.MULTI_SELECTION, options=["a"]), "or type none to choose none"),
+    ],
+)
+def test_an_enter_pressed_by_mistake_is_not_an_answer(question: FeedbackRequest, hint: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(hint)):
+        parse_console_answer(question, "  \n")
 
 
 def test_a_printed_command_works_where_graflow_nb_is_not_on_the_path(

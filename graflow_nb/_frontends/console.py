@@ -31,6 +31,11 @@ _YES = {"y", "yes", "a", "approve", "approved", "true", "1"}
 _NO = {"n", "no", "r", "reject", "rejected", "false", "0"}
 
 
+#: What a person types at the prompt to choose none of a multi-selection's options.
+_NONE = "none"
+_CHOOSE_ANY = f"choose any (numbers or names, separated by commas), or type {_NONE} to choose none"
+
+
 def parse_console_answer(request: FeedbackRequest, line: str) -> dict[str, Any]:
     """Turn a line typed at the prompt into answer fields; raise ValueError with a hint if it cannot."""
     text = line.strip()
@@ -41,10 +46,16 @@ def parse_console_answer(request: FeedbackRequest, line: str) -> dict[str, Any]:
             return {"approved": word.lower() in _YES, "reason": reason.strip() or None}
         raise ValueError("type y (approve) or n (reject), optionally followed by a reason")
     if kind is FeedbackType.TEXT:
+        if not text:  # (an Enter pressed by mistake; the CLI refuses an empty --text too)
+            raise ValueError("type the answer (an empty line is not one)")
         return {"text": line.rstrip("\n")}
     if kind in (FeedbackType.SELECTION, FeedbackType.MULTI_SELECTION):
         options = request.options or []
-        picks = [p.strip() for p in text.split(",") if p.strip()] if text else []
+        if kind is FeedbackType.MULTI_SELECTION and text.lower() == _NONE and _NONE not in options:
+            return {"selected": []}
+        if not text:
+            raise ValueError("type one option's number or name" if kind is FeedbackType.SELECTION else _CHOOSE_ANY)
+        picks = [p.strip() for p in text.split(",") if p.strip()]
         chosen = [options[int(p) - 1] if p.isdigit() and 0 < int(p) <= len(options) else p for p in picks]
         if kind is FeedbackType.SELECTION:
             if len(chosen) != 1:
@@ -74,11 +85,7 @@ def prompt_text(request: FeedbackRequest, deadline: datetime | None = None) -> s
         lines.append("approve? [y/n] (a reason may follow)")
     elif kind in (FeedbackType.SELECTION, FeedbackType.MULTI_SELECTION):
         lines += [f"  {i}. {option}" for i, option in enumerate(request.options or [], start=1)]
-        lines.append(
-            "choose one (number or name)"
-            if kind is FeedbackType.SELECTION
-            else "choose any, separated by commas (empty for none)"
-        )
+        lines.append("choose one (number or name)" if kind is FeedbackType.SELECTION else _CHOOSE_ANY)
     elif kind is FeedbackType.NUMBER:
         bounded = request.min is not None and request.max is not None
         bounds = f" in [{request.min:g}, {request.max:g}]" if bounded else ""
@@ -105,13 +112,14 @@ class ConsolePresenter:
         # None (last) stops the prompt
         self._queue: queue.PriorityQueue[tuple[tuple[int, ...], int, _Asked | None]] = queue.PriorityQueue()
         self._arrivals = itertools.count()
-        self._settled: set[str] = set()
+        self._lock = threading.Lock()  # guards the three below (the run's loop and the prompt's thread)
+        self._settled: set[str] = set()  # the requests answered or closed
+        self._asking: str | None = None  # the request asked at the prompt now
+        self._typed_here: set[str] = set()  # the requests answered at the prompt
+        self._told_how_else = False  # (the run's loop only) whether a person at the prompt was told of the CLI
         self._reader: threading.Thread | None = None
         self._closed = threading.Event()
         self._prompting = threading.Event()  # set while a request is asked at the prompt
-        self._asking_lock = threading.Lock()
-        self._asking: str | None = None  # under _asking_lock: the request asked at the prompt now
-        self._typed_here: set[str] = set()  # under _asking_lock: the requests answered at the prompt
         self._ranked: tuple[object, int, Callable[[FeedbackRequest], tuple[int, int, int]]] | None = None
 
     def _say(self, text: str) -> None:
@@ -128,6 +136,10 @@ class ConsolePresenter:
         )
         if self._prompting.is_set():  # a person is at the prompt: one line, asked there in its turn
             self._say(f"\ngraflow_nb: also waiting: {waiting} (`graflow-nb list` shows how to answer it)\n> ")
+        elif self.interactive:  # asked at the prompt soon: one line each
+            how_else = "" if self._told_how_else else " (asked below; `graflow-nb list` shows how to answer elsewhere)"
+            self._told_how_else = True
+            self._say(f"graflow_nb: waiting for {waiting}{how_else}\n")
         else:
             commands = cli_hint(request, run.store.directory, redis=run.workers_redis).replace("\n", "\n    ")
             self._say(f"graflow_nb: waiting for {waiting}\n  answer from elsewhere:\n    {commands}\n")
@@ -142,7 +154,8 @@ class ConsolePresenter:
 
     def settle(self, request: FeedbackRequest, response: FeedbackResponse | None) -> None:
         """Report an answer (or a close) and drop the request from the prompt."""
-        self._settled.add(request.feedback_id)
+        with self._lock:
+            self._settled.add(request.feedback_id)
         which = f"{request.feedback_id} ({request.task_id})"
         if response is None:
             self._note(request, f"graflow_nb: {which} closed without an answer\n")
@@ -162,7 +175,7 @@ class ConsolePresenter:
     def _note(self, request: FeedbackRequest, line: str) -> None:
         """Say ``line``; while a person is at the prompt, on a line of its own, and the prompt drawn again
         under it (unless it is the answer just typed there, or the request asked leaves the prompt)."""
-        with self._asking_lock:
+        with self._lock:
             asking, typed_here = self._asking, request.feedback_id in self._typed_here
         if asking is None or (asking == request.feedback_id and typed_here):
             self._say(line)
@@ -186,16 +199,20 @@ class ConsolePresenter:
     def _prompt_loop(self) -> None:
         while (item := self._next_to_ask()) is not None:
             run, request, deadline = item
-            if request.feedback_id not in self._settled and not self._closed.is_set():
+            if not self._is_settled(request) and not self._closed.is_set():
                 self._prompting.set()
-                with self._asking_lock:
+                with self._lock:
                     self._asking = request.feedback_id
                 try:
                     self._ask(run, request, deadline)
                 finally:
-                    with self._asking_lock:
+                    with self._lock:
                         self._asking = None
                     self._prompting.clear()
+
+    def _is_settled(self, request: FeedbackRequest) -> bool:
+        with self._lock:
+            return request.feedback_id in self._settled
 
     def _next_to_ask(self) -> _Asked | None:
         """The waiting request of the workflow's first task (None: stop). After a quiet spell, requests
@@ -218,7 +235,7 @@ class ConsolePresenter:
         from .._model.feedback import FeedbackAlreadySettledError  # loaded with the request already
 
         self._say(prompt_text(request, deadline))
-        while request.feedback_id not in self._settled and not self._closed.is_set():
+        while not self._is_settled(request) and not self._closed.is_set():
             line = self._read_line()
             if line is None:
                 continue
@@ -226,7 +243,7 @@ class ConsolePresenter:
                 return
             try:
                 answer = parse_console_answer(request, line)
-                with self._asking_lock:
+                with self._lock:
                     self._typed_here.add(request.feedback_id)
                 run.answer(request.feedback_id, via="console", **answer)
                 return
