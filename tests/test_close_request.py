@@ -63,7 +63,7 @@ def test_a_paused_request_closed_from_the_cli_raises_in_its_task_on_resume(check
     closed = run_cli("close", ids["review"], "--reason", "report withdrawn", "--by", "erin", directory=checkpoint_dir)
     assert closed.returncode == 0, closed.stderr
     assert "closed without an answer: report withdrawn (by erin)" in closed.stdout
-    assert "FeedbackClosedError when its run is resumed" in closed.stdout
+    assert "FeedbackClosedError when its run is resumed (uncaught there, it fails the run)" in closed.stdout
 
     listing = run_cli("list", directory=checkpoint_dir).stdout
     assert "[closed by erin: report withdrawn, applied on resume]" in listing
@@ -120,6 +120,10 @@ def test_closing_a_request_a_task_waits_for_wakes_it_and_uncaught_fails_the_run(
     with pytest.raises(WorkflowFailed) as failed:
         review_workflow("close-live", timeout=None).resume()
     assert isinstance(failed.value.__cause__, FeedbackClosedError)
+    assert "resuming the run fails it the same way (the request stays closed): catch FeedbackClosedError" in str(
+        failed.value
+    )
+    assert f"`graflow-nb cancel {outcome.run_id}` and start afresh" in str(failed.value)
 
 
 def test_first_of_an_answer_and_a_closure_wins(checkpoint_dir: Path) -> None:

@@ -628,7 +628,8 @@ def test_a_script_whose_run_pauses_ends_with_what_to_do_not_a_traceback(tmp_path
     assert "Traceback" not in paused.stderr, paused.stderr
     (path,) = checkpoint_dir.glob("pausing-*.json")
     ending = paused.stderr.strip().splitlines()[-4:]
-    assert ending[0] == f"workflow 'pausing' run {path.stem} paused: no answer to {ending[1].split()[-1]} within 0.2 s"
+    feedback_id = ending[1].split()[-1]
+    assert ending[0] == f"workflow 'pausing' run {path.stem} paused: no answer to {feedback_id} (ask) within 0.2 s"
     assert ending[2].endswith(
         "then resume the run: run the script, the workflow's cell or the notebook again (or wf.resume())"
     )

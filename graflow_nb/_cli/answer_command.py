@@ -111,10 +111,7 @@ def _answer_of_flags(args: argparse.Namespace) -> dict[str, Any] | int:
         return _usage("--reason goes with --approve or --reject")
     if args.text is not None:
         if not args.text.strip():
-            return _usage(
-                "--text is empty (an unset variable?): give the text, or close the request without an "
-                "answer with `graflow-nb close ID`"
-            )
+            return _usage("--text is empty (an unset variable?): give the text")
         return {"text": args.text}
     if args.none:
         return {"selected": []}

@@ -170,7 +170,7 @@ def _close(store: CheckpointStore, args: argparse.Namespace) -> int:
     when = "now" if document.status.value == "running" else "when its run is resumed"
     print(
         f"{args.feedback_id}: {closure.summary()} (by {closure.responded_by}); its task "
-        f"{record.request.task_id!r} gets FeedbackClosedError {when}"
+        f"{record.request.task_id!r} gets FeedbackClosedError {when} (uncaught there, it fails the run)"
     )
     return EXIT_OK
 

@@ -185,7 +185,7 @@ class FeedbackBroker:
             )
             self._engine.request_stop(RunStatus.PAUSED, why)
             return None
-        why = f"no answer to {feedback_id} within {request.timeout:g} s"
+        why = f"no answer to {feedback_id} ({request.task_id}) within {request.timeout:g} s"
         if request.on_timeout == "pause":  # the task may catch it and go on; uncaught, the run pauses
             raise FeedbackTimeoutError(feedback_id, request.timeout or 0.0, why)
         status = RunStatus.CANCELLED if request.on_timeout == "cancel" else RunStatus.FAILED

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .errors import GraflowNbError
+from .errors import FeedbackClosedError, GraflowNbError
 from .status import RunStatus
 
 if TYPE_CHECKING:  # the checkpoint models (pydantic) load with the first run, not with WorkflowPaused
@@ -50,8 +50,14 @@ class RunOutcome:
             lines.append(f"pending feedback: {', '.join(self.pending_feedback_ids)}")
             lines.append(
                 "answer with graflow_nb.provide_feedback(...) or "
-                f"`graflow-nb answer <feedback_id> --dir {self.checkpoint_path.parent}`, "
+                f"`graflow-nb answer <feedback_id> --dir {self.checkpoint_path.parent.absolute()}`, "
                 "then resume the run: run the script, the workflow's cell or the notebook again (or wf.resume())"
+            )
+        if self.status is RunStatus.FAILED and isinstance(self.exception, FeedbackClosedError):
+            lines.append(
+                "resuming the run fails it the same way (the request stays closed): catch FeedbackClosedError in "
+                f"the task to go on without the answer, or end the run with `graflow-nb cancel {self.run_id}` "
+                "and start afresh (resume=False)"
             )
         lines.append(f"checkpoint: {self.checkpoint_path}")
         return "\n".join(lines)
