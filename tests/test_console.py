@@ -148,7 +148,7 @@ def test_a_request_arriving_while_a_person_is_at_the_prompt_is_announced_in_one_
             os.write(controller, b"y\n")
             read_until(controller, b"Later?")
             os.write(controller, b"n\n")
-            output = read_until(controller, b"result:")
+            output = read_until(controller, b")]")  # the whole result line, not its first chunk
             assert process.wait(timeout=30) == 0
         finally:
             process.kill()
@@ -175,7 +175,7 @@ def test_an_answer_from_elsewhere_is_said_on_its_own_line_and_the_prompt_is_draw
             assert run_cli("answer", later, "--approve", "--by", "dana", directory=tmp_path / "ck").returncode == 0
             told = read_until(controller, b"via cli)\r\n> ").decode()
             os.write(controller, b"y\n")
-            output = read_until(controller, b"result:")
+            output = read_until(controller, b")]")  # the whole result line, not its first chunk
             assert process.wait(timeout=30) == 0
         finally:
             process.kill()
