@@ -8,6 +8,8 @@ import re
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -133,7 +135,10 @@ LATE_ARRIVAL = textwrap.dedent(
 )
 
 
-def test_a_request_arriving_while_a_person_is_at_the_prompt_is_announced_in_one_line(tmp_path: Path) -> None:
+@contextmanager
+def late_request_at_the_prompt(tmp_path: Path) -> Iterator[tuple[int, str]]:
+    """Run LATE_ARRIVAL at a terminal; yield the terminal and what it announced once the later request
+    arrived while the first one's prompt waits. The script must then end well."""
     (tmp_path / "late.py").write_text(LATE_ARRIVAL)
     controller, terminal = pty.openpty()
     env = {**os.environ, "GRAFLOW_NB_CHECKPOINT_DIR": str(tmp_path / "ck")}
@@ -144,15 +149,19 @@ def test_a_request_arriving_while_a_person_is_at_the_prompt_is_announced_in_one_
         try:
             read_until(controller, b"approve? [y/n]")
             (tmp_path / "go").touch()
-            announced = read_until(controller, b"shows how to answer it)").decode()
-            os.write(controller, b"y\n")
-            read_until(controller, b"Later?")
-            os.write(controller, b"n\n")
-            output = read_until(controller, b")]")  # the whole result line, not its first chunk
+            yield controller, read_until(controller, b"shows how to answer it)").decode()
             assert process.wait(timeout=30) == 0
         finally:
             process.kill()
             os.close(controller)
+
+
+def test_a_request_arriving_while_a_person_is_at_the_prompt_is_announced_in_one_line(tmp_path: Path) -> None:
+    with late_request_at_the_prompt(tmp_path) as (controller, announced):
+        os.write(controller, b"y\n")
+        read_until(controller, b"Later?")
+        os.write(controller, b"n\n")
+        output = read_until(controller, b")]")  # the whole result line, not its first chunk
     assert "graflow_nb: also waiting: approval fb-" in announced
     assert "(later): Later?" in announced
     assert "answer from elsewhere" not in announced, "no block of commands over the prompt"
@@ -160,26 +169,12 @@ def test_a_request_arriving_while_a_person_is_at_the_prompt_is_announced_in_one_
 
 
 def test_an_answer_from_elsewhere_is_said_on_its_own_line_and_the_prompt_is_drawn_again(tmp_path: Path) -> None:
-    (tmp_path / "late.py").write_text(LATE_ARRIVAL)
-    controller, terminal = pty.openpty()
-    env = {**os.environ, "GRAFLOW_NB_CHECKPOINT_DIR": str(tmp_path / "ck")}
-    with subprocess.Popen(
-        [sys.executable, "late.py"], cwd=tmp_path, stdin=terminal, stdout=terminal, stderr=terminal, env=env
-    ) as process:
-        os.close(terminal)
-        try:
-            read_until(controller, b"approve? [y/n]")
-            (tmp_path / "go").touch()
-            announced = read_until(controller, b"shows how to answer it)").decode()
-            (later,) = re.findall(r"also waiting: approval (fb-[0-9a-f]{16}) \(later\)", announced)
-            assert run_cli("answer", later, "--approve", "--by", "dana", directory=tmp_path / "ck").returncode == 0
-            told = read_until(controller, b"via cli)\r\n> ").decode()
-            os.write(controller, b"y\n")
-            output = read_until(controller, b")]")  # the whole result line, not its first chunk
-            assert process.wait(timeout=30) == 0
-        finally:
-            process.kill()
-            os.close(controller)
+    with late_request_at_the_prompt(tmp_path) as (controller, announced):
+        (later,) = re.findall(r"also waiting: approval (fb-[0-9a-f]{16}) \(later\)", announced)
+        assert run_cli("answer", later, "--approve", "--by", "dana", directory=tmp_path / "ck").returncode == 0
+        told = read_until(controller, b"via cli)\r\n> ").decode()
+        os.write(controller, b"y\n")
+        output = read_until(controller, b")]")  # the whole result line, not its first chunk
     said = f"\r\ngraflow_nb: {later} (later) approved (by dana via cli)\r\n> "
     assert said in told, "a line of its own, then the prompt"
     assert b"result: [('first', True), ('later', True)]" in output
