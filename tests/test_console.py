@@ -136,24 +136,32 @@ LATE_ARRIVAL = textwrap.dedent(
 
 
 @contextmanager
-def late_request_at_the_prompt(tmp_path: Path) -> Iterator[tuple[int, str]]:
-    """Run LATE_ARRIVAL at a terminal; yield the terminal and what it announced once the later request
-    arrived while the first one's prompt waits. The script must then end well."""
-    (tmp_path / "late.py").write_text(LATE_ARRIVAL)
+def script_at_a_terminal(tmp_path: Path, source: str) -> Iterator[int]:
+    """Run ``source`` as a script at a terminal (a pty); yield the terminal's other end. The script
+    must then end well."""
+    (tmp_path / "script.py").write_text(source)
     controller, terminal = pty.openpty()
     env = {**os.environ, "GRAFLOW_NB_CHECKPOINT_DIR": str(tmp_path / "ck")}
     with subprocess.Popen(
-        [sys.executable, "late.py"], cwd=tmp_path, stdin=terminal, stdout=terminal, stderr=terminal, env=env
+        [sys.executable, "script.py"], cwd=tmp_path, stdin=terminal, stdout=terminal, stderr=terminal, env=env
     ) as process:
         os.close(terminal)
         try:
-            read_until(controller, b"approve? [y/n]")
-            (tmp_path / "go").touch()
-            yield controller, read_until(controller, b"shows how to answer it)").decode()
+            yield controller
             assert process.wait(timeout=30) == 0
         finally:
             process.kill()
             os.close(controller)
+
+
+@contextmanager
+def late_request_at_the_prompt(tmp_path: Path) -> Iterator[tuple[int, str]]:
+    """Run LATE_ARRIVAL at a terminal; yield the terminal and what it announced once the later request
+    arrived while the first one's prompt waits."""
+    with script_at_a_terminal(tmp_path, LATE_ARRIVAL) as controller:
+        read_until(controller, b"approve? [y/n]")
+        (tmp_path / "go").touch()
+        yield controller, read_until(controller, b"shows how to answer it)").decode()
 
 
 def test_a_request_arriving_while_a_person_is_at_the_prompt_is_announced_in_one_line(tmp_path: Path) -> None:
@@ -178,6 +186,109 @@ def test_an_answer_from_elsewhere_is_said_on_its_own_line_and_the_prompt_is_draw
     said = f"\r\ngraflow_nb: {later} (later) approved (by dana via cli)\r\n> "
     assert said in told, "a line of its own, then the prompt"
     assert b"result: [('first', True), ('later', True)]" in output
+
+
+THREE_KINDS = textwrap.dedent(
+    """
+    from graflow_nb import task, workflow
+
+    with workflow("three-kinds") as wf:
+        @task(inject_context=True)
+        def a(ctx):
+            response = ctx.request_feedback("approval", "Ship it?")
+            return response.approved, response.reason
+
+        @task(inject_context=True)
+        def b(ctx):
+            return ctx.request_feedback("text", "Why?").text
+
+        @task(inject_context=True)
+        def c(ctx):
+            return ctx.request_feedback("multi_selection", "Columns?", options=["age", "tenure", "income"]).selected
+
+        a | b | c
+        print("result:", sorted(wf.execute().items()), flush=True)
+    """
+)
+
+
+def announced_ids(screen: str) -> dict[str, str]:
+    """The feedback ids a terminal announced, by task."""
+    return {
+        task: feedback_id for feedback_id, task in re.findall(r"waiting for \w+ (fb-[0-9a-f]{16}) \((\w)\)", screen)
+    }
+
+
+def test_what_was_typed_at_a_prompt_answered_elsewhere_never_joins_another_answer(tmp_path: Path) -> None:
+    """The terminal holds a line until Enter: a prompt left (or drawn again) because of an answer from
+    elsewhere discards what was typed there, so the answer recorded is what the screen shows."""
+    with script_at_a_terminal(tmp_path, THREE_KINDS) as controller:
+        ids = announced_ids(read_until(controller, b"approve? [y/n]").decode())
+        os.write(controller, b"y lo")  # typed, not entered, when another request is answered elsewhere
+        read_until(controller, b"y lo")  # (echoed: the terminal has it)
+        assert run_cli("answer", ids["c"], "--select", "age", "--by", "erin", directory=tmp_path / "ck").returncode == 0
+        redrawn = read_until(controller, b"via cli)\r\n> ").decode()
+        os.write(controller, b"n nope\n")  # what the screen now shows after the prompt
+        read_until(controller, b"Why?\r\n> ")
+        os.write(controller, b"n")  # typed, not entered, when this very request is answered elsewhere
+        read_until(controller, b"n")  # (echoed)
+        assert run_cli("answer", ids["b"], "--text", "from the cli", directory=tmp_path / "ck").returncode == 0
+        output = read_until(controller, b")]")
+    assert redrawn.endswith(f"\r\ngraflow_nb: {ids['c']} (c) age (by erin via cli)\r\n> "), redrawn
+    assert "result: [('a', (False, 'nope')), ('b', 'from the cli'), ('c', ['age'])]" in output.decode(), output
+
+
+def test_after_a_refused_answer_a_note_from_elsewhere_still_starts_on_a_line_of_its_own(tmp_path: Path) -> None:
+    with script_at_a_terminal(tmp_path, THREE_KINDS) as controller:
+        ids = announced_ids(read_until(controller, b"approve? [y/n]").decode())
+        os.write(controller, b"y\n")
+        read_until(controller, b"Why?")
+        os.write(controller, b"because\n")
+        read_until(controller, b"choose any")
+        os.write(controller, b"9\n")
+        read_until(controller, b"not among the options ['age', 'tenure', 'income']\r\n> ")
+        os.write(controller, b"ag")
+        read_until(controller, b"ag")  # (echoed)
+        assert (
+            run_cli("answer", ids["c"], "--select", "income", "--by", "erin", directory=tmp_path / "ck").returncode == 0
+        )
+        told = read_until(controller, b")]").decode()
+    assert told.startswith(f"\r\ngraflow_nb: {ids['c']} (c) income (by erin via cli)\r\n"), told
+    assert "result: [('a', (True, None)), ('b', 'because'), ('c', ['income'])]" in told
+
+
+TIMING_OUT = textwrap.dedent(
+    """
+    from graflow_nb import task, workflow
+
+    with workflow("timing-out") as wf:
+        @task(inject_context=True)
+        def ask(ctx):
+            return ctx.request_feedback("approval", "Ship it?", timeout=1).approved
+
+    wf.execute()
+    """
+)
+
+
+def test_a_run_that_pauses_while_a_person_is_at_the_prompt_says_so_on_a_line_of_its_own(tmp_path: Path) -> None:
+    (tmp_path / "script.py").write_text(TIMING_OUT)
+    controller, terminal = pty.openpty()
+    env = {**os.environ, "GRAFLOW_NB_CHECKPOINT_DIR": str(tmp_path / "ck")}
+    with subprocess.Popen(
+        [sys.executable, "script.py"], cwd=tmp_path, stdin=terminal, stdout=terminal, stderr=terminal, env=env
+    ) as process:
+        os.close(terminal)
+        try:
+            read_until(controller, b"approve? [y/n] (a reason may follow)\r\n> ")
+            os.write(controller, b"y bu")  # typing, not entered, when the request times out
+            ended = read_until(controller, b"(or wf.resume())").decode()
+            assert process.wait(timeout=30) == 1
+        finally:
+            process.kill()
+            os.close(controller)
+    said = r"y bu\r\nworkflow 'timing-out' run timing-out-\S+ paused: no answer to fb-\w+ \(ask\)"
+    assert re.match(said, ended), "the run's message on a line of its own"
 
 
 def request(kind: FeedbackType, **fields: object) -> FeedbackRequest:

@@ -179,10 +179,31 @@ class ConsolePresenter:
             asking, typed_here = self._asking, request.feedback_id in self._typed_here
         if asking is None or (asking == request.feedback_id and typed_here):
             self._say(line)
-        elif asking == request.feedback_id:
-            self._say(f"\n{line}")
-        else:
-            self._say(f"\n{line}> ")
+            return
+        leaves = asking == request.feedback_id
+        # the prompt is left, or drawn again under the line: what was typed there is no longer on screen
+        # (a line entered just now for the prompt drawn again is still its answer)
+        self._discard_typed(keep_entered=not leaves)
+        self._say(f"\n{line}" if leaves else f"\n{line}> ")
+
+    def _discard_typed(self, *, keep_entered: bool = False) -> None:
+        """Drop what a person typed at a terminal and has not entered (the terminal holds it until Enter,
+        and would add it to the next line read: to another request's answer, or to the shell's), and
+        lines entered but not yet read unless ``keep_entered``."""
+        try:
+            import fcntl
+            import termios
+
+            if not self.source.isatty():
+                return
+            descriptor = self.source.fileno()
+            if keep_entered:  # (at a terminal's prompt, what can be read is the lines entered)
+                entered = int.from_bytes(fcntl.ioctl(descriptor, termios.FIONREAD, bytes(4)), sys.byteorder)
+                if entered:
+                    return
+            termios.tcflush(descriptor, termios.TCIFLUSH)
+        except (ImportError, OSError, ValueError, AttributeError):  # no terminal here (Windows, a pipe)
+            pass
 
     def _rank(self, run: RunView) -> Callable[[FeedbackRequest], tuple[int, int, int]]:
         """The sort key of the run's requests (made again only when its tasks change: on the loop)."""
@@ -192,8 +213,12 @@ class ConsolePresenter:
         return self._ranked[2]
 
     def run_ended(self, run: RunView) -> None:
-        """Stop prompting."""
+        """Stop prompting (a prompt on screen is ended by a newline, so what the run says next starts on a
+        line of its own)."""
         self._closed.set()
+        if self._prompting.is_set():
+            self._discard_typed()
+            self._say("\n")
         self._queue.put(((sys.maxsize,), next(self._arrivals), None))
 
     def _prompt_loop(self) -> None:
@@ -235,7 +260,10 @@ class ConsolePresenter:
         from .._model.feedback import FeedbackAlreadySettledError  # loaded with the request already
 
         self._say(prompt_text(request, deadline))
-        while not self._is_settled(request) and not self._closed.is_set():
+        while True:
+            if self._is_settled(request) or self._closed.is_set():
+                self._discard_typed()  # answered elsewhere, or the run ended: nothing typed here goes on
+                return
             line = self._read_line()
             if line is None:
                 continue
@@ -243,14 +271,20 @@ class ConsolePresenter:
                 return
             try:
                 answer = parse_console_answer(request, line)
-                with self._lock:
-                    self._typed_here.add(request.feedback_id)
+            except ValueError as error:
+                self._say(f"{error}\n> ")
+                continue
+            with self._lock:
+                self._typed_here.add(request.feedback_id)
+            try:
                 run.answer(request.feedback_id, via="console", **answer)
                 return
             except FeedbackAlreadySettledError as error:
                 self._say(f"{error}\n")
                 return
-            except (InvalidAnswerError, ValueError) as error:
+            except InvalidAnswerError as error:  # refused: asked again, as if nothing had been typed
+                with self._lock:
+                    self._typed_here.discard(request.feedback_id)
                 self._say(f"{error}\n> ")
             except RuntimeError:  # the run ended while the person typed
                 return
