@@ -598,3 +598,60 @@ def test_a_submit_clicked_the_moment_the_last_key_is_typed_records_every_key(
     assert answers["strength"]["selected"] == "strong"
     assert answers["columns"]["selected"] == ["tenure"]
     assert answers["depth"]["value"] == 7 == int(shown_depth)
+
+
+INTERRUPTED = """\
+import json
+from graflow_nb import TaskExecutionContext, task, workflow
+
+with workflow("interrupted") as wf:
+    @task(inject_context=True)
+    def gate(ctx: TaskExecutionContext) -> bool:
+        return ctx.request_feedback(feedback_type="approval", prompt="Open the gate?").approved
+
+    @task(inject_context=True)
+    def note(ctx: TaskExecutionContext) -> str:
+        return ctx.request_feedback(feedback_type="text", prompt="A note for the log").text
+
+    gate | note
+"""
+
+
+def test_after_the_stop_button_answering_one_control_resumes_the_run_and_the_other_asks_again(
+    server: JupyterServer,
+) -> None:
+    """■ on an ``await run`` cell pauses the run; one control answered resumes it in this kernel, and the
+    other control is live again (not "paused", as a new user's trial saw), and records what is typed."""
+    cells = [INTERRUPTED, "run = wf.start(resume=False)", 'print("WAITING", flush=True)\nresult = await run']
+    write_notebook(server.root / "interrupted.ipynb", [*cells, 'print("RESULT " + json.dumps(run.result()))'])
+    with chromium_page(height=1600) as page:
+        try:
+            page.goto(server.lab_url("interrupted.ipynb"))
+            wait_for_kernel(page)
+            run_all(page)
+            page.locator(".jp-OutputArea-output", has_text="WAITING").wait_for(timeout=60_000)  # the cell's code runs
+            page.locator(".jp-NotebookPanel-toolbar [data-command='notebook:interrupt-kernel']").click()
+            page.locator(".jp-OutputArea-output", has_text="is saved as paused").wait_for(timeout=30_000)
+            gate = page.locator(".graflow-nb-request", has_text="Open the gate?")
+            note = page.locator(".graflow-nb-request", has_text="A note for the log")
+            note.locator(".gnb-status", has_text="paused").wait_for()
+            gate.get_by_role("button", name="Approve").click()
+            page.locator(".graflow-nb-request.gnb-approved", has_text="Open the gate?").wait_for(timeout=30_000)
+            page.locator(".graflow-nb-request.gnb-asking", has_text="A note for the log").wait_for(timeout=30_000)
+            paused_note = note.locator(".gnb-status").inner_text()
+            area = note.locator("textarea")
+            type_keys(area, "resumed fine")
+            shown = area.input_value()
+            note.get_by_role("button", name="Submit").click()
+            page.locator(".graflow-nb-panel", has_text="completed").wait_for(timeout=30_000)
+            report = page.locator(".jp-CodeCell").last
+            report.locator(".jp-InputArea-editor").click()
+            page.keyboard.press("Shift+Enter")
+            printed = page.locator("[data-mime-type='application/vnd.jupyter.stdout']", has_text="RESULT ")
+            printed.wait_for(timeout=30_000)
+            result = json.loads((printed.text_content() or "").split("RESULT ", 1)[1])
+        finally:
+            screenshot(page, "interrupted-then-answered")
+    assert "paused" not in paused_note, paused_note
+    assert result == {"gate": True, "note": shown}
+    assert shown == "resumed fine"

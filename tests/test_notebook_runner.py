@@ -250,6 +250,53 @@ class TestPauseCancelFallback:
         )
         assert waited.strip() == "True True"
 
+    def test_a_run_resumed_from_one_control_makes_the_others_live_again(self, kernel: Kernel) -> None:
+        """A paused run, resumed by answering one of its controls, asks its other requests again: their
+        controls say so, not "paused" (a new user's trial: the amber edge and the paused note stayed)."""
+        mark = kernel.mark()
+        text = kernel.run(
+            "from graflow_nb import WorkflowPaused\n"
+            "with workflow('resumed-here') as two_wf:\n"
+            "    @task(inject_context=True)\n"
+            "    def gate(ctx):\n"
+            "        return ctx.request_feedback('approval', 'Gate?', timeout=0.3).approved\n"
+            "    @task(inject_context=True)\n"
+            "    def note(ctx):\n"
+            "        return ctx.request_feedback('text', 'Note?').text\n"
+            "    gate | note\n"
+            "try:\n    two_wf.execute()\nexcept WorkflowPaused:\n    print('PAUSED')"
+        )
+        assert "PAUSED" in text
+
+        def boxes() -> dict[str, str]:
+            """The state class of each request's control, by the kind of input it holds."""
+            states = list(kernel.widget_states.items())[mark:]
+            found = {}
+            for comm_id, state in states:
+                classes = state.get("_dom_classes", ())
+                if "graflow-nb-request" in classes and comm_id not in kernel.closed_widgets:
+                    (marked,) = [name for name in classes if name.startswith("gnb-")]
+                    found[str(state["children"][0])] = marked
+            return found
+
+        kernel.wait_for(lambda: sorted(boxes().values()) == ["gnb-paused", "gnb-timed-out"], what="both paused")
+        kernel.click(kernel.find_widget("ButtonModel", after=mark, description="Approve"))
+        kernel.wait_for(
+            lambda: sorted(boxes().values()) == ["gnb-approved", "gnb-asking"], what="the other control live again"
+        )
+        area = kernel.find_widget("TextareaModel", after=mark)
+        kernel.set_value(area, value="all good")
+        kernel.click(kernel.find_widget("ButtonModel", after=mark, description="Submit"))
+        done = kernel.run(
+            "import asyncio\n"
+            "async def completed():\n"
+            "    while two_wf.runs()[-1].status.value != 'completed':\n"
+            "        await asyncio.sleep(0.02)\n"
+            "await asyncio.wait_for(completed(), 20)\n"
+            "print([two_wf.runs()[-1].channel[key] for key in ('gate.__result__', 'note.__result__')])"
+        )
+        assert done.strip().splitlines()[-1] == "[True, 'all good']", done
+
     def test_waiting_for_a_started_run_in_a_cell_is_refused_not_frozen(self, kernel: Kernel) -> None:
         text = kernel.run(
             "from graflow_nb import BlockingCallError, RunHandle\n"

@@ -248,6 +248,7 @@ class RunHandle:
         return self._wait_async().__await__()
 
     async def _wait_async(self) -> Any:
+        __tracebackhide__ = True  # (IPython leaves this frame out of what a failed `await run` cell shows)
         try:
             return await self._wait_for_the_end()
         except (KeyboardInterrupt, asyncio.CancelledError) as stopped:  # Ctrl-C, ■ on an `await run` cell

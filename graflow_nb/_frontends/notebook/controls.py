@@ -487,6 +487,15 @@ class RequestControl:
         for control, value in zip(self._inputs, draft, strict=True):
             control.value = value
 
+    def rearm(self, submit: Submit, extend: Extend | None, deadline: datetime | None) -> None:
+        """The run was resumed and asks again: answering goes through ``submit``, until ``deadline``."""
+        self._submit, self._extend, self.deadline = submit, extend, deadline
+        if deadline is not None and extend is not None and self.request.timeout is not None:
+            self.more_time.remove_class(HIDDEN)
+        self._mark("asking")
+        self.status.value = ""
+        self.tick(datetime.now(timezone.utc))
+
     def reopen(self, submit: Submit, *, timed_out: bool | None = None) -> None:
         """Point the control at a new run (after the run paused) and keep it answerable; ``timed_out``
         says whether it paused by its timeout (by default: whether it had one)."""

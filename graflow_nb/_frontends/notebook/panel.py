@@ -219,6 +219,8 @@ class RunPanel:
     def show(self, run: RunView, request: FeedbackRequest) -> None:
         """Add (or re-arm) the request's control."""
         live = run.live_parts(request.feedback_id)
+        record = run.state.records.get(request.feedback_id)  # (on the run's loop: its state is ours to read)
+        deadline = record.deadline if record is not None else None
 
         def submit(feedback_id: str, **answer: Any) -> FeedbackResponse:
             response = run.answer(feedback_id, via="widget", **answer)
@@ -231,8 +233,8 @@ class RunPanel:
         def add() -> None:
             self._run = run
             known = self.controls.get(request.feedback_id)
-            if known is not None:
-                known.reopen(submit)
+            if known is not None:  # a paused run resumed from this panel asks again: live again
+                known.rearm(submit, extend, deadline)
                 return
             entry = ShownRequest(request, submit, live, extend)
             if request.feedback_id in self._settled_early:

@@ -213,6 +213,7 @@ class NotebookRunHandle(RunHandle):
         super().cancel(reason)
 
     async def _wait_async(self) -> Any:
+        __tracebackhide__ = True  # (IPython leaves this frame out of what a failed `await run` cell shows)
         if in_voila() and not self._finished.is_set():
             return None  # Voilà shows the page once every cell has run: the panel shows the result instead
         return await super()._wait_async()

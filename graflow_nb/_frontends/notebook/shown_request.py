@@ -101,6 +101,15 @@ class ShownRequest:
         if self.control is not None:
             self.control.reopen(submit)
 
+    def rearm(self, submit: Submit, extend: Extend | None, deadline: datetime | None) -> None:
+        """The run was resumed and asks again (no longer paused): answering goes through ``submit``."""
+        if deadline is None and self.request.timeout is not None:
+            deadline = datetime.now(timezone.utc) + timedelta(seconds=self.request.timeout)
+        self.submit, self.extend, self.deadline = submit, extend, deadline
+        self._paused_by_timeout = None
+        if self.control is not None:
+            self.control.rearm(submit, extend, deadline)
+
     def retire(self, why: str) -> None:
         """The run went on elsewhere: nothing here can answer it."""
         self.answered, self._retired = True, why
