@@ -73,6 +73,12 @@ def test_list_show_answer_and_resume(checkpoint_dir: Path) -> None:
     for feedback_id in (approve, pick, depth):
         assert feedback_id in listing.stdout
     assert "Which regions?" in listing.stdout
+    folder = checkpoint_dir.resolve()
+    assert listing.stdout.endswith(  # how to go on: the console sends people here
+        f"\nanswer with: graflow-nb answer FEEDBACK_ID --approve --dir {folder}\n"
+        "  (or --reject, --text T, --select O, --value N, --json J; --run RUN_ID for all of a run's requests)\n"
+        f"ready-made commands for one request: graflow-nb show FEEDBACK_ID --dir {folder}\n"
+    ), listing.stdout
 
     shown = run_cli("show", pick, directory=checkpoint_dir)
     assert shown.returncode == 0, shown.stderr
@@ -94,6 +100,7 @@ def test_list_show_answer_and_resume(checkpoint_dir: Path) -> None:
 
     assert "answered by carol" in run_cli("list", directory=checkpoint_dir).stdout
     assert resume_three_questions() == {"approve": True, "pick": ["eu", "asia"], "depth": 7}
+    assert "answer with:" not in run_cli("list", directory=checkpoint_dir).stdout, "nothing waits"
     finished = run_cli("answer", approve, "--reject", directory=checkpoint_dir)
     assert finished.returncode == 1
     assert "already answered by carol via cli at " in finished.stderr  # who and when, though the run is over

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from typing import TYPE_CHECKING, Any
 
 from .._io.store import CheckpointStore
@@ -19,12 +20,13 @@ if TYPE_CHECKING:  # each command imports what it needs: a command's time is mos
 
 def list_runs(store: CheckpointStore) -> int:
     """Print each run, and under an unfinished one its pending requests."""
-    from .._io.hints import plain_prompt
+    from .._io.hints import cli_program, plain_prompt
 
     documents = list(store.documents())
     if not documents:
         print(f"no runs in {store.directory}" + checkpoint_folders_beside(store.directory))
         return EXIT_OK
+    pending = 0
     for path, document in documents:
         if isinstance(document, CheckpointError):
             print(f"{path.name}: UNREADABLE: {document}")
@@ -37,6 +39,7 @@ def list_runs(store: CheckpointStore) -> int:
         )
         if not document.status.finished:
             for record in document.pending:
+                pending += 1
                 filed = store.read_answer(record.feedback_id)
                 note = f"  [{_filed_note(filed)}, applied on resume]" if filed else ""
                 if record.deadline is not None and not filed and document.status.value == "running":
@@ -45,6 +48,11 @@ def list_runs(store: CheckpointStore) -> int:
                     f"  {record.feedback_id}  {record.request.feedback_type.value}"
                     f"  {record.request.task_id}: {plain_prompt(record.request.prompt)}{note}"
                 )
+    if pending:
+        program, folder = shlex.join(cli_program()), shlex.quote(str(store.directory.resolve()))
+        print(f"\nanswer with: {program} answer FEEDBACK_ID --approve --dir {folder}")
+        print("  (or --reject, --text T, --select O, --value N, --json J; --run RUN_ID for all of a run's requests)")
+        print(f"ready-made commands for one request: {program} show FEEDBACK_ID --dir {folder}")
     return EXIT_OK
 
 
