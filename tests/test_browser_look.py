@@ -80,6 +80,12 @@ els => els.map(el => {
 """
 
 
+#: The panel's parts that scroll sideways: a scrollbar under a control whose parts are 100% wide plus a margin.
+SIDEWAYS = """() => [...document.querySelectorAll('.graflow-nb-panel, .graflow-nb-panel *')]
+    .filter(el => el.scrollWidth > el.clientWidth + 1 && ['auto', 'scroll'].includes(getComputedStyle(el).overflowX))
+    .map(el => `${el.className}: ${el.scrollWidth} > ${el.clientWidth}`)"""
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterServer]:
     root = tmp_path_factory.mktemp("look")
@@ -138,6 +144,7 @@ def test_the_panel_reads_at_a_glance(server: JupyterServer, theme: str) -> None:
             panel = page.locator(".graflow-nb-panel")
             panel.screenshot(path=str(screenshot_path(f"look-{shade}-pending")))
 
+            assert page.evaluate(SIDEWAYS) == [], "no control scrolls sideways"
             empty_note = box(page, "A note for the log").get_by_role("button", name="Submit")
             assert empty_note.is_disabled(), "an empty text must not be sent by a stray click"
             empty_cols = box(page, "Drop which columns?").get_by_role("button", name="Submit")

@@ -28,6 +28,8 @@ Submit = Callable[..., FeedbackResponse]
 Extend = Callable[[str, float], datetime]
 
 _FEW_OPTIONS = 4
+#: A field as wide as its control: stretched across it (a width of 100% plus the field's margin overflows).
+_FULL_WIDTH = {"width": "auto", "align_self": "stretch"}
 _PREVIEW_QUIET_SECONDS = 0.15  # a moving control's preview is redrawn at most this often
 _FEW_CHECKBOXES = 6
 
@@ -140,7 +142,7 @@ class RequestControl:
             widgets.Text,
             placeholder="optional",
             description="Reason",
-            layout={"width": "100%", "max_width": "40em"},
+            layout={**_FULL_WIDTH, "max_width": "40em"},
         )
         approve = make_button("Approve", "success", "check")
         reject = make_button("Reject", "danger", "times")
@@ -155,7 +157,8 @@ class RequestControl:
         return lean(widgets.VBox, children=[lean(widgets.HBox, children=[approve, reject]), reason])
 
     def _build_text(self) -> widgets.Widget:
-        area = lean(widgets.Textarea, value=self.request.default or "", layout={"width": "100%"})
+        # as wide as the control: stretched, not 100% (its margin would then make the control scroll sideways)
+        area = lean(widgets.Textarea, value=self.request.default or "", layout=_FULL_WIDTH)
         self._inputs = [area]
         self._read_answer = lambda _button: {"text": area.value}
         return self._with_submit(area)
@@ -222,7 +225,7 @@ class RequestControl:
             value=start,
             placeholder='{"key": "value"}',
             rows=6,
-            layout={"width": "100%", "max_width": "48em"},
+            layout={**_FULL_WIDTH, "max_width": "48em"},
             _dom_classes=("graflow-nb-json",),
         )
         self._inputs = [editor]
