@@ -142,6 +142,27 @@ class TestEveryControlType:
         kernel.click(kernel.find_widget("ButtonModel", after=mark, description="Submit"))
         assert result_of(kernel) == "{'value': 12, 'via': 'widget'}"
 
+    @pytest.mark.parametrize("blocking", [False, True], ids=["start", "execute"])
+    def test_a_click_that_overtakes_the_last_change_of_a_field_still_gets_it(
+        self, kernel: Kernel, blocking: bool
+    ) -> None:
+        """The browser sends a field's next change only once the kernel has handled the one before, and a
+        click at once: keys pressed then Submit arrive as change, click, last change (seen in Chromium:
+        a slider moved by five keys recorded four). The click waits for the last change."""
+        mark = kernel.mark()
+        asked = "asking('overtaken', feedback_type='number', prompt='Depth?', min=1, max=20, default=2)"
+        cell = kernel.submit(f"overtaken = {asked}.execute()" if blocking else f"run = {asked}.start()")
+        slider = kernel.find_widget("IntSliderModel", after=mark)
+        submit = kernel.find_widget("ButtonModel", after=mark, description="Submit")
+        kernel.set_value(slider, value=6)
+        kernel.click(submit)
+        kernel.set_value(slider, value=7)  # held back by the browser until the 6 was handled
+        if blocking:
+            assert kernel.reply(cell)["content"]["status"] == "ok"
+            assert kernel.run("print(overtaken)").strip() == "{'value': 7, 'via': 'widget'}"
+        else:
+            assert result_of(kernel) == "{'value': 7, 'via': 'widget'}"
+
     def test_number_float_slider(self, kernel: Kernel) -> None:
         mark = start_and_wait(kernel, "float", "feedback_type='number', prompt='Rate?', min=0.0, max=1.0, step=0.05")
         kernel.set_value(kernel.find_widget("FloatSliderModel", after=mark), value=0.35)

@@ -26,6 +26,16 @@ from .theme import error_text, muted
 Submit = Callable[..., FeedbackResponse]
 #: Gives a waiting request more seconds; returns its new deadline or raises DeadlineNotExtendedError.
 Extend = Callable[[str, float], datetime]
+#: Runs a callable on the kernel's main thread after some seconds (MainThreadCalls.call_later).
+Later = Callable[[float, Callable[[], object]], None]
+
+#: A click this soon after a change to the control's fields waits for their last change: the browser
+#: holds a field's next change back until the kernel has handled the one before, but sends a click at
+#: once, so a Submit clicked as the last key goes down reaches the kernel ahead of that key.
+_CLICK_AFTER_CHANGE_SECONDS = 0.3
+#: ... until the fields have not changed for this long, and at most this long after the click.
+_FIELDS_STILL_SECONDS = 0.1
+_CLICK_WAITS_AT_MOST_SECONDS = 0.6
 
 _FEW_OPTIONS = 4
 #: A field as wide as its control: stretched across it (a width of 100% plus the field's margin overflows).
@@ -44,11 +54,16 @@ class RequestControl:
         live: LiveParts | None = None,
         extend: Extend | None = None,
         deadline: datetime | None = None,
+        later: Later | None = None,
     ) -> None:
         live = live or LiveParts()
         self.request = request
         self._submit = submit
         self._extend = extend
+        self._later = later  # None: a click is handled at once, whenever the fields last changed
+        self._fields_changed_at = -1.0  # time.monotonic() of the last change to a field
+        self._in_code = False  # respond() is clicking
+        self._click_waiting = False
         self._model = live.model
         self._preview = live.preview
         #: Where the preview shows (made only for a request with a preview: every widget is a message).
@@ -105,6 +120,8 @@ class RequestControl:
             _dom_classes=("graflow-nb-request", f"graflow-nb-{request.feedback_id}", self._state_class),
         )
         self._initial_values = tuple(control.value for control in self._inputs)
+        for control in self._inputs:
+            control.observe(self._field_changed, names="value")
         #: When the run pauses unanswered (``deadline`` if given: a control drawn again for a page).
         self.deadline: datetime | None = deadline
         if deadline is None and request.timeout is not None:
@@ -234,7 +251,34 @@ class RequestControl:
 
     # -- answering ---------------------------------------------------------------------
 
+    def _field_changed(self, _change: Any) -> None:
+        self._fields_changed_at = time.monotonic()
+
     def _clicked(self, button: widgets.Button) -> None:
+        """A button was clicked: answer with what the fields hold, once the browser's last change to them
+        is in (see :data:`_CLICK_AFTER_CHANGE_SECONDS`)."""
+        if self._click_waiting:  # (a second click while the first waits)
+            return
+        clicked_at = time.monotonic()
+        if self._later is None or self._in_code or clicked_at - self._fields_changed_at > _CLICK_AFTER_CHANGE_SECONDS:
+            self._answer_with_fields(button)
+            return
+        self._click_waiting = True
+
+        def when_still() -> None:
+            now = time.monotonic()
+            still_for = now - self._fields_changed_at
+            if still_for < _FIELDS_STILL_SECONDS and now - clicked_at < _CLICK_WAITS_AT_MOST_SECONDS:
+                assert self._later is not None
+                self._later(_FIELDS_STILL_SECONDS - still_for, when_still)
+                return
+            self._click_waiting = False
+            if not self.answered:
+                self._answer_with_fields(button)
+
+        self._later(_FIELDS_STILL_SECONDS, when_still)
+
+    def _answer_with_fields(self, button: widgets.Button) -> None:
         try:
             answer = self._read_answer(button)
         except InvalidAnswerError as error:  # e.g. JSON that does not parse: said under the control
@@ -297,7 +341,11 @@ class RequestControl:
         else:
             self._set_inputs(answer)
             target = self.submit_buttons[0]
-        target.click()
+        self._in_code = True
+        try:
+            target.click()
+        finally:
+            self._in_code = False
         if self.error.value:
             raise InvalidAnswerError(self.request.feedback_id, html.unescape(_strip_tags(self.error.value)))
 

@@ -184,6 +184,12 @@ class MainThreadCalls:
                 return
         self._loop.call_soon_threadsafe(function)
 
+    def call_later(self, seconds: float, function: Callable[[], object]) -> None:
+        """Run ``function`` on the main thread in ``seconds`` (from any thread; a timer thread waits)."""
+        timer = threading.Timer(seconds, self.call, args=(function,))
+        timer.daemon = True
+        timer.start()
+
     def call_on_loop(self, function: Callable[[], object]) -> None:
         """Run ``function`` on the kernel's event loop (from any thread), even after a blocking cell ended."""
         self._loop.call_soon_threadsafe(function)

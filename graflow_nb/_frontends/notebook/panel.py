@@ -236,7 +236,7 @@ class RunPanel:
             if known is not None:  # a paused run resumed from this panel asks again: live again
                 known.rearm(submit, extend, deadline)
                 return
-            entry = ShownRequest(request, submit, live, extend)
+            entry = ShownRequest(request, submit, live, extend, self.calls.call_later)
             if request.feedback_id in self._settled_early:
                 entry.settle(self._settled_early.pop(request.feedback_id))
             joins = self.pages.add(entry, self._arrival_rank(request))

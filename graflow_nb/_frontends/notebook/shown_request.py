@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ..._model.feedback import FeedbackRequest, FeedbackResponse, LiveParts
-from .controls import Extend, RequestControl, Submit
+from .controls import Extend, Later, RequestControl, Submit
 
 
 class ShownRequest:
@@ -27,6 +27,7 @@ class ShownRequest:
         "draft",
         "error",
         "extend",
+        "later",
         "live",
         "note",
         "request",
@@ -34,8 +35,16 @@ class ShownRequest:
         "submit",
     )
 
-    def __init__(self, request: FeedbackRequest, submit: Submit, live: LiveParts, extend: Extend | None) -> None:
+    def __init__(
+        self,
+        request: FeedbackRequest,
+        submit: Submit,
+        live: LiveParts,
+        extend: Extend | None,
+        later: Later | None = None,
+    ) -> None:
         self.request = request
+        self.later = later
         self.submit = submit
         self.live = live
         self.extend = extend
@@ -63,7 +72,9 @@ class ShownRequest:
         """The request's control, built now if it is not drawn, showing the request's present state."""
         if self.control is not None:
             return self.control
-        control = RequestControl(self.request, self.submit, self.live, self.extend, deadline=self.deadline)
+        control = RequestControl(
+            self.request, self.submit, self.live, self.extend, deadline=self.deadline, later=self.later
+        )
         if self._paused_by_timeout is not None:
             control.reopen(self.submit, timed_out=self._paused_by_timeout)
         if self._retired is not None:
