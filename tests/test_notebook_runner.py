@@ -83,6 +83,17 @@ def result_of(kernel: Kernel) -> str:
     return kernel.run("print(await run)").strip()
 
 
+def until_cell(condition: str, then: str) -> str:
+    """A cell that waits (20 s at most) until ``condition`` holds in the kernel, then runs ``then``."""
+    return (
+        "import asyncio\n"
+        "async def _until():\n"
+        f"    while not ({condition}):\n"
+        "        await asyncio.sleep(0.02)\n"
+        f"await asyncio.wait_for(_until(), 20)\n{then}"
+    )
+
+
 class TestEveryControlType:
     def test_approval_approve_with_reason(self, kernel: Kernel) -> None:
         mark = start_and_wait(kernel, "approve", "feedback_type='approval', prompt='Deploy?'")
@@ -261,13 +272,11 @@ class TestPauseCancelFallback:
         assert "PAUSED" in text
         kernel.click(kernel.find_widget("ButtonModel", after=mark, description="Approve"))
         waited = kernel.run(
-            "import asyncio\n"
-            "async def resumed():\n"
-            "    while paused_wf.runs()[-1].status.value != 'completed':\n"
-            "        await asyncio.sleep(0.02)\n"
-            "await asyncio.wait_for(resumed(), 20)\n"
-            "result = await asyncio.wait_for(paused_wf.last_run, 20)  # the handle hears of it a turn later\n"
-            "print(paused_wf.runs()[-1].channel['ask.__result__']['approved'], result['approved'])"
+            until_cell(
+                "paused_wf.runs()[-1].status.value == 'completed'",
+                "result = await asyncio.wait_for(paused_wf.last_run, 20)  # the handle hears of it a turn later\n"
+                "print(paused_wf.runs()[-1].channel['ask.__result__']['approved'], result['approved'])",
+            )
         )
         assert waited.strip() == "True True"
 
@@ -309,12 +318,10 @@ class TestPauseCancelFallback:
         kernel.set_value(area, value="all good")
         kernel.click(kernel.find_widget("ButtonModel", after=mark, description="Submit"))
         done = kernel.run(
-            "import asyncio\n"
-            "async def completed():\n"
-            "    while two_wf.runs()[-1].status.value != 'completed':\n"
-            "        await asyncio.sleep(0.02)\n"
-            "await asyncio.wait_for(completed(), 20)\n"
-            "print([two_wf.runs()[-1].channel[key] for key in ('gate.__result__', 'note.__result__')])"
+            until_cell(
+                "two_wf.runs()[-1].status.value == 'completed'",
+                "print([two_wf.runs()[-1].channel[key] for key in ('gate.__result__', 'note.__result__')])",
+            )
         )
         assert done.strip().splitlines()[-1] == "[True, 'all good']", done
 
@@ -766,13 +773,7 @@ class TestTheKernelLoopNeverWaitsOnFiles:
         kernel.set_value(area, value="late but here")
         kernel.click(kernel.find_widget("ButtonModel", after=mark, description="Submit"))
         ended = kernel.run(
-            "import asyncio\n"
-            "async def _completed():\n"
-            "    while run.status.value != 'completed':\n"
-            "        await asyncio.sleep(0.02)\n"
-            "await asyncio.wait_for(_completed(), 20)\n"
-            "watching[0] = False\n"
-            "print(run.result(), loop_file_calls)",
+            until_cell("run.status.value == 'completed'", "watching[0] = False\nprint(run.result(), loop_file_calls)"),
             timeout=30,
         )
         assert ended.strip() == "late but here []"
