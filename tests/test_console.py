@@ -180,11 +180,11 @@ def test_an_answer_from_elsewhere_is_said_on_its_own_line_and_the_prompt_is_draw
     with late_request_at_the_prompt(tmp_path) as (controller, announced):
         (later,) = re.findall(r"also waiting: approval (fb-[0-9a-f]{16}) \(later\)", announced)
         assert run_cli("answer", later, "--approve", "--by", "dana", directory=tmp_path / "ck").returncode == 0
-        told = read_until(controller, b"via cli)\r\n> ").decode()
+        told = read_until(controller, b"First?\r\n> ").decode()
         os.write(controller, b"y\n")
         output = read_until(controller, b")]")  # the whole result line, not its first chunk
-    said = f"\r\ngraflow_nb: {later} (later) approved (by dana via cli)\r\n> "
-    assert said in told, "a line of its own, then the prompt"
+    said = f"\r\ngraflow_nb: {later} (later) approved (by dana via cli)\r\nstill asking first: First?\r\n> "
+    assert said in told, "a line of its own, then the prompt, with what it asks"
     assert b"result: [('first', True), ('later', True)]" in output
 
 
@@ -227,14 +227,14 @@ def test_what_was_typed_at_a_prompt_answered_elsewhere_never_joins_another_answe
         os.write(controller, b"y lo")  # typed, not entered, when another request is answered elsewhere
         read_until(controller, b"y lo")  # (echoed: the terminal has it)
         assert run_cli("answer", ids["c"], "--select", "age", "--by", "erin", directory=tmp_path / "ck").returncode == 0
-        redrawn = read_until(controller, b"via cli)\r\n> ").decode()
+        redrawn = read_until(controller, b"Ship it?\r\n> ").decode()
         os.write(controller, b"n nope\n")  # what the screen now shows after the prompt
         read_until(controller, b"Why?\r\n> ")
         os.write(controller, b"n")  # typed, not entered, when this very request is answered elsewhere
         read_until(controller, b"n")  # (echoed)
         assert run_cli("answer", ids["b"], "--text", "from the cli", directory=tmp_path / "ck").returncode == 0
         output = read_until(controller, b")]")
-    assert redrawn.endswith(f"\r\ngraflow_nb: {ids['c']} (c) age (by erin via cli)\r\n> "), redrawn
+    assert redrawn.endswith(f"\r\ngraflow_nb: {ids['c']} (c) age (by erin via cli)\r\nstill asking a: Ship it?\r\n> ")
     assert "result: [('a', (False, 'nope')), ('b', 'from the cli'), ('c', ['age'])]" in output.decode(), output
 
 

@@ -114,7 +114,7 @@ class ConsolePresenter:
         self._arrivals = itertools.count()
         self._lock = threading.Lock()  # guards the three below (the run's loop and the prompt's thread)
         self._settled: set[str] = set()  # the requests answered or closed
-        self._asking: str | None = None  # the request asked at the prompt now
+        self._asking: FeedbackRequest | None = None  # the request asked at the prompt now
         self._typed_here: set[str] = set()  # the requests answered at the prompt
         self._told_how_else = False  # (the run's loop only) whether a person at the prompt was told of the CLI
         self._reader: threading.Thread | None = None
@@ -177,14 +177,17 @@ class ConsolePresenter:
         under it (unless it is the answer just typed there, or the request asked leaves the prompt)."""
         with self._lock:
             asking, typed_here = self._asking, request.feedback_id in self._typed_here
-        if asking is None or (asking == request.feedback_id and typed_here):
+        if asking is None or (asking.feedback_id == request.feedback_id and typed_here):
             self._say(line)
             return
-        leaves = asking == request.feedback_id
+        leaves = asking.feedback_id == request.feedback_id
         # the prompt is left, or drawn again under the line: what was typed there is no longer on screen
         # (a line entered just now for the prompt drawn again is still its answer)
         self._discard_typed(keep_entered=not leaves)
-        self._say(f"\n{line}" if leaves else f"\n{line}> ")
+        if leaves:
+            self._say(f"\n{line}")
+        else:
+            self._say(f"\n{line}still asking {asking.task_id}: {plain_prompt(asking.prompt)}\n> ")
 
     def _discard_typed(self, *, keep_entered: bool = False) -> None:
         """Drop what a person typed at a terminal and has not entered (the terminal holds it until Enter,
@@ -227,7 +230,7 @@ class ConsolePresenter:
             if not self._is_settled(request) and not self._closed.is_set():
                 self._prompting.set()
                 with self._lock:
-                    self._asking = request.feedback_id
+                    self._asking = request
                 try:
                     self._ask(run, request, deadline)
                 finally:
