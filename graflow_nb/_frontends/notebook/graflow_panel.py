@@ -102,7 +102,7 @@ class GraflowRequestsPanel:
             self._calls.call(functools.partial(self._settle, feedback_id, response))
             return response
 
-        control = RequestControl(shown, submit)
+        control = RequestControl(shown, submit, later=self._calls.call_later)
         self.controls[shown.feedback_id] = control
         with self._open_lock:
             self._open.add(shown.feedback_id)
