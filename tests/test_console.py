@@ -106,6 +106,8 @@ def test_parallel_tasks_are_asked_at_the_prompt_in_the_workflows_order(tmp_path:
     ]
     assert asked == [f"item{index}" for index in range(6)], "asked in the workflow's order, not the threads'"
     assert screens[0].count("graflow_nb: waiting for approval") == 6, "all announced before the first prompt"
+    announced = re.findall(r"waiting for approval fb-[0-9a-f]{16} \((item\d)\)", screens[0])
+    assert announced == [f"item{index}" for index in range(6)], "announced in the workflow's order too"
     assert "answer from elsewhere" not in screens[0], "one line each, not a block of commands, at a terminal"
     assert screens[0].count("`graflow-nb list` shows how to answer elsewhere") == 1
     assert all("waiting for" not in screen for screen in screens[1:]), "nothing printed over the prompt"

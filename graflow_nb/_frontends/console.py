@@ -97,6 +97,11 @@ def prompt_text(request: FeedbackRequest, deadline: datetime | None = None) -> s
     return "\n".join(lines) + "\n> "
 
 
+def _waiting(request: FeedbackRequest) -> str:
+    """A request in one line: its type, id, task and prompt."""
+    return f"{request.feedback_type.value} {request.feedback_id} ({request.task_id}): {plain_prompt(request.prompt)}"
+
+
 #: A request for the prompt: its run, itself, and when it times out.
 _Asked = tuple["RunView", "FeedbackRequest", "datetime | None"]
 
@@ -116,7 +121,8 @@ class ConsolePresenter:
         self._settled: set[str] = set()  # the requests answered or closed
         self._asking: FeedbackRequest | None = None  # the request asked at the prompt now
         self._typed_here: set[str] = set()  # the requests answered at the prompt
-        self._told_how_else = False  # (the run's loop only) whether a person at the prompt was told of the CLI
+        self._told_how_else = False  # (under the lock) whether a person at the prompt was told of the CLI
+        self._unannounced: list[tuple[tuple[int, ...], int, _Asked | None]] = []  # (under the lock) queued, unsaid
         self._reader: threading.Thread | None = None
         self._closed = threading.Event()
         self._prompting = threading.Event()  # set while a request is asked at the prompt
@@ -130,27 +136,26 @@ class ConsolePresenter:
         """Nothing to show."""
 
     def show(self, run: RunView, request: FeedbackRequest) -> None:
-        """Announce the request; queue it for the prompt when interactive."""
-        waiting = (
-            f"{request.feedback_type.value} {request.feedback_id} ({request.task_id}): {plain_prompt(request.prompt)}"
-        )
-        if self._prompting.is_set():  # a person is at the prompt: one line, asked there in its turn
-            self._say(f"\ngraflow_nb: also waiting: {waiting} (`graflow-nb list` shows how to answer it)\n> ")
-        elif self.interactive:  # asked at the prompt soon: one line each
-            how_else = "" if self._told_how_else else " (asked below; `graflow-nb list` shows how to answer elsewhere)"
-            self._told_how_else = True
-            self._say(f"graflow_nb: waiting for {waiting}{how_else}\n")
-        else:
+        """Announce the request (at a terminal: with those arriving with it, in the workflow's order of
+        tasks, just before the prompt); queue it for the prompt when interactive."""
+        if not self.interactive:
             commands = cli_hint(request, run.store.directory, redis=run.workers_redis).replace("\n", "\n    ")
-            self._say(f"graflow_nb: waiting for {waiting}\n  answer from elsewhere:\n    {commands}\n")
-        if self.interactive:
-            record = run.state.records.get(request.feedback_id)  # (on the run's loop: its state is ours to read)
-            deadline = record.deadline if record is not None else None
-            asked = (run, request, deadline)
-            self._queue.put((self._rank(run)(request), next(self._arrivals), asked))
-            if self._reader is None:
-                self._reader = threading.Thread(target=self._prompt_loop, name="graflow-nb-console", daemon=True)
-                self._reader.start()
+            self._say(f"graflow_nb: waiting for {_waiting(request)}\n  answer from elsewhere:\n    {commands}\n")
+            return
+        record = run.state.records.get(request.feedback_id)  # (on the run's loop: its state is ours to read)
+        deadline = record.deadline if record is not None else None
+        item = (self._rank(run)(request), next(self._arrivals), (run, request, deadline))
+        with self._lock:
+            if self._prompting.is_set():  # a person is at the prompt: one line now, asked there in its turn
+                self._say(
+                    f"\ngraflow_nb: also waiting: {_waiting(request)} (`graflow-nb list` shows how to answer it)\n> "
+                )
+            else:
+                self._unannounced.append(item)
+            self._queue.put(item)
+        if self._reader is None:
+            self._reader = threading.Thread(target=self._prompt_loop, name="graflow-nb-console", daemon=True)
+            self._reader.start()
 
     def settle(self, request: FeedbackRequest, response: FeedbackResponse | None) -> None:
         """Report an answer (or a close) and drop the request from the prompt."""
@@ -228,8 +233,9 @@ class ConsolePresenter:
         while (item := self._next_to_ask()) is not None:
             run, request, deadline = item
             if not self._is_settled(request) and not self._closed.is_set():
-                self._prompting.set()
-                with self._lock:
+                with self._lock:  # (show() decides under it whether to announce a request itself)
+                    self._announce_arrived()
+                    self._prompting.set()
                     self._asking = request
                 try:
                     self._ask(run, request, deadline)
@@ -237,6 +243,17 @@ class ConsolePresenter:
                     with self._lock:
                         self._asking = None
                     self._prompting.clear()
+
+    def _announce_arrived(self) -> None:
+        """Say, in the workflow's order of tasks, one line for each request that arrived since the prompt
+        was last free and still waits (under the lock)."""
+        for _rank, _arrival, asked in sorted(self._unannounced, key=lambda item: item[:2]):
+            if asked is None or asked[1].feedback_id in self._settled:
+                continue
+            how_else = "" if self._told_how_else else " (asked below; `graflow-nb list` shows how to answer elsewhere)"
+            self._told_how_else = True
+            self._say(f"graflow_nb: waiting for {_waiting(asked[1])}{how_else}\n")
+        self._unannounced.clear()
 
     def _is_settled(self, request: FeedbackRequest) -> bool:
         with self._lock:
