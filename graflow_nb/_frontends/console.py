@@ -122,7 +122,7 @@ class ConsolePresenter:
         self._asking: FeedbackRequest | None = None  # the request asked at the prompt now
         self._typed_here: set[str] = set()  # the requests answered at the prompt
         self._told_how_else = False  # (under the lock) whether a person at the prompt was told of the CLI
-        self._unannounced: list[tuple[tuple[int, ...], int, _Asked | None]] = []  # (under the lock) queued, unsaid
+        self._unannounced: list[tuple[tuple[int, ...], int, _Asked]] = []  # (under the lock) queued, not yet said
         self._reader: threading.Thread | None = None
         self._closed = threading.Event()
         self._prompting = threading.Event()  # set while a request is asked at the prompt
@@ -247,12 +247,12 @@ class ConsolePresenter:
     def _announce_arrived(self) -> None:
         """Say, in the workflow's order of tasks, one line for each request that arrived since the prompt
         was last free and still waits (under the lock)."""
-        for _rank, _arrival, asked in sorted(self._unannounced, key=lambda item: item[:2]):
-            if asked is None or asked[1].feedback_id in self._settled:
+        for _rank, _arrival, (_run, request, _deadline) in sorted(self._unannounced, key=lambda item: item[:2]):
+            if request.feedback_id in self._settled:
                 continue
             how_else = "" if self._told_how_else else " (asked below; `graflow-nb list` shows how to answer elsewhere)"
             self._told_how_else = True
-            self._say(f"graflow_nb: waiting for {_waiting(asked[1])}{how_else}\n")
+            self._say(f"graflow_nb: waiting for {_waiting(request)}{how_else}\n")
         self._unannounced.clear()
 
     def _is_settled(self, request: FeedbackRequest) -> bool:
