@@ -240,6 +240,21 @@ def test_what_was_typed_at_a_prompt_answered_elsewhere_never_joins_another_answe
     assert "result: [('a', (False, 'nope')), ('b', 'from the cli'), ('c', ['age'])]" in output.decode(), output
 
 
+def test_what_was_typed_when_another_request_is_announced_never_joins_the_answer(tmp_path: Path) -> None:
+    with script_at_a_terminal(tmp_path, LATE_ARRIVAL) as controller:
+        read_until(controller, b"approve? [y/n] (a reason may follow)\r\n> ")
+        os.write(controller, b"y lo")  # typing when the later request is announced over the prompt
+        read_until(controller, b"y lo")  # (echoed)
+        (tmp_path / "go").touch()
+        announced = read_until(controller, b"still asking first: First?\r\n> ").decode()
+        os.write(controller, b"n nope\n")  # what the screen shows after the prompt drawn again
+        read_until(controller, b"Later?")
+        os.write(controller, b"y\n")
+        output = read_until(controller, b")]").decode()
+    assert "also waiting: approval fb-" in announced
+    assert "result: [('first', False), ('later', True)]" in output, output
+
+
 def test_after_a_refused_answer_a_note_from_elsewhere_still_starts_on_a_line_of_its_own(tmp_path: Path) -> None:
     with script_at_a_terminal(tmp_path, THREE_KINDS) as controller:
         ids = announced_ids(read_until(controller, b"approve? [y/n]").decode())

@@ -147,9 +147,9 @@ class ConsolePresenter:
         item = (self._rank(run)(request), next(self._arrivals), (run, request, deadline))
         with self._lock:
             if self._prompting.is_set():  # a person is at the prompt: one line now, asked there in its turn
-                self._say(
-                    f"\ngraflow_nb: also waiting: {_waiting(request)} (`graflow-nb list` shows how to answer it)\n> "
-                )
+                self._discard_typed(keep_entered=True)  # the prompt is drawn again under the line (see _note)
+                how = "`graflow-nb list` shows how to answer it"
+                self._say(f"\ngraflow_nb: also waiting: {_waiting(request)} ({how})\n{self._still_asking()}> ")
             else:
                 self._unannounced.append(item)
             self._queue.put(item)
@@ -189,10 +189,12 @@ class ConsolePresenter:
         # the prompt is left, or drawn again under the line: what was typed there is no longer on screen
         # (a line entered just now for the prompt drawn again is still its answer)
         self._discard_typed(keep_entered=not leaves)
-        if leaves:
-            self._say(f"\n{line}")
-        else:
-            self._say(f"\n{line}still asking {asking.task_id}: {plain_prompt(asking.prompt)}\n> ")
+        self._say(f"\n{line}" if leaves else f"\n{line}{self._still_asking()}> ")
+
+    def _still_asking(self) -> str:
+        """What the prompt drawn again asks, as a line (empty if nothing is asked)."""
+        asking = self._asking
+        return "" if asking is None else f"still asking {asking.task_id}: {plain_prompt(asking.prompt)}\n"
 
     def _discard_typed(self, *, keep_entered: bool = False) -> None:
         """Drop what a person typed at a terminal and has not entered (the terminal holds it until Enter,
