@@ -37,27 +37,15 @@ SCRIPT = textwrap.dedent(
 
 
 def test_requests_are_answered_at_the_terminal_prompt(tmp_path: Path, checkpoint_dir: Path) -> None:
-    script = tmp_path / "terminal.py"
-    script.write_text(SCRIPT)
-    controller, terminal = pty.openpty()
-    env = {**os.environ, "GRAFLOW_NB_CHECKPOINT_DIR": str(checkpoint_dir)}
-    with subprocess.Popen(
-        [sys.executable, str(script)], stdin=terminal, stdout=terminal, stderr=terminal, env=env
-    ) as process:
-        os.close(terminal)
-        try:
-            read_until(controller, b"approve? [y/n]")
-            os.write(controller, b"maybe\n")
-            read_until(controller, b"type y (approve) or n (reject)")
-            os.write(controller, b"y\n")
-            read_until(controller, b"2. production")
-            os.write(controller, b"2\n")
-            output = read_until(controller, b"via=console")
-            assert b"result: approved=True env=production via=console" in output
-            assert process.wait(timeout=30) == 0
-        finally:
-            process.kill()
-            os.close(controller)
+    with script_at_a_terminal(tmp_path, SCRIPT, checkpoints=checkpoint_dir) as controller:
+        read_until(controller, b"approve? [y/n]")
+        os.write(controller, b"maybe\n")
+        read_until(controller, b"type y (approve) or n (reject)")
+        os.write(controller, b"y\n")
+        read_until(controller, b"2. production")
+        os.write(controller, b"2\n")
+        output = read_until(controller, b"via=console")
+        assert b"result: approved=True env=production via=console" in output
 
 
 PARALLEL = textwrap.dedent(
@@ -82,24 +70,12 @@ PARALLEL = textwrap.dedent(
 
 
 def test_parallel_tasks_are_asked_at_the_prompt_in_the_workflows_order(tmp_path: Path, checkpoint_dir: Path) -> None:
-    script = tmp_path / "parallel.py"
-    script.write_text(PARALLEL)
-    controller, terminal = pty.openpty()
-    env = {**os.environ, "GRAFLOW_NB_CHECKPOINT_DIR": str(checkpoint_dir)}
     screens = []
-    with subprocess.Popen(
-        [sys.executable, str(script)], stdin=terminal, stdout=terminal, stderr=terminal, env=env
-    ) as process:
-        os.close(terminal)
-        try:
-            for _ in range(6):
-                screens.append(read_until(controller, b"approve? [y/n]").decode())
-                os.write(controller, b"y\n")
-            read_until(controller, b"result:")
-            assert process.wait(timeout=30) == 0
-        finally:
-            process.kill()
-            os.close(controller)
+    with script_at_a_terminal(tmp_path, PARALLEL, checkpoints=checkpoint_dir) as controller:
+        for _ in range(6):
+            screens.append(read_until(controller, b"approve? [y/n]").decode())
+            os.write(controller, b"y\n")
+        read_until(controller, b"result:")
     asked = [
         re.findall(r"\[parallel-terminal / (item\d) / fb-[0-9a-f]{16}\] \(times out at ", screen)[-1]
         for screen in screens
@@ -138,19 +114,21 @@ LATE_ARRIVAL = textwrap.dedent(
 
 
 @contextmanager
-def script_at_a_terminal(tmp_path: Path, source: str) -> Iterator[int]:
-    """Run ``source`` as a script at a terminal (a pty); yield the terminal's other end. The script
-    must then end well."""
+def script_at_a_terminal(
+    tmp_path: Path, source: str, *, checkpoints: Path | None = None, exit_code: int = 0
+) -> Iterator[int]:
+    """Run ``source`` as a script at a terminal (a pty), its checkpoints in ``checkpoints`` (default
+    ``tmp_path / "ck"``); yield the terminal's other end. The script must then end with ``exit_code``."""
     (tmp_path / "script.py").write_text(source)
     controller, terminal = pty.openpty()
-    env = {**os.environ, "GRAFLOW_NB_CHECKPOINT_DIR": str(tmp_path / "ck")}
+    env = {**os.environ, "GRAFLOW_NB_CHECKPOINT_DIR": str(checkpoints or tmp_path / "ck")}
     with subprocess.Popen(
         [sys.executable, "script.py"], cwd=tmp_path, stdin=terminal, stdout=terminal, stderr=terminal, env=env
     ) as process:
         os.close(terminal)
         try:
             yield controller
-            assert process.wait(timeout=30) == 0
+            assert process.wait(timeout=30) == exit_code
         finally:
             process.kill()
             os.close(controller)
@@ -289,21 +267,10 @@ TIMING_OUT = textwrap.dedent(
 
 
 def test_a_run_that_pauses_while_a_person_is_at_the_prompt_says_so_on_a_line_of_its_own(tmp_path: Path) -> None:
-    (tmp_path / "script.py").write_text(TIMING_OUT)
-    controller, terminal = pty.openpty()
-    env = {**os.environ, "GRAFLOW_NB_CHECKPOINT_DIR": str(tmp_path / "ck")}
-    with subprocess.Popen(
-        [sys.executable, "script.py"], cwd=tmp_path, stdin=terminal, stdout=terminal, stderr=terminal, env=env
-    ) as process:
-        os.close(terminal)
-        try:
-            read_until(controller, b"approve? [y/n] (a reason may follow)\r\n> ")
-            os.write(controller, b"y bu")  # typing, not entered, when the request times out
-            ended = read_until(controller, b"(or wf.resume())").decode()
-            assert process.wait(timeout=30) == 1
-        finally:
-            process.kill()
-            os.close(controller)
+    with script_at_a_terminal(tmp_path, TIMING_OUT, exit_code=1) as controller:
+        read_until(controller, b"approve? [y/n] (a reason may follow)\r\n> ")
+        os.write(controller, b"y bu")  # typing, not entered, when the request times out
+        ended = read_until(controller, b"(or wf.resume())").decode()
     said = r"y bu\r\nworkflow 'timing-out' run timing-out-\S+ paused: no answer to fb-\w+ \(ask\)"
     assert re.match(said, ended), "the run's message on a line of its own"
 

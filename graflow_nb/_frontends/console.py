@@ -102,6 +102,11 @@ def _waiting(request: FeedbackRequest) -> str:
     return f"{request.feedback_type.value} {request.feedback_id} ({request.task_id}): {plain_prompt(request.prompt)}"
 
 
+def _still_asking(asking: FeedbackRequest | None) -> str:
+    """What a prompt drawn again asks, as a line (empty if nothing is asked)."""
+    return "" if asking is None else f"still asking {asking.task_id}: {plain_prompt(asking.prompt)}\n"
+
+
 #: A request for the prompt: its run, itself, and when it times out.
 _Asked = tuple["RunView", "FeedbackRequest", "datetime | None"]
 
@@ -149,7 +154,7 @@ class ConsolePresenter:
             if self._prompting.is_set():  # a person is at the prompt: one line now, asked there in its turn
                 self._discard_typed(keep_entered=True)  # the prompt is drawn again under the line (see _note)
                 how = "`graflow-nb list` shows how to answer it"
-                self._say(f"\ngraflow_nb: also waiting: {_waiting(request)} ({how})\n{self._still_asking()}> ")
+                self._say(f"\ngraflow_nb: also waiting: {_waiting(request)} ({how})\n{_still_asking(self._asking)}> ")
             else:
                 self._unannounced.append(item)
             self._queue.put(item)
@@ -189,12 +194,7 @@ class ConsolePresenter:
         # the prompt is left, or drawn again under the line: what was typed there is no longer on screen
         # (a line entered just now for the prompt drawn again is still its answer)
         self._discard_typed(keep_entered=not leaves)
-        self._say(f"\n{line}" if leaves else f"\n{line}{self._still_asking()}> ")
-
-    def _still_asking(self) -> str:
-        """What the prompt drawn again asks, as a line (empty if nothing is asked)."""
-        asking = self._asking
-        return "" if asking is None else f"still asking {asking.task_id}: {plain_prompt(asking.prompt)}\n"
+        self._say(f"\n{line}" if leaves else f"\n{line}{_still_asking(asking)}> ")
 
     def _discard_typed(self, *, keep_entered: bool = False) -> None:
         """Drop what a person typed at a terminal and has not entered (the terminal holds it until Enter,
